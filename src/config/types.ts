@@ -1,0 +1,92 @@
+// The validated, typed configuration: what src/config/load.ts produces from the YAML file.
+// Key names follow DESIGN.md's contract; paths are absolute once loaded.
+
+export type KeySpec = { type: "rsa"; bits: 2048 | 3072 | 4096 } | { type: "ec"; curve: "P-256" | "P-384" };
+
+/** The Distinguished Name parts a user configures; OU and CN are fixed/derived. */
+export interface SubjectConfig {
+  C: string;
+  ST: string;
+  L: string;
+  O: string;
+  emailAddress: string;
+}
+
+/** The full DN in the order Stellantis asks for: C, ST, L, O, OU, CN, emailAddress. */
+export interface StellantisDn extends SubjectConfig {
+  OU: "Programs Partners";
+  CN: string;
+}
+
+export interface OAuthConfig {
+  token_url: string;
+  client_id: string;
+  scope: string;
+}
+
+export interface BasicAuthConfig {
+  user: string;
+  password_file: string;
+}
+
+export interface ApiConfig {
+  base_url: string;
+  probe_path: string;
+}
+
+export interface CredentialConfig {
+  name: string;
+  mzp: string;
+  subject: SubjectConfig;
+  /** subject + OU + CN, ready for the CSR and for comparing certificates. */
+  dn: StellantisDn;
+  key: KeySpec;
+  renew_before_days: number;
+  remind_after_days: number;
+  /** Start an enrollment by itself when the credential has no certificate (default false). */
+  auto_enroll: boolean;
+  client_id?: string;
+  oauth?: OAuthConfig;
+  basic_auth?: BasicAuthConfig;
+  api?: ApiConfig;
+  deploy_hooks: string[][];
+  pkcs12_password_file?: string;
+}
+
+export interface SmtpConfig {
+  url: string;
+  /** "smtp" or "smtps", from the URL. */
+  secure: boolean;
+  host: string;
+  port: number;
+  from: string;
+  user?: string;
+  password_file?: string;
+  ca_file?: string;
+  /** "starttls" (default for smtp://: required), "implicit" (smtps://) or "none" (plaintext, opt-in). */
+  tls: "starttls" | "implicit" | "none";
+  /** Per-attempt timeout in milliseconds (default 30000). */
+  timeout_ms: number;
+}
+
+export interface AlertsConfig {
+  to: string[];
+}
+
+export interface StellantisConfig {
+  contact: string;
+  ca_file?: string;
+}
+
+export interface Config {
+  /** Absolute path of the file this came from, for messages. */
+  file: string;
+  state_dir: string;
+  runtime_dir: string;
+  inbox_dir: string;
+  check_schedule: string;
+  smtp: SmtpConfig;
+  alerts: AlertsConfig;
+  stellantis: StellantisConfig;
+  credentials: CredentialConfig[];
+}
