@@ -1,0 +1,18 @@
+// Tries to send one queued email at once from a command, so a person sees the outcome right away.
+import type { Ctx } from "../core/context.js";
+import { deliverDue } from "../core/deliver.js";
+import type { Io } from "./io.js";
+
+export async function sendNow(ctx: Ctx, outboxId: number, io: Io, what: string): Promise<boolean> {
+  const s = ctx.config.smtp;
+  io.err(`sending ${what} via ${s.host}:${s.port}...`);
+  const r = await deliverDue(ctx, { onlyId: outboxId });
+  if (r.sent === 1) {
+    io.err(`sent.`);
+    return true;
+  }
+  const why = r.errors[0] ?? "it is held by another sender (the daemon)";
+  io.err(`not sent yet: ${why}`);
+  io.err("it stays queued; `credd run` retries it with backoff (1 min doubling to 1 h). `credd status` shows it.");
+  return false;
+}

@@ -1,0 +1,94 @@
+// `credd status [NAME] [--json]`: where every credential stands; exits 0/1/2/3 like a monitoring plugin.
+import { parseArgs } from "node:util";
+import { clockFromEnv } from "../clock.js";
+import { loadConfig } from "../config/load.js";
+import { buildStatus, type CredentialStatus, type StatusView } from "../core/status.js";
+import { CreddError, errorMessage } from "../errors.js";
+import { openDb } from "../store/db.js";
+import { existsSync } from "node:fs";
+import { dbPath } from "../store/db.js";
+import { requireCredential } from "./context.js";
+import type { Globals, Io } from "./io.js";
+
+export const STATUS_HELP = `usage: credd status [NAME] [--json]
+
+Shows every credential (or just NAME): the live certificate's serial, expiry
+and days left, the renewal in progress with its reason and age, when the CSR
+was sent and reminded, queued emails, the last error and when the daemon last
+checked. Reads the database only; safe to run beside \`credd run\`.
+
+  --json   machine-readable output (its shape is documented in README)
+
+exit (monitoring-plugin convention):
+  0 OK        every credential is fine
+  1 WARNING   a renewal is pending or overdue, an email is failing, a check
+              failed, or the daemon has not checked for two schedule periods
+  2 CRITICAL  a certificate expires in under 7 days or has expired
+  3 UNKNOWN   the config or the database cannot be read`;
+
+export async function cmdStatus(argv: string[], g: Globals, io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    io.out(STATUS_HELP);
+    return 0;
+  }
+  if (positionals.length > 1) throw new CreddError("USAGE", `status takes at most one NAME\n\n${STATUS_HELP}`);
+  let view: StatusView;
+  try {
+    const config = loadConfig(g.configPath);
+    if (positionals[0]) requireCredential(config, positionals[0]);
+    const fresh = !existsSync(dbPath(config.state_dir));
+    // A fresh install has no database yet: open it writable once so its schema exists.
+    const db = openDb(config.state_dir, { readonly: !fresh });
+    try {
+      view = buildStatus({ config, db, clock: clockFromEnv() }, positionals[0]);
+    } finally {
+      db.close();
+    }
+  } catch (err) {
+    const msg = errorMessage(err);
+    if (values.json) io.out(JSON.stringify({ version: 1, status: "unknown", exit_code: 3, error: msg }, null, 2));
+    else io.err(`credd status: UNKNOWN: ${msg}`);
+    return 3;
+  }
+  if (values.json) io.out(JSON.stringify(view, null, 2));
+  else printView(view, io);
+  return view.exit_code;
+}
+
+const up = (s: string) => s.toUpperCase();
+const day = (iso: string | null) => (iso ? iso.replace("T", " ").replace(/:\d\d\.\d{3}Z$/, " UTC") : "never");
+
+function printView(v: StatusView, io: Io): void {
+  io.out(`credd status ${up(v.status)}  (${day(v.generated_at)}, config ${v.config})`);
+  io.out(
+    `daemon: last check ${day(v.daemon.last_check_at)}${v.daemon.stale ? " (STALE: is credd run running?)" : ""}; ` +
+      `outbox: ${v.outbox.queued} queued${v.outbox.last_error ? `, last error: ${v.outbox.last_error}` : ""}`,
+  );
+  for (const c of v.credentials) printCredential(c, io);
+}
+
+function printCredential(c: CredentialStatus, io: Io): void {
+  io.out("");
+  io.out(`${c.name} (${c.mzp})  ${up(c.status)}`);
+  const row = (k: string, val: string) => io.out(`  ${k.padEnd(12)}${val}`);
+  if (c.certificate) {
+    const x = c.certificate;
+    row("certificate", `serial ${x.serial}, expires ${day(x.not_after)} (${x.days_left} days left), ${x.source}`);
+  } else row("certificate", "none");
+  if (c.renewal) {
+    const r = c.renewal;
+    row("renewal", `#${r.id} ${r.kind} ${r.state} since ${day(r.since)}: ${r.reason}`);
+    row("csr sent", `${day(r.csr_sent_at)}${r.remind_count ? `, reminded ${r.remind_count}x (last ${day(r.reminded_at)})` : ""}`);
+  } else row("renewal", c.next_renewal_at ? `none; due ${day(c.next_renewal_at)}` : "none");
+  row("next step", c.next_step.reason);
+  row("token", c.token.state);
+  if (c.outbox.queued) row("outbox", `${c.outbox.queued} queued${c.outbox.last_error ? `: ${c.outbox.last_error}` : ""}`);
+  row("last check", day(c.last_check_at));
+  if (c.last_error) row("last error", `${c.last_error} (${day(c.last_error_at)})`);
+  for (const p of c.problems) row("problem", p);
+}

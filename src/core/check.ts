@@ -1,0 +1,76 @@
+// The expiry check: gathers one credential's facts, asks the pure decision, acts, records the heartbeat.
+import type { CredentialConfig } from "../config/types.js";
+import { decide, type CheckInput, type Decision } from "../domain/decide.js";
+import { errorMessage } from "../errors.js";
+import { liveCertificate } from "../store/certificates.js";
+import { recordCheck, setMeta } from "../store/checks.js";
+import type { Db } from "../store/db.js";
+import { latestRenewal, pendingRenewal } from "../store/renewals.js";
+import type { Ctx } from "./context.js";
+import { queueReminder, startRenewal } from "./renewal.js";
+
+const d = (s: string | null | undefined) => (s ? new Date(s) : undefined);
+
+/** Reads what the decision needs from SQLite: no I/O happens inside decide(). */
+export function checkInput(db: Db, cred: CredentialConfig): CheckInput {
+  const live = liveCertificate(db, cred.name);
+  const pending = pendingRenewal(db, cred.name);
+  const latest = latestRenewal(db, cred.name);
+  const input: CheckInput = {
+    autoEnroll: cred.auto_enroll,
+    renewBeforeDays: cred.renew_before_days,
+    remindAfterDays: cred.remind_after_days,
+  };
+  if (live) input.live = { serial: live.serial, notBefore: new Date(live.not_before), notAfter: new Date(live.not_after) };
+  if (pending) {
+    input.pending = {
+      id: pending.id,
+      state: pending.state as "created" | "sent" | "signed" | "registered",
+      createdAt: new Date(pending.created_at),
+      ...(pending.sent_at ? { sentAt: d(pending.sent_at)! } : {}),
+      ...(pending.reminded_at ? { remindedAt: d(pending.reminded_at)! } : {}),
+    };
+  }
+  if (latest) input.lastCsrCreatedAt = new Date(latest.created_at);
+  return input;
+}
+
+export async function checkCredential(ctx: Ctx, cred: CredentialConfig): Promise<Decision> {
+  const decision = decide(checkInput(ctx.db, cred), ctx.clock.now());
+  ctx.log.debug({ credential: cred.name, ...decision }, "check");
+  if (decision.action === "enroll" || decision.action === "renew") {
+    await startRenewal(ctx, cred, { kind: decision.action, forced: false, reason: decision.reason });
+  } else if (decision.action === "remind") {
+    const pending = pendingRenewal(ctx.db, cred.name)!;
+    queueReminder(ctx, cred, pending);
+  }
+  return decision;
+}
+
+export interface CheckSummary {
+  checked: number;
+  failed: { name: string; error: string }[];
+}
+
+/** Checks every credential; one credential's failure is recorded and never stops the others. */
+export async function checkAll(ctx: Ctx, credentials = ctx.config.credentials): Promise<CheckSummary> {
+  const summary: CheckSummary = { checked: 0, failed: [] };
+  for (const cred of credentials) {
+    try {
+      await checkCredential(ctx, cred);
+      recordCheck(ctx.db, cred.name, ctx.clock.now());
+    } catch (err) {
+      const msg = errorMessage(err);
+      summary.failed.push({ name: cred.name, error: msg });
+      ctx.log.error({ credential: cred.name, err: msg }, "check failed");
+      try {
+        recordCheck(ctx.db, cred.name, ctx.clock.now(), msg);
+      } catch (dbErr) {
+        ctx.log.error({ credential: cred.name, err: errorMessage(dbErr) }, "could not record the failed check");
+      }
+    }
+    summary.checked++;
+  }
+  setMeta(ctx.db, "last_check_at", ctx.clock.now().toISOString());
+  return summary;
+}

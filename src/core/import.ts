@@ -1,0 +1,109 @@
+// Adopting a certificate and key made by hand (the seeds' openssl way) as the live version.
+import type { CredentialConfig } from "../config/types.js";
+import { RefusedError } from "../errors.js";
+import { writeFileAtomic } from "../files/atomic.js";
+import { credentialPaths, ensureCredentialDirs, maxArchiveVersion } from "../files/layout.js";
+import { switchLive } from "../files/live.js";
+import { parseCertificate, splitPemCertificates, type CertInfo } from "../pki/certs.js";
+import { compareDn, formatDn } from "../pki/dn.js";
+import { loadPrivateKey } from "../pki/keys.js";
+import { insertLiveCertificate, liveCertificate, maxVersion } from "../store/certificates.js";
+import { pendingRenewal, setRenewalState } from "../store/renewals.js";
+import type { Ctx } from "./context.js";
+
+export interface ImportInput {
+  certText: string;
+  certFile: string;
+  keyText: string;
+  keyFile: string;
+  passphrase?: string;
+}
+
+export interface ImportResult {
+  version: number;
+  serial: string;
+  notAfter: Date;
+  alreadyLive: boolean;
+}
+
+/** Checks key match, subject and dates; refuses with the failing check's name and changes nothing. */
+export function checkImport(cred: CredentialConfig, input: ImportInput, now: Date) {
+  const key = loadPrivateKey(input.keyText, input.passphrase);
+  const certs = splitPemCertificates(input.certText).map((pem) => parseCertificate(pem));
+  if (certs.length === 0) {
+    throw new RefusedError("parse", `${input.certFile}: no certificate found (expected a PEM "BEGIN CERTIFICATE" block)`);
+  }
+  const leaf = certs.find((c) => c.spkiSha256 === key.spkiSha256);
+  if (!leaf) {
+    throw new RefusedError(
+      "key-match",
+      `${input.certFile}: the certificate's public key does not match the private key in ${input.keyFile} ` +
+        `(certificate ${certs[0]!.serial}); give the key that made this certificate's CSR`,
+    );
+  }
+  const mismatches = compareDn(cred.dn, leaf.subject);
+  if (mismatches.length > 0) {
+    throw new RefusedError(
+      "subject",
+      `${input.certFile}: the certificate's subject is not the DN configured for ${cred.name}: ${mismatches.join("; ")} ` +
+        `(expected ${formatDn(cred.dn)}; fix the config's subject/mzp if the certificate is right)`,
+    );
+  }
+  if (leaf.notAfter.getTime() <= now.getTime()) {
+    throw new RefusedError("validity", `${input.certFile}: certificate ${leaf.serial} expired on ${leaf.notAfter.toISOString()}`);
+  }
+  if (leaf.notBefore.getTime() > now.getTime()) {
+    throw new RefusedError(
+      "validity",
+      `${input.certFile}: certificate ${leaf.serial} is not valid before ${leaf.notBefore.toISOString()} (check this host's clock)`,
+    );
+  }
+  const chain = certs.filter((c) => c !== leaf);
+  return { key, leaf, chain };
+}
+
+export function importCertificate(ctx: Ctx, cred: CredentialConfig, input: ImportInput): ImportResult {
+  const now = ctx.clock.now();
+  const { key, leaf, chain } = checkImport(cred, input, now);
+  const current = liveCertificate(ctx.db, cred.name);
+  if (current && current.sha256 === leaf.sha256) {
+    return { version: current.version, serial: leaf.serial, notAfter: leaf.notAfter, alreadyLive: true };
+  }
+
+  const paths = credentialPaths(ctx.config.state_dir, cred.name);
+  ensureCredentialDirs(paths);
+  const version = Math.max(maxVersion(ctx.db, cred.name), maxArchiveVersion(paths)) + 1;
+  const chainPem = chain.map((c) => c.pem).join("");
+  writeFileAtomic(paths.key(version), key.pkcs8Pem, 0o600);
+  writeFileAtomic(paths.cert(version), leaf.pem, 0o644);
+  writeFileAtomic(paths.chain(version), chainPem, 0o644);
+  switchLive(paths, version, { keyPem: key.pkcs8Pem, certPem: leaf.pem, chainPem });
+
+  ctx.db.transaction(() => {
+    insertLiveCertificate(ctx.db, certificateRow(cred.name, version, leaf, "import", now));
+    // A hand-made certificate for the pending renewal's own key completes that renewal.
+    const pending = pendingRenewal(ctx.db, cred.name);
+    if (pending && pending.spki_sha256 === key.spkiSha256) setRenewalState(ctx.db, pending.id, "live", now.toISOString());
+  })();
+  ctx.log.info(
+    { credential: cred.name, version, serial: leaf.serial, notAfter: leaf.notAfter.toISOString(), source: input.certFile },
+    "certificate imported and live",
+  );
+  return { version, serial: leaf.serial, notAfter: leaf.notAfter, alreadyLive: false };
+}
+
+export function certificateRow(credential: string, version: number, c: CertInfo, source: "import" | "renewal", now: Date) {
+  return {
+    credential,
+    version,
+    serial: c.serial,
+    not_before: c.notBefore.toISOString(),
+    not_after: c.notAfter.toISOString(),
+    subject: c.subjectText,
+    issuer: c.issuerText,
+    spki_sha256: c.spkiSha256,
+    sha256: c.sha256,
+    source,
+    installed_at: now.toISOString(),
+  };
+}

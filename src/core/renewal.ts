@@ -1,0 +1,110 @@
+// Starting a renewal (key + CSR, stored, email queued) and queueing its reminders.
+import { readFileSync } from "node:fs";
+import type { CredentialConfig } from "../config/types.js";
+import { CreddError } from "../errors.js";
+import { writeFileAtomic } from "../files/atomic.js";
+import { credentialPaths, ensureCredentialDirs, maxArchiveVersion } from "../files/layout.js";
+import { composeCsrMail } from "../mail/compose.js";
+import { createCsr } from "../pki/csr.js";
+import { exportPrivateKeyPem, generateKeyPair } from "../pki/keys.js";
+import { liveCertificate, maxVersion } from "../store/certificates.js";
+import { enqueueMail } from "../store/outbox.js";
+import { insertRenewal, markReminded, pendingRenewal, type RenewalRow } from "../store/renewals.js";
+import type { Ctx } from "./context.js";
+
+export interface StartedRenewal {
+  renewalId: number;
+  version: number;
+  keyPath: string;
+  csrPath: string;
+  outboxId: number;
+  messageId: string;
+}
+
+export interface StartOptions {
+  kind: "enroll" | "renew";
+  forced: boolean;
+  reason: string;
+}
+
+/**
+ * Makes the key and CSR, writes both to archive/ (key 0600, fsync'd) and only then records the
+ * renewal and queues the email in one transaction: nothing leaves the host before the key is safe.
+ */
+export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: StartOptions): Promise<StartedRenewal> {
+  const existing = pendingRenewal(ctx.db, cred.name);
+  if (existing) {
+    throw new CreddError(
+      "STATE",
+      `${cred.name}: renewal #${existing.id} is already ${existing.state} since ${existing.state_since}; ` +
+        "credd never makes a second key while one is pending (its CSR is re-sent as a reminder)",
+    );
+  }
+  const paths = credentialPaths(ctx.config.state_dir, cred.name);
+  ensureCredentialDirs(paths);
+
+  const keys = await generateKeyPair(cred.key);
+  const keyPem = await exportPrivateKeyPem(keys);
+  const csr = await createCsr(keys, cred.key, cred.dn);
+
+  const version = Math.max(maxVersion(ctx.db, cred.name), maxArchiveVersion(paths)) + 1;
+  const keyPath = paths.key(version);
+  const csrPath = paths.csr(version);
+  writeFileAtomic(keyPath, keyPem, 0o600);
+  writeFileAtomic(csrPath, csr.pem, 0o644);
+
+  const now = ctx.clock.now();
+  const live = liveCertificate(ctx.db, cred.name);
+  const mail = composeCsrMail({
+    config: ctx.config,
+    cred,
+    csrPem: csr.pem,
+    kind: opts.kind,
+    ...(live ? { current: { serial: live.serial, notAfter: live.not_after } } : {}),
+    reminder: 0,
+  });
+  const ids = ctx.db.transaction(() => {
+    const renewalId = insertRenewal(ctx.db, {
+      credential: cred.name,
+      version,
+      kind: opts.kind,
+      forced: opts.forced ? 1 : 0,
+      reason: opts.reason,
+      spki_sha256: csr.spkiSha256,
+      key_type: cred.key.type === "rsa" ? `rsa-${cred.key.bits}` : `ec-${cred.key.curve}`,
+      created_at: now.toISOString(),
+    });
+    const outboxId = enqueueMail(ctx.db, { mail, kind: "csr", credential: cred.name, renewalId, now });
+    return { renewalId, outboxId };
+  })();
+  ctx.log.info(
+    { credential: cred.name, renewal: ids.renewalId, version, kind: opts.kind, reason: opts.reason, csr: csrPath },
+    "renewal started: key and CSR stored, CSR email queued",
+  );
+  return { ...ids, version, keyPath, csrPath, messageId: mail.messageId };
+}
+
+/** Queues the same CSR again to the contact, with a reminder subject and a new Message-ID. */
+export function queueReminder(ctx: Ctx, cred: CredentialConfig, renewal: RenewalRow): number {
+  const paths = credentialPaths(ctx.config.state_dir, cred.name);
+  const csrPem = readFileSync(paths.csr(renewal.version), "utf8");
+  const live = liveCertificate(ctx.db, cred.name);
+  const now = ctx.clock.now();
+  const n = renewal.remind_count + 1;
+  const mail = composeCsrMail({
+    config: ctx.config,
+    cred,
+    csrPem,
+    kind: renewal.kind,
+    ...(live && renewal.kind === "renew" ? { current: { serial: live.serial, notAfter: live.not_after } } : {}),
+    reminder: n,
+    ...(renewal.sent_at ? { firstSentAt: renewal.sent_at } : {}),
+  });
+  const id = ctx.db.transaction(() => {
+    markReminded(ctx.db, renewal.id, now.toISOString());
+    return enqueueMail(ctx.db, { mail, kind: "csr-reminder", credential: cred.name, renewalId: renewal.id, now });
+  })();
+  ctx.log.info({ credential: cred.name, renewal: renewal.id, reminder: n }, "CSR reminder queued");
+  return id;
+}
+

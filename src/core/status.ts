@@ -1,0 +1,154 @@
+// Builds the `credd status` view from SQLite: the shape of `status --json`, a monitoring contract.
+import { decide } from "../domain/decide.js";
+import { assessHealth, SEVERITY_EXIT, worst, type Severity } from "../domain/health.js";
+import { daysLeft } from "../domain/timing.js";
+import { liveCertificate } from "../store/certificates.js";
+import { getCheck, getMeta } from "../store/checks.js";
+import { queuedMails } from "../store/outbox.js";
+import { pendingRenewal } from "../store/renewals.js";
+import { checkInput } from "./check.js";
+import type { Ctx } from "./context.js";
+import { schedulePeriodMs } from "./schedule.js";
+
+export const STATUS_JSON_VERSION = 1;
+
+export interface CredentialStatus {
+  name: string;
+  mzp: string;
+  status: Severity;
+  problems: string[];
+  certificate: null | {
+    version: number;
+    serial: string;
+    not_before: string;
+    not_after: string;
+    days_left: number;
+    sha256: string;
+    source: string;
+    installed_at: string;
+  };
+  renewal: null | {
+    id: number;
+    kind: string;
+    forced: boolean;
+    state: string;
+    reason: string;
+    since: string;
+    created_at: string;
+    csr_sent_at: string | null;
+    reminded_at: string | null;
+    remind_count: number;
+  };
+  next_renewal_at: string | null;
+  next_step: { check: string; action: string; reason: string };
+  token: { state: string };
+  last_hook: null;
+  outbox: { queued: number; last_error: string | null };
+  last_check_at: string | null;
+  last_error: string | null;
+  last_error_at: string | null;
+}
+
+export interface StatusView {
+  version: number;
+  generated_at: string;
+  status: Severity;
+  exit_code: number;
+  config: string;
+  daemon: { last_check_at: string | null; check_schedule: string; stale: boolean };
+  outbox: { queued: number; oldest_queued_at: string | null; last_error: string | null };
+  credentials: CredentialStatus[];
+}
+
+export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: string): StatusView {
+  const { config, db } = ctx;
+  const now = ctx.clock.now();
+  const period = schedulePeriodMs(config.check_schedule);
+  const creds = config.credentials.filter((c) => !only || c.name === only);
+  const list = creds.map((cred) => credentialStatus(ctx, cred.name, period));
+  const lastCheck = getMeta(db, "last_check_at") ?? null;
+  const queued = queuedMails(db);
+  const overall = list.reduce<Severity>((s, c) => worst(s, c.status), "ok");
+  return {
+    version: STATUS_JSON_VERSION,
+    generated_at: now.toISOString(),
+    status: overall,
+    exit_code: SEVERITY_EXIT[overall],
+    config: config.file,
+    daemon: {
+      last_check_at: lastCheck,
+      check_schedule: config.check_schedule,
+      stale: !lastCheck || now.getTime() - Date.parse(lastCheck) > 2 * period,
+    },
+    outbox: {
+      queued: queued.length,
+      oldest_queued_at: queued[0]?.created_at ?? null,
+      last_error: queued.find((q) => q.last_error)?.last_error ?? null,
+    },
+    credentials: list,
+  };
+}
+
+function credentialStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, name: string, period: number): CredentialStatus {
+  const { db } = ctx;
+  const now = ctx.clock.now();
+  const cred = ctx.config.credentials.find((c) => c.name === name)!;
+  const live = liveCertificate(db, name);
+  const pending = pendingRenewal(db, name);
+  const check = getCheck(db, name);
+  const mails = queuedMails(db, name);
+  const decision = decide(checkInput(db, cred), now);
+  const health = assessHealth(
+    {
+      ...(live ? { liveNotAfter: new Date(live.not_after) } : {}),
+      ...(pending ? { pendingState: pending.state } : {}),
+      ...(decision.renewAt ? { renewAt: decision.renewAt } : {}),
+      ...(check ? { lastCheckAt: new Date(check.last_check_at) } : {}),
+      ...(check?.last_error ? { lastError: check.last_error } : {}),
+      failingMails: mails.filter((m) => m.attempts > 0).length,
+      checkPeriodMs: period,
+    },
+    now,
+  );
+  return {
+    name,
+    mzp: cred.mzp,
+    status: health.severity,
+    problems: health.problems,
+    certificate: live
+      ? {
+          version: live.version,
+          serial: live.serial,
+          not_before: live.not_before,
+          not_after: live.not_after,
+          days_left: daysLeft(new Date(live.not_after), now),
+          sha256: live.sha256,
+          source: live.source,
+          installed_at: live.installed_at,
+        }
+      : null,
+    renewal: pending
+      ? {
+          id: pending.id,
+          kind: pending.kind,
+          forced: pending.forced === 1,
+          state: pending.state,
+          reason: pending.reason,
+          since: pending.state_since,
+          created_at: pending.created_at,
+          csr_sent_at: pending.sent_at,
+          reminded_at: pending.reminded_at,
+          remind_count: pending.remind_count,
+        }
+      : null,
+    next_renewal_at: decision.renewAt?.toISOString() ?? null,
+    next_step: { check: decision.check, action: decision.action, reason: decision.reason },
+    token: { state: cred.oauth ? "none" : "not used" },
+    last_hook: null,
+    outbox: { queued: mails.length, last_error: mails.find((m) => m.last_error)?.last_error ?? null },
+    last_check_at: check?.last_check_at ?? null,
+    last_error: check?.last_error ?? null,
+    last_error_at: check?.last_error_at ?? null,
+  };
+}
+

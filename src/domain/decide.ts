@@ -1,0 +1,110 @@
+// Pure: what the expiry check should do for one credential, as an ordered list of named checks.
+import { DAY_MS } from "../clock.js";
+import { daysLeft, NEW_CSR_MIN_INTERVAL_MS, renewalTime } from "./timing.js";
+
+export interface LiveCertFacts {
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export interface PendingRenewalFacts {
+  id: number;
+  state: "created" | "sent" | "signed" | "registered";
+  createdAt: Date;
+  sentAt?: Date;
+  remindedAt?: Date;
+}
+
+export interface CheckInput {
+  live?: LiveCertFacts;
+  pending?: PendingRenewalFacts;
+  /** When this credential last made a new key + CSR (any renewal, pending or ended). */
+  lastCsrCreatedAt?: Date;
+  autoEnroll: boolean;
+  renewBeforeDays: number;
+  remindAfterDays: number;
+}
+
+export type Action = "none" | "enroll" | "renew" | "remind";
+
+export interface Decision {
+  action: Action;
+  /** The named check that decided, for logs and `status`. */
+  check: string;
+  reason: string;
+  /** When renewal is (or was) due, if there is a live certificate. */
+  renewAt?: Date;
+}
+
+const iso = (d: Date) => d.toISOString();
+
+/** Decides the next step; the first check that applies wins. */
+export function decide(input: CheckInput, now: Date): Decision {
+  const renewAt = input.live
+    ? renewalTime(input.live.notBefore, input.live.notAfter, input.renewBeforeDays)
+    : undefined;
+  const withRenewAt = (d: Decision): Decision => (renewAt ? { ...d, renewAt } : d);
+  const p = input.pending;
+
+  if (p) {
+    if (p.state === "created") {
+      return withRenewAt({ action: "none", check: "csr-queued", reason: "CSR made and queued for email, not sent yet" });
+    }
+    if (p.state === "sent") {
+      const since = p.remindedAt ?? p.sentAt ?? p.createdAt;
+      const waited = now.getTime() - since.getTime();
+      if (waited >= input.remindAfterDays * DAY_MS) {
+        const days = Math.floor((now.getTime() - (p.sentAt ?? p.createdAt).getTime()) / DAY_MS);
+        return withRenewAt({
+          action: "remind",
+          check: "reminder-due",
+          reason: `CSR sent ${days} days ago and no certificate back: reminding the contact with the same CSR`,
+        });
+      }
+      return withRenewAt({
+        action: "none",
+        check: "awaiting-ca",
+        reason: `waiting for the Stellantis CA to sign the CSR sent ${iso(p.sentAt ?? p.createdAt)}`,
+      });
+    }
+    return withRenewAt({ action: "none", check: "renewal-in-progress", reason: `renewal ${p.state}, finishing it` });
+  }
+
+  const recentCsr =
+    input.lastCsrCreatedAt !== undefined && now.getTime() - input.lastCsrCreatedAt.getTime() < NEW_CSR_MIN_INTERVAL_MS;
+
+  if (!input.live) {
+    if (!input.autoEnroll) {
+      return {
+        action: "none",
+        check: "not-enrolled",
+        reason: "no certificate yet: run `credd enroll NAME` or `credd import NAME --cert F --key F`",
+      };
+    }
+    if (recentCsr) {
+      return { action: "none", check: "csr-rate-limit", reason: "no certificate, but a CSR was already made in the last 24 h" };
+    }
+    return { action: "enroll", check: "no-certificate", reason: "no certificate yet (auto_enroll)" };
+  }
+
+  const left = daysLeft(input.live.notAfter, now);
+  if (renewAt && now.getTime() >= renewAt.getTime()) {
+    const what = left < 0 ? `expired ${-left} days ago` : `${left} days left`;
+    if (recentCsr) {
+      return {
+        action: "none",
+        check: "csr-rate-limit",
+        reason: `renewal due (${what}) but a CSR was already made in the last 24 h; \`credd renew NAME\` starts one now`,
+        renewAt,
+      };
+    }
+    return {
+      action: "renew",
+      check: "renewal-due",
+      reason: `certificate ${input.live.serial}: ${what}, renewal due since ${iso(renewAt)}`,
+      renewAt,
+    };
+  }
+  return { action: "none", check: "valid", reason: `${left} days left, renewal due ${iso(renewAt!)}`, renewAt };
+}

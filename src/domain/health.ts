@@ -1,0 +1,58 @@
+// Pure: how healthy one credential is, in the monitoring-plugin scale that `credd status` exits with.
+import { daysLeft } from "./timing.js";
+
+export type Severity = "ok" | "warning" | "critical" | "unknown";
+export const SEVERITY_EXIT: Record<Severity, number> = { ok: 0, warning: 1, critical: 2, unknown: 3 };
+const RANK: Record<Severity, number> = { ok: 0, warning: 1, unknown: 2, critical: 3 };
+
+export function worst(a: Severity, b: Severity): Severity {
+  return RANK[a] >= RANK[b] ? a : b;
+}
+
+export interface HealthInput {
+  liveNotAfter?: Date;
+  pendingState?: string;
+  renewAt?: Date;
+  lastCheckAt?: Date;
+  lastError?: string;
+  /** Queued emails for this credential that have failed at least once. */
+  failingMails: number;
+  /** Expected time between checks, from check_schedule. */
+  checkPeriodMs: number;
+}
+
+export interface Health {
+  severity: Severity;
+  problems: string[];
+}
+
+export const CRITICAL_DAYS = 7;
+
+/** Critical: expired or under 7 days left. Warning: renewal pending or overdue, errors, stale check. */
+export function assessHealth(h: HealthInput, now: Date): Health {
+  let severity: Severity = "ok";
+  const problems: string[] = [];
+  const raise = (s: Severity, msg: string) => {
+    severity = worst(severity, s);
+    problems.push(msg);
+  };
+
+  if (!h.liveNotAfter) {
+    raise("warning", h.pendingState ? `no certificate yet (enrollment ${h.pendingState})` : "no certificate yet");
+  } else {
+    const left = daysLeft(h.liveNotAfter, now);
+    if (h.liveNotAfter.getTime() <= now.getTime()) raise("critical", `certificate expired ${-left} days ago`);
+    else if (left < CRITICAL_DAYS) raise("critical", `certificate expires in ${left} days`);
+    if (h.pendingState) raise("warning", `renewal ${h.pendingState}`);
+    else if (h.renewAt && h.renewAt.getTime() <= now.getTime()) raise("warning", "renewal due but not started");
+  }
+  if (h.lastError) raise("warning", `last check failed: ${h.lastError}`);
+  if (h.failingMails > 0) raise("warning", `${h.failingMails} email(s) not delivered yet`);
+  if (!h.lastCheckAt) raise("warning", "never checked by the daemon (is `credd run` running?)");
+  else if (now.getTime() - h.lastCheckAt.getTime() > 2 * h.checkPeriodMs) {
+    const mins = Math.round((now.getTime() - h.lastCheckAt.getTime()) / 60_000);
+    raise("warning", `last check ${mins} min ago: the daemon may be stopped`);
+  }
+  return { severity, problems };
+}
+

@@ -1,0 +1,28 @@
+// Pure timing rules: when a certificate is due for renewal, when a reminder is owed, mail backoff.
+import { DAY_MS } from "../clock.js";
+
+/**
+ * When renewal is due: a third of the lifetime left, but never later than `renewBeforeDays` before
+ * expiry (a human CA answers in days, not seconds).
+ */
+export function renewalTime(notBefore: Date, notAfter: Date, renewBeforeDays: number): Date {
+  const lifetime = notAfter.getTime() - notBefore.getTime();
+  const byThird = notAfter.getTime() - lifetime / 3;
+  const byDays = notAfter.getTime() - renewBeforeDays * DAY_MS;
+  return new Date(Math.min(byThird, byDays));
+}
+
+/** Whole days left until `notAfter`, rounded down; negative once expired. */
+export function daysLeft(notAfter: Date, now: Date): number {
+  return Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);
+}
+
+/** Email retry delay after `attempts` failures: 1 min doubling to at most 1 h. */
+export function mailBackoffMs(attempts: number): number {
+  const base = 60_000;
+  const max = 3_600_000;
+  return Math.min(max, base * 2 ** Math.max(0, attempts - 1));
+}
+
+/** No credential sends more than one new CSR a day unless a person forces it. */
+export const NEW_CSR_MIN_INTERVAL_MS = DAY_MS;

@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// Entry point: parses the global options, dispatches to a command, maps error codes to exit codes.
+import "reflect-metadata";
+import { createRequire } from "node:module";
+import { cmdEnroll } from "./cli/enroll.js";
+import { cmdImport } from "./cli/import.js";
+import { processIo, type Globals, type Io } from "./cli/io.js";
+import { cmdRun } from "./cli/run.js";
+import { cmdStatus } from "./cli/status.js";
+import { defaultConfigPath } from "./config/load.js";
+import { CreddError, errorMessage, type ErrorCode } from "./errors.js";
+
+export const HELP = `credd: keeps Stellantis B2B API credentials alive (client certificate, CSR by email, OAuth2 tokens)
+
+usage: credd [--config FILE] COMMAND [ARGS]
+
+commands:
+  run                          the daemon, in the foreground (what systemd starts)
+  status [NAME] [--json]       where every credential stands; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+  import NAME --cert F --key F adopt a certificate and key made by hand as the live version
+  enroll NAME                  make the first key + CSR and email it to the Stellantis contact
+  renew NAME [--force]         start a renewal now (key + CSR emailed)
+  ingest [NAME] FILE...        take in a signed certificate            (not available yet)
+  token NAME [--json]          print the current access token          (not available yet)
+  doctor NAME                  live check: TLS, token, one API call    (not available yet)
+  rollback NAME                make the previous certificate live      (not available yet)
+
+options:
+  --config FILE   the YAML config (default: $CREDD_CONFIG, then /etc/credd/credd.yaml)
+  -h, --help      this help; \`credd COMMAND --help\` for a command's own
+  --version       print the version
+
+exit codes (unless a command's help says otherwise):
+  0 done, 1 refused or failed (the message says why and what to do), 2 bad command line`;
+
+const EXIT: Record<ErrorCode, number> = {
+  USAGE: 2,
+  CONFIG: 1,
+  NOT_FOUND: 1,
+  REFUSED: 1,
+  STATE: 1,
+  LOCKED: 1,
+  IO: 1,
+  NETWORK: 1,
+  INTERNAL: 1,
+};
+
+const PLANNED: Record<string, string> = {
+  ingest: "taking in signed certificates",
+  token: "OAuth2 tokens",
+  doctor: "the live check",
+  rollback: "rollback",
+};
+
+function version(): string {
+  const require = createRequire(import.meta.url);
+  return (require("../package.json") as { version: string }).version;
+}
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const g: Globals = { configPath: defaultConfigPath() };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--config" || a === "-c") {
+      const v = argv[++i];
+      if (!v) throw new CreddError("USAGE", "--config needs a FILE");
+      g.configPath = v;
+    } else if (a.startsWith("--config=")) g.configPath = a.slice("--config=".length);
+    else if (a === "-h" || a === "--help") {
+      io.out(HELP);
+      return 0;
+    } else if (a === "--version") {
+      io.out(`credd ${version()}`);
+      return 0;
+    } else if (a.startsWith("-")) throw new CreddError("USAGE", `unknown option ${a}; see credd --help`);
+    else break;
+  }
+  const cmd = argv[i];
+  const rest = argv.slice(i + 1);
+  switch (cmd) {
+    case undefined:
+      io.err(HELP);
+      return 2;
+    case "run":
+      return cmdRun(rest, g, io);
+    case "status":
+      return cmdStatus(rest, g, io);
+    case "import":
+      return cmdImport(rest, g, io);
+    case "enroll":
+    case "renew":
+      return cmdEnroll(cmd, rest, g, io);
+    default:
+      if (cmd in PLANNED) {
+        throw new CreddError("USAGE", `\`credd ${cmd}\` (${PLANNED[cmd]}) is not available in credd ${version()} yet`);
+      }
+      throw new CreddError("USAGE", `unknown command "${cmd}"; see credd --help`);
+  }
+}
+
+async function entry(): Promise<void> {
+  let code: number;
+  try {
+    code = await main(process.argv.slice(2));
+  } catch (err) {
+    const c = err instanceof CreddError ? err.code : "INTERNAL";
+    processIo.err(`credd: ${errorMessage(err)}`);
+    if (c === "INTERNAL" && process.env.CREDD_DEBUG && err instanceof Error) processIo.err(err.stack ?? "");
+    code = EXIT[c] ?? 1;
+  }
+  process.exitCode = code;
+}
+
+await entry();

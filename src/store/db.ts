@@ -1,0 +1,70 @@
+// Opens the SQLite database (WAL, foreign keys, busy timeout) and applies numbered migrations.
+import Database from "better-sqlite3";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CreddError, errorMessage } from "../errors.js";
+
+export type Db = Database.Database;
+
+/** migrations/ sits two levels above this file both in src/store and in dist/store. */
+export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "migrations");
+
+export function dbPath(stateDir: string): string {
+  return join(stateDir, "credd.db");
+}
+
+export interface OpenOptions {
+  readonly?: boolean;
+  migrationsDir?: string;
+}
+
+export function openDb(stateDir: string, opts: OpenOptions = {}): Db {
+  const file = dbPath(stateDir);
+  let db: Db;
+  try {
+    if (!opts.readonly) mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+  } catch (err) {
+    const hint = opts.readonly
+      ? "no state yet: start `credd run`, or run `credd import`/`credd enroll` first"
+      : "check that state_dir exists and is writable by this user";
+    throw new CreddError("IO", `cannot open database ${file}: ${errorMessage(err)} (${hint})`, { cause: err });
+  }
+  db.pragma("busy_timeout = 5000");
+  if (!opts.readonly) {
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = FULL");
+  }
+  db.pragma("foreign_keys = ON");
+  if (!opts.readonly) migrate(db, opts.migrationsDir ?? MIGRATIONS_DIR);
+  return db;
+}
+
+/** Applies every `NNNN_name.sql` not yet recorded, in order, one transaction each. */
+export function migrate(db: Db, dir: string): string[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+  const done = new Set(
+    (db.prepare("SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version),
+  );
+  const files = readdirSync(dir)
+    .filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f))
+    .sort();
+  const applied: string[] = [];
+  for (const f of files) {
+    const version = Number(f.slice(0, 4));
+    if (done.has(version)) continue;
+    const sql = readFileSync(join(dir, f), "utf8");
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(
+        version,
+        f,
+        new Date().toISOString(),
+      );
+    })();
+    applied.push(f);
+  }
+  return applied;
+}

@@ -1,0 +1,107 @@
+// Table-driven tests of the expiry check's decision: (state, now) → action and the named check.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { decide, type CheckInput } from "../../src/domain/decide.js";
+
+const D = 86_400_000;
+const now = new Date("2026-06-01T12:00:00Z");
+const ago = (days: number) => new Date(now.getTime() - days * D);
+const ahead = (days: number) => new Date(now.getTime() + days * D);
+const base: CheckInput = { autoEnroll: false, renewBeforeDays: 30, remindAfterDays: 7 };
+const live = (notBeforeAgo: number, notAfterAhead: number) => ({
+  serial: "0A",
+  notBefore: ago(notBeforeAgo),
+  notAfter: ahead(notAfterAhead),
+});
+
+const cases: { name: string; input: CheckInput; action: string; check: string }[] = [
+  { name: "no cert, no auto_enroll", input: base, action: "none", check: "not-enrolled" },
+  { name: "no cert, auto_enroll", input: { ...base, autoEnroll: true }, action: "enroll", check: "no-certificate" },
+  {
+    name: "no cert, auto_enroll, CSR made 2 h ago",
+    input: { ...base, autoEnroll: true, lastCsrCreatedAt: new Date(now.getTime() - 2 * 3600_000) },
+    action: "none",
+    check: "csr-rate-limit",
+  },
+  { name: "1-year cert, 200 days left", input: { ...base, live: live(165, 200) }, action: "none", check: "valid" },
+  { name: "1-year cert, 121 days left (a third)", input: { ...base, live: live(244, 121) }, action: "renew", check: "renewal-due" },
+  { name: "60-day cert, 31 days left", input: { ...base, live: live(29, 31) }, action: "none", check: "valid" },
+  { name: "60-day cert, 29 days left", input: { ...base, live: live(31, 29) }, action: "renew", check: "renewal-due" },
+  { name: "expired cert", input: { ...base, live: live(400, -5) }, action: "renew", check: "renewal-due" },
+  {
+    name: "due, but a CSR made 23 h ago",
+    input: { ...base, live: live(31, 29), lastCsrCreatedAt: new Date(now.getTime() - 23 * 3600_000) },
+    action: "none",
+    check: "csr-rate-limit",
+  },
+  {
+    name: "due, last CSR 25 h ago",
+    input: { ...base, live: live(31, 29), lastCsrCreatedAt: new Date(now.getTime() - 25 * 3600_000) },
+    action: "renew",
+    check: "renewal-due",
+  },
+  {
+    name: "pending, created (CSR not sent): never a second key",
+    input: { ...base, live: live(31, 29), pending: { id: 1, state: "created", createdAt: ago(3) } },
+    action: "none",
+    check: "csr-queued",
+  },
+  {
+    name: "pending, sent 6 days ago",
+    input: { ...base, live: live(31, 29), pending: { id: 1, state: "sent", createdAt: ago(6), sentAt: ago(6) } },
+    action: "none",
+    check: "awaiting-ca",
+  },
+  {
+    name: "pending, sent 7 days ago: remind",
+    input: { ...base, live: live(31, 29), pending: { id: 1, state: "sent", createdAt: ago(7), sentAt: ago(7) } },
+    action: "remind",
+    check: "reminder-due",
+  },
+  {
+    name: "pending, sent 10 days ago, reminded 3 days ago",
+    input: {
+      ...base,
+      live: live(31, 29),
+      pending: { id: 1, state: "sent", createdAt: ago(10), sentAt: ago(10), remindedAt: ago(3) },
+    },
+    action: "none",
+    check: "awaiting-ca",
+  },
+  {
+    name: "pending, reminded 8 days ago: remind again",
+    input: {
+      ...base,
+      live: live(31, 29),
+      pending: { id: 1, state: "sent", createdAt: ago(16), sentAt: ago(16), remindedAt: ago(8) },
+    },
+    action: "remind",
+    check: "reminder-due",
+  },
+  {
+    name: "pending enrollment with no cert, not due to remind",
+    input: { ...base, autoEnroll: true, pending: { id: 1, state: "sent", createdAt: ago(1), sentAt: ago(1) } },
+    action: "none",
+    check: "awaiting-ca",
+  },
+  {
+    name: "remind_after_days 1",
+    input: { ...base, remindAfterDays: 1, live: live(31, 29), pending: { id: 1, state: "sent", createdAt: ago(1), sentAt: ago(1) } },
+    action: "remind",
+    check: "reminder-due",
+  },
+];
+
+for (const c of cases) {
+  test(`decide: ${c.name}`, () => {
+    const d = decide(c.input, now);
+    assert.equal(d.action, c.action, d.reason);
+    assert.equal(d.check, c.check, d.reason);
+    assert.ok(d.reason.length > 0);
+  });
+}
+
+test("decide gives renewAt for a live certificate", () => {
+  const d = decide({ ...base, live: live(31, 29) }, now);
+  assert.equal(d.renewAt?.toISOString(), new Date(ahead(29).getTime() - 30 * D).toISOString());
+});
