@@ -46,6 +46,10 @@ export class SmtpRejectedError extends CreddError {
 /** How many per-step timeouts one whole send or verify may take before it is cut off. */
 const OVERALL_TIMEOUT_STEPS = 4;
 
+function idleTimeoutMs(timeoutMs: number): number {
+  return timeoutMs + Math.min(1000, Math.ceil(timeoutMs / 2));
+}
+
 /** The nodemailer transport options for `cfg`; exported so tests can check the TLS settings. */
 export function smtpTransportOptions(
   cfg: SmtpConfig,
@@ -68,7 +72,8 @@ export function smtpTransportOptions(
     auth: cfg.user ? { user: cfg.user, pass: secrets.password } : undefined,
     connectionTimeout: cfg.timeout_ms,
     greetingTimeout: cfg.timeout_ms,
-    socketTimeout: cfg.timeout_ms,
+    // A little longer than the setup phases, so a silent server is reported as the phase it hung in.
+    socketTimeout: idleTimeoutMs(cfg.timeout_ms),
     dnsTimeout: cfg.timeout_ms,
     socketCloseTimeout: Math.min(cfg.timeout_ms, 5000),
     disableFileAccess: true,
@@ -126,7 +131,7 @@ export function createMailer(cfg: SmtpConfig, secrets: { password?: string }, op
         throw new SmtpRejectedError(
           redact(
             `${ctx.where}: the server refused recipient${rejected.length > 1 ? "s" : ""} ${rejected.join(", ")}` +
-              `${reply ? ` (${short(reply)})` : ""}; the message went only to ${info.accepted.map(String).join(", ")}`,
+              `${reply ? ` (server said: ${short(reply)})` : ""}; the message went only to ${info.accepted.map(String).join(", ")}`,
             ctx.password,
           ),
           info.accepted.map(String),
@@ -138,15 +143,19 @@ export function createMailer(cfg: SmtpConfig, secrets: { password?: string }, op
     },
 
     async verify(): Promise<void> {
+      // transport.verify() takes no signal: race it against the same overall deadline as send().
       let timer: NodeJS.Timeout | undefined;
+      let timedOut = false;
       const overall = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error("verify took too long"), { code: "EABORT" })), overallMs);
+        timer = setTimeout(() => {
+          timedOut = true;
+          reject(new Error("verify took too long"));
+        }, overallMs);
       });
       try {
         await Promise.race([transport.verify(), overall]);
       } catch (err) {
-        const e = err as NodemailerError;
-        throw toNetworkError(err, ctx, e.code === "EABORT");
+        throw toNetworkError(err, ctx, timedOut);
       } finally {
         clearTimeout(timer);
       }
@@ -211,7 +220,7 @@ function describe(e: NodemailerError, ctx: Ctx): string {
       case "UPGRADE_TIMEOUT":
         return `timed out after ${s} s during the TLS handshake`;
       default:
-        return `timed out after ${s} s waiting for the server to answer`;
+        return `timed out after ${seconds(idleTimeoutMs(ctx.timeoutMs))} s waiting for the server to answer`;
     }
   }
   if (isCertificateError(e, sys, text)) {
@@ -226,9 +235,14 @@ function describe(e: NodemailerError, ctx: Ctx): string {
   switch (e.code) {
     case "ETLS":
       if (e.command === "STARTTLS" && e.response) {
+        // 5xx: the server does not know the command (it did not offer it either: nodemailer sends
+        // STARTTLS regardless when TLS is required). 4xx: offered but refused for now.
+        if (e.responseCode !== undefined && e.responseCode >= 400 && e.responseCode < 500) {
+          return `the server refused to start TLS for now and tls is required${reply}`;
+        }
         return `STARTTLS not offered by the server and tls is required (set smtp.tls: none only on a trusted network)${reply}`;
       }
-      return `the TLS handshake failed: ${text.replace(/^Error initiating TLS - /, "")}`;
+      return `the TLS handshake after STARTTLS failed (${opensslReason(text.replace(/^Error initiating TLS - /, ""))})`;
     case "EDNS":
       return `the host name ${ctx.host} could not be resolved${sys ? ` (${sys})` : ""}`;
     case "EAUTH":
@@ -270,10 +284,14 @@ function describe(e: NodemailerError, ctx: Ctx): string {
     case "EPIPE":
       return "the connection was closed by the server while sending";
   }
-  if (/wrong version number|packet length too long|unknown protocol/i.test(text)) {
-    return `the TLS handshake failed (${text}); the port may not speak ${
-      ctx.tls === "implicit" ? "implicit TLS (try smtp:// with STARTTLS)" : "this protocol"
-    }`;
+  if (sys?.startsWith("ERR_SSL_") || /SSL routines/.test(text)) {
+    const reason = opensslReason(text);
+    if (/wrong version number|packet length too long|unknown protocol|http request/i.test(reason)) {
+      return `the server did not answer with TLS (${reason})${
+        ctx.tls === "implicit" ? "; it may expect STARTTLS instead (smtp://, usually port 587)" : ""
+      }`;
+    }
+    return `the TLS handshake failed (${reason})`;
   }
   return `sending failed: ${text}${reply}`;
 }
@@ -286,6 +304,12 @@ function isCertificateError(e: NodemailerError, sys: string | undefined, text: s
     CERT_ERRORS.has(e.code ?? "") ||
     CERT_MESSAGE.test(text)
   );
+}
+
+/** "…:SSL routines:ssl3_get_record:wrong version number:../ssl3_record.c:350:" → "wrong version number". */
+function opensslReason(text: string): string {
+  const m = /SSL routines:[^:]*:([^:]+):/.exec(text);
+  return m?.[1]?.trim() ?? short(text);
 }
 
 function seconds(ms: number): string {

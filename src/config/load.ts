@@ -1,0 +1,108 @@
+// Loading the config file: find it, read it, parse the YAML (keeping line numbers for messages)
+// and validate it into a Config. Every failure is a ConfigError naming file, key and fix.
+
+import fs from "node:fs";
+import path from "node:path";
+import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from "yaml";
+import { ConfigError } from "../errors.js";
+import type { Config } from "./types.js";
+import { ConfigInvalidError, Issues, type Issue, type Locate, type Seg } from "./issues.js";
+import { validateConfig } from "./validate.js";
+
+export { readSecretFile, resolveSecretPath } from "./secrets.js";
+export { ConfigInvalidError, type Issue } from "./issues.js";
+
+export const DEFAULT_CONFIG_PATH = "/etc/credd/credd.yaml";
+
+/** `$CREDD_CONFIG` when set and non-empty, else /etc/credd/credd.yaml. */
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.CREDD_CONFIG;
+  return fromEnv ? fromEnv : DEFAULT_CONFIG_PATH;
+}
+
+/** Reads, parses and validates the config file; throws ConfigError. */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = fs.readFileSync(abs, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const problem =
+      code === "ENOENT"
+        ? "config file not found"
+        : code === "EACCES" || code === "EPERM"
+          ? "config file cannot be read: permission denied"
+          : code === "EISDIR"
+            ? "is a folder, not a config file"
+            : `config file cannot be read (${code ?? "unknown error"})`;
+    const fix =
+      code === "EACCES" || code === "EPERM"
+        ? "run credd as a user that may read it, or name another file with --config FILE or $CREDD_CONFIG"
+        : "create it, or name another file with --config FILE or $CREDD_CONFIG";
+    throw new ConfigError(abs, "", problem, fix, { cause: err });
+  }
+  return parseConfig(text, abs, env);
+}
+
+/** parseConfig without reading: `file` is used for messages and to resolve relative paths. */
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const abs = path.resolve(file);
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  // The first YAML problem only: later ones are usually echoes of it. Warnings (an unknown
+  // `!tag`) count too: nothing in the file may be silently ignored.
+  const yamlProblem = doc.errors[0] ?? doc.warnings[0];
+  if (yamlProblem) {
+    const pos = yamlProblem.linePos?.[0];
+    const what = yamlProblem.message.split("\n")[0]?.replace(/ at line \d+, column \d+:?$/, "") ?? "invalid YAML";
+    const issue = {
+      key: "",
+      problem: `YAML syntax error${pos ? ` at line ${pos.line}, column ${pos.col}` : ""}: ${what}`,
+      fix: /alias/i.test(what)
+        ? 'quote values that start with * (a YAML alias), e.g. check_schedule: "*/10 * * * *"'
+        : "correct the YAML there; quote values that start with *, &, !, [, { or contain \": \" or \" #\"",
+      ...(pos ? { line: pos.line } : {}),
+    };
+    throw new ConfigInvalidError(abs, [issue]);
+  }
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError(abs, "", `cannot be read as YAML: ${(err as Error).message}`, "simplify the anchors and aliases", { cause: err });
+  }
+  const ix = new Issues(locator(doc, lineCounter));
+  const config = validateConfig(ix, value, abs, env);
+  if (ix.list.length > 0 || !config) throw new ConfigInvalidError(abs, byLine(ix.list));
+  return config;
+}
+
+/** In file order, as an editor would show them; problems without a line (missing keys) last. */
+function byLine(issues: readonly Issue[]): Issue[] {
+  return [...issues].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+}
+
+/** Line of a path in the document; falls back to the nearest parent that exists. */
+function locator(doc: Document, lines: LineCounter): Locate {
+  const lineOf = (node: unknown): number | undefined =>
+    isNode(node) && node.range ? lines.linePos(node.range[0]).line : undefined;
+  return (raw: readonly Seg[], ofKey: boolean): number | undefined => {
+    if (ofKey && raw.length > 0) {
+      const parent = raw.length === 1 ? doc.contents : doc.getIn(raw.slice(0, -1), true);
+      const key = raw[raw.length - 1];
+      if (isMap(parent)) {
+        const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === String(key));
+        const line = lineOf(pair?.key);
+        if (line !== undefined) return line;
+      }
+    }
+    // A missing top-level key has no useful line: the top mapping's first line would mislead.
+    for (let n = raw.length; n >= (raw.length === 0 ? 0 : 1); n--) {
+      const node = n === 0 ? doc.contents : doc.getIn(raw.slice(0, n), true);
+      const line = lineOf(node);
+      if (line !== undefined) return line;
+    }
+    return undefined;
+  };
+}

@@ -1,0 +1,143 @@
+// Runs the built `credd` binary as a child process (async, so in-process test servers keep answering).
+import { spawn, type ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { StellantisDn } from "../../src/config/types.js";
+
+export const CREDD_BIN = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCredd(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CREDD_BIN, ...args], { env: { ...process.env, ...env }, stdio: "pipe" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`credd ${args.join(" ")} did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export interface Daemon {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  stderr(): string;
+  /** Resolves with the first JSON log line (already seen or still to come) for which `pred` is true. */
+  waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number, after?: number): Promise<Record<string, unknown>>;
+  /** SIGTERM and wait for the exit code. */
+  stop(): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export function startCreddDaemon(args: string[], env: NodeJS.ProcessEnv = {}): Daemon {
+  const child = spawn(process.execPath, [CREDD_BIN, ...args], { env: { ...process.env, ...env }, stdio: "pipe" });
+  const lines: Record<string, unknown>[] = [];
+  const waiters: (() => void)[] = [];
+  let buf = "";
+  let err = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        lines.push({ raw: line });
+      }
+      for (const w of waiters.splice(0)) w();
+    }
+  });
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => {
+    for (const w of waiters.splice(0)) w();
+    resolve(code);
+  }));
+  const waitForLog: Daemon["waitForLog"] = (pred, timeoutMs = 30_000, after = 0) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`no matching log line in ${timeoutMs} ms; got:\n${lines.map((l) => JSON.stringify(l)).join("\n")}\n${err}`));
+      }, timeoutMs);
+      const look = () => {
+        const hit = lines.slice(after).find(pred);
+        if (hit) {
+          clearTimeout(timer);
+          resolve(hit);
+        } else if (child.exitCode !== null) {
+          clearTimeout(timer);
+          reject(new Error(`credd exited (${child.exitCode}) before the log line came:\n${lines.map((l) => JSON.stringify(l)).join("\n")}\n${err}`));
+        } else waiters.push(look);
+      };
+      look();
+    });
+  return {
+    child,
+    lines,
+    stderr: () => err,
+    waitForLog,
+    exited,
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
+export function writeConfig(dir: string, yaml: string): string {
+  const file = join(dir, "credd.yaml");
+  writeFileSync(file, yaml);
+  return file;
+}
+
+const subject = { C: "FR", ST: "Ile de France", L: "Paris", O: "Free2Move", emailAddress: "it@partner.example" };
+export const dnFor = (mzp: string): StellantisDn => ({ ...subject, OU: "Programs Partners", CN: mzp });
+
+/** A config with two credentials (fleet-prod RSA, fleet-test EC) pointing at a test SMTP server. */
+export function configFor(
+  dir: string,
+  smtpPort: number,
+  caPath: string,
+  opts: { prodExtra?: string; top?: string } = {},
+): string {
+  return writeConfig(
+    dir,
+    `state_dir: ${join(dir, "state")}
+runtime_dir: ${join(dir, "run")}
+check_schedule: "*/10 * * * *"
+smtp:
+  url: smtp://127.0.0.1:${smtpPort}
+  from: "credd <credd@partner.example>"
+  ca_file: ${caPath}
+  timeout_ms: 5000
+alerts:
+  to: [ops@partner.example]
+stellantis:
+  contact: connectedcar@stellantis.example
+credentials:
+  - name: fleet-prod
+    mzp: MZP128745
+    client_id: 1a2b3c
+    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
+${(opts.prodExtra ?? "").replace(/^/gm, "    ")}
+  - name: fleet-test
+    mzp: MZP654321
+    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
+    key: { type: ec, curve: P-256 }
+${opts.top ?? ""}`,
+  );
+}
