@@ -1,6 +1,7 @@
 // Sends due outbox emails through SMTP, marks them sent, or reschedules them with backoff.
 import { mailBackoffMs } from "../domain/timing.js";
 import { errorMessage } from "../errors.js";
+import { SmtpRejectedError } from "../mail/smtp.js";
 import { claimDue, markMailFailed, markMailSent } from "../store/outbox.js";
 import { markCsrSent } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
@@ -28,10 +29,18 @@ export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?:
       continue;
     }
     try {
-      await ctx.mailer().send(mail);
+      let note: string | null = null;
+      try {
+        await ctx.mailer().send(mail);
+      } catch (err) {
+        // Some recipients have it already: a resend would duplicate it for them, so record and move on.
+        if (!(err instanceof SmtpRejectedError) || err.accepted.length === 0) throw err;
+        note = errorMessage(err);
+        ctx.log.error({ outbox: row.id, accepted: err.accepted, rejected: err.rejected, err: note }, "email refused for some recipients");
+      }
       const now = ctx.clock.now();
       ctx.db.transaction(() => {
-        markMailSent(ctx.db, row.id, now);
+        markMailSent(ctx.db, row.id, now, note);
         if (row.renewal_id !== null && (row.kind === "csr" || row.kind === "csr-reminder")) {
           markCsrSent(ctx.db, row.renewal_id, now.toISOString());
         }

@@ -58,9 +58,11 @@ export function claimDue(db: Db, now: Date, holdMs: number, limit = 20, onlyId?:
   return rows.sort((a, b) => a.id - b.id).map((row) => ({ row, mail: JSON.parse(row.mail_json) as OutgoingMail }));
 }
 
-export function markMailSent(db: Db, id: number, now: Date): void {
-  db.prepare("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, claimed_until = NULL, last_error = NULL WHERE id = ?").run(
+/** `note` records a partial refusal: sent to some recipients, refused for others (not resent). */
+export function markMailSent(db: Db, id: number, now: Date, note: string | null = null): void {
+  db.prepare("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, claimed_until = NULL, last_error = ? WHERE id = ?").run(
     now.toISOString(),
+    note,
     id,
   );
 }

@@ -151,3 +151,26 @@ test("one credential's failure is recorded and does not stop the others", async 
   assert.match(row.last_error, /ENOTDIR|EEXIST|not a directory/i);
   ctx.db.close();
 });
+
+test("a recipient refused while the contact accepted: recorded, not resent (no duplicate to the contact)", async () => {
+  const dir = makeTempDir("credd-int-partial-");
+  const picky = await startSmtpServer({ rejectRecipients: ["ops@partner.example"] });
+  const clock = new ManualClock(Date.parse("2026-03-01T10:00:00Z"));
+  const ctx = makeCtx(dir, picky.port, picky.caPath, clock);
+  try {
+    await startRenewal(ctx, ctx.config.credentials[0]!, { kind: "enroll", forced: true, reason: "test" });
+    const r = await deliverDue(ctx);
+    assert.equal(r.sent, 1);
+    const [m] = await picky.waitFor(1);
+    assert.deepEqual(m!.envelopeTo, ["connectedcar@stellantis.example"]);
+    const row = ctx.db.prepare("SELECT sent_at, last_error FROM outbox").get() as { sent_at: string; last_error: string };
+    assert.ok(row.sent_at);
+    assert.match(row.last_error, /ops@partner\.example/);
+    clock.advance(DAY);
+    assert.equal((await deliverDue(ctx)).sent, 0);
+    assert.equal(picky.received.length, 1);
+  } finally {
+    await picky.stop();
+    ctx.db.close();
+  }
+});
