@@ -4,6 +4,8 @@ import "reflect-metadata";
 import { createRequire } from "node:module";
 import { cmdEnroll } from "./cli/enroll.js";
 import { cmdImport } from "./cli/import.js";
+import { cmdIngest } from "./cli/ingest.js";
+import { cmdRollback } from "./cli/rollback.js";
 import { processIo, type Globals, type Io } from "./cli/io.js";
 import { cmdRun } from "./cli/run.js";
 import { cmdStatus } from "./cli/status.js";
@@ -20,10 +22,10 @@ commands:
   import NAME --cert F --key F adopt a certificate and key made by hand as the live version
   enroll NAME                  make the first key + CSR and email it to the Stellantis contact
   renew NAME [--force]         start a renewal now (key + CSR emailed)
-  ingest [NAME] FILE...        take in a signed certificate            (not available yet)
+  ingest [NAME] FILE...        take in a signed certificate (PEM, DER, PKCS#7) and make it live
   token NAME [--json]          print the current access token          (not available yet)
   doctor NAME                  live check: TLS, token, one API call    (not available yet)
-  rollback NAME                make the previous certificate live      (not available yet)
+  rollback NAME                make the previous certificate live again
 
 options:
   --config FILE   the YAML config (default: $CREDD_CONFIG, then /etc/credd/credd.yaml)
@@ -46,10 +48,8 @@ const EXIT: Record<ErrorCode, number> = {
 };
 
 const PLANNED: Record<string, string> = {
-  ingest: "taking in signed certificates",
   token: "OAuth2 tokens",
   doctor: "the live check",
-  rollback: "rollback",
 };
 
 function version(): string {
@@ -91,6 +91,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     case "enroll":
     case "renew":
       return cmdEnroll(cmd, rest, g, io);
+    case "ingest":
+      return cmdIngest(rest, g, io);
+    case "rollback":
+      return cmdRollback(rest, g, io);
     default:
       if (cmd in PLANNED) {
         throw new CreddError("USAGE", `\`credd ${cmd}\` (${PLANNED[cmd]}) is not available in credd ${version()} yet`);

@@ -53,7 +53,7 @@ export async function cmdImport(argv: string[], g: Globals, io: Io): Promise<num
   const ctx = buildCtx(g.configPath);
   try {
     const cred = requireCredential(ctx.config, positionals[0]);
-    const r = importCertificate(ctx, cred, {
+    const r = await importCertificate(ctx, cred, {
       certText,
       certFile: values.cert,
       keyText,

@@ -1,6 +1,6 @@
 // `credd run`: the daemon in the foreground, logging JSON to stdout (what systemd starts).
 import { parseArgs } from "node:util";
-import { startDaemon } from "../daemon/run.js";
+import { startDaemon, type DaemonOptions } from "../daemon/run.js";
 import { CreddError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { buildCtx } from "./context.js";
@@ -28,11 +28,26 @@ export async function cmdRun(argv: string[], g: Globals, io: Io): Promise<number
   if (positionals.length) throw new CreddError("USAGE", `run takes no arguments\n\n${RUN_HELP}`);
   const log = createLogger({ stream: "stdout" });
   const ctx = buildCtx(g.configPath, { log });
-  const tick = Number(process.env.CREDD_OUTBOX_TICK_MS ?? "") || undefined;
-  const daemon = startDaemon(ctx, tick ? { outboxTickMs: tick } : {});
+  const daemon = startDaemon(ctx, daemonOptionsFromEnv());
   const onSignal = (sig: NodeJS.Signals) => void daemon.stop(sig);
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
   await daemon.done;
   return 0;
+}
+
+/** Test and demo knobs (not for production): faster outbox and inbox polling. */
+function daemonOptionsFromEnv(env = process.env): DaemonOptions {
+  const num = (k: string) => {
+    const v = Number(env[k] ?? "");
+    return Number.isFinite(v) && env[k] !== undefined && env[k] !== "" ? v : undefined;
+  };
+  const o: DaemonOptions = {};
+  const tick = num("CREDD_OUTBOX_TICK_MS");
+  const poll = num("CREDD_INBOX_POLL_MS");
+  const age = num("CREDD_INBOX_MIN_AGE_MS");
+  if (tick !== undefined) o.outboxTickMs = tick;
+  if (poll !== undefined) o.inboxPollMs = poll;
+  if (age !== undefined) o.inboxMinAgeMs = age;
+  return o;
 }

@@ -87,6 +87,11 @@ function printCredential(c: CredentialStatus, io: Io): void {
   } else row("renewal", c.next_renewal_at ? `none; due ${day(c.next_renewal_at)}` : "none");
   row("next step", c.next_step.reason);
   row("token", c.token.state);
+  if (c.last_hook) {
+    const h = c.last_hook;
+    row("deploy", `${h.ok ? "ok" : "FAILED"} at ${day(h.at)} for ${h.serial}: ` + h.runs.map((r) => `${r.argv.join(" ")} → ${r.ok ? "ok" : (r.error ?? `exit ${r.exit_code}`)} (${r.duration_ms} ms)`).join("; "));
+  }
+  if (c.last_refusal) row("refused", `${c.last_refusal.file} at ${day(c.last_refusal.at)}: [${c.last_refusal.check}] ${c.last_refusal.reason}`);
   if (c.outbox.queued) row("outbox", `${c.outbox.queued} queued${c.outbox.last_error ? `: ${c.outbox.last_error}` : ""}`);
   row("last check", day(c.last_check_at));
   if (c.last_error) row("last error", `${c.last_error} (${day(c.last_error_at)})`);

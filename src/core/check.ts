@@ -7,6 +7,7 @@ import { recordCheck, setMeta } from "../store/checks.js";
 import type { Db } from "../store/db.js";
 import { latestRenewal, pendingRenewal } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
+import { reconcile } from "./reconcile.js";
 import { queueReminder, startRenewal } from "./renewal.js";
 
 const d = (s: string | null | undefined) => (s ? new Date(s) : undefined);
@@ -36,6 +37,7 @@ export function checkInput(db: Db, cred: CredentialConfig): CheckInput {
 }
 
 export async function checkCredential(ctx: Ctx, cred: CredentialConfig): Promise<Decision> {
+  await reconcile(ctx, cred);
   const decision = decide(checkInput(ctx.db, cred), ctx.clock.now());
   ctx.log.debug({ credential: cred.name, ...decision }, "check");
   if (decision.action === "enroll" || decision.action === "renew") {

@@ -3,13 +3,13 @@ import type { CredentialConfig } from "../config/types.js";
 import { RefusedError } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic.js";
 import { credentialPaths, ensureCredentialDirs, maxArchiveVersion } from "../files/layout.js";
-import { switchLive } from "../files/live.js";
 import { parseCertificate, splitPemCertificates, type CertInfo } from "../pki/certs.js";
 import { compareDn, formatDn } from "../pki/dn.js";
 import { loadPrivateKey } from "../pki/keys.js";
-import { insertLiveCertificate, liveCertificate, maxVersion } from "../store/certificates.js";
-import { pendingRenewal, setRenewalState } from "../store/renewals.js";
+import { insertInstalledCertificate, liveCertificate, maxVersion } from "../store/certificates.js";
+import { pendingRenewal } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
+import { goLive } from "./golive.js";
 
 export interface ImportInput {
   certText: string;
@@ -62,7 +62,7 @@ export function checkImport(cred: CredentialConfig, input: ImportInput, now: Dat
   return { key, leaf, chain };
 }
 
-export function importCertificate(ctx: Ctx, cred: CredentialConfig, input: ImportInput): ImportResult {
+export async function importCertificate(ctx: Ctx, cred: CredentialConfig, input: ImportInput): Promise<ImportResult> {
   const now = ctx.clock.now();
   const { key, leaf, chain } = checkImport(cred, input, now);
   const current = liveCertificate(ctx.db, cred.name);
@@ -73,22 +73,14 @@ export function importCertificate(ctx: Ctx, cred: CredentialConfig, input: Impor
   const paths = credentialPaths(ctx.config.state_dir, cred.name);
   ensureCredentialDirs(paths);
   const version = Math.max(maxVersion(ctx.db, cred.name), maxArchiveVersion(paths)) + 1;
-  const chainPem = chain.map((c) => c.pem).join("");
   writeFileAtomic(paths.key(version), key.pkcs8Pem, 0o600);
   writeFileAtomic(paths.cert(version), leaf.pem, 0o644);
-  writeFileAtomic(paths.chain(version), chainPem, 0o644);
-  switchLive(paths, version, { keyPem: key.pkcs8Pem, certPem: leaf.pem, chainPem });
-
-  ctx.db.transaction(() => {
-    insertLiveCertificate(ctx.db, certificateRow(cred.name, version, leaf, "import", now));
-    // A hand-made certificate for the pending renewal's own key completes that renewal.
-    const pending = pendingRenewal(ctx.db, cred.name);
-    if (pending && pending.spki_sha256 === key.spkiSha256) setRenewalState(ctx.db, pending.id, "live", now.toISOString());
-  })();
-  ctx.log.info(
-    { credential: cred.name, version, serial: leaf.serial, notAfter: leaf.notAfter.toISOString(), source: input.certFile },
-    "certificate imported and live",
-  );
+  writeFileAtomic(paths.chain(version), chain.map((c) => c.pem).join(""), 0o644);
+  // A hand-made certificate for the pending renewal's own key completes that renewal.
+  const pending = pendingRenewal(ctx.db, cred.name);
+  const renewalId = pending && pending.spki_sha256 === key.spkiSha256 ? pending.id : null;
+  insertInstalledCertificate(ctx.db, { ...certificateRow(cred.name, version, leaf, "import", now), renewal_id: renewalId });
+  await goLive(ctx, cred, version, `imported from ${input.certFile}`);
   return { version, serial: leaf.serial, notAfter: leaf.notAfter, alreadyLive: false };
 }
 

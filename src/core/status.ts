@@ -4,6 +4,7 @@ import { assessHealth, SEVERITY_EXIT, worst, type Severity } from "../domain/hea
 import { daysLeft } from "../domain/timing.js";
 import { liveCertificate } from "../store/certificates.js";
 import { getCheck, getMeta } from "../store/checks.js";
+import { lastHookRuns, lastRefusal } from "../store/history.js";
 import { queuedMails } from "../store/outbox.js";
 import { pendingRenewal } from "../store/renewals.js";
 import { checkInput } from "./check.js";
@@ -42,7 +43,14 @@ export interface CredentialStatus {
   next_renewal_at: string | null;
   next_step: { check: string; action: string; reason: string };
   token: { state: string };
-  last_hook: null;
+  last_hook: null | {
+    at: string;
+    version: number;
+    serial: string;
+    ok: boolean;
+    runs: { argv: string[]; ok: boolean; exit_code: number | null; duration_ms: number; error: string | null }[];
+  };
+  last_refusal: null | { at: string; file: string; check: string | null; reason: string | null };
   outbox: { queued: number; last_error: string | null };
   last_check_at: string | null;
   last_error: string | null;
@@ -98,6 +106,10 @@ function credentialStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, name: strin
   const check = getCheck(db, name);
   const mails = queuedMails(db, name);
   const decision = decide(checkInput(db, cred), now);
+  const hooks = lastHookRuns(db, name);
+  const refusal = lastRefusal(db, name);
+  const freshRefusal = refusal && (!live || refusal.at > (live.went_live_at ?? live.installed_at)) ? refusal : undefined;
+  const failedHooks = hooks.filter((h) => !h.ok).map((h) => `${(JSON.parse(h.argv_json) as string[]).join(" ")}: ${h.error ?? `exit ${h.exit_code ?? h.signal}`}`);
   const health = assessHealth(
     {
       ...(live ? { liveNotAfter: new Date(live.not_after) } : {}),
@@ -107,6 +119,8 @@ function credentialStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, name: strin
       ...(check?.last_error ? { lastError: check.last_error } : {}),
       failingMails: mails.filter((m) => m.attempts > 0).length,
       checkPeriodMs: period,
+      failedHooks,
+      ...(freshRefusal ? { refusedIngest: `${freshRefusal.file}: ${freshRefusal.reason}` } : {}),
     },
     now,
   );
@@ -144,7 +158,24 @@ function credentialStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, name: strin
     next_renewal_at: decision.renewAt?.toISOString() ?? null,
     next_step: { check: decision.check, action: decision.action, reason: decision.reason },
     token: { state: cred.oauth ? "none" : "not used" },
-    last_hook: null,
+    last_hook: hooks.length
+      ? {
+          at: hooks[0]!.started_at,
+          version: hooks[0]!.version,
+          serial: hooks[0]!.serial,
+          ok: failedHooks.length === 0,
+          runs: hooks.map((h) => ({
+            argv: JSON.parse(h.argv_json) as string[],
+            ok: h.ok === 1,
+            exit_code: h.exit_code,
+            duration_ms: h.duration_ms,
+            error: h.error,
+          })),
+        }
+      : null,
+    last_refusal: freshRefusal
+      ? { at: freshRefusal.at, file: freshRefusal.file, check: freshRefusal.check_name, reason: freshRefusal.reason }
+      : null,
     outbox: { queued: mails.length, last_error: mails.find((m) => m.last_error)?.last_error ?? null },
     last_check_at: check?.last_check_at ?? null,
     last_error: check?.last_error ?? null,

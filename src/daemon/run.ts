@@ -5,11 +5,15 @@ import type { Ctx } from "../core/context.js";
 import { deliverDue } from "../core/deliver.js";
 import { errorMessage } from "../errors.js";
 import { getMeta, setMeta } from "../store/checks.js";
+import { scanInbox } from "./inbox.js";
 import { acquireLock } from "./lock.js";
 
 export interface DaemonOptions {
   /** How often queued emails are looked at (ms). Long waits live in SQLite, not in timers. */
   outboxTickMs?: number;
+  /** How often the inbox folder is looked at (ms), and how old a file must be to be taken. */
+  inboxPollMs?: number;
+  inboxMinAgeMs?: number;
 }
 
 export interface Daemon {
@@ -47,8 +51,11 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
     return next;
   };
 
+  const inboxOpts = { minAgeMs: opts.inboxMinAgeMs ?? 1_000 };
+  const runInbox = () => serial("inbox", () => scanInbox(ctx, inboxOpts));
   const runCheck = () =>
     serial("check", async () => {
+      await scanInbox(ctx, inboxOpts);
       const s = await checkAll(ctx);
       log.info({ checked: s.checked, failed: s.failed.length }, "check done");
       await deliverDue(ctx, { shouldStop: () => stopping });
@@ -57,6 +64,7 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
 
   const task = cron.schedule(ctx.config.check_schedule, () => void runCheck(), { noOverlap: true, name: "credd-check" });
   const tick = setInterval(() => void runOutbox(), opts.outboxTickMs ?? 5_000);
+  const inboxTick = setInterval(() => void runInbox(), opts.inboxPollMs ?? 2_000);
   log.info(
     { config: ctx.config.file, credentials: ctx.config.credentials.length, schedule: ctx.config.check_schedule },
     "credd started",
@@ -68,6 +76,7 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
     stopping = true;
     log.info({ reason }, "stopping: finishing the step in flight");
     clearInterval(tick);
+    clearInterval(inboxTick);
     await task.destroy();
     await busy; // the email being sent or the file being written completes
     try {

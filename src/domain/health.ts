@@ -19,6 +19,10 @@ export interface HealthInput {
   failingMails: number;
   /** Expected time between checks, from check_schedule. */
   checkPeriodMs: number;
+  /** The last deploy's failed hooks, as "argv: what happened". */
+  failedHooks?: string[];
+  /** A certificate file refused since the live one was installed. */
+  refusedIngest?: string;
 }
 
 export interface Health {
@@ -47,6 +51,8 @@ export function assessHealth(h: HealthInput, now: Date): Health {
     else if (h.renewAt && h.renewAt.getTime() <= now.getTime()) raise("warning", "renewal due but not started");
   }
   if (h.lastError) raise("warning", `last check failed: ${h.lastError}`);
+  for (const f of h.failedHooks ?? []) raise("warning", `deploy hook failed: ${f}`);
+  if (h.refusedIngest) raise("warning", `signed certificate refused: ${h.refusedIngest}`);
   if (h.failingMails > 0) raise("warning", `${h.failingMails} email(s) not delivered yet`);
   if (!h.lastCheckAt) raise("warning", "never checked by the daemon (is `credd run` running?)");
   else if (now.getTime() - h.lastCheckAt.getTime() > 2 * h.checkPeriodMs) {

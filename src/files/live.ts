@@ -9,6 +9,8 @@ export interface LiveFiles {
   certPem: string;
   /** Intermediates and CA, PEM, may be empty. */
   chainPem: string;
+  /** live/bundle.p12, when a PKCS#12 password is configured. */
+  pkcs12?: Buffer;
 }
 
 const versionDir = (p: CredentialPaths, version: number) => join(p.root, `.live-${version}`);
@@ -26,6 +28,7 @@ export function switchLive(p: CredentialPaths, version: number, files: LiveFiles
   writeFileAtomic(join(dir, "cert.pem"), ensureNl(files.certPem), 0o644);
   writeFileAtomic(join(dir, "chain.pem"), chain, 0o644);
   writeFileAtomic(join(dir, "fullchain.pem"), ensureNl(files.certPem) + chain, 0o644);
+  if (files.pkcs12) writeFileAtomic(join(dir, "bundle.p12"), files.pkcs12, 0o600);
   fsyncDir(dir);
 
   const tmp = join(p.root, `.live.${process.pid}.tmp`);

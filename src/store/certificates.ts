@@ -15,9 +15,12 @@ export interface CertificateRow {
   source: "import" | "renewal";
   installed_at: string;
   live: 0 | 1;
+  renewal_id: number | null;
+  went_live_at: string | null;
+  retired_at: string | null;
 }
 
-export type NewCertificate = Omit<CertificateRow, "id" | "live">;
+export type NewCertificate = Omit<CertificateRow, "id" | "live" | "renewal_id" | "went_live_at" | "retired_at">;
 
 export function liveCertificate(db: Db, credential: string): CertificateRow | undefined {
   return db.prepare("SELECT * FROM certificates WHERE credential = ? AND live = 1").get(credential) as
@@ -27,13 +30,16 @@ export function liveCertificate(db: Db, credential: string): CertificateRow | un
 
 /** Inserts a certificate and makes it the live one, in the caller's transaction. */
 export function insertLiveCertificate(db: Db, cert: NewCertificate): number {
-  db.prepare("UPDATE certificates SET live = 0 WHERE credential = ? AND live = 1").run(cert.credential);
+  db.prepare("UPDATE certificates SET live = 0, retired_at = ? WHERE credential = ? AND live = 1").run(
+    cert.installed_at,
+    cert.credential,
+  );
   const r = db
     .prepare(
       `INSERT INTO certificates (credential, version, serial, not_before, not_after, subject, issuer,
-         spki_sha256, sha256, source, installed_at, live)
+         spki_sha256, sha256, source, installed_at, live, went_live_at)
        VALUES (@credential, @version, @serial, @not_before, @not_after, @subject, @issuer,
-         @spki_sha256, @sha256, @source, @installed_at, 1)`,
+         @spki_sha256, @sha256, @source, @installed_at, 1, @installed_at)`,
     )
     .run(cert);
   return Number(r.lastInsertRowid);
@@ -49,4 +55,51 @@ export function maxVersion(db: Db, credential: string): number {
     )
     .get(credential, credential) as { v: number | null };
   return row.v ?? 0;
+}
+
+/** Records an ingested certificate as installed (archive/ written) but not live yet. */
+export function insertInstalledCertificate(db: Db, cert: NewCertificate & { renewal_id: number | null }): number {
+  const r = db
+    .prepare(
+      `INSERT INTO certificates (credential, version, serial, not_before, not_after, subject, issuer,
+         spki_sha256, sha256, source, installed_at, live, renewal_id)
+       VALUES (@credential, @version, @serial, @not_before, @not_after, @subject, @issuer,
+         @spki_sha256, @sha256, @source, @installed_at, 0, @renewal_id)`,
+    )
+    .run(cert);
+  return Number(r.lastInsertRowid);
+}
+
+export function certificateByVersion(db: Db, credential: string, version: number): CertificateRow | undefined {
+  return db.prepare("SELECT * FROM certificates WHERE credential = ? AND version = ?").get(credential, version) as
+    | CertificateRow
+    | undefined;
+}
+
+export function certificateBySha256(db: Db, credential: string, sha256: string): CertificateRow | undefined {
+  return db.prepare("SELECT * FROM certificates WHERE credential = ? AND sha256 = ?").get(credential, sha256) as
+    | CertificateRow
+    | undefined;
+}
+
+/** Makes `version` the live one and retires the previous live one, in the caller's transaction. */
+export function makeLive(db: Db, credential: string, version: number, at: string): void {
+  db.prepare("UPDATE certificates SET live = 0, retired_at = @at WHERE credential = @c AND live = 1 AND version != @v").run({
+    c: credential,
+    v: version,
+    at,
+  });
+  db.prepare(
+    "UPDATE certificates SET live = 1, went_live_at = COALESCE(went_live_at, @at), retired_at = NULL WHERE credential = @c AND version = @v",
+  ).run({ c: credential, v: version, at });
+}
+
+/** The most recently retired certificate (the one before the live one), for rollback. */
+export function previousCertificate(db: Db, credential: string): CertificateRow | undefined {
+  return db
+    .prepare(
+      `SELECT * FROM certificates WHERE credential = ? AND live = 0 AND retired_at IS NOT NULL
+       ORDER BY retired_at DESC, version DESC LIMIT 1`,
+    )
+    .get(credential) as CertificateRow | undefined;
 }

@@ -52,6 +52,9 @@ export function migrate(db: Db, dir: string): string[] {
     .filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f))
     .sort();
   const applied: string[] = [];
+  const versions = files.map((f) => f.slice(0, 4));
+  const twice = versions.find((v, i) => versions.indexOf(v) !== i);
+  if (twice) throw new CreddError("INTERNAL", `two migrations in ${dir} share the number ${twice}`);
   for (const f of files) {
     const version = Number(f.slice(0, 4));
     if (done.has(version)) continue;

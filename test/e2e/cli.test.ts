@@ -37,7 +37,7 @@ describe("command line", () => {
     const u = await runCredd(["frobnicate"]);
     assert.equal(u.code, 2);
     assert.match(u.stderr, /unknown command "frobnicate"/);
-    const i = await runCredd(["ingest", "x"]);
+    const i = await runCredd(["token", "x"]);
     assert.equal(i.code, 2);
     assert.match(i.stderr, /not available/);
   });

@@ -256,3 +256,74 @@ function randomSerial(): string {
 function asn1Time(d: Date): string {
   return d.toISOString().replace(/[-:T]/g, "").replace(/\.\d{3}Z$/, "Z");
 }
+
+export interface IntermediateOptions {
+  cn?: string;
+  days?: number;
+  /** basicConstraints pathlen; none when absent. */
+  pathlen?: number;
+  /** keyUsage value (default "critical,keyCertSign,cRLSign"). */
+  keyUsage?: string;
+  /** basicConstraints CA flag (default true): false makes a "CA" that is not one. */
+  isCa?: boolean;
+}
+
+/** An intermediate CA signed by `issuer` (a root or another intermediate): RSA 2048, CA:TRUE, keyCertSign. */
+export function makeIntermediateCa(issuer: Pick<TestCa, "certPath" | "keyPath">, dir: string, opts: IntermediateOptions = {}): TestCa {
+  const caDir = mkdtempSync(join(dir, "int-"));
+  const keyPath = join(caDir, "int.key");
+  const csrPath = join(caDir, "int.csr");
+  const certPath = join(caDir, "int.pem");
+  const config = join(caDir, "req.cnf");
+  writeFileSync(config, REQ_CONFIG);
+  const basic = (opts.isCa ?? true) ? `critical,CA:TRUE${opts.pathlen !== undefined ? `,pathlen:${opts.pathlen}` : ""}` : "critical,CA:FALSE";
+  const extPath = join(caDir, "ext.cnf");
+  writeFileSync(extPath, `[int]
+basicConstraints = ${basic}
+keyUsage = ${opts.keyUsage ?? "critical,keyCertSign,cRLSign"}
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+`);
+  openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", keyPath]);
+  openssl(["req", "-new", "-config", config, "-utf8", "-key", keyPath,
+    "-subj", subjFromPairs([["C", "FR"], ["O", "Test Stellantis"], ["CN", opts.cn ?? "Test Stellantis Issuing CA"]]),
+    "-sha256", "-out", csrPath]);
+  openssl(["x509", "-req", "-in", csrPath, "-CA", issuer.certPath, "-CAkey", issuer.keyPath, "-set_serial", randomSerial(),
+    "-days", String(opts.days ?? 1825), "-sha256", "-extfile", extPath, "-extensions", "int", "-out", certPath]);
+  return { certPath, keyPath, certPem: readFileSync(certPath, "utf8"), dir: caDir };
+}
+
+/** SHA-256 fingerprint as openssl prints it (`AB:CD:...`), the reference for CertInfo.sha256. */
+export function opensslFingerprint(certPath: string, inform: "PEM" | "DER" = "PEM"): string {
+  const out = openssl(["x509", "-in", certPath, "-inform", inform, "-noout", "-fingerprint", "-sha256"]).stdout;
+  const m = /=([0-9A-F:]+)\s*$/.exec(out.trim());
+  if (!m) throw new Error(`unexpected openssl fingerprint output: ${out}`);
+  return m[1]!;
+}
+
+/** Signs a CSR with `ca` and exactly the extensions given (openssl config lines), e.g. an EKU of serverAuth only. */
+export function signCsrWithExtensions(ca: Pick<TestCa, "certPath" | "keyPath">, csrPath: string, outPath: string, extensions: string[], days = 365): string {
+  const work = mkdtempSync(join(tmpdir(), "credd-sign-"));
+  try {
+    const extPath = join(work, "ext.cnf");
+    writeFileSync(extPath, `[custom]\n${extensions.join("\n")}\n`);
+    openssl(["x509", "-req", "-in", csrPath, "-CA", ca.certPath, "-CAkey", ca.keyPath, "-set_serial", randomSerial(),
+      "-days", String(days), "-sha256", "-extfile", extPath, "-extensions", "custom", "-out", outPath]);
+    return readFileSync(outPath, "utf8");
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** A CA certificate for `subject`'s existing name and key, signed by `issuer`: a cross-certificate (CA:TRUE). */
+export function crossCertify(subject: TestCa, issuer: Pick<TestCa, "certPath" | "keyPath">, dir: string): string {
+  const work = mkdtempSync(join(dir, "cross-"));
+  const csrPath = join(work, "cross.csr");
+  const certPath = join(work, "cross.pem");
+  const extPath = join(work, "ext.cnf");
+  writeFileSync(extPath, "[cross]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n");
+  openssl(["x509", "-x509toreq", "-in", subject.certPath, "-signkey", subject.keyPath, "-out", csrPath]);
+  openssl(["x509", "-req", "-in", csrPath, "-CA", issuer.certPath, "-CAkey", issuer.keyPath, "-set_serial", randomSerial(),
+    "-days", "365", "-sha256", "-extfile", extPath, "-extensions", "cross", "-out", certPath]);
+  return readFileSync(certPath, "utf8");
+}

@@ -1,0 +1,76 @@
+// `credd ingest [NAME] FILE...`: take in a signed certificate (PEM, DER or PKCS#7, with or without the CA).
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { ingestBatch, type FileOutcome, type InputFile } from "../core/ingest.js";
+import { CreddError, errorMessage } from "../errors.js";
+import { buildCtx, requireCredential } from "./context.js";
+import type { Globals, Io } from "./io.js";
+
+export const INGEST_HELP = `usage: credd ingest [NAME] FILE...
+
+Takes in the certificate Stellantis signed, in whatever form it came: PEM (one
+or several certificates, CRLF or LF, with or without "Bag Attributes"), DER
+(.cer/.crt) or PKCS#7 (.p7b/.p7c, PEM or DER), with or without the CA and
+intermediates, in any order. The files together form one batch.
+
+A certificate is accepted only when its public key matches a pending renewal's
+key (NAME is optional: the key finds the credential), its subject is the DN
+asked for, it chains to stellantis.ca_file, it is inside its validity window
+and not already due for renewal, and its key usage allows TLS client auth.
+Then it is archived, live/ is switched atomically, and the deploy hooks run.
+A refused file changes nothing; the reason names the check that failed.
+
+exit: 0 installed (or already live), 1 refused, 2 usage`;
+
+export async function cmdIngest(argv: string[], g: Globals, io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" } }, allowPositionals: true });
+  if (values.help) {
+    io.out(INGEST_HELP);
+    return 0;
+  }
+  if (positionals.length === 0) throw new CreddError("USAGE", `ingest needs at least one FILE\n\n${INGEST_HELP}`);
+  const ctx = buildCtx(g.configPath);
+  try {
+    // A first argument that names a credential (and is not a file) is NAME.
+    let only;
+    let paths = positionals;
+    const first = positionals[0]!;
+    if (ctx.config.credentials.some((c) => c.name === first) && positionals.length > 1) {
+      only = requireCredential(ctx.config, first);
+      paths = positionals.slice(1);
+    }
+    const files: InputFile[] = paths.map((p) => {
+      try {
+        return { name: p, bytes: readFileSync(p) };
+      } catch (err) {
+        throw new CreddError("NOT_FOUND", `cannot read ${p}: ${errorMessage(err)}`);
+      }
+    });
+    const outcomes = await ingestBatch(ctx, files, only);
+    for (const o of outcomes) io.out(describe(o));
+    const installed = outcomes.some((o) => o.outcome === "installed" || o.outcome === "already-live");
+    const refused = outcomes.some((o) => o.outcome === "refused");
+    return installed && !refused ? 0 : refused ? 1 : 0;
+  } finally {
+    ctx.db.close();
+  }
+}
+
+export function describe(o: FileOutcome): string {
+  switch (o.outcome) {
+    case "installed": {
+      const failed = o.live?.hooks.filter((h) => !h.ok) ?? [];
+      const hooks = o.live?.hooks.length
+        ? `; deploy hooks: ${o.live.hooks.length - failed.length}/${o.live.hooks.length} ok` +
+          (failed.length ? ` (failed: ${failed.map((h) => `${h.argv.join(" ")}: ${h.error ?? `exit ${h.exitCode}`}`).join("; ")})` : "")
+        : "";
+      return `${o.file}: installed for ${o.credential}: certificate ${o.serial} is live (version ${o.version})${hooks}`;
+    }
+    case "chain":
+      return `${o.file}: used as part of ${o.credential}'s chain`;
+    case "already-live":
+      return `${o.file}: certificate ${o.serial} is already live for ${o.credential}; nothing changed`;
+    case "refused":
+      return `${o.file}: REFUSED [${o.check}] ${o.reason}`;
+  }
+}

@@ -1,0 +1,106 @@
+// Making an archived certificate version live: the atomic live/ switch, bundle.p12, the database, deploy hooks.
+import { readFileSync } from "node:fs";
+import { readSecretFile } from "../config/load.js";
+import type { CredentialConfig } from "../config/types.js";
+import { CreddError, errorMessage } from "../errors.js";
+import { runHooks, type HookResult } from "../files/hooks.js";
+import { credentialPaths } from "../files/layout.js";
+import { switchLive } from "../files/live.js";
+import { splitPemCertificates } from "../pki/certs.js";
+import { buildPkcs12 } from "../pki/pkcs12.js";
+import { certificateByVersion, makeLive, type CertificateRow } from "../store/certificates.js";
+import { recordHookRun } from "../store/history.js";
+import { setRenewalState } from "../store/renewals.js";
+import type { Ctx } from "./context.js";
+import { crashPoint } from "./crash.js";
+
+export interface GoLiveResult {
+  version: number;
+  serial: string;
+  hooks: HookResult[];
+}
+
+function readArchived(path: string, what: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new CreddError("IO", `cannot read ${what} ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** Writes live/ for `version` from archive/ (plus bundle.p12 when a PKCS#12 password is configured). */
+export async function switchToVersion(ctx: Ctx, cred: CredentialConfig, version: number): Promise<void> {
+  const paths = credentialPaths(ctx.config.state_dir, cred.name);
+  const keyPem = readArchived(paths.key(version), "key");
+  const certPem = readArchived(paths.cert(version), "certificate");
+  const chainPem = readArchived(paths.chain(version), "chain");
+  let p12: Buffer | undefined;
+  if (cred.pkcs12_password_file) {
+    const password = readSecretFile(cred.pkcs12_password_file, `credentials[${cred.name}].pkcs12_password_file`);
+    p12 = await buildPkcs12({
+      keyPem,
+      certPem,
+      chainPems: splitPemCertificates(chainPem),
+      password,
+      friendlyName: cred.mzp,
+    });
+  }
+  switchLive(paths, version, { keyPem, certPem, chainPem, ...(p12 ? { pkcs12: p12 } : {}) });
+}
+
+/**
+ * Puts `version` live: live/ first (one rename), then the database, then the hooks. A crash between
+ * the rename and the database is finished by reconcile() at the next start: disk is the truth.
+ */
+export async function goLive(ctx: Ctx, cred: CredentialConfig, version: number, why: string): Promise<GoLiveResult> {
+  const row = certificateByVersion(ctx.db, cred.name, version);
+  if (!row) throw new CreddError("STATE", `${cred.name}: no certificate version ${version} in the database`);
+  await switchToVersion(ctx, cred, version);
+  crashPoint("after-switch");
+  markLiveInDb(ctx, row);
+  crashPoint("after-db-live");
+  ctx.log.info({ credential: cred.name, version, serial: row.serial, notAfter: row.not_after, why }, "certificate live");
+  const hooks = await runDeployHooks(ctx, cred, row);
+  return { version, serial: row.serial, hooks };
+}
+
+export function markLiveInDb(ctx: Ctx, row: CertificateRow): void {
+  const at = ctx.clock.now().toISOString();
+  ctx.db.transaction(() => {
+    makeLive(ctx.db, row.credential, row.version, at);
+    if (row.renewal_id !== null) setRenewalState(ctx.db, row.renewal_id, "live", at);
+  })();
+}
+
+/** Runs the credential's deploy hooks and records each; a failed hook never rolls back a good certificate. */
+export async function runDeployHooks(ctx: Ctx, cred: CredentialConfig, row: CertificateRow): Promise<HookResult[]> {
+  if (cred.deploy_hooks.length === 0) return [];
+  const paths = credentialPaths(ctx.config.state_dir, cred.name);
+  const startedAt = ctx.clock.now().toISOString();
+  const results = await runHooks(cred.deploy_hooks, {
+    credential: cred.name,
+    liveDir: paths.live,
+    serial: row.serial,
+    version: row.version,
+    notAfter: row.not_after,
+  });
+  for (const r of results) {
+    recordHookRun(ctx.db, {
+      credential: cred.name,
+      version: row.version,
+      serial: row.serial,
+      argv_json: JSON.stringify(r.argv),
+      ok: r.ok ? 1 : 0,
+      exit_code: r.exitCode,
+      signal: r.signal,
+      duration_ms: Math.round(r.durationMs),
+      error: r.error ?? null,
+      output: r.output,
+      started_at: startedAt,
+    });
+    const fields = { credential: cred.name, argv: r.argv, exitCode: r.exitCode, durationMs: Math.round(r.durationMs) };
+    if (r.ok) ctx.log.info(fields, "deploy hook done");
+    else ctx.log.error({ ...fields, err: r.error ?? `exit ${r.exitCode ?? r.signal}` }, "deploy hook failed");
+  }
+  return results;
+}

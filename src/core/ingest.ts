@@ -1,0 +1,234 @@
+// Taking in signed certificates: every check in order, then archive/, the database and go-live.
+import { readFileSync } from "node:fs";
+import type { CredentialConfig } from "../config/types.js";
+import { renewalTime } from "../domain/timing.js";
+import { CreddError, errorMessage, RefusedError } from "../errors.js";
+import { writeFileAtomic } from "../files/atomic.js";
+import { credentialPaths } from "../files/layout.js";
+import { readCertificateFile } from "../pki/bundle.js";
+import type { CertInfo } from "../pki/certs.js";
+import { checkLeafUsage, checkValidity, verifyChain } from "../pki/chain.js";
+import { compareDn, formatDn } from "../pki/dn.js";
+import { certificateBySha256, insertInstalledCertificate, liveCertificate } from "../store/certificates.js";
+import { recordIngest } from "../store/history.js";
+import { pendingRenewal, setRenewalState, type RenewalRow } from "../store/renewals.js";
+import type { Ctx } from "./context.js";
+import { crashPoint } from "./crash.js";
+import { goLive, type GoLiveResult } from "./golive.js";
+import { certificateRow } from "./import.js";
+
+export interface InputFile {
+  name: string;
+  bytes: Buffer;
+}
+
+export type FileOutcome =
+  | { file: string; outcome: "installed"; credential: string; serial: string; version: number; live?: GoLiveResult }
+  | { file: string; outcome: "chain"; credential: string }
+  | { file: string; outcome: "already-live"; credential: string; serial: string }
+  | { file: string; outcome: "refused"; check: string; reason: string; credential?: string };
+
+interface Parsed {
+  file: string;
+  certs: CertInfo[];
+}
+
+/**
+ * Takes in one batch of files (the CLI's arguments, or what is in the inbox now): their certificates
+ * form one pool, so a leaf in one file may chain through an intermediate in another.
+ */
+export async function ingestBatch(ctx: Ctx, files: InputFile[], only?: CredentialConfig): Promise<FileOutcome[]> {
+  const out: FileOutcome[] = [];
+  const parsed: Parsed[] = [];
+  for (const f of files) {
+    try {
+      parsed.push({ file: f.name, certs: readCertificateFile(f.bytes, f.name).certificates });
+    } catch (err) {
+      out.push(refusal(f.name, err));
+    }
+  }
+  const pool = dedupe(parsed.flatMap((p) => p.certs));
+  const usedBy = new Map<string, string>(); // cert sha256 → credential whose chain used it
+  const leafFiles = parsed.filter((p) => p.certs.some((c) => !c.isCa));
+  for (const p of leafFiles) {
+    const leaves = p.certs.filter((c) => !c.isCa);
+    if (leaves.length > 1) {
+      out.push({
+        file: p.file,
+        outcome: "refused",
+        check: "parse",
+        reason: `${p.file} holds ${leaves.length} end-entity certificates; give one signed certificate per file`,
+      });
+      continue;
+    }
+    const leaf = leaves[0]!;
+    try {
+      const r = await ingestLeaf(ctx, p.file, leaf, pool.filter((c) => c !== leaf), only);
+      for (const c of r.chainUsed) usedBy.set(c.sha256, r.outcome.credential);
+      out.push(r.outcome);
+    } catch (err) {
+      out.push(refusal(p.file, err, err instanceof IngestRefusal ? err.credential : undefined));
+    }
+  }
+  for (const p of parsed.filter((x) => !leafFiles.includes(x))) {
+    const user = p.certs.map((c) => usedBy.get(c.sha256)).find((c) => c !== undefined);
+    if (user) out.push({ file: p.file, outcome: "chain", credential: user });
+    else {
+      out.push({
+        file: p.file,
+        outcome: "refused",
+        check: "key-match",
+        reason: `${p.file} holds only CA certificates (${p.certs.map((c) => c.subjectText).join("; ")}) and no signed certificate; the Stellantis CA comes from stellantis.ca_file`,
+      });
+    }
+  }
+  const now = ctx.clock.now().toISOString();
+  for (const o of out) {
+    recordIngest(ctx.db, {
+      at: now,
+      file: o.file,
+      credential: "credential" in o ? (o.credential ?? null) : null,
+      outcome: o.outcome,
+      check_name: o.outcome === "refused" ? o.check : null,
+      reason: o.outcome === "refused" ? o.reason : null,
+      serial: o.outcome === "installed" || o.outcome === "already-live" ? o.serial : null,
+      sha256: null,
+    });
+    if (o.outcome === "refused") ctx.log.warn({ file: o.file, check: o.check, credential: o.credential, reason: o.reason }, "certificate refused");
+  }
+  return out;
+}
+
+class IngestRefusal extends RefusedError {
+  constructor(
+    check: string,
+    message: string,
+    readonly credential?: string,
+  ) {
+    super(check, message);
+  }
+}
+
+function refusal(file: string, err: unknown, credential?: string): FileOutcome {
+  const check = err instanceof RefusedError ? err.check : "error";
+  return { file, outcome: "refused", check, reason: errorMessage(err), ...(credential ? { credential } : {}) };
+}
+
+function dedupe(certs: CertInfo[]): CertInfo[] {
+  const seen = new Map<string, CertInfo>();
+  for (const c of certs) if (!seen.has(c.sha256)) seen.set(c.sha256, c);
+  return [...seen.values()];
+}
+
+/** The credential and pending renewal whose key this certificate was made for. */
+function findRenewal(ctx: Ctx, leaf: CertInfo, only?: CredentialConfig): { cred: CredentialConfig; renewal: RenewalRow } {
+  const creds = only ? [only] : ctx.config.credentials;
+  for (const cred of creds) {
+    const renewal = pendingRenewal(ctx.db, cred.name);
+    if (renewal && renewal.spki_sha256 === leaf.spkiSha256) return { cred, renewal };
+  }
+  if (only) {
+    const r = pendingRenewal(ctx.db, only.name);
+    throw new IngestRefusal(
+      "key-match",
+      r
+        ? `certificate ${leaf.serial} (${leaf.subjectText}) was not made for the key of ${only.name}'s pending renewal #${r.id} (CSR archive/csr-${r.version}.pem)`
+        : `${only.name} has no pending renewal, so there is no key for certificate ${leaf.serial}; to adopt a certificate made by hand use \`credd import ${only.name} --cert F --key F\``,
+      only.name,
+    );
+  }
+  throw new IngestRefusal(
+    "key-match",
+    `certificate ${leaf.serial} (${leaf.subjectText}) matches the key of no pending renewal; was it made for another CSR? ` +
+      "(`credd status` lists pending renewals)",
+  );
+}
+
+function readPinnedCa(ctx: Ctx): CertInfo[] {
+  const file = ctx.config.stellantis.ca_file;
+  if (!file) {
+    throw new RefusedError(
+      "chain",
+      `stellantis.ca_file is not set in ${ctx.config.file}: credd checks every certificate against the Stellantis CA (fix: set it to the CA certificate Stellantis sent)`,
+    );
+  }
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    throw new CreddError("CONFIG", `${ctx.config.file}: stellantis.ca_file: cannot read ${file}: ${errorMessage(err)}`);
+  }
+  return readCertificateFile(bytes, file).certificates;
+}
+
+async function ingestLeaf(
+  ctx: Ctx,
+  file: string,
+  leaf: CertInfo,
+  others: CertInfo[],
+  only?: CredentialConfig,
+): Promise<{ outcome: FileOutcome & { credential: string }; chainUsed: CertInfo[] }> {
+  const now = ctx.clock.now();
+  // Already taken in (the same file dropped twice, or a retry after a crash)?
+  for (const cred of only ? [only] : ctx.config.credentials) {
+    const known = certificateBySha256(ctx.db, cred.name, leaf.sha256);
+    if (known?.live === 1) {
+      return { outcome: { file, outcome: "already-live", credential: cred.name, serial: leaf.serial }, chainUsed: [] };
+    }
+    if (known && known.went_live_at === null && known.renewal_id !== null) {
+      // Accepted before but the go-live did not finish (a crash): finish it.
+      const live = await goLive(ctx, cred, known.version, "resumed after an interrupted install");
+      const outcome = { file, outcome: "installed" as const, credential: cred.name, serial: known.serial, version: known.version, live };
+      return { outcome, chainUsed: [] };
+    }
+  }
+  const { cred, renewal } = findRenewal(ctx, leaf, only);
+  const fail = (check: string, msg: string): never => {
+    throw new IngestRefusal(check, msg, cred.name);
+  };
+  const mismatches = compareDn(cred.dn, leaf.subject);
+  if (mismatches.length) {
+    fail("subject", `certificate ${leaf.serial}: subject is not the DN asked for: ${mismatches.join("; ")} (asked for ${formatDn(cred.dn)})`);
+  }
+  try {
+    checkValidity(leaf, now);
+    checkLeafUsage(leaf);
+  } catch (err) {
+    fail(err instanceof RefusedError ? err.check : "validity", `certificate ${leaf.serial}: ${errorMessage(err)}`);
+  }
+  const due = renewalTime(leaf.notBefore, leaf.notAfter, cred.renew_before_days);
+  if (due.getTime() <= now.getTime()) {
+    fail(
+      "renewal-due",
+      `certificate ${leaf.serial} expires ${leaf.notAfter.toISOString()} and would be due for renewal at once (due ${due.toISOString()}): ` +
+        "installing it would start a renewal loop; ask Stellantis for a longer validity or lower renew_before_days",
+    );
+  }
+  let chain: { intermediates: CertInfo[]; chain: CertInfo[] };
+  try {
+    chain = await verifyChain(leaf, others, readPinnedCa(ctx), now);
+  } catch (err) {
+    if (err instanceof CreddError && !(err instanceof RefusedError)) throw err;
+    return fail("chain", `certificate ${leaf.serial}: ${errorMessage(err)}`);
+  }
+
+  // Every check passed: archive, record as installed (renewal → signed), then go live.
+  const paths = credentialPaths(ctx.config.state_dir, cred.name);
+  const above = chain.chain.slice(1);
+  writeFileAtomic(paths.cert(renewal.version), leaf.pem, 0o644);
+  writeFileAtomic(paths.chain(renewal.version), above.map((c) => c.pem).join(""), 0o644);
+  crashPoint("after-archive");
+  const at = now.toISOString();
+  ctx.db.transaction(() => {
+    insertInstalledCertificate(ctx.db, { ...certificateRow(cred.name, renewal.version, leaf, "renewal", now), renewal_id: renewal.id });
+    setRenewalState(ctx.db, renewal.id, "signed", at);
+  })();
+  crashPoint("after-signed");
+  ctx.log.info({ credential: cred.name, renewal: renewal.id, serial: leaf.serial, file }, "signed certificate accepted and installed");
+  const previous = liveCertificate(ctx.db, cred.name);
+  const live = await goLive(ctx, cred, renewal.version, previous ? `replaces ${previous.serial}` : "first certificate");
+  return {
+    outcome: { file, outcome: "installed", credential: cred.name, serial: leaf.serial, version: renewal.version, live },
+    chainUsed: above,
+  };
+}

@@ -1,0 +1,51 @@
+// Brings the database and live/ back in step after a crash: finishes a go-live, or follows the disk.
+import type { CredentialConfig } from "../config/types.js";
+import { credentialPaths } from "../files/layout.js";
+import { liveVersion } from "../files/live.js";
+import { certificateByVersion, liveCertificate } from "../store/certificates.js";
+import { pendingRenewal } from "../store/renewals.js";
+import type { Ctx } from "./context.js";
+import { goLive, markLiveInDb, runDeployHooks, switchToVersion } from "./golive.js";
+
+/**
+ * live/ is switched before the database is told (goLive), so after a crash:
+ * - a renewal left `signed` with live/ already on its version: record it live and run the hooks;
+ * - a renewal left `signed` with live/ still on the old version: go live now;
+ * - live/ on a version the database does not call live: the database follows the disk (the pair on disk is whole);
+ * - live/ missing while the database has a live version: write live/ again from archive/.
+ */
+export async function reconcile(ctx: Ctx, cred: CredentialConfig): Promise<string | undefined> {
+  const paths = credentialPaths(ctx.config.state_dir, cred.name);
+  const onDisk = liveVersion(paths);
+  const pending = pendingRenewal(ctx.db, cred.name);
+  if (pending?.state === "signed") {
+    const row = certificateByVersion(ctx.db, cred.name, pending.version);
+    if (row) {
+      if (onDisk === row.version) {
+        markLiveInDb(ctx, row);
+        await runDeployHooks(ctx, cred, row);
+        return logged(ctx, cred, `renewal #${pending.id}: live/ was switched before a stop; recorded it live`);
+      }
+      await goLive(ctx, cred, row.version, "resumed after an interrupted install");
+      return logged(ctx, cred, `renewal #${pending.id}: finished its interrupted go-live`);
+    }
+  }
+  const dbLive = liveCertificate(ctx.db, cred.name);
+  if (onDisk !== undefined && dbLive?.version !== onDisk) {
+    const row = certificateByVersion(ctx.db, cred.name, onDisk);
+    if (row) {
+      markLiveInDb(ctx, row);
+      return logged(ctx, cred, `live/ holds version ${onDisk}; the database now says so too`);
+    }
+  }
+  if (onDisk === undefined && dbLive) {
+    await switchToVersion(ctx, cred, dbLive.version);
+    return logged(ctx, cred, `live/ was missing; rewrote it from archive/ version ${dbLive.version}`);
+  }
+  return undefined;
+}
+
+function logged(ctx: Ctx, cred: CredentialConfig, what: string): string {
+  ctx.log.warn({ credential: cred.name }, what);
+  return what;
+}

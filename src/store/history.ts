@@ -1,0 +1,59 @@
+// The hook_runs and ingests tables: what deploy hooks did and what became of each file taken in.
+import type { Db } from "./db.js";
+
+export interface HookRunRow {
+  id: number;
+  credential: string;
+  version: number;
+  serial: string;
+  argv_json: string;
+  ok: 0 | 1;
+  exit_code: number | null;
+  signal: string | null;
+  duration_ms: number;
+  error: string | null;
+  output: string;
+  started_at: string;
+}
+
+export function recordHookRun(db: Db, r: Omit<HookRunRow, "id">): void {
+  db.prepare(
+    `INSERT INTO hook_runs (credential, version, serial, argv_json, ok, exit_code, signal, duration_ms, error, output, started_at)
+     VALUES (@credential, @version, @serial, @argv_json, @ok, @exit_code, @signal, @duration_ms, @error, @output, @started_at)`,
+  ).run(r);
+}
+
+/** The hook runs of the most recent deploy (all rows sharing the latest started_at batch). */
+export function lastHookRuns(db: Db, credential: string): HookRunRow[] {
+  const last = db
+    .prepare("SELECT version, started_at FROM hook_runs WHERE credential = ? ORDER BY id DESC LIMIT 1")
+    .get(credential) as { version: number; started_at: string } | undefined;
+  if (!last) return [];
+  return db
+    .prepare("SELECT * FROM hook_runs WHERE credential = ? AND started_at = ? ORDER BY id")
+    .all(credential, last.started_at) as HookRunRow[];
+}
+
+export interface IngestRow {
+  at: string;
+  file: string;
+  credential: string | null;
+  outcome: "installed" | "chain" | "already-live" | "refused";
+  check_name: string | null;
+  reason: string | null;
+  serial: string | null;
+  sha256: string | null;
+}
+
+export function recordIngest(db: Db, r: IngestRow): void {
+  db.prepare(
+    `INSERT INTO ingests (at, file, credential, outcome, check_name, reason, serial, sha256)
+     VALUES (@at, @file, @credential, @outcome, @check_name, @reason, @serial, @sha256)`,
+  ).run(r);
+}
+
+export function lastRefusal(db: Db, credential: string): IngestRow | undefined {
+  return db
+    .prepare("SELECT * FROM ingests WHERE credential = ? AND outcome = 'refused' ORDER BY id DESC LIMIT 1")
+    .get(credential) as IngestRow | undefined;
+}
