@@ -28,23 +28,6 @@ export function liveCertificate(db: Db, credential: string): CertificateRow | un
     | undefined;
 }
 
-/** Inserts a certificate and makes it the live one, in the caller's transaction. */
-export function insertLiveCertificate(db: Db, cert: NewCertificate): number {
-  db.prepare("UPDATE certificates SET live = 0, retired_at = ? WHERE credential = ? AND live = 1").run(
-    cert.installed_at,
-    cert.credential,
-  );
-  const r = db
-    .prepare(
-      `INSERT INTO certificates (credential, version, serial, not_before, not_after, subject, issuer,
-         spki_sha256, sha256, source, installed_at, live, went_live_at)
-       VALUES (@credential, @version, @serial, @not_before, @not_after, @subject, @issuer,
-         @spki_sha256, @sha256, @source, @installed_at, 1, @installed_at)`,
-    )
-    .run(cert);
-  return Number(r.lastInsertRowid);
-}
-
 /** The highest archive version used by any certificate or renewal of this credential. */
 export function maxVersion(db: Db, credential: string): number {
   const row = db
