@@ -2,6 +2,7 @@
 // Entry point: parses the global options, dispatches to a command, maps error codes to exit codes.
 import "reflect-metadata";
 import { createRequire } from "node:module";
+import { cmdDoctor } from "./cli/doctor.js";
 import { cmdEnroll } from "./cli/enroll.js";
 import { cmdImport } from "./cli/import.js";
 import { cmdIngest } from "./cli/ingest.js";
@@ -9,6 +10,7 @@ import { cmdRollback } from "./cli/rollback.js";
 import { processIo, type Globals, type Io } from "./cli/io.js";
 import { cmdRun } from "./cli/run.js";
 import { cmdStatus } from "./cli/status.js";
+import { cmdToken } from "./cli/token.js";
 import { defaultConfigPath } from "./config/load.js";
 import { CreddError, errorMessage, type ErrorCode } from "./errors.js";
 
@@ -23,8 +25,8 @@ commands:
   enroll NAME                  make the first key + CSR and email it to the Stellantis contact
   renew NAME [--force]         start a renewal now (key + CSR emailed)
   ingest [NAME] FILE...        take in a signed certificate (PEM, DER, PKCS#7) and make it live
-  token NAME [--json]          print the current access token          (not available yet)
-  doctor NAME                  live check: TLS, token, one API call    (not available yet)
+  token NAME [--json]          print a valid OAuth2 access token (fetched over mTLS if needed)
+  doctor NAME [--json]         live check: key, chain, TLS, token, one API call, step by step
   rollback NAME                make the previous certificate live again
 
 options:
@@ -45,11 +47,6 @@ const EXIT: Record<ErrorCode, number> = {
   IO: 1,
   NETWORK: 1,
   INTERNAL: 1,
-};
-
-const PLANNED: Record<string, string> = {
-  token: "OAuth2 tokens",
-  doctor: "the live check",
 };
 
 function version(): string {
@@ -95,10 +92,11 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return cmdIngest(rest, g, io);
     case "rollback":
       return cmdRollback(rest, g, io);
+    case "token":
+      return cmdToken(rest, g, io);
+    case "doctor":
+      return cmdDoctor(rest, g, io);
     default:
-      if (cmd in PLANNED) {
-        throw new CreddError("USAGE", `\`credd ${cmd}\` (${PLANNED[cmd]}) is not available in credd ${version()} yet`);
-      }
       throw new CreddError("USAGE", `unknown command "${cmd}"; see credd --help`);
   }
 }

@@ -5,6 +5,8 @@ import { ingestBatch, type FileOutcome, type InputFile } from "../core/ingest.js
 import { CreddError, errorMessage } from "../errors.js";
 import { buildCtx, requireCredential } from "./context.js";
 import type { Globals, Io } from "./io.js";
+import { sendNow } from "./send-now.js";
+import { queuedMails } from "../store/outbox.js";
 
 export const INGEST_HELP = `usage: credd ingest [NAME] FILE...
 
@@ -48,6 +50,9 @@ export async function cmdIngest(argv: string[], g: Globals, io: Io): Promise<num
     });
     const outcomes = await ingestBatch(ctx, files, only);
     for (const o of outcomes) io.out(describe(o));
+    // A staged certificate queues its registration email: send it now rather than wait for the daemon.
+    const queued = queuedMails(ctx.db).filter((m) => m.kind === "registration" && m.attempts === 0);
+    for (const m of queued) await sendNow(ctx, m.id, io, `the new certificate to ${ctx.config.stellantis.contact} for IDP registration`);
     const installed = outcomes.some((o) => o.outcome === "installed" || o.outcome === "already-live");
     const refused = outcomes.some((o) => o.outcome === "refused");
     return installed && !refused ? 0 : refused ? 1 : 0;
@@ -59,6 +64,9 @@ export async function cmdIngest(argv: string[], g: Globals, io: Io): Promise<num
 export function describe(o: FileOutcome): string {
   switch (o.outcome) {
     case "installed": {
+      if (o.staged) {
+        return `${o.file}: installed for ${o.credential}: certificate ${o.serial} (version ${o.version}) is NOT live yet: ${o.staged}; the current certificate stays live and credd keeps probing`;
+      }
       const failed = o.live?.hooks.filter((h) => !h.ok) ?? [];
       const hooks = o.live?.hooks.length
         ? `; deploy hooks: ${o.live.hooks.length - failed.length}/${o.live.hooks.length} ok` +

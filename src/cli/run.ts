@@ -46,6 +46,8 @@ function daemonOptionsFromEnv(env = process.env): DaemonOptions {
   const tick = num("CREDD_OUTBOX_TICK_MS");
   const poll = num("CREDD_INBOX_POLL_MS");
   const age = num("CREDD_INBOX_MIN_AGE_MS");
+  const tok = num("CREDD_TOKEN_TICK_MS");
+  if (tok !== undefined) o.tokenTickMs = tok;
   if (tick !== undefined) o.outboxTickMs = tick;
   if (poll !== undefined) o.inboxPollMs = poll;
   if (age !== undefined) o.inboxMinAgeMs = age;

@@ -82,11 +82,15 @@ function printCredential(c: CredentialStatus, io: Io): void {
   } else row("certificate", "none");
   if (c.renewal) {
     const r = c.renewal;
-    row("renewal", `#${r.id} ${r.kind} ${r.state} since ${day(r.since)}: ${r.reason}`);
+    row("renewal", `#${r.id} ${r.kind} ${r.awaiting_registration ? "AWAITING IDP REGISTRATION" : r.state} since ${day(r.since)}: ${r.reason}`);
+    if (r.awaiting_registration) {
+      row("registration", `certificate emailed ${day(r.registration_mailed_at)}, ${r.probe_attempts} probe(s), next ${day(r.next_probe_at)}${r.last_probe_error ? `: ${r.last_probe_error}` : ""}`);
+    }
     row("csr sent", `${day(r.csr_sent_at)}${r.remind_count ? `, reminded ${r.remind_count}x (last ${day(r.reminded_at)})` : ""}`);
   } else row("renewal", c.next_renewal_at ? `none; due ${day(c.next_renewal_at)}` : "none");
   row("next step", c.next_step.reason);
-  row("token", c.token.state);
+  const t = c.token;
+  row("token", t.expires_at !== undefined ? `${t.state}${t.expires_at ? `, expires ${day(t.expires_at)}, refresh ${day(t.refresh_at ?? null)}` : ""}${t.failures ? `, ${t.failures} failure(s), retry ${day(t.next_attempt_at ?? null)}: ${t.last_error}` : ""}` : t.state);
   if (c.last_hook) {
     const h = c.last_hook;
     row("deploy", `${h.ok ? "ok" : "FAILED"} at ${day(h.at)} for ${h.serial}: ` + h.runs.map((r) => `${r.argv.join(" ")} → ${r.ok ? "ok" : (r.error ?? `exit ${r.exit_code}`)} (${r.duration_ms} ms)`).join("; "));

@@ -8,6 +8,7 @@ import type { Db } from "../store/db.js";
 import { latestRenewal, pendingRenewal } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 import { reconcile } from "./reconcile.js";
+import { probeDue, probeRegistration } from "./registration.js";
 import { queueReminder, startRenewal } from "./renewal.js";
 
 const d = (s: string | null | undefined) => (s ? new Date(s) : undefined);
@@ -38,6 +39,8 @@ export function checkInput(db: Db, cred: CredentialConfig): CheckInput {
 
 export async function checkCredential(ctx: Ctx, cred: CredentialConfig): Promise<Decision> {
   await reconcile(ctx, cred);
+  const signed = pendingRenewal(ctx.db, cred.name);
+  if (cred.oauth && signed?.state === "signed" && probeDue(ctx, signed)) await probeRegistration(ctx, cred, signed);
   const decision = decide(checkInput(ctx.db, cred), ctx.clock.now());
   ctx.log.debug({ credential: cred.name, ...decision }, "check");
   if (decision.action === "enroll" || decision.action === "renew") {

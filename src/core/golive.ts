@@ -11,6 +11,9 @@ import { buildPkcs12 } from "../pki/pkcs12.js";
 import { certificateByVersion, makeLive, type CertificateRow } from "../store/certificates.js";
 import { recordHookRun } from "../store/history.js";
 import { setRenewalState } from "../store/renewals.js";
+import { removeTokenFiles } from "../oauth/token-files.js";
+import { tokensOf } from "../oauth/tokens-of.js";
+import { forgetToken } from "../store/tokens.js";
 import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
 
@@ -52,7 +55,14 @@ export async function switchToVersion(ctx: Ctx, cred: CredentialConfig, version:
  * Puts `version` live: live/ first (one rename), then the database, then the hooks. A crash between
  * the rename and the database is finished by reconcile() at the next start: disk is the truth.
  */
-export async function goLive(ctx: Ctx, cred: CredentialConfig, version: number, why: string): Promise<GoLiveResult> {
+export async function goLive(
+  ctx: Ctx,
+  cred: CredentialConfig,
+  version: number,
+  why: string,
+  /** Runs after the switch, before the hooks; by default an OAuth2 credential gets a token with the new certificate. */
+  beforeHooks?: () => void | Promise<void>,
+): Promise<GoLiveResult> {
   const row = certificateByVersion(ctx.db, cred.name, version);
   if (!row) throw new CreddError("STATE", `${cred.name}: no certificate version ${version} in the database`);
   await switchToVersion(ctx, cred, version);
@@ -60,6 +70,8 @@ export async function goLive(ctx: Ctx, cred: CredentialConfig, version: number, 
   markLiveInDb(ctx, row);
   crashPoint("after-db-live");
   ctx.log.info({ credential: cred.name, version, serial: row.serial, notAfter: row.not_after, why }, "certificate live");
+  if (beforeHooks) await beforeHooks();
+  else if (cred.oauth) await freshToken(ctx, cred, version);
   const hooks = await runDeployHooks(ctx, cred, row);
   return { version, serial: row.serial, hooks };
 }
@@ -103,4 +115,15 @@ export async function runDeployHooks(ctx: Ctx, cred: CredentialConfig, row: Cert
     else ctx.log.error({ ...fields, err: r.error ?? `exit ${r.exitCode ?? r.signal}` }, "deploy hook failed");
   }
   return results;
+}
+
+/** Tokens may be bound to the certificate (RFC 8705): drop the old one and fetch one with the new certificate. */
+async function freshToken(ctx: Ctx, cred: CredentialConfig, version: number): Promise<void> {
+  removeTokenFiles(ctx.config.runtime_dir, cred.name);
+  forgetToken(ctx.db, cred.name);
+  try {
+    await tokensOf(ctx).fetchWith(cred, version, "new certificate live");
+  } catch {
+    /* recorded; the daemon retries with backoff */
+  }
 }

@@ -16,6 +16,7 @@ import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { goLive, type GoLiveResult } from "./golive.js";
 import { certificateRow } from "./import.js";
+import { probeRegistration } from "./registration.js";
 
 export interface InputFile {
   name: string;
@@ -23,7 +24,16 @@ export interface InputFile {
 }
 
 export type FileOutcome =
-  | { file: string; outcome: "installed"; credential: string; serial: string; version: number; live?: GoLiveResult }
+  | {
+      file: string;
+      outcome: "installed";
+      credential: string;
+      serial: string;
+      version: number;
+      live?: GoLiveResult;
+      /** Installed but not live yet: why (awaiting IDP registration). */
+      staged?: string;
+    }
   | { file: string; outcome: "chain"; credential: string }
   | { file: string; outcome: "already-live"; credential: string; serial: string }
   | { file: string; outcome: "refused"; check: string; reason: string; credential?: string };
@@ -225,10 +235,14 @@ async function ingestLeaf(
   })();
   crashPoint("after-signed");
   ctx.log.info({ credential: cred.name, renewal: renewal.id, serial: leaf.serial, file }, "signed certificate accepted and installed");
+  const base = { file, outcome: "installed" as const, credential: cred.name, serial: leaf.serial, version: renewal.version };
+  if (cred.oauth) {
+    // Staged: live only once the IDP accepts the new certificate (or the old one runs out).
+    const probe = await probeRegistration(ctx, cred, { ...renewal, state: "signed" });
+    const outcome = probe.state === "awaiting-registration" ? { ...base, staged: probe.reason } : { ...base, live: probe.live };
+    return { outcome, chainUsed: above };
+  }
   const previous = liveCertificate(ctx.db, cred.name);
   const live = await goLive(ctx, cred, renewal.version, previous ? `replaces ${previous.serial}` : "first certificate");
-  return {
-    outcome: { file, outcome: "installed", credential: cred.name, serial: leaf.serial, version: renewal.version, live },
-    chainUsed: above,
-  };
+  return { outcome: { ...base, live }, chainUsed: above };
 }

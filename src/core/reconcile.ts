@@ -18,7 +18,8 @@ export async function reconcile(ctx: Ctx, cred: CredentialConfig): Promise<strin
   const paths = credentialPaths(ctx.config.state_dir, cred.name);
   const onDisk = liveVersion(paths);
   const pending = pendingRenewal(ctx.db, cred.name);
-  if (pending?.state === "signed") {
+  // An OAuth2 credential's `signed` renewal waits for the IDP (registration.ts); `registered` is accepted.
+  if (pending && (pending.state === "registered" || (pending.state === "signed" && !cred.oauth))) {
     const row = certificateByVersion(ctx.db, cred.name, pending.version);
     if (row) {
       if (onDisk === row.version) {

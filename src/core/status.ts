@@ -6,7 +6,9 @@ import { liveCertificate } from "../store/certificates.js";
 import { getCheck, getMeta } from "../store/checks.js";
 import { lastHookRuns, lastRefusal } from "../store/history.js";
 import { queuedMails } from "../store/outbox.js";
-import { pendingRenewal } from "../store/renewals.js";
+import { pendingRenewal, probeFields } from "../store/renewals.js";
+import { getToken } from "../store/tokens.js";
+import { tokenState } from "../domain/token-timing.js";
 import { checkInput } from "./check.js";
 import type { Ctx } from "./context.js";
 import { schedulePeriodMs } from "./schedule.js";
@@ -39,10 +41,25 @@ export interface CredentialStatus {
     csr_sent_at: string | null;
     reminded_at: string | null;
     remind_count: number;
+    /** OAuth2: the new certificate is installed and the IDP has not accepted it yet. */
+    awaiting_registration: boolean;
+    registration_mailed_at: string | null;
+    probe_attempts: number;
+    next_probe_at: string | null;
+    last_probe_error: string | null;
   };
   next_renewal_at: string | null;
   next_step: { check: string; action: string; reason: string };
-  token: { state: string };
+  token: {
+    state: string;
+    obtained_at?: string | null;
+    expires_at?: string | null;
+    refresh_at?: string | null;
+    cert_version?: number | null;
+    failures?: number;
+    next_attempt_at?: string | null;
+    last_error?: string | null;
+  };
   last_hook: null | {
     at: string;
     version: number;
@@ -109,17 +126,24 @@ function credentialStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, name: strin
   const hooks = lastHookRuns(db, name);
   const refusal = lastRefusal(db, name);
   const freshRefusal = refusal && (!live || refusal.at > (live.went_live_at ?? live.installed_at)) ? refusal : undefined;
+  const tok = cred.oauth ? getToken(db, name) : undefined;
+  const tState = cred.oauth
+    ? tokenState({ ...(tok?.expires_at ? { expiresAt: new Date(tok.expires_at) } : {}), ...(tok?.refresh_at ? { refreshAt: new Date(tok.refresh_at) } : {}) }, now)
+    : undefined;
+  const probe = pending ? probeFields(db, pending.id) : undefined;
+  const awaiting = !!cred.oauth && pending?.state === "signed";
   const failedHooks = hooks.filter((h) => !h.ok).map((h) => `${(JSON.parse(h.argv_json) as string[]).join(" ")}: ${h.error ?? `exit ${h.exit_code ?? h.signal}`}`);
   const health = assessHealth(
     {
       ...(live ? { liveNotAfter: new Date(live.not_after) } : {}),
-      ...(pending ? { pendingState: pending.state } : {}),
+      ...(pending ? { pendingState: awaiting ? "awaiting IDP registration" : pending.state } : {}),
       ...(decision.renewAt ? { renewAt: decision.renewAt } : {}),
       ...(check ? { lastCheckAt: new Date(check.last_check_at) } : {}),
       ...(check?.last_error ? { lastError: check.last_error } : {}),
       failingMails: mails.filter((m) => m.attempts > 0).length,
       checkPeriodMs: period,
       failedHooks,
+      ...(tState && live ? { token: { state: tState, failures: tok?.failures ?? 0, ...(tok?.last_error ? { lastError: tok.last_error } : {}) } } : {}),
       ...(freshRefusal ? { refusedIngest: `${freshRefusal.file}: ${freshRefusal.reason}` } : {}),
     },
     now,
@@ -153,11 +177,27 @@ function credentialStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, name: strin
           csr_sent_at: pending.sent_at,
           reminded_at: pending.reminded_at,
           remind_count: pending.remind_count,
+          awaiting_registration: awaiting,
+          registration_mailed_at: probe?.registration_mail_at ?? null,
+          probe_attempts: probe?.probe_attempts ?? 0,
+          next_probe_at: probe?.next_probe_at ?? null,
+          last_probe_error: probe?.last_probe_error ?? null,
         }
       : null,
     next_renewal_at: decision.renewAt?.toISOString() ?? null,
     next_step: { check: decision.check, action: decision.action, reason: decision.reason },
-    token: { state: cred.oauth ? "none" : "not used" },
+    token: cred.oauth
+      ? {
+          state: tState!,
+          obtained_at: tok?.obtained_at ?? null,
+          expires_at: tok?.expires_at ?? null,
+          refresh_at: tok?.refresh_at ?? null,
+          cert_version: tok?.cert_version ?? null,
+          failures: tok?.failures ?? 0,
+          next_attempt_at: tok?.next_attempt_at ?? null,
+          last_error: tok?.last_error ?? null,
+        }
+      : { state: cred.basic_auth ? "not used (basic auth)" : "not used" },
     last_hook: hooks.length
       ? {
           at: hooks[0]!.started_at,

@@ -5,6 +5,7 @@ import type { Ctx } from "../core/context.js";
 import { deliverDue } from "../core/deliver.js";
 import { errorMessage } from "../errors.js";
 import { getMeta, setMeta } from "../store/checks.js";
+import { tokensOf } from "../oauth/tokens-of.js";
 import { scanInbox } from "./inbox.js";
 import { acquireLock } from "./lock.js";
 
@@ -14,6 +15,8 @@ export interface DaemonOptions {
   /** How often the inbox folder is looked at (ms), and how old a file must be to be taken. */
   inboxPollMs?: number;
   inboxMinAgeMs?: number;
+  /** How often token refresh times are looked at (ms); the times themselves live in SQLite. */
+  tokenTickMs?: number;
 }
 
 export interface Daemon {
@@ -65,11 +68,24 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   const task = cron.schedule(ctx.config.check_schedule, () => void runCheck(), { noOverlap: true, name: "credd-check" });
   const tick = setInterval(() => void runOutbox(), opts.outboxTickMs ?? 5_000);
   const inboxTick = setInterval(() => void runInbox(), opts.inboxPollMs ?? 2_000);
+  // Tokens run beside the serial queue: a slow token endpoint must not hold up emails or the inbox.
+  let tokenBusy: Promise<void> = Promise.resolve();
+  const runTokens = () => {
+    tokenBusy = tokenBusy.then(async () => {
+      if (stopping) return;
+      try {
+        await tokensOf(ctx).tick();
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, "token tick failed");
+      }
+    });
+  };
+  const tokenTick = setInterval(runTokens, opts.tokenTickMs ?? 1_000);
   log.info(
     { config: ctx.config.file, credentials: ctx.config.credentials.length, schedule: ctx.config.check_schedule },
     "credd started",
   );
-  void runCheck();
+  void runCheck().then(runTokens);
 
   const stop = async (reason: string) => {
     if (stopping) return done;
@@ -77,8 +93,10 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
     log.info({ reason }, "stopping: finishing the step in flight");
     clearInterval(tick);
     clearInterval(inboxTick);
+    clearInterval(tokenTick);
     await task.destroy();
     await busy; // the email being sent or the file being written completes
+    await tokenBusy;
     try {
       setMeta(ctx.db, "clean_stop", "1");
       setMeta(ctx.db, "stopped_at", ctx.clock.now().toISOString());

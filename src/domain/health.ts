@@ -23,6 +23,8 @@ export interface HealthInput {
   failedHooks?: string[];
   /** A certificate file refused since the live one was installed. */
   refusedIngest?: string;
+  /** For OAuth2 credentials with a live certificate: the token's state and whether refreshing fails. */
+  token?: { state: "none" | "valid" | "refresh-due" | "expiring" | "expired"; failures: number; lastError?: string };
 }
 
 export interface Health {
@@ -53,6 +55,13 @@ export function assessHealth(h: HealthInput, now: Date): Health {
   if (h.lastError) raise("warning", `last check failed: ${h.lastError}`);
   for (const f of h.failedHooks ?? []) raise("warning", `deploy hook failed: ${f}`);
   if (h.refusedIngest) raise("warning", `signed certificate refused: ${h.refusedIngest}`);
+  if (h.token) {
+    const t = h.token;
+    const why = t.lastError ? `: ${t.lastError}` : "";
+    if (t.state === "expired" || t.state === "none") raise(t.failures > 0 ? "critical" : "warning", `no valid token${why}`);
+    else if (t.state === "expiring" && t.failures > 0) raise("critical", `the last valid token lapses within 10 minutes and refreshing fails${why}`);
+    else if (t.failures > 0) raise("warning", `token refresh failing (${t.failures}x), the current token is still valid${why}`);
+  }
   if (h.failingMails > 0) raise("warning", `${h.failingMails} email(s) not delivered yet`);
   if (!h.lastCheckAt) raise("warning", "never checked by the daemon (is `credd run` running?)");
   else if (now.getTime() - h.lastCheckAt.getTime() > 2 * h.checkPeriodMs) {

@@ -69,3 +69,49 @@ export function composeCsrMail(i: CsrMailInput): OutgoingMail {
     attachments: [{ filename: csrFilename(cred), contentType: "application/pkcs10", content: i.csrPem }],
   };
 }
+
+export interface RegistrationMailInput {
+  config: Config;
+  cred: CredentialConfig;
+  certPem: string;
+  serial: string;
+  notBefore: string;
+  notAfter: string;
+  sha256: string;
+}
+
+/** Seed step 5: the new certificate (public part only) to the contact, so the IDP binds it to the OAuth2 client. */
+export function composeRegistrationMail(i: RegistrationMailInput): OutgoingMail {
+  const { cred, config } = i;
+  const lines = [
+    "Hello,",
+    "",
+    `The Stellantis CA has signed a new client certificate for ${cred.mzp}. The token endpoint does not accept it yet`,
+    "(invalid_client): please bind this certificate to our OAuth2 client so that tokens can be issued with it.",
+    "",
+    `MZP login:       ${cred.mzp}`,
+    `Client ID:       ${cred.client_id ?? "(none configured)"}`,
+    `OAuth2 client:   ${cred.oauth?.client_id ?? "(none)"}`,
+    `Subject DN:      ${formatDn(cred.dn)}`,
+    `Serial:          ${i.serial}`,
+    `Valid:           ${i.notBefore} to ${i.notAfter}`,
+    `SHA-256:         ${i.sha256}`,
+    `Attached:        ${cred.mzp}.pem (the certificate only; no private key)`,
+    "",
+    "Until it is bound, we keep using the current certificate.",
+    "",
+    "Thank you.",
+    "",
+    "-- ",
+    `Sent by credd for ${cred.dn.O} (credential "${cred.name}"). Replies reach ${config.alerts.to.join(", ")}.`,
+  ];
+  return {
+    messageId: newMessageId(addressOf(config.smtp.from).split("@")[1] ?? "localhost"),
+    from: config.smtp.from,
+    to: [config.stellantis.contact],
+    cc: config.alerts.to,
+    subject: `Certificate for ${cred.mzp}: please bind it to OAuth2 client ${cred.oauth?.client_id ?? ""} (Stellantis B2B API)`.trim(),
+    text: lines.join("\n") + "\n",
+    attachments: [{ filename: `${cred.mzp}.pem`, contentType: "application/x-pem-file", content: i.certPem }],
+  };
+}

@@ -77,3 +77,28 @@ export function markCsrSent(db: Db, id: number, at: string): void {
 export function markReminded(db: Db, id: number, at: string): void {
   db.prepare("UPDATE renewals SET reminded_at = ?, remind_count = remind_count + 1 WHERE id = ?").run(at, id);
 }
+
+export interface ProbeFields {
+  probe_attempts: number;
+  next_probe_at: string | null;
+  last_probe_error: string | null;
+  registration_mail_at: string | null;
+}
+
+export function probeFields(db: Db, id: number): ProbeFields {
+  return db
+    .prepare("SELECT probe_attempts, next_probe_at, last_probe_error, registration_mail_at FROM renewals WHERE id = ?")
+    .get(id) as ProbeFields;
+}
+
+export function recordProbeFailure(db: Db, id: number, error: string, nextProbeAt: string): void {
+  db.prepare("UPDATE renewals SET probe_attempts = probe_attempts + 1, last_probe_error = ?, next_probe_at = ? WHERE id = ?").run(
+    error,
+    nextProbeAt,
+    id,
+  );
+}
+
+export function markRegistrationMailed(db: Db, id: number, at: string): void {
+  db.prepare("UPDATE renewals SET registration_mail_at = ? WHERE id = ?").run(at, id);
+}

@@ -32,14 +32,14 @@ describe("command line", () => {
       assert.ok(r.stdout.includes(` ${c}`), c);
     }
   });
-  test("no command, an unknown command and a command not available yet exit 2 with a message", async () => {
+  test("no command, an unknown command and a bad option exit 2 with a message", async () => {
     assert.equal((await runCredd([])).code, 2);
     const u = await runCredd(["frobnicate"]);
     assert.equal(u.code, 2);
     assert.match(u.stderr, /unknown command "frobnicate"/);
-    const i = await runCredd(["token", "x"]);
+    const i = await runCredd(["--frob", "status"]);
     assert.equal(i.code, 2);
-    assert.match(i.stderr, /not available/);
+    assert.match(i.stderr, /unknown option --frob/);
   });
   test("a bad config: status exits 3 (unknown), other commands exit 1, both naming file and key", async () => {
     const dir = makeTempDir("credd-e2e-badcfg-");

@@ -1,0 +1,163 @@
+// Keeps one valid OAuth2 token per credential: fetch over mTLS, refresh at ~2/3 of its life, back off on failure.
+import type { CredentialConfig } from "../config/types.js";
+import type { Ctx } from "../core/context.js";
+import { TOKEN_LAPSE_WARNING_MS, tokenBackoffMs, tokenRefreshAt } from "../domain/token-timing.js";
+import { CreddError, errorMessage } from "../errors.js";
+import { certificateByVersion, liveCertificate } from "../store/certificates.js";
+import { getToken, recordTokenFailure, recordTokenSuccess } from "../store/tokens.js";
+import { tryFetchLock, waitForFetchLock } from "./fetch-lock.js";
+import { readTokenFiles, writeTokenFiles, type TokenJson } from "./token-files.js";
+import { requestToken, TokenError, type TokenResponse } from "./token-client.js";
+import { tlsForVersion } from "./tls-material.js";
+
+export interface TokenManagerOptions {
+  /** [0, 1) for refresh jitter; injected so tests are exact. */
+  random?: () => number;
+  timeoutMs?: number;
+}
+
+export class TokenManager {
+  private readonly inflight = new Map<string, Promise<TokenJson>>();
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly opts: TokenManagerOptions = {},
+  ) {}
+
+  /** A valid token from the runtime files, if there is one. */
+  current(cred: CredentialConfig): TokenJson | undefined {
+    const t = readTokenFiles(this.ctx.config.runtime_dir, cred.name);
+    if (!t || Date.parse(t.expires_at) <= this.ctx.clock.now().getTime()) return undefined;
+    return t;
+  }
+
+  /**
+   * Fetches a token with the live certificate now. One request in flight per credential, however
+   * many callers ask: they all get the same answer.
+   */
+  fetch(cred: CredentialConfig, why: string): Promise<TokenJson> {
+    const running = this.inflight.get(cred.name);
+    if (running) return running;
+    const p = this.fetchLive(cred, why).finally(() => this.inflight.delete(cred.name));
+    this.inflight.set(cred.name, p);
+    return p;
+  }
+
+  /** What the daemon calls on its short tick: fetch where a token is missing, due, or from an older certificate. */
+  async tick(): Promise<void> {
+    for (const cred of this.ctx.config.credentials) {
+      if (!cred.oauth) continue;
+      const reason = this.dueReason(cred);
+      if (!reason) continue;
+      try {
+        await this.fetch(cred, reason);
+      } catch {
+        /* recorded and logged in fetchLive; the old token keeps being served */
+      }
+    }
+  }
+
+  dueReason(cred: CredentialConfig): string | undefined {
+    const live = liveCertificate(this.ctx.db, cred.name);
+    if (!live || !cred.oauth) return undefined;
+    const row = getToken(this.ctx.db, cred.name);
+    const now = this.ctx.clock.now().getTime();
+    if (row?.next_attempt_at && Date.parse(row.next_attempt_at) > now) return undefined; // backing off
+    if (!row?.expires_at) return "no token yet";
+    if (row.cert_version !== live.version) return "the live certificate changed";
+    if (Date.parse(row.refresh_at ?? row.expires_at) <= now) return "refresh due";
+    if (!readTokenFiles(this.ctx.config.runtime_dir, cred.name)) return "token files missing";
+    return undefined;
+  }
+
+  private async fetchLive(cred: CredentialConfig, why: string): Promise<TokenJson> {
+    const runtime = this.ctx.config.runtime_dir;
+    const startedAt = Date.now();
+    const startedClock = this.ctx.clock.now().getTime();
+    for (;;) {
+      const release = tryFetchLock(runtime, cred.name);
+      if (release) {
+        try {
+          const live = liveCertificate(this.ctx.db, cred.name);
+          if (!live) throw new CreddError("STATE", `${cred.name} has no live certificate to get a token with`);
+          return await this.fetchWith(cred, live.version, why);
+        } finally {
+          release();
+        }
+      }
+      // Another process is asking right now: use its answer rather than asking again.
+      await waitForFetchLock(runtime, cred.name, (this.opts.timeoutMs ?? 30_000) + 5_000);
+      const t = readTokenFiles(runtime, cred.name);
+      if (t && Date.parse(t.obtained_at) >= startedClock - 1_000 && Date.parse(t.expires_at) > this.ctx.clock.now().getTime()) return t;
+      if (Date.now() - startedAt > 2 * (this.opts.timeoutMs ?? 30_000)) {
+        throw new CreddError("NETWORK", `${cred.name}: another process is fetching a token and has not finished`);
+      }
+    }
+  }
+
+  /** Asks the IDP with certificate `version` and, on success, writes the token files and the metadata. */
+  async fetchWith(cred: CredentialConfig, version: number, why: string): Promise<TokenJson> {
+    const { ctx } = this;
+    const oauth = cred.oauth;
+    if (!oauth) throw new CreddError("STATE", `${cred.name} has no oauth settings`);
+    const started = ctx.clock.now();
+    try {
+      const resp = await requestToken(oauth, tlsForVersion(ctx.config, cred, version), {
+        timeoutMs: this.opts.timeoutMs ?? 30_000,
+        now: () => ctx.clock.now(),
+      });
+      return this.store(cred, version, resp, started);
+    } catch (err) {
+      this.recordFailure(cred, err);
+      throw err;
+    } finally {
+      ctx.log.debug({ credential: cred.name, why }, "token request done");
+    }
+  }
+
+  /** Writes a token obtained with certificate `version` (also used by the registration probe). */
+  store(cred: CredentialConfig, version: number, resp: TokenResponse, obtainedAt: Date): TokenJson {
+    const { ctx } = this;
+    const expires = new Date(obtainedAt.getTime() + resp.expires_in * 1000);
+    const refresh = tokenRefreshAt(obtainedAt, resp.expires_in, (this.opts.random ?? Math.random)());
+    const t: TokenJson = {
+      token: resp.access_token,
+      type: resp.token_type,
+      scope: resp.scope ?? cred.oauth?.scope ?? "",
+      obtained_at: obtainedAt.toISOString(),
+      expires_at: expires.toISOString(),
+    };
+    writeTokenFiles(ctx.config.runtime_dir, cred.name, t);
+    const cert = certificateByVersion(ctx.db, cred.name, version);
+    recordTokenSuccess(ctx.db, {
+      credential: cred.name,
+      token_type: t.type,
+      scope: t.scope,
+      obtained_at: t.obtained_at,
+      expires_at: t.expires_at,
+      refresh_at: refresh.toISOString(),
+      cert_version: version,
+      cert_sha256: cert?.sha256 ?? "",
+    });
+    ctx.log.info(
+      { credential: cred.name, certVersion: version, expiresAt: t.expires_at, refreshAt: refresh.toISOString(), scope: t.scope },
+      "token obtained",
+    );
+    return t;
+  }
+
+  private recordFailure(cred: CredentialConfig, err: unknown): void {
+    const { ctx } = this;
+    const now = ctx.clock.now();
+    const msg = errorMessage(err);
+    const prev = getToken(ctx.db, cred.name);
+    const retryAfter = err instanceof TokenError ? err.retryAfterMs : undefined;
+    const next = new Date(now.getTime() + tokenBackoffMs((prev?.failures ?? 0) + 1, retryAfter));
+    const failures = recordTokenFailure(ctx.db, cred.name, msg, now.toISOString(), next.toISOString());
+    const expires = prev?.expires_at ? Date.parse(prev.expires_at) : 0;
+    const lapse = expires - now.getTime() <= TOKEN_LAPSE_WARNING_MS;
+    ctx.log.error(
+      { credential: cred.name, failures, retryAt: next.toISOString(), tokenExpiresAt: prev?.expires_at ?? null, err: msg },
+      lapse ? "token refresh failing and no valid token will be left within 10 minutes" : "token refresh failed; the current token is still served",
+    );
+  }
+}

@@ -1,0 +1,49 @@
+// The client side of mutual TLS for one certificate version: key, certificate + intermediates, trusted CAs.
+import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { Config, CredentialConfig } from "../config/types.js";
+import { CreddError, errorMessage } from "../errors.js";
+import { credentialPaths } from "../files/layout.js";
+import { splitPemCertificates } from "../pki/certs.js";
+import type { TlsMaterial } from "./http.js";
+
+/** The Stellantis CA file's certificates, trusted besides the system roots for the IDP and API hosts. */
+export function stellantisCaPems(config: Config): string[] {
+  if (!config.stellantis.ca_file) return [];
+  try {
+    return splitPemCertificates(readFileSync(config.stellantis.ca_file, "utf8"));
+  } catch (err) {
+    throw new CreddError("CONFIG", `${config.file}: stellantis.ca_file: cannot read ${config.stellantis.ca_file}: ${errorMessage(err)}`);
+  }
+}
+
+/** TLS material for archive version `version` (the live one, or a new one being probed). */
+export function tlsForVersion(config: Config, cred: CredentialConfig, version: number): TlsMaterial {
+  const p = credentialPaths(config.state_dir, cred.name);
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, "utf8");
+    } catch (err) {
+      throw new CreddError("IO", `${cred.name}: cannot read ${f}: ${errorMessage(err)}`);
+    }
+  };
+  const cert = read(p.cert(version));
+  let chain = "";
+  try {
+    chain = readFileSync(p.chain(version), "utf8");
+  } catch {
+    /* no chain file: the CA alone signed it */
+  }
+  // Send the leaf and its intermediates; the self-signed root adds nothing for the server.
+  const intermediates = splitPemCertificates(chain).filter((pem) => !isSelfSignedPem(pem));
+  return { keyPem: read(p.key(version)), certPem: [cert.trim(), ...intermediates.map((s) => s.trim())].join("\n") + "\n", caPems: stellantisCaPems(config) };
+}
+
+function isSelfSignedPem(pem: string): boolean {
+  try {
+    const c = new X509Certificate(pem);
+    return c.subject === c.issuer && c.verify(c.publicKey);
+  } catch {
+    return false;
+  }
+}
