@@ -1,0 +1,127 @@
+// The token manager in-process with an injected clock against a real mTLS token endpoint on loopback.
+import assert from "node:assert/strict";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { ManualClock } from "../../src/clock.js";
+import { parseConfig } from "../../src/config/load.js";
+import type { Ctx } from "../../src/core/context.js";
+import { importCertificate } from "../../src/core/import.js";
+import { createLogger } from "../../src/log.js";
+import { makeMailerFactory } from "../../src/mail/factory.js";
+import { TokenManager } from "../../src/oauth/manager.js";
+import { openDb } from "../../src/store/db.js";
+import { getToken } from "../../src/store/tokens.js";
+import { dnFor } from "../helpers/credd.js";
+import { makeCa, makeKeyAndCert, makeTempDir, type TestCa } from "../helpers/openssl.js";
+import { startFakeStellantis, type FakeStellantis } from "../helpers/stellantis.js";
+
+let ca: TestCa;
+let fake: FakeStellantis;
+const clock = new ManualClock(Date.now());
+before(async () => {
+  ca = makeCa(makeTempDir("credd-tok-ca-"));
+  fake = await startFakeStellantis({ clientCaPem: ca.certPem, now: () => clock.now() });
+});
+after(async () => {
+  await fake.close();
+});
+
+async function makeCtx(): Promise<{ ctx: Ctx; fp: string; dir: string }> {
+  const dir = makeTempDir("credd-tok-");
+  const caFile = join(dir, "stellantis-ca.pem");
+  writeFileSync(caFile, ca.certPem + fake.serverCaPem);
+  const config = parseConfig(
+    `state_dir: ${join(dir, "state")}
+runtime_dir: ${join(dir, "run")}
+smtp: { url: "smtp://127.0.0.1:1", from: "credd <credd@partner.example>" }
+alerts: { to: [ops@partner.example] }
+stellantis: { contact: c@stellantis.example, ca_file: ${caFile} }
+credentials:
+  - name: fleet-prod
+    mzp: MZP128745
+    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
+    oauth: { token_url: "${fake.tokenUrl}", client_id: partner-client, scope: openid }
+`,
+    join(dir, "credd.yaml"),
+  );
+  const ctx: Ctx = { config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) };
+  const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca, days: 365 });
+  clock.set(Date.now() + 5_000); // after the certificate's notBefore (whole seconds)
+  const { X509Certificate } = await import("node:crypto");
+  const fp = new X509Certificate(readFileSync(hand.certPath)).fingerprint256;
+  fake.register(fp);
+  // The go-live of the imported certificate fetches the first token with it.
+  await importCertificate(ctx, config.credentials[0]!, {
+    certText: readFileSync(hand.certPath, "utf8"),
+    certFile: hand.certPath,
+    keyText: readFileSync(hand.keyPath, "utf8"),
+    keyFile: hand.keyPath,
+  });
+  return { ctx, fp, dir };
+}
+
+test("token fetched with the live certificate, refreshed at 2/3 of its life, old one served while the IDP is down", async () => {
+  fake.expiresIn = 300;
+  const issued0 = fake.tokensIssued.length;
+  const { ctx, fp } = await makeCtx();
+  const cred = ctx.config.credentials[0]!;
+  const m = new TokenManager(ctx, { random: () => 0.5, timeoutMs: 1000 });
+  await m.tick();
+  assert.equal(fake.tokensIssued.length, issued0 + 1, "one token, fetched when the certificate went live");
+  assert.equal(fake.tokensIssued.at(-1)!.certSha256, fp, "fetched with the live certificate (mTLS)");
+  const tokenFile = join(ctx.config.runtime_dir, "fleet-prod/token");
+  const first = readFileSync(tokenFile, "utf8");
+  assert.equal(first, fake.tokensIssued.at(-1)!.token);
+  assert.equal(statSync(tokenFile).mode & 0o777, 0o640);
+  const json = JSON.parse(readFileSync(join(ctx.config.runtime_dir, "fleet-prod/token.json"), "utf8"));
+  assert.deepEqual(Object.keys(json).sort(), ["expires_at", "obtained_at", "scope", "token", "type"]);
+  // Metadata in SQLite, never the token.
+  const dump = JSON.stringify(ctx.db.prepare("SELECT * FROM tokens").all());
+  assert.ok(!dump.includes(first));
+
+  clock.advance(190_000);
+  await m.tick();
+  assert.equal(fake.tokensIssued.length, issued0 + 1, "not before 2/3 of 300 s");
+  clock.advance(15_000);
+  await m.tick();
+  assert.equal(fake.tokensIssued.length, issued0 + 2, "refreshed at 200 s");
+  const second = readFileSync(tokenFile, "utf8");
+  assert.notEqual(second, first);
+
+  await fake.down();
+  clock.advance(210_000);
+  await m.tick();
+  const row = getToken(ctx.db, "fleet-prod")!;
+  assert.equal(row.failures, 1);
+  assert.equal(Date.parse(row.next_attempt_at!) - clock.now().getTime(), 1000, "retry after 1 s");
+  assert.equal(readFileSync(tokenFile, "utf8"), second, "the still-valid old token is served");
+  assert.equal(m.current(cred)?.token, second);
+  await m.tick();
+  assert.equal(getToken(ctx.db, "fleet-prod")!.failures, 1, "no retry before the backoff ends");
+  clock.advance(1000);
+  await m.tick();
+  assert.equal(getToken(ctx.db, "fleet-prod")!.failures, 2);
+  assert.equal(Date.parse(getToken(ctx.db, "fleet-prod")!.next_attempt_at!) - clock.now().getTime(), 2000, "then 2 s");
+  await fake.up();
+  clock.advance(2000);
+  await m.tick();
+  assert.equal(getToken(ctx.db, "fleet-prod")!.failures, 0);
+  assert.notEqual(readFileSync(tokenFile, "utf8"), second, "the new one came when it was back");
+  ctx.db.close();
+});
+
+test("429 with Retry-After is honoured; concurrent callers cause one fetch", async () => {
+  fake.expiresIn = 3600;
+  const { ctx } = await makeCtx();
+  const cred = ctx.config.credentials[0]!;
+  const m = new TokenManager(ctx, { random: () => 0.5, timeoutMs: 1000 });
+  fake.failNextTokens(1, "429");
+  await assert.rejects(m.fetch(cred, "test"), /429/);
+  assert.equal(Date.parse(getToken(ctx.db, "fleet-prod")!.next_attempt_at!) - clock.now().getTime(), 2000, "Retry-After: 2");
+  const n = fake.tokensIssued.length;
+  const all = await Promise.all([m.fetch(cred, "a"), m.fetch(cred, "b"), m.fetch(cred, "c"), m.fetch(cred, "d")]);
+  assert.equal(fake.tokensIssued.length, n + 1, "one request for four callers");
+  assert.equal(new Set(all.map((t) => t.token)).size, 1);
+  ctx.db.close();
+});
