@@ -80,17 +80,18 @@ test("token fetched with the live certificate, refreshed at 2/3 of its life, old
   const dump = JSON.stringify(ctx.db.prepare("SELECT * FROM tokens").all());
   assert.ok(!dump.includes(first));
 
-  clock.advance(190_000);
+  // The first token came from the go-live, with real jitter: 2/3 of 300 s is 200 s ± 15 s.
+  clock.advance(184_000);
   await m.tick();
-  assert.equal(fake.tokensIssued.length, issued0 + 1, "not before 2/3 of 300 s");
-  clock.advance(15_000);
+  assert.equal(fake.tokensIssued.length, issued0 + 1, "not before 2/3 of 300 s (less the jitter)");
+  clock.advance(32_000);
   await m.tick();
-  assert.equal(fake.tokensIssued.length, issued0 + 2, "refreshed at 200 s");
+  assert.equal(fake.tokensIssued.length, issued0 + 2, "refreshed by 216 s");
   const second = readFileSync(tokenFile, "utf8");
   assert.notEqual(second, first);
 
   await fake.down();
-  clock.advance(210_000);
+  clock.advance(206_000); // past this manager's refresh at exactly 200 s (jitter 0.5), before expiry
   await m.tick();
   const row = getToken(ctx.db, "fleet-prod")!;
   assert.equal(row.failures, 1);
