@@ -2,6 +2,7 @@
 // Entry point: parses the global options, dispatches to a command, maps error codes to exit codes.
 import "reflect-metadata";
 import { createRequire } from "node:module";
+import { cmdAlerts } from "./cli/alerts.js";
 import { cmdDoctor } from "./cli/doctor.js";
 import { cmdEnroll } from "./cli/enroll.js";
 import { cmdImport } from "./cli/import.js";
@@ -28,6 +29,7 @@ commands:
   token NAME [--json]          print a valid OAuth2 access token (fetched over mTLS if needed)
   doctor NAME [--json]         live check: key, chain, TLS, token, one API call, step by step
   rollback NAME                make the previous certificate live again
+  alerts [test]                list open alerts, or send a test alert email
 
 options:
   --config FILE   the YAML config (default: $CREDD_CONFIG, then /etc/credd/credd.yaml)
@@ -96,6 +98,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return cmdToken(rest, g, io);
     case "doctor":
       return cmdDoctor(rest, g, io);
+    case "alerts":
+      return cmdAlerts(rest, g, io);
     default:
       throw new CreddError("USAGE", `unknown command "${cmd}"; see credd --help`);
   }

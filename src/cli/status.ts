@@ -5,8 +5,8 @@ import { loadConfig } from "../config/load.js";
 import { buildStatus, type CredentialStatus, type StatusView } from "../core/status.js";
 import { CreddError, errorMessage } from "../errors.js";
 import { openDb } from "../store/db.js";
-import { existsSync } from "node:fs";
-import { dbPath } from "../store/db.js";
+import { existsSync, statSync } from "node:fs";
+import { dbPath, type Db } from "../store/db.js";
 import { requireCredential } from "./context.js";
 import type { Globals, Io } from "./io.js";
 
@@ -43,7 +43,7 @@ export async function cmdStatus(argv: string[], g: Globals, io: Io): Promise<num
     if (positionals[0]) requireCredential(config, positionals[0]);
     const fresh = !existsSync(dbPath(config.state_dir));
     // A fresh install has no database yet: open it writable once so its schema exists.
-    const db = openDb(config.state_dir, { readonly: !fresh });
+    const db = fresh ? openDb(config.state_dir) : openReadonly(config.state_dir);
     try {
       view = buildStatus({ config, db, clock: clockFromEnv() }, positionals[0]);
     } finally {
@@ -60,6 +60,30 @@ export async function cmdStatus(argv: string[], g: Globals, io: Io): Promise<num
   return view.exit_code;
 }
 
+/**
+ * Read-only, also for a user who may read the state but not write its folder (group credd): with
+ * no credd process holding the WAL database open SQLite would have to create its -shm file, so
+ * such a reader gets an in-memory copy instead; the file is complete then (no -wal left behind).
+ */
+function openReadonly(stateDir: string): Db {
+  const db = openDb(stateDir, { readonly: true });
+  try {
+    db.prepare("SELECT count(*) FROM sqlite_master").get();
+    return db;
+  } catch (err) {
+    db.close();
+    const code = String((err as { code?: unknown }).code ?? "");
+    const wal = `${dbPath(stateDir)}-wal`;
+    const walEmpty = !existsSync(wal) || statSync(wal).size === 0;
+    if (/^SQLITE_(READONLY|CANTOPEN)/.test(code) && walEmpty) return openDb(stateDir, { readonly: true, snapshot: true });
+    throw new CreddError(
+      "IO",
+      `cannot read the database in ${stateDir}: ${errorMessage(err)} (run status as credd's user, e.g. sudo -u credd credd status, or while credd run is running)`,
+      { cause: err },
+    );
+  }
+}
+
 const up = (s: string) => s.toUpperCase();
 const day = (iso: string | null) => (iso ? iso.replace("T", " ").replace(/:\d\d\.\d{3}Z$/, " UTC") : "never");
 
@@ -69,6 +93,9 @@ function printView(v: StatusView, io: Io): void {
     `daemon: last check ${day(v.daemon.last_check_at)}${v.daemon.stale ? " (STALE: is credd run running?)" : ""}; ` +
       `outbox: ${v.outbox.queued} queued${v.outbox.last_error ? `, last error: ${v.outbox.last_error}` : ""}`,
   );
+  for (const a of v.alerts.filter((x) => x.credential === null)) {
+    io.out(`alert: ${up(a.severity)} ${a.title} (since ${day(a.opened_at)}, last sent ${day(a.last_sent_at)})`);
+  }
   for (const c of v.credentials) printCredential(c, io);
 }
 
@@ -100,4 +127,5 @@ function printCredential(c: CredentialStatus, io: Io): void {
   row("last check", day(c.last_check_at));
   if (c.last_error) row("last error", `${c.last_error} (${day(c.last_error_at)})`);
   for (const p of c.problems) row("problem", p);
+  for (const a of c.alerts) row("alert", `${up(a.severity)} ${a.title} (since ${day(a.opened_at)}, last sent ${day(a.last_sent_at)})`);
 }

@@ -71,6 +71,10 @@ export interface SmtpConfig {
 
 export interface AlertsConfig {
   to: string[];
+  /** Also told when a digest holds a critical alert (a pager address); default none. */
+  critical_to: string[];
+  /** Days before expiry at which an expiry alert fires, largest first (default 30, 14, 7, 3, 1). */
+  expiry_days: number[];
 }
 
 export interface StellantisConfig {
@@ -85,6 +89,8 @@ export interface Config {
   runtime_dir: string;
   inbox_dir: string;
   check_schedule: string;
+  /** Prometheus textfile (node_exporter) written after each check; absent: no metrics. */
+  metrics_file?: string;
   smtp: SmtpConfig;
   alerts: AlertsConfig;
   stellantis: StellantisConfig;

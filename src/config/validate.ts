@@ -19,9 +19,10 @@ export const DEFAULTS = {
   // The contact of the current seed pages; the oldest page (psa-web-b2b-auth-legacy) spells it
   // connectedcarS@mpsa.com. Set stellantis.contact to the address your Stellantis contact gave you.
   stellantis_contact: "connectedcar@mpsa.com",
+  // metrics_file: none, so no Prometheus textfile is written unless asked for.
 } as const;
 
-const TOP_KEYS = ["state_dir", "runtime_dir", "inbox_dir", "check_schedule", "smtp", "alerts", "stellantis", "credentials"];
+const TOP_KEYS = ["state_dir", "runtime_dir", "inbox_dir", "check_schedule", "metrics_file", "smtp", "alerts", "stellantis", "credentials"];
 
 /** The Config, or undefined when `ix` has gained problems. */
 export function validateConfig(ix: Issues, v: unknown, file: string, env: NodeJS.ProcessEnv): Config | undefined {
@@ -38,6 +39,7 @@ export function validateConfig(ix: Issues, v: unknown, file: string, env: NodeJS
   const runtimeDir = dir("runtime_dir", DEFAULTS.runtime_dir);
   const inboxDir = dir("inbox_dir", path.join(stateDir, "inbox"));
   const schedule = checkSchedule(ix, child(ROOT, "check_schedule"), get(m, "check_schedule"));
+  const metricsFile = checkMetricsFile(ix, child(ROOT, "metrics_file"), get(m, "metrics_file"), ctx.dir);
   const smtp = checkSmtp(ix, child(ROOT, "smtp"), get(m, "smtp"), ctx);
   const alerts = checkAlerts(ix, child(ROOT, "alerts"), get(m, "alerts"));
   const stellantis = checkStellantis(ix, child(ROOT, "stellantis"), get(m, "stellantis"), ctx);
@@ -49,11 +51,25 @@ export function validateConfig(ix: Issues, v: unknown, file: string, env: NodeJS
     runtime_dir: runtimeDir,
     inbox_dir: inboxDir,
     check_schedule: schedule,
+    ...(metricsFile !== undefined ? { metrics_file: metricsFile } : {}),
     smtp,
     alerts,
     stellantis,
     credentials,
   };
+}
+
+/** Optional Prometheus textfile; node_exporter's textfile collector reads only `*.prom` files. */
+function checkMetricsFile(ix: Issues, at: At, v: unknown, dir: string): string | undefined {
+  if (isUnset(v)) return undefined;
+  const example = "e.g. metrics_file: /var/lib/prometheus/node-exporter/credd.prom";
+  const file = filePath(ix, at, v, dir, example);
+  if (file === undefined) return undefined;
+  if (!file.endsWith(".prom")) {
+    ix.add(at, `must end in .prom (node_exporter's textfile collector ignores other files), got "${path.basename(file)}"`, example);
+    return undefined;
+  }
+  return file;
 }
 
 function isTopMapping(ix: Issues, v: unknown): boolean {
@@ -188,23 +204,51 @@ function checkTls(ix: Issues, at: At, v: unknown, secure: boolean): SmtpConfig["
 function checkAlerts(ix: Issues, at: At, v: unknown): AlertsConfig | undefined {
   const example = "e.g. alerts: { to: [ops@partner.example] }";
   if (!present(ix, at, v, example)) return undefined;
-  const m = mapping(ix, at, v, { known: ["to"] }, example);
+  const m = mapping(ix, at, v, { known: ["to", "critical_to", "expiry_days"] }, example);
   if (!m) return undefined;
-  const toAt = child(at, "to");
-  const to = get(m, "to");
-  if (!present(ix, toAt, to, "e.g. to: [ops@partner.example]")) return undefined;
-  const list = typeof to === "string" ? [to] : to;
-  if (!Array.isArray(list) || list.length === 0) {
-    ix.add(toAt, `must be a non-empty list of email addresses, got ${Array.isArray(list) ? "an empty list" : describe(to)}`, "e.g. to: [ops@partner.example]");
+  const to = addressList(ix, child(at, "to"), get(m, "to"), true);
+  const criticalRaw = get(m, "critical_to");
+  const critical = isUnset(criticalRaw) ? [] : addressList(ix, child(at, "critical_to"), criticalRaw, false);
+  const days = expiryDays(ix, child(at, "expiry_days"), get(m, "expiry_days"));
+  if (!to || !critical || !days) return undefined;
+  return { to, critical_to: critical, expiry_days: days };
+}
+
+/** A list of email addresses (a single string is a one-element list). */
+function addressList(ix: Issues, at: At, v: unknown, required: boolean): string[] | undefined {
+  const eg = "e.g. [ops@partner.example]";
+  if (required && !present(ix, at, v, eg)) return undefined;
+  const list = typeof v === "string" ? [v] : v;
+  if (!Array.isArray(list) || (required && list.length === 0)) {
+    ix.add(at, `must be a non-empty list of email addresses, got ${Array.isArray(list) ? "an empty list" : describe(v)}`, eg);
     return undefined;
   }
   const out: string[] = [];
   list.forEach((x: unknown, i) => {
-    const addr = emailAddress(ix, typeof to === "string" ? toAt : item(toAt, i), x, "e.g. ops@partner.example");
+    const addr = emailAddress(ix, typeof v === "string" ? at : item(at, i), x, "e.g. ops@partner.example");
     if (addr !== undefined) out.push(addr);
   });
-  return out.length === list.length ? { to: out } : undefined;
+  return out.length === list.length ? out : undefined;
 }
+
+/** Days before expiry at which an expiry alert fires (default 30, 14, 7, 3, 1). */
+function expiryDays(ix: Issues, at: At, v: unknown): number[] | undefined {
+  if (isUnset(v)) return [...DEFAULT_EXPIRY_DAYS];
+  const fix = `a list of whole days before expiry, e.g. expiry_days: [${DEFAULT_EXPIRY_DAYS.join(", ")}]`;
+  if (!Array.isArray(v) || v.length === 0) {
+    ix.add(at, `must be a non-empty list of days, got ${describe(v)}`, fix);
+    return undefined;
+  }
+  const out: number[] = [];
+  v.forEach((x: unknown, i) => {
+    const n = int(ix, item(at, i), x, 1, 365, "days");
+    if (n !== undefined) out.push(n);
+  });
+  if (out.length !== v.length) return undefined;
+  return [...new Set(out)].sort((a, b) => b - a);
+}
+
+const DEFAULT_EXPIRY_DAYS = [30, 14, 7, 3, 1] as const;
 
 function checkStellantis(ix: Issues, at: At, v: unknown, ctx: Context): StellantisConfig | undefined {
   if (isUnset(v)) return { contact: DEFAULTS.stellantis_contact };

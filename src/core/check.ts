@@ -7,6 +7,7 @@ import { recordCheck, setMeta } from "../store/checks.js";
 import type { Db } from "../store/db.js";
 import { latestRenewal, pendingRenewal } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
+import { evaluateAlerts } from "./alerts.js";
 import { reconcile } from "./reconcile.js";
 import { probeDue, probeRegistration } from "./registration.js";
 import { queueReminder, startRenewal } from "./renewal.js";
@@ -77,5 +78,10 @@ export async function checkAll(ctx: Ctx, credentials = ctx.config.credentials): 
     summary.checked++;
   }
   setMeta(ctx.db, "last_check_at", ctx.clock.now().toISOString());
+  try {
+    evaluateAlerts(ctx);
+  } catch (err) {
+    ctx.log.error({ err: errorMessage(err) }, "alert evaluation failed");
+  }
   return summary;
 }

@@ -5,6 +5,7 @@ import { SmtpRejectedError } from "../mail/smtp.js";
 import { claimDue, markMailFailed, markMailSent } from "../store/outbox.js";
 import { markCsrSent } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
+import { crashPoint } from "./crash.js";
 
 export interface DeliveryReport {
   sent: number;
@@ -22,6 +23,7 @@ const CLAIM_MS = 5 * 60_000;
 export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?: () => boolean } = {}): Promise<DeliveryReport> {
   const report: DeliveryReport = { sent: 0, failed: 0, errors: [] };
   const batch = claimDue(ctx.db, ctx.clock.now(), CLAIM_MS, 50, opts.onlyId);
+  if (batch.length > 0) crashPoint("deliver-after-claim");
   for (const { row, mail } of batch) {
     if (opts.shouldStop?.()) {
       // Give the claim back so the next run picks it up at once.
@@ -38,6 +40,7 @@ export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?:
         note = errorMessage(err);
         ctx.log.error({ outbox: row.id, accepted: err.accepted, rejected: err.rejected, err: note }, "email refused for some recipients");
       }
+      crashPoint("deliver-after-smtp");
       const now = ctx.clock.now();
       ctx.db.transaction(() => {
         markMailSent(ctx.db, row.id, now, note);
@@ -45,6 +48,7 @@ export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?:
           markCsrSent(ctx.db, row.renewal_id, now.toISOString());
         }
       })();
+      crashPoint("deliver-after-mark");
       report.sent++;
       ctx.log.info(
         { outbox: row.id, kind: row.kind, credential: row.credential, messageId: mail.messageId, to: mail.to, cc: mail.cc },

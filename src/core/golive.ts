@@ -5,7 +5,7 @@ import type { CredentialConfig } from "../config/types.js";
 import { CreddError, errorMessage } from "../errors.js";
 import { runHooks, type HookResult } from "../files/hooks.js";
 import { credentialPaths } from "../files/layout.js";
-import { switchLive } from "../files/live.js";
+import { liveVersion, switchLive } from "../files/live.js";
 import { splitPemCertificates } from "../pki/certs.js";
 import { buildPkcs12 } from "../pki/pkcs12.js";
 import { certificateByVersion, makeLive, type CertificateRow } from "../store/certificates.js";
@@ -65,7 +65,8 @@ export async function goLive(
 ): Promise<GoLiveResult> {
   const row = certificateByVersion(ctx.db, cred.name, version);
   if (!row) throw new CreddError("STATE", `${cred.name}: no certificate version ${version} in the database`);
-  await switchToVersion(ctx, cred, version);
+  // Already switched (a resumed install): rewriting .live-N in place would leave readers a gap.
+  if (liveVersion(credentialPaths(ctx.config.state_dir, cred.name)) !== version) await switchToVersion(ctx, cred, version);
   crashPoint("after-switch");
   markLiveInDb(ctx, row);
   crashPoint("after-db-live");

@@ -9,6 +9,7 @@ import { loadPrivateKey } from "../pki/keys.js";
 import { insertInstalledCertificate, liveCertificate, maxVersion } from "../store/certificates.js";
 import { pendingRenewal } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
+import { crashPoint } from "./crash.js";
 import { goLive } from "./golive.js";
 
 export interface ImportInput {
@@ -76,10 +77,12 @@ export async function importCertificate(ctx: Ctx, cred: CredentialConfig, input:
   writeFileAtomic(paths.key(version), key.pkcs8Pem, 0o600);
   writeFileAtomic(paths.cert(version), leaf.pem, 0o644);
   writeFileAtomic(paths.chain(version), chain.map((c) => c.pem).join(""), 0o644);
+  crashPoint("import-after-archive");
   // A hand-made certificate for the pending renewal's own key completes that renewal.
   const pending = pendingRenewal(ctx.db, cred.name);
   const renewalId = pending && pending.spki_sha256 === key.spkiSha256 ? pending.id : null;
   insertInstalledCertificate(ctx.db, { ...certificateRow(cred.name, version, leaf, "import", now), renewal_id: renewalId });
+  crashPoint("import-after-db");
   await goLive(ctx, cred, version, `imported from ${input.certFile}`);
   return { version, serial: leaf.serial, notAfter: leaf.notAfter, alreadyLive: false };
 }

@@ -11,7 +11,7 @@ import { checkLeafUsage, checkValidity, verifyChain } from "../pki/chain.js";
 import { compareDn, formatDn } from "../pki/dn.js";
 import { certificateBySha256, insertInstalledCertificate, liveCertificate } from "../store/certificates.js";
 import { recordIngest } from "../store/history.js";
-import { pendingRenewal, setRenewalState, type RenewalRow } from "../store/renewals.js";
+import { getRenewal, pendingRenewal, setRenewalState, type RenewalRow } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { goLive, type GoLiveResult } from "./golive.js";
@@ -186,10 +186,17 @@ async function ingestLeaf(
       return { outcome: { file, outcome: "already-live", credential: cred.name, serial: leaf.serial }, chainUsed: [] };
     }
     if (known && known.went_live_at === null && known.renewal_id !== null) {
-      // Accepted before but the go-live did not finish (a crash): finish it.
+      // Accepted before but not live: an OAuth2 one waiting for the IDP gets probed, anything
+      // else had its go-live interrupted (a crash) and is finished now.
+      const base = { file, outcome: "installed" as const, credential: cred.name, serial: known.serial, version: known.version };
+      const renewal = getRenewal(ctx.db, known.renewal_id);
+      if (cred.oauth && renewal?.state === "signed") {
+        const probe = await probeRegistration(ctx, cred, renewal);
+        const outcome = probe.state === "awaiting-registration" ? { ...base, staged: probe.reason } : { ...base, live: probe.live };
+        return { outcome, chainUsed: [] };
+      }
       const live = await goLive(ctx, cred, known.version, "resumed after an interrupted install");
-      const outcome = { file, outcome: "installed" as const, credential: cred.name, serial: known.serial, version: known.version, live };
-      return { outcome, chainUsed: [] };
+      return { outcome: { ...base, live }, chainUsed: [] };
     }
   }
   const { cred, renewal } = findRenewal(ctx, leaf, only);

@@ -11,6 +11,7 @@ import { liveCertificate, maxVersion } from "../store/certificates.js";
 import { enqueueMail } from "../store/outbox.js";
 import { insertRenewal, markReminded, pendingRenewal, type RenewalRow } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
+import { crashPoint } from "./crash.js";
 
 export interface StartedRenewal {
   renewalId: number;
@@ -51,7 +52,9 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
   const keyPath = paths.key(version);
   const csrPath = paths.csr(version);
   writeFileAtomic(keyPath, keyPem, 0o600);
+  crashPoint("renewal-after-key");
   writeFileAtomic(csrPath, csr.pem, 0o644);
+  crashPoint("renewal-after-csr");
 
   const now = ctx.clock.now();
   const live = liveCertificate(ctx.db, cred.name);
@@ -77,6 +80,7 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
     const outboxId = enqueueMail(ctx.db, { mail, kind: "csr", credential: cred.name, renewalId, now });
     return { renewalId, outboxId };
   })();
+  crashPoint("renewal-after-db");
   ctx.log.info(
     { credential: cred.name, renewal: ids.renewalId, version, kind: opts.kind, reason: opts.reason, csr: csrPath },
     "renewal started: key and CSR stored, CSR email queued",

@@ -5,6 +5,7 @@ import { daysLeft } from "../domain/timing.js";
 import { liveCertificate } from "../store/certificates.js";
 import { getCheck, getMeta } from "../store/checks.js";
 import { lastHookRuns, lastRefusal } from "../store/history.js";
+import { openAlerts } from "../store/alerts.js";
 import { queuedMails } from "../store/outbox.js";
 import { pendingRenewal, probeFields } from "../store/renewals.js";
 import { getToken } from "../store/tokens.js";
@@ -69,6 +70,7 @@ export interface CredentialStatus {
   };
   last_refusal: null | { at: string; file: string; check: string | null; reason: string | null };
   outbox: { queued: number; last_error: string | null };
+  alerts: OpenAlertView[];
   last_check_at: string | null;
   last_error: string | null;
   last_error_at: string | null;
@@ -82,7 +84,19 @@ export interface StatusView {
   config: string;
   daemon: { last_check_at: string | null; check_schedule: string; stale: boolean };
   outbox: { queued: number; oldest_queued_at: string | null; last_error: string | null };
+  /** Open alerts (credential null: daemon-wide), worst first. */
+  alerts: OpenAlertView[];
   credentials: CredentialStatus[];
+}
+
+export interface OpenAlertView {
+  credential: string | null;
+  kind: string;
+  severity: "warning" | "critical";
+  title: string;
+  stage: string;
+  opened_at: string;
+  last_sent_at: string;
 }
 
 export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: string): StatusView {
@@ -94,6 +108,7 @@ export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: st
   const lastCheck = getMeta(db, "last_check_at") ?? null;
   const queued = queuedMails(db);
   const overall = list.reduce<Severity>((s, c) => worst(s, c.status), "ok");
+  const alerts = openAlertViews(db);
   return {
     version: STATUS_JSON_VERSION,
     generated_at: now.toISOString(),
@@ -110,8 +125,24 @@ export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: st
       oldest_queued_at: queued[0]?.created_at ?? null,
       last_error: queued.find((q) => q.last_error)?.last_error ?? null,
     },
+    alerts,
     credentials: list,
   };
+}
+
+function openAlertViews(db: Pick<Ctx, "db">["db"], credential?: string): OpenAlertView[] {
+  return openAlerts(db)
+    .filter((a) => credential === undefined || a.credential === credential)
+    .sort((a, b) => (a.severity === b.severity ? a.id - b.id : a.severity === "critical" ? -1 : 1))
+    .map((a) => ({
+      credential: a.credential,
+      kind: a.kind,
+      severity: a.severity,
+      title: a.title,
+      stage: a.stage,
+      opened_at: a.opened_at,
+      last_sent_at: a.last_sent_at,
+    }));
 }
 
 function credentialStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, name: string, period: number): CredentialStatus {
@@ -217,6 +248,7 @@ function credentialStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, name: strin
       ? { at: freshRefusal.at, file: freshRefusal.file, check: freshRefusal.check_name, reason: freshRefusal.reason }
       : null,
     outbox: { queued: mails.length, last_error: mails.find((m) => m.last_error)?.last_error ?? null },
+    alerts: openAlertViews(db, name),
     last_check_at: check?.last_check_at ?? null,
     last_error: check?.last_error ?? null,
     last_error_at: check?.last_error_at ?? null,

@@ -1,13 +1,24 @@
-// The daemon: check at start and on check_schedule, deliver the outbox on a short tick, stop cleanly.
-import cron from "node-cron";
+// The daemon: check at start and on check_schedule, deliver the outbox on a short tick, re-read the
+// config on reload, tell systemd where it stands, write the metrics file, stop cleanly.
+import { chmodSync, mkdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import cron, { type ScheduledTask } from "node-cron";
+import { ConfigInvalidError, loadConfig } from "../config/load.js";
+import type { Config } from "../config/types.js";
 import { checkAll } from "../core/check.js";
 import type { Ctx } from "../core/context.js";
 import { deliverDue } from "../core/deliver.js";
-import { errorMessage } from "../errors.js";
+import { buildStatus } from "../core/status.js";
+import { ConfigError, errorMessage } from "../errors.js";
+import { makeMailerFactory } from "../mail/factory.js";
+import type { Mailer } from "../mail/smtp.js";
 import { getMeta, setMeta } from "../store/checks.js";
+import { getToken } from "../store/tokens.js";
 import { tokensOf } from "../oauth/tokens-of.js";
 import { scanInbox } from "./inbox.js";
 import { acquireLock } from "./lock.js";
+import { renderMetrics, writeMetricsFile } from "./metrics.js";
+import { createNotifier, statusSummary, type Notifier } from "./notify.js";
 
 export interface DaemonOptions {
   /** How often queued emails are looked at (ms). Long waits live in SQLite, not in timers. */
@@ -17,59 +28,146 @@ export interface DaemonOptions {
   inboxMinAgeMs?: number;
   /** How often token refresh times are looked at (ms); the times themselves live in SQLite. */
   tokenTickMs?: number;
+  /** systemd notifications (READY=1, STATUS=, WATCHDOG=1, STOPPING=1); none by default. */
+  notifier?: Notifier;
+  /**
+   * A step (check, delivery, inbox) running longer than this is taken as hung: WATCHDOG=1 is
+   * withheld so systemd restarts credd (everything that matters is in SQLite). Default 30 min.
+   */
+  stuckStepMs?: number;
 }
 
 export interface Daemon {
   /** Resolves when the daemon has stopped. */
   done: Promise<void>;
   stop(reason: string): Promise<void>;
-  /** Runs one check now (tests, SIGUSR1). */
+  /** Runs one check now (tests). */
   checkNow(): Promise<void>;
+  /** Re-reads the config file (SIGHUP); resolves true when the new config took effect. */
+  reload(): Promise<boolean>;
+}
+
+/** The mailer factory, remembering the mailer it made so a reload can close it. */
+function mailerOf(config: Config): { get: () => Mailer; close: () => void } {
+  const make = makeMailerFactory(config);
+  let made: Mailer | undefined;
+  return {
+    get: () => (made ??= make()),
+    close: () => made?.close(),
+  };
+}
+
+/**
+ * People and apps in credd's group (systemd Group=credd) read live/cert.pem, chain.pem and
+ * fullchain.pem: credentials/ and credentials/NAME/ need group r-x, which the 0700 the file
+ * layout creates them with does not give. archive/ (every key) stays 0700, key.pem 0600.
+ */
+export function shareLiveWithGroup(config: Config, log: Ctx["log"]): void {
+  const root = join(config.state_dir, "credentials");
+  for (const dir of [root, ...config.credentials.map((c) => join(root, c.name))]) {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o750 });
+      const st = statSync(dir);
+      if ((st.mode & 0o050) !== 0o050 && st.uid === process.getuid?.()) chmodSync(dir, (st.mode & 0o7777) | 0o050);
+    } catch (err) {
+      log.warn({ err: errorMessage(err), dir }, "cannot give credd's group access to live/");
+    }
+  }
 }
 
 export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   const lock = acquireLock(ctx.config.state_dir);
   const { log } = ctx;
+  shareLiveWithGroup(ctx.config, log);
+  const notifier = opts.notifier ?? createNotifier({}, log);
   const previousStop = getMeta(ctx.db, "clean_stop");
   if (previousStop === "0") log.warn("the previous credd run did not stop cleanly; resuming from the database");
   setMeta(ctx.db, "clean_stop", "0");
   setMeta(ctx.db, "started_at", ctx.clock.now().toISOString());
 
+  let mail = mailerOf(ctx.config);
+  ctx.mailer = mail.get;
   let stopping = false;
   let busy: Promise<unknown> = Promise.resolve();
+  let stepStartedAt: number | undefined;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
 
-  /** Serialises checks and deliveries so the database sees one step at a time. */
-  const serial = (what: string, fn: () => Promise<unknown>) => {
+  /** Serialises checks, deliveries and reloads so the database sees one step at a time. */
+  const serial = <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => {
     const next = busy.then(async () => {
-      if (stopping) return;
+      if (stopping) return undefined;
+      stepStartedAt = Date.now();
       try {
-        await fn();
+        return await fn();
       } catch (err) {
         log.error({ err: errorMessage(err) }, `${what} failed`);
+        return undefined;
+      } finally {
+        stepStartedAt = undefined;
       }
     });
     busy = next;
     return next;
   };
 
+  // What systemd and Prometheus see, refreshed after each step; sent or written only on change.
+  let lastStatusLine = "";
+  let lastMetrics = "";
+  let lastMetricsError = "";
+  const publish = () => {
+    const metricsFile = ctx.config.metrics_file;
+    if (!notifier.enabled && !metricsFile) return;
+    try {
+      const view = buildStatus(ctx);
+      if (notifier.enabled) {
+        const line = statusSummary(view, task.getNextRun());
+        if (line !== lastStatusLine) notifier.status((lastStatusLine = line));
+      }
+      if (metricsFile) {
+        const text = renderMetrics(view);
+        if (text !== lastMetrics) {
+          writeMetricsFile(metricsFile, text);
+          lastMetrics = text;
+          lastMetricsError = "";
+        }
+      }
+    } catch (err) {
+      const msg = errorMessage(err);
+      if (msg !== lastMetricsError) log.error({ err: msg, metrics_file: metricsFile }, "cannot publish status and metrics");
+      lastMetricsError = msg;
+    }
+  };
+
   const inboxOpts = { minAgeMs: opts.inboxMinAgeMs ?? 1_000 };
-  const runInbox = () => serial("inbox", () => scanInbox(ctx, inboxOpts));
+  const runInbox = () =>
+    serial("inbox", async () => {
+      if ((await scanInbox(ctx, inboxOpts)).length > 0) publish();
+    });
   const runCheck = () =>
     serial("check", async () => {
-      await scanInbox(ctx, inboxOpts);
-      const s = await checkAll(ctx);
-      log.info({ checked: s.checked, failed: s.failed.length }, "check done");
-      await deliverDue(ctx, { shouldStop: () => stopping });
+      try {
+        await scanInbox(ctx, inboxOpts);
+        const s = await checkAll(ctx);
+        log.info({ checked: s.checked, failed: s.failed.length }, "check done");
+        await deliverDue(ctx, { shouldStop: () => stopping });
+      } finally {
+        publish();
+      }
     });
-  const runOutbox = () => serial("outbox", () => deliverDue(ctx, { shouldStop: () => stopping }));
+  const runOutbox = () =>
+    serial("outbox", async () => {
+      const r = await deliverDue(ctx, { shouldStop: () => stopping });
+      if (r.sent + r.failed > 0) publish();
+    });
 
-  const task = cron.schedule(ctx.config.check_schedule, () => void runCheck(), { noOverlap: true, name: "credd-check" });
+  const arm = (expr: string) => cron.schedule(expr, () => void runCheck(), { noOverlap: true, name: "credd-check" });
+  let task: ScheduledTask = arm(ctx.config.check_schedule);
   const tick = setInterval(() => void runOutbox(), opts.outboxTickMs ?? 5_000);
   const inboxTick = setInterval(() => void runInbox(), opts.inboxPollMs ?? 2_000);
   // Tokens run beside the serial queue: a slow token endpoint must not hold up emails or the inbox.
   let tokenBusy: Promise<void> = Promise.resolve();
+  let tokenSeen = "";
   const runTokens = () => {
     tokenBusy = tokenBusy.then(async () => {
       if (stopping) return;
@@ -78,18 +176,90 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
       } catch (err) {
         log.error({ err: errorMessage(err) }, "token tick failed");
       }
+      // One indexed read per OAuth2 credential: publish only when a token changed.
+      const seen = ctx.config.credentials
+        .filter((c) => c.oauth)
+        .map((c) => getToken(ctx.db, c.name)?.expires_at ?? "")
+        .join(",");
+      if (seen !== tokenSeen) {
+        tokenSeen = seen;
+        publish();
+      }
     });
   };
   const tokenTick = setInterval(runTokens, opts.tokenTickMs ?? 1_000);
+
+  const stuckMs = opts.stuckStepMs ?? 30 * 60_000;
+  const stopWatchdog = notifier.startWatchdog(() => stepStartedAt === undefined || Date.now() - stepStartedAt < stuckMs);
+
+  /** Waits until no token tick is running, so the config is never swapped under one. */
+  const tokensIdle = async () => {
+    for (;;) {
+      const t = tokenBusy;
+      await t;
+      if (t === tokenBusy) return;
+    }
+  };
+
+  const reload = () =>
+    serial("reload", async () => {
+      const file = ctx.config.file;
+      let next: Config;
+      try {
+        next = loadConfig(file);
+        if (next.state_dir !== ctx.config.state_dir) {
+          throw new ConfigError(file, "state_dir", `changed from ${ctx.config.state_dir} to ${next.state_dir}, which a reload cannot apply`, "restart credd (systemctl restart credd) after moving the state");
+        }
+      } catch (err) {
+        // The message names the file, the key and the fix; the issues repeat them as fields.
+        const detail = err instanceof ConfigInvalidError ? { issues: err.issues } : err instanceof ConfigError ? { key: err.key, fix: err.fix } : {};
+        log.error({ err: errorMessage(err), file, ...detail }, "config reload refused: the running config is kept");
+        return false;
+      }
+      await tokensIdle();
+      const prev = ctx.config;
+      ctx.config = next;
+      shareLiveWithGroup(next, log);
+      // Always a new mailer: the SMTP settings or the password file may have changed.
+      const oldMail = mail;
+      mail = mailerOf(next);
+      ctx.mailer = mail.get;
+      oldMail.close();
+      if (next.check_schedule !== prev.check_schedule) {
+        await task.destroy();
+        task = arm(next.check_schedule);
+      }
+      const before = new Set(prev.credentials.map((c) => c.name));
+      const after = new Set(next.credentials.map((c) => c.name));
+      log.info(
+        {
+          config: file,
+          credentials: next.credentials.length,
+          added: [...after].filter((n) => !before.has(n)),
+          removed: [...before].filter((n) => !after.has(n)),
+          schedule: next.check_schedule,
+        },
+        "config reloaded",
+      );
+      tokenSeen = "";
+      lastMetrics = "";
+      void runCheck().then(runTokens);
+      return true;
+    }).then((ok) => ok === true);
+
   log.info(
     { config: ctx.config.file, credentials: ctx.config.credentials.length, schedule: ctx.config.check_schedule },
     "credd started",
   );
+  // The database is open and the scheduler armed: systemd may consider credd started.
+  const n = ctx.config.credentials.length;
+  notifier.ready(`${n} credential${n === 1 ? "" : "s"}, first check running`);
   void runCheck().then(runTokens);
 
   const stop = async (reason: string) => {
     if (stopping) return done;
     stopping = true;
+    const notified = notifier.stopping("stopping: finishing the step in flight");
     log.info({ reason }, "stopping: finishing the step in flight");
     clearInterval(tick);
     clearInterval(inboxTick);
@@ -97,16 +267,27 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
     await task.destroy();
     await busy; // the email being sent or the file being written completes
     await tokenBusy;
+    stopWatchdog();
     try {
+      mail.close();
       setMeta(ctx.db, "clean_stop", "1");
       setMeta(ctx.db, "stopped_at", ctx.clock.now().toISOString());
       ctx.db.close();
     } finally {
       lock.release();
+      await notified;
+      notifier.close();
     }
     log.info("stopped");
     resolveDone();
     return done;
   };
-  return { done, stop, checkNow: () => runCheck() };
+  return {
+    done,
+    stop,
+    checkNow: async () => {
+      await runCheck();
+    },
+    reload,
+  };
 }

@@ -2,6 +2,7 @@
 import type { CredentialConfig } from "../config/types.js";
 import type { Ctx } from "../core/context.js";
 import { TOKEN_LAPSE_WARNING_MS, tokenBackoffMs, tokenRefreshAt } from "../domain/token-timing.js";
+import { crashPoint } from "../core/crash.js";
 import { CreddError, errorMessage } from "../errors.js";
 import { certificateByVersion, liveCertificate } from "../store/certificates.js";
 import { getToken, recordTokenFailure, recordTokenSuccess } from "../store/tokens.js";
@@ -27,6 +28,11 @@ export class TokenManager {
   current(cred: CredentialConfig): TokenJson | undefined {
     const t = readTokenFiles(this.ctx.config.runtime_dir, cred.name);
     if (!t || Date.parse(t.expires_at) <= this.ctx.clock.now().getTime()) return undefined;
+    // A token from an older certificate may be bound to it (RFC 8705): after a certificate change
+    // (or a crash between go-live and the new token) it is not handed out.
+    const live = liveCertificate(this.ctx.db, cred.name);
+    const row = getToken(this.ctx.db, cred.name);
+    if (!live || row?.cert_version !== live.version || row.obtained_at !== t.obtained_at) return undefined;
     return t;
   }
 
@@ -77,6 +83,7 @@ export class TokenManager {
       const release = tryFetchLock(runtime, cred.name);
       if (release) {
         try {
+          crashPoint("token-locked");
           const live = liveCertificate(this.ctx.db, cred.name);
           if (!live) throw new CreddError("STATE", `${cred.name} has no live certificate to get a token with`);
           return await this.fetchWith(cred, live.version, why);
@@ -127,6 +134,7 @@ export class TokenManager {
       expires_at: expires.toISOString(),
     };
     writeTokenFiles(ctx.config.runtime_dir, cred.name, t);
+    crashPoint("token-after-files");
     const cert = certificateByVersion(ctx.db, cred.name, version);
     recordTokenSuccess(ctx.db, {
       credential: cred.name,
@@ -138,6 +146,7 @@ export class TokenManager {
       cert_version: version,
       cert_sha256: cert?.sha256 ?? "",
     });
+    crashPoint("token-after-db");
     ctx.log.info(
       { credential: cred.name, certVersion: version, expiresAt: t.expires_at, refreshAt: refresh.toISOString(), scope: t.scope },
       "token obtained",

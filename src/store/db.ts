@@ -17,6 +17,13 @@ export function dbPath(stateDir: string): string {
 export interface OpenOptions {
   readonly?: boolean;
   migrationsDir?: string;
+  /**
+   * With readonly: read a copy of the database file into memory instead of opening it. For a
+   * reader who may not write state_dir (`credd status` by someone in group credd) while no credd
+   * process has the database open: SQLite then needs to create the WAL's -shm file and cannot.
+   * Only exact when there is no -wal file (after a clean stop every change is in the main file).
+   */
+  snapshot?: boolean;
 }
 
 export function openDb(stateDir: string, opts: OpenOptions = {}): Db {
@@ -24,7 +31,12 @@ export function openDb(stateDir: string, opts: OpenOptions = {}): Db {
   let db: Db;
   try {
     if (!opts.readonly) mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    if (opts.readonly && opts.snapshot) {
+      const image = readFileSync(file);
+      // Header bytes 18-19 are 2 in WAL mode; an in-memory database cannot be WAL, so say "rollback".
+      if (image.length >= 20 && image[18] === 2) image[18] = image[19] = 1;
+      db = new Database(image, { readonly: true });
+    } else db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
   } catch (err) {
     const hint = opts.readonly
       ? "no state yet: start `credd run`, or run `credd import`/`credd enroll` first"

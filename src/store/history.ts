@@ -52,8 +52,8 @@ export function recordIngest(db: Db, r: IngestRow): void {
   ).run(r);
 }
 
-export function lastRefusal(db: Db, credential: string): IngestRow | undefined {
+export function lastRefusal(db: Db, credential: string): (IngestRow & { id: number }) | undefined {
   return db
     .prepare("SELECT * FROM ingests WHERE credential = ? AND outcome = 'refused' ORDER BY id DESC LIMIT 1")
-    .get(credential) as IngestRow | undefined;
+    .get(credential) as (IngestRow & { id: number }) | undefined;
 }

@@ -164,3 +164,21 @@ describe("enroll", () => {
     assert.ok(s.json.credentials[0].renewal.csr_sent_at);
   });
 });
+
+describe("alerts", () => {
+  test("`credd alerts test` sends one test email to ops; `credd alerts` lists open alerts", async () => {
+    const dir = makeTempDir("credd-e2e-alerts-");
+    const config = configFor(dir, smtp.port, smtp.caPath);
+    const n = smtp.received.length;
+    const r = await runCredd(["--config", config, "alerts", "test"]);
+    assert.equal(r.code, 0, r.stderr);
+    const [m] = (await smtp.waitFor(n + 1)).slice(n);
+    assert.equal(m!.parsed.subject, "[credd] TEST: the alert path works");
+    assert.deepEqual(m!.envelopeTo, ["ops@partner.example"]);
+    const list = await runCredd(["--config", config, "alerts"]);
+    assert.equal(list.code, 0);
+    assert.match(list.stdout, /no open alerts/);
+    const s = JSON.parse((await runCredd(["--config", config, "status", "--json"])).stdout);
+    assert.deepEqual(s.alerts, []);
+  });
+});

@@ -123,13 +123,17 @@ test("check: enrolls once, never a second key while pending, reminds after remin
   clock.advance(DAY);
   await checkAll(ctx, [ctx.config.credentials[0]!]);
   await deliverDue(ctx);
-  const [reminder] = (await smtp.waitFor(n + 2)).slice(n + 1);
+  // The reminder to the contact, and the alert digest to ops about the unanswered CSR.
+  const day7 = (await smtp.waitFor(n + 3)).slice(n + 1);
+  const reminder = day7.find((m) => m.parsed.subject.startsWith("Reminder"));
   assert.match(reminder!.parsed.subject, /^Reminder 1: CSR for MZP128745/);
+  const alert = day7.find((m) => m.parsed.subject.startsWith("[credd]"));
+  assert.equal(alert?.parsed.subject, "[credd] WARNING fleet-prod: CSR sent 7 days ago, no certificate back");
   assert.deepEqual(Buffer.from(reminder!.parsed.attachments[0].content), csr, "the same CSR, not a new key");
   assert.notEqual(reminder!.parsed.messageId, csrMail!.parsed.messageId);
   await checkAll(ctx, [ctx.config.credentials[0]!]);
   await deliverDue(ctx);
-  assert.equal(smtp.received.length, n + 2, "one reminder per period");
+  assert.equal(smtp.received.length, n + 3, "one reminder and one alert per period");
   const keys = ctx.db.prepare("SELECT COUNT(*) AS n FROM renewals").get() as { n: number };
   assert.equal(keys.n, 1, "one renewal, one key");
   ctx.db.close();

@@ -113,7 +113,7 @@ describe("loadConfig: valid files", () => {
       tls: "starttls",
       timeout_ms: 30000,
     });
-    assert.deepEqual(c.alerts, { to: ["ops@partner.example"] });
+    assert.deepEqual(c.alerts, { to: ["ops@partner.example"], critical_to: [], expiry_days: [30, 14, 7, 3, 1] });
     assert.deepEqual(c.stellantis, { contact: "connectedcar@mpsa.com", ca_file: "/etc/credd/stellantis-ca.pem" });
     assert.equal(c.credentials.length, 1);
     const cred = c.credentials[0]!;
@@ -153,7 +153,7 @@ describe("loadConfig: valid files", () => {
       tls: "starttls",
       timeout_ms: 30000,
     });
-    assert.deepEqual(c.alerts, { to: ["ops@partner.example"] });
+    assert.deepEqual(c.alerts, { to: ["ops@partner.example"], critical_to: [], expiry_days: [30, 14, 7, 3, 1] });
     assert.deepEqual(c.stellantis, { contact: "connectedcar@mpsa.com" });
     const cred = c.credentials[0]!;
     assert.deepEqual(cred.key, { type: "rsa", bits: 2048 });
@@ -215,6 +215,18 @@ describe("loadConfig: valid files", () => {
   test("inbox_dir defaults to <state_dir>/inbox", () => {
     const c = parseConfig(minimalWith((c) => (c.state_dir = "/srv/credd")), "/etc/credd/credd.yaml", NO_ENV);
     assert.equal(c.inbox_dir, "/srv/credd/inbox");
+  });
+
+  test("metrics_file: absent by default, resolved like other paths, must end in .prom", () => {
+    assert.ok(!("metrics_file" in parseConfig(MINIMAL, "/etc/credd/credd.yaml", NO_ENV)), "no metrics unless asked for");
+    const abs = parseConfig(minimalWith((c) => (c.metrics_file = "/var/lib/prometheus/node-exporter/credd.prom")), "/etc/credd/credd.yaml", NO_ENV);
+    assert.equal(abs.metrics_file, "/var/lib/prometheus/node-exporter/credd.prom");
+    const rel = parseConfig(minimalWith((c) => (c.metrics_file = "metrics/credd.prom")), "/etc/credd/credd.yaml", NO_ENV);
+    assert.equal(rel.metrics_file, "/etc/credd/metrics/credd.prom");
+    const err = refusal(minimalWith((c) => (c.metrics_file = "/var/lib/node-exporter/credd.txt")));
+    assert.match(err.message, /metrics_file/);
+    assert.match(err.message, /\.prom/);
+    assert.match(refusal(minimalWith((c) => (c.metrics_files = "/x/credd.prom"))).message, /did you mean "metrics_file"/);
   });
 
   test("relative secret files resolve against $CREDENTIALS_DIRECTORY when systemd set it", () => {
@@ -369,6 +381,9 @@ describe("loadConfig: refusals name the key and the fix", () => {
       never: "hunter2",
     },
     { name: "alerts.to empty", text: minimalWith((c) => (c.alerts.to = [])), key: "alerts.to", says: ["non-empty list"] },
+    { name: "alerts.expiry_days not a list", text: minimalWith((c) => (c.alerts.expiry_days = 7)), key: "alerts.expiry_days", says: ["list of days"] },
+    { name: "alerts.expiry_days zero", text: minimalWith((c) => (c.alerts.expiry_days = [30, 0])), key: "alerts.expiry_days[1]", says: ["1"] },
+    { name: "alerts.critical_to bad address", text: minimalWith((c) => (c.alerts.critical_to = ["pager"])), key: "alerts.critical_to[0]", says: ["no @"] },
     { name: "alerts.to bad address", text: minimalWith((c) => (c.alerts.to = ["ops@partner.example", "oncall"])), key: "alerts.to[1]", says: ["no @"] },
     { name: "stellantis.contact bad", text: minimalWith((c) => (c.stellantis = { contact: "connectedcar" })), key: "stellantis.contact", says: ["connectedcar@mpsa.com"] },
     {

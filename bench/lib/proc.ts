@@ -1,0 +1,66 @@
+// Child processes for the bench: timed whole-process runs, and the environment they get.
+import { spawn, spawnSync } from "node:child_process";
+
+/**
+ * The environment credd and the tools run with. NODE_EXTRA_CA_CERTS is removed: this sandbox sets
+ * it, Node then parses the whole CA bundle at every start (about 35 ms), and neither systemd's
+ * credd.service nor openssl/certbot pay anything like it.
+ */
+export function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  delete env.NODE_EXTRA_CA_CERTS;
+  delete env.NODE_OPTIONS; // tsx's loader must not leak into the measured node processes
+  return env;
+}
+
+export interface TimedRun {
+  ms: number;
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `cmd args` to completion and times it from spawn to exit (wall clock), like hyperfine -N. */
+export function timeProcess(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<TimedRun> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { env: opts.env ?? childEnv(), cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d: Buffer) => err.push(d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 300_000);
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      const t = performance.now() - t0;
+      child.on("close", () => {
+        clearTimeout(timer);
+        resolve({ ms: t, code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+      });
+    });
+  });
+}
+
+/** Throws with the command's output when a setup step fails. */
+export function mustRun(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): string {
+  const r = spawnSync(cmd, args, { env: opts.env ?? childEnv(), cwd: opts.cwd, input: opts.input, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  if (r.error) throw new Error(`${cmd} ${args.join(" ")}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}:\n${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+export function which(cmd: string): string | undefined {
+  const r = spawnSync("sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+export function sleep(msec: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, msec));
+}
+
+/** mustRun without blocking the event loop: for commands that talk to servers living in this process. */
+export async function mustRunAsync(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<string> {
+  const r = await timeProcess(cmd, args, opts);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+  return r.stdout;
+}

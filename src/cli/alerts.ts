@@ -1,0 +1,49 @@
+// `credd alerts [test]`: list open alerts, or send one test email so an operator can see the path works.
+import { parseArgs } from "node:util";
+import { CreddError } from "../errors.js";
+import { composeTestAlert } from "../mail/alert-mail.js";
+import { openAlerts } from "../store/alerts.js";
+import { enqueueMail } from "../store/outbox.js";
+import { buildCtx } from "./context.js";
+import type { Globals, Io } from "./io.js";
+import { sendNow } from "./send-now.js";
+
+export const ALERTS_HELP = `usage: credd alerts          list the open alerts and when each was last sent
+       credd alerts test     send one test email to alerts.to (and alerts.critical_to)
+
+Alerts are emails to ops when something needs a person: certificate expiry
+approaching (alerts.expiry_days, default 30/14/7/3/1 days, then daily once
+expired), a CSR unanswered after remind_after_days, a signed certificate
+refused, a new certificate awaiting IDP registration, token refresh failing,
+a deploy hook failed, SMTP failing, a restart after a crash. Each fires once
+per threshold; a "resolved" email follows when the situation ends. Alerts due
+in the same check go out as one digest.
+
+exit: 0 listed / test sent, 1 the test email could not be sent (it stays queued), 2 usage`;
+
+export async function cmdAlerts(argv: string[], g: Globals, io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" } }, allowPositionals: true });
+  if (values.help) {
+    io.out(ALERTS_HELP);
+    return 0;
+  }
+  const sub = positionals[0];
+  if (positionals.length > 1 || (sub !== undefined && sub !== "test")) throw new CreddError("USAGE", `unknown alerts command\n\n${ALERTS_HELP}`);
+  const ctx = buildCtx(g.configPath);
+  try {
+    if (sub === "test") {
+      const now = ctx.clock.now();
+      const mail = composeTestAlert(ctx.config, now);
+      const id = enqueueMail(ctx.db, { mail, kind: "alert-test", now });
+      return (await sendNow(ctx, id, io, `a test alert to ${mail.to.join(", ")}`)) ? 0 : 1;
+    }
+    const open = openAlerts(ctx.db);
+    if (open.length === 0) io.out("no open alerts");
+    for (const a of open) {
+      io.out(`${a.severity.toUpperCase().padEnd(8)} ${(a.credential ?? "credd").padEnd(16)} ${a.title} (since ${a.opened_at}, last sent ${a.last_sent_at})`);
+    }
+    return 0;
+  } finally {
+    ctx.db.close();
+  }
+}

@@ -1,0 +1,112 @@
+// Gathers the facts the alert rules need, plans what to send, and queues one digest in the outbox.
+import type { CredentialConfig } from "../config/types.js";
+import { planAlerts, situations, type CredentialFacts, type DaemonFacts } from "../domain/alerts.js";
+import { composeAlertDigest } from "../mail/alert-mail.js";
+import { liveCertificate } from "../store/certificates.js";
+import { getMeta } from "../store/checks.js";
+import { eventSent, openAlerts, recordEvent, resolveAlert, upsertAlert } from "../store/alerts.js";
+import { lastHookRuns, lastRefusal } from "../store/history.js";
+import { enqueueMail, queuedMails } from "../store/outbox.js";
+import { pendingRenewal } from "../store/renewals.js";
+import { getToken } from "../store/tokens.js";
+import type { Ctx } from "./context.js";
+
+/** SMTP counts as failing once a queued email has failed this many times (one failure may be a blip). */
+const SMTP_FAILING_ATTEMPTS = 3;
+
+export function credentialFacts(ctx: Ctx, cred: CredentialConfig): CredentialFacts {
+  const { db } = ctx;
+  const live = liveCertificate(db, cred.name);
+  const pending = pendingRenewal(db, cred.name);
+  const refusal = lastRefusal(db, cred.name);
+  const fresh = refusal && (!live || refusal.at > (live.went_live_at ?? live.installed_at)) ? refusal : undefined;
+  const hooks = lastHookRuns(db, cred.name);
+  const failed = hooks.filter((h) => !h.ok);
+  const tok = cred.oauth && live ? getToken(db, cred.name) : undefined;
+  const facts: CredentialFacts = {
+    credential: cred.name,
+    mzp: cred.mzp,
+    contact: ctx.config.stellantis.contact,
+    remindAfterDays: cred.remind_after_days,
+    expiryDays: ctx.config.alerts.expiry_days,
+  };
+  if (live) facts.live = { serial: live.serial, notAfter: new Date(live.not_after) };
+  if (pending) {
+    facts.pending = {
+      id: pending.id,
+      state: pending.state,
+      createdAt: new Date(pending.created_at),
+      ...(pending.sent_at ? { sentAt: new Date(pending.sent_at) } : {}),
+      awaitingRegistration: !!cred.oauth && pending.state === "signed",
+    };
+  }
+  if (fresh) facts.refusal = { id: fresh.id, file: fresh.file, check: fresh.check_name ?? "", reason: fresh.reason ?? "" };
+  if (failed.length) {
+    facts.failedHooks = {
+      at: hooks[0]!.started_at,
+      lines: failed.map((h) => `${(JSON.parse(h.argv_json) as string[]).join(" ")}: ${h.error ?? `exit ${h.exit_code ?? h.signal}`}`),
+    };
+  }
+  if (tok) {
+    facts.token = {
+      failures: tok.failures,
+      ...(tok.expires_at ? { expiresAt: new Date(tok.expires_at) } : {}),
+      ...(tok.last_error ? { lastError: tok.last_error } : {}),
+    };
+  }
+  return facts;
+}
+
+export function daemonFacts(ctx: Ctx): DaemonFacts {
+  const facts: DaemonFacts = {};
+  const failing = queuedMails(ctx.db).filter((m) => m.kind !== "alert" && m.attempts >= SMTP_FAILING_ATTEMPTS);
+  if (failing.length) facts.smtpFailing = { attempts: Math.max(...failing.map((m) => m.attempts)), error: failing[0]!.last_error ?? "" };
+  const stray = ctx.db
+    .prepare("SELECT * FROM ingests WHERE credential IS NULL AND outcome = 'refused' ORDER BY id DESC LIMIT 1")
+    .get() as { id: number; file: string; check_name: string | null; reason: string | null; at: string } | undefined;
+  if (stray && ctx.clock.now().getTime() - Date.parse(stray.at) < 7 * 86_400_000) {
+    facts.unmatchedRefusal = { id: stray.id, file: stray.file, check: stray.check_name ?? "", reason: stray.reason ?? "" };
+  }
+  const unclean = getMeta(ctx.db, "unclean_restart_at");
+  if (unclean) facts.uncleanRestartAt = unclean;
+  return facts;
+}
+
+export interface AlertRun {
+  fired: number;
+  resolved: number;
+  outboxId?: number;
+}
+
+/** Evaluates every rule and queues at most one digest email; each situation is sent once per stage. */
+export function evaluateAlerts(ctx: Ctx): AlertRun {
+  const now = ctx.clock.now();
+  const at = now.toISOString();
+  const current = situations(
+    ctx.config.credentials.map((c) => credentialFacts(ctx, c)),
+    daemonFacts(ctx),
+    now,
+  );
+  const open = openAlerts(ctx.db);
+  const planned = planAlerts(
+    open.map((a) => ({ id: a.id, credential: a.credential, kind: a.kind, stage: a.stage, event: a.event === 1 })),
+    current.filter((s) => !s.event),
+  );
+  const events = current.filter((s) => s.event && !eventSent(ctx.db, s));
+  const plan = { fire: [...planned.fire, ...events], resolve: planned.resolve };
+  const resolvedMail = open
+    .filter((a) => plan.resolve.some((r) => r.id === a.id))
+    .map((a) => ({ credential: a.credential, title: a.title, opened_at: a.opened_at }));
+  if (plan.fire.length === 0 && plan.resolve.length === 0) return { fired: 0, resolved: 0 };
+  return ctx.db.transaction((): AlertRun => {
+    for (const s of plan.fire) (s.event ? recordEvent : upsertAlert)(ctx.db, s, at);
+    for (const r of plan.resolve) resolveAlert(ctx.db, r.id, at);
+    const mail = composeAlertDigest(ctx.config, plan.fire, resolvedMail, now);
+    const outboxId = enqueueMail(ctx.db, { mail, kind: "alert", now });
+    ctx.log.warn(
+      { alerts: plan.fire.map((s) => `${s.credential ?? "credd"}: ${s.kind} ${s.stage}`), resolved: resolvedMail.length, subject: mail.subject },
+      "alert digest queued",
+    );
+    return { fired: plan.fire.length, resolved: plan.resolve.length, outboxId };
+  })();
+}

@@ -1,0 +1,130 @@
+// Prometheus metrics for node_exporter's textfile collector, rendered from the status view and
+// written atomically. Names follow cert-manager's (certmanager_certificate_expiration_timestamp_seconds).
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { basename, dirname, join } from "node:path";
+import { fsyncDir } from "../files/atomic.js";
+
+/** The part of `credd status --json` (core/status.ts StatusView) the metrics are made from. */
+export interface MetricsView {
+  status: string;
+  daemon: { last_check_at: string | null };
+  outbox: { queued: number };
+  /** Open alerts, when the status view has them. */
+  alerts?: readonly { severity: string }[];
+  credentials: readonly {
+    name: string;
+    mzp: string;
+    status: string;
+    certificate: null | { serial: string; not_after: string };
+    renewal: null | { state: string };
+    next_renewal_at: string | null;
+    token: { expires_at?: string | null };
+  }[];
+}
+
+/** A pending renewal's states, in order; `live` and `superseded` end it. */
+export const RENEWAL_STATES = ["created", "sent", "signed", "registered"] as const;
+/** Alert severities always present, so `credd_alerts_open{severity="critical"} > 0` never lacks a series. */
+export const ALERT_SEVERITIES = ["warning", "critical"] as const;
+const SEVERITY_CODE: Record<string, number> = { ok: 0, warning: 1, critical: 2, unknown: 3 };
+
+type Labels = Record<string, string>;
+interface Family {
+  name: string;
+  help: string;
+  samples: { labels: Labels; value: number }[];
+}
+
+/** Label values escape backslash, double quote and newline (the text exposition format). */
+export function escapeLabelValue(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+function escapeHelp(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+
+const seconds = (iso: string): number => Date.parse(iso) / 1000;
+
+function formatValue(n: number): string {
+  if (Number.isNaN(n)) return "NaN";
+  if (!Number.isFinite(n)) return n > 0 ? "+Inf" : "-Inf";
+  return String(n);
+}
+
+/** The textfile: every family with HELP and TYPE (all gauges), one sample per line. */
+export function renderMetrics(v: MetricsView): string {
+  const fam = (name: string, help: string): Family => ({ name, help, samples: [] });
+  const expiry = fam("credd_certificate_expiration_timestamp_seconds", "The live certificate's notAfter, as a Unix timestamp.");
+  const renewal = fam(
+    "credd_certificate_renewal_timestamp_seconds",
+    "When the live certificate is (or was) due for renewal, as a Unix timestamp.",
+  );
+  const pending = fam(
+    "credd_renewal_pending",
+    "1 for the state of the credential's pending renewal (created, sent, signed, registered); all 0 when none is pending.",
+  );
+  const token = fam("credd_token_expiration_timestamp_seconds", "When the current OAuth2 access token expires, as a Unix timestamp.");
+  const severity = fam("credd_credential_status", "The credential's status as credd status reports it: 0 ok, 1 warning, 2 critical, 3 unknown.");
+  const lastCheck = fam("credd_last_check_timestamp_seconds", "When the daemon last checked every credential, as a Unix timestamp.");
+  const outbox = fam("credd_outbox_queued", "Emails waiting in the outbox (CSRs, reminders, alerts).");
+  const alerts = fam("credd_alerts_open", "Open alerts by severity.");
+
+  for (const c of v.credentials) {
+    if (c.certificate) {
+      expiry.samples.push({ labels: { credential: c.name, mzp: c.mzp, serial: c.certificate.serial }, value: seconds(c.certificate.not_after) });
+    }
+    if (c.next_renewal_at) renewal.samples.push({ labels: { credential: c.name }, value: seconds(c.next_renewal_at) });
+    const states: string[] = [...RENEWAL_STATES];
+    if (c.renewal && !states.includes(c.renewal.state)) states.push(c.renewal.state);
+    for (const s of states) pending.samples.push({ labels: { credential: c.name, state: s }, value: c.renewal?.state === s ? 1 : 0 });
+    if (c.token.expires_at) token.samples.push({ labels: { credential: c.name }, value: seconds(c.token.expires_at) });
+    severity.samples.push({ labels: { credential: c.name }, value: SEVERITY_CODE[c.status] ?? 3 });
+  }
+  if (v.daemon.last_check_at) lastCheck.samples.push({ labels: {}, value: seconds(v.daemon.last_check_at) });
+  outbox.samples.push({ labels: {}, value: v.outbox.queued });
+  const counts = new Map<string, number>(ALERT_SEVERITIES.map((s) => [s, 0]));
+  for (const a of v.alerts ?? []) counts.set(a.severity, (counts.get(a.severity) ?? 0) + 1);
+  for (const [s, n] of counts) alerts.samples.push({ labels: { severity: s }, value: n });
+
+  const lines: string[] = [];
+  for (const f of [expiry, renewal, pending, token, severity, lastCheck, outbox, alerts]) {
+    lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} gauge`);
+    for (const s of f.samples) {
+      const labels = Object.entries(s.labels).map(([k, val]) => `${k}="${escapeLabelValue(val)}"`);
+      lines.push(`${f.name}${labels.length ? `{${labels.join(",")}}` : ""} ${formatValue(s.value)}`);
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * Temp file in the same folder (a name node_exporter ignores: it reads only *.prom), fsync,
+ * rename. The mode is set with fchmod, which the umask (UMask=0027 under systemd) does not
+ * reduce: node_exporter runs as another user and must be able to read the file.
+ */
+export function writeMetricsFile(path: string, text: string, mode = 0o644): void {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  const fd = openSync(tmp, "wx", 0o600);
+  let written = false;
+  try {
+    fchmodSync(fd, mode);
+    const buf = Buffer.from(text, "utf8");
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+    written = true;
+  } finally {
+    closeSync(fd);
+    if (!written) unlinkSync(tmp);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    unlinkSync(tmp);
+    throw err;
+  }
+  fsyncDir(dir);
+}

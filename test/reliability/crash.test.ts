@@ -1,0 +1,273 @@
+// Crash consistency: enroll → CSR email → signed certificate → ingest → install → go-live → token,
+// over and over for four credentials, while the real `credd` (daemon and commands) is SIGKILLed at
+// random moments and at named fault points (CREDD_CRASH_AT). After every kill, with no credd running,
+// the invariants of lib/invariants.ts must hold; at the end a clean run settles everything.
+// Seeded: CREDD_RELIABILITY_SEED=N replays the same schedule (the seed is printed). Knobs:
+// CREDD_RELIABILITY_KILLS (default 110), CREDD_RELIABILITY_BUDGET_MS (default 150000).
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import Database from "better-sqlite3";
+import { makeKeyAndCert } from "../helpers/openssl.js";
+import { dnFor } from "../helpers/credd.js";
+import { SecretBag, scanAll } from "./lib/hygiene.js";
+import { checkInvariants, checkSettled } from "./lib/invariants.js";
+import { crashSigns, Journal, runCli, spawnCredd, type Exit } from "./lib/proc.js";
+import { makeRng, seedFromEnv } from "./lib/rng.js";
+import { CaDesk, dropInInbox, makeWorld, type CredSpec, type World } from "./lib/world.js";
+
+const { seed, fromEnv } = seedFromEnv();
+const KILLS = Number(process.env.CREDD_RELIABILITY_KILLS ?? 110);
+const BUDGET_MS = Number(process.env.CREDD_RELIABILITY_BUDGET_MS ?? 150_000);
+console.log(`# crash consistency: seed ${seed}${fromEnv ? " (from CREDD_RELIABILITY_SEED)" : ""}; replay with CREDD_RELIABILITY_SEED=${seed}`);
+
+const CREDS: CredSpec[] = [
+  { name: "c1", mzp: "MZP100001", key: "rsa", oauth: true, autoEnroll: true, extra: "pkcs12_password_file: p12.pass" },
+  { name: "c2", mzp: "MZP100002", key: "ec", oauth: true, autoEnroll: true, extra: 'deploy_hooks: [["/bin/true"]]' },
+  { name: "c3", mzp: "MZP100003", key: "ec", oauth: true, autoEnroll: true },
+  { name: "c4", mzp: "MZP100004", key: "ec", oauth: true, autoEnroll: true },
+];
+const NAMES = CREDS.map((c) => c.name);
+const P12_PASSWORD = "p12-Cr4sh-Secret";
+
+const CLI_POINTS: Record<string, string[]> = {
+  renew: ["renewal-after-key", "renewal-after-csr", "renewal-after-db", "deliver-after-claim", "deliver-after-smtp", "deliver-after-mark"],
+  ingest: ["after-archive", "after-signed", "after-switch", "after-db-live", "token-after-files", "token-after-db"],
+  token: ["token-locked", "token-after-files", "token-after-db"],
+  import: ["import-after-archive", "import-after-db", "after-switch", "after-db-live", "token-after-files"],
+  rollback: ["after-switch", "after-db-live", "token-after-files"],
+  alerts: ["deliver-after-claim", "deliver-after-smtp", "deliver-after-mark"],
+};
+
+/** The fault points the next daemon run will pass, from the work waiting on disk and in the database. */
+function daemonPointsFor(w: World): string[] {
+  const points: string[] = [];
+  const inbox = existsSync(w.inboxDir) ? readdirSync(w.inboxDir).filter((f) => !f.startsWith(".") && /\.pem$/.test(f)) : [];
+  if (inbox.length) points.push("after-archive", "after-signed", "after-switch", "after-db-live", "token-after-files", "token-after-db", "token-locked");
+  const dbFile = join(w.stateDir, "credd.db");
+  if (!existsSync(dbFile)) return ["renewal-after-key", "renewal-after-csr", "renewal-after-db"];
+  const d = new Database(dbFile, { readonly: true, fileMustExist: true });
+  try {
+    const queued = (d.prepare("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL").get() as { n: number }).n;
+    if (queued) points.push("deliver-after-claim", "deliver-after-smtp", "deliver-after-mark");
+    const live = (d.prepare("SELECT COUNT(*) AS n FROM certificates WHERE live = 1").get() as { n: number }).n;
+    if (live) points.push("token-locked", "token-after-files", "token-after-db");
+  } finally {
+    d.close();
+  }
+  return points;
+}
+
+const FAST = { CREDD_OUTBOX_TICK_MS: "100", CREDD_INBOX_POLL_MS: "100", CREDD_INBOX_MIN_AGE_MS: "0", CREDD_TOKEN_TICK_MS: "100" };
+
+let world: World | undefined;
+after(async () => {
+  await world?.close();
+});
+
+interface Stats {
+  kills: number;
+  byPoint: Record<string, number>;
+  byTimer: { daemon: number; cli: number };
+  iterations: number;
+  cli: Record<string, number>;
+  duplicates: number;
+}
+
+test(`crash consistency under SIGKILL (seed ${seed})`, { timeout: BUDGET_MS + 120_000 }, async (t) => {
+  const started = Date.now();
+  const rng = makeRng(seed);
+  const deskRng = makeRng((seed ^ 0x9e3779b9) >>> 0);
+  world = await makeWorld({ creds: CREDS, schedule: "*/1 * * * * *", prefix: "credd-rel-crash-" });
+  const w = world;
+  w.fake.acceptAllFromCa = true; // every certificate signed by the CA is accepted by the IDP (no staging wait)
+  w.fake.expiresIn = 1200; // 20 min: with credd's clock 6 min ahead per start, refreshes come often
+  const { writeFileSync } = await import("node:fs");
+  writeFileSync(join(w.dir, "p12.pass"), `${P12_PASSWORD}\n`, { mode: 0o600 });
+  const journal = new Journal();
+  const cliQueue: string[] = [];
+  let dropped = 0;
+  const desk = new CaDesk(w, (certPath) => {
+    if (deskRng.chance(0.6)) dropInInbox(w, certPath, `signed-${++dropped}.pem`);
+    else cliQueue.push(certPath);
+  });
+  const stats: Stats = { kills: 0, byPoint: {}, byTimer: { daemon: 0, cli: 0 }, iterations: 0, cli: {}, duplicates: 0 };
+  // credd's clock runs ahead by 6 minutes per daemon start: claims on emails (5 min) lapse and token
+  // refreshes come due, as they would across real restarts, without the test waiting for them.
+  let offsetMs = 0;
+  const env = () => ({ ...FAST, CREDD_FAKE_NOW: new Date(Date.now() + offsetMs).toISOString() });
+  const cfg = ["--config", w.config];
+
+  const fail = (what: string, detail: string[]) => {
+    const last = journal.entries.slice(-3).map((e) => `$ credd ${e.args.join(" ")} ${JSON.stringify(e.env.CREDD_CRASH_AT ?? "")} → ${JSON.stringify(e.exit)}\n${e.stdout.slice(-3000)}\n${e.stderr.slice(-1500)}`);
+    assert.fail(`seed ${seed}, iteration ${stats.iterations}: ${what}:\n  ${detail.join("\n  ")}\nstate kept in ${w.dir}\n--- last processes ---\n${last.join("\n")}`);
+  };
+  const verify = (after: string) => {
+    const r = checkInvariants({ stateDir: w.stateDir, names: NAMES, received: w.smtp.received });
+    if (r.violations.length) {
+      world = undefined; // keep the folder for a post-mortem
+      fail(`invariants broken after ${after}`, r.violations);
+    }
+    stats.duplicates = r.duplicates;
+  };
+  const countKill = (exit: Exit, point: string | undefined, timer: boolean, who: "daemon" | "cli") => {
+    if (exit.signal !== "SIGKILL") return false;
+    stats.kills++;
+    if (timer) stats.byTimer[who]++;
+    else if (point) stats.byPoint[point] = (stats.byPoint[point] ?? 0) + 1;
+    return true;
+  };
+  const db = () => new Database(join(w.stateDir, "credd.db"), { readonly: true, fileMustExist: true });
+  const facts = () => {
+    if (!existsSync(join(w.stateDir, "credd.db"))) return { renewable: [] as string[], withLive: [] as string[], withPrevious: [] as string[] };
+    const d = db();
+    try {
+      const has = (sql: string) => (d.prepare(sql).all() as { credential: string }[]).map((r) => r.credential);
+      const live = has("SELECT credential FROM certificates WHERE live = 1");
+      const pending = new Set(has("SELECT credential FROM renewals WHERE state IN ('created','sent','signed','registered')"));
+      const previous = has("SELECT DISTINCT credential FROM certificates WHERE live = 0 AND retired_at IS NOT NULL");
+      return { renewable: live.filter((c) => !pending.has(c)), withLive: live, withPrevious: previous };
+    } finally {
+      d.close();
+    }
+  };
+  const handMade = new Map<string, { certPath: string; keyPath: string }>();
+  const deskTimer = setInterval(() => desk.poll(), 50);
+  t.after(() => clearInterval(deskTimer));
+
+  while (stats.kills < KILLS && Date.now() - started < BUDGET_MS) {
+    stats.iterations++;
+    offsetMs += 6 * 60_000;
+
+    // Phase A: a person's command, killed at a fault point or at a random moment (or left to finish).
+    if (rng.chance(0.45)) {
+      const f = facts();
+      const choices: string[] = [];
+      if (f.renewable.length) choices.push("renew", "renew", "renew", "renew");
+      if (cliQueue.length) choices.push("ingest", "ingest", "ingest");
+      if (f.withLive.length) choices.push("token", "import");
+      if (f.withPrevious.length) choices.push("rollback");
+      if (existsSync(join(w.stateDir, "credd.db"))) choices.push("alerts");
+      if (choices.length) {
+        const action = rng.pick(choices);
+        let args: string[];
+        if (action === "renew") args = ["renew", rng.pick(f.renewable)];
+        else if (action === "ingest") args = ["ingest", cliQueue[0]!];
+        else if (action === "token") args = ["token", rng.pick(f.withLive)];
+        else if (action === "rollback") args = ["rollback", rng.pick(f.withPrevious)];
+        else if (action === "alerts") args = ["alerts", "test"];
+        else {
+          const c = CREDS[rng.int(0, CREDS.length - 1)]!;
+          if (!handMade.has(c.name)) {
+            const made = makeKeyAndCert(w.dir, dnFor(c.mzp), { ca: w.ca, days: 365, keyType: c.key === "rsa" ? "rsa" : "ec" });
+            handMade.set(c.name, made);
+          }
+          const hm = handMade.get(c.name)!;
+          args = ["import", c.name, "--cert", hm.certPath, "--key", hm.keyPath];
+        }
+        const mode = rng.next();
+        const point = mode < 0.45 ? rng.pick(CLI_POINTS[action]!) : undefined;
+        const killAfterMs = mode >= 0.45 && mode < 0.85 ? rng.int(250, 1100) : undefined;
+        const r = await runCli(journal, [...cfg, ...args], { ...env(), ...(point ? { CREDD_CRASH_AT: point } : {}) }, killAfterMs !== undefined ? { killAfterMs } : {});
+        stats.cli[action] = (stats.cli[action] ?? 0) + 1;
+        const killed = countKill(r, point, r.killedByTimer, "cli");
+        if (action === "ingest" && (killed || r.code === 0)) {
+          // Taken in, or interrupted: the next person (or the inbox) finishes it. Retry it later by the inbox.
+          const file = cliQueue.shift()!;
+          if (killed) dropInInbox(w, file, `retry-${++dropped}.pem`);
+        }
+        const signs = crashSigns(`${r.stdout}${r.stderr}`);
+        if (signs.length) fail(`credd ${args.join(" ")} printed ${signs.join(", ")}`, [r.stdout, r.stderr]);
+        if (!killed && r.code !== 0 && !(action === "rollback" || action === "renew")) {
+          fail(`credd ${args.join(" ")} exited ${r.code}`, [r.stdout, r.stderr]);
+        }
+        verify(`credd ${args.join(" ")} (${killed ? (point ? `killed at ${point}` : `killed after ${killAfterMs} ms`) : `exit ${r.code}`})`);
+      }
+    }
+
+    // Phase B: the daemon, killed at a fault point or at a random moment.
+    // A fault point the daemon will reach given the work waiting for it; else a random moment.
+    const relevant = daemonPointsFor(w);
+    const point = relevant.length && rng.chance(0.6) ? rng.pick(relevant) : undefined;
+    const killAt = point ? rng.int(1500, 3000) : rng.int(250, 2000);
+    const d = spawnCredd(journal, [...cfg, "run"], { ...env(), ...(point ? { CREDD_CRASH_AT: point } : {}) });
+    let timer = false;
+    const killer = setTimeout(() => {
+      timer = d.running();
+      d.kill("SIGKILL");
+    }, killAt);
+    const exit = await d.exited;
+    clearTimeout(killer);
+    if (!countKill(exit, point, timer, "daemon")) fail(`credd run exited by itself (${JSON.stringify(exit)})`, [d.entry.stdout.slice(-3000), d.entry.stderr]);
+    const bad = d.lines.filter((l) => typeof l.level === "number" && (l.level as number) >= 50 && !/token refresh|token endpoint/.test(String(l.msg)));
+    if (bad.length) t.diagnostic(`iteration ${stats.iterations}: error lines: ${bad.map((l) => `${String(l.msg)}: ${String(l.err ?? "")}`).join(" | ")}`);
+    const signs = crashSigns(`${d.entry.stdout}${d.entry.stderr}`);
+    if (signs.length) fail(`credd run printed ${signs.join(", ")}`, [d.entry.stdout.slice(-3000), d.entry.stderr]);
+    desk.poll();
+    if (stats.iterations % 20 === 0) console.log(`# iteration ${stats.iterations}: ${stats.kills} kills in ${Math.round((Date.now() - started) / 1000)} s`);
+    verify(`credd run (${point && !timer ? `killed at ${point}` : `SIGKILL after ${killAt} ms`})`);
+  }
+  const killPhaseMs = Date.now() - started;
+
+  // Settle: the certificates handed to people go to the inbox, and one clean run finishes everything.
+  for (const f of cliQueue.splice(0)) dropInInbox(w, f, `late-${++dropped}.pem`);
+  offsetMs += 6 * 60_000;
+  const d = spawnCredd(journal, [...cfg, "run"], env());
+  await d.waitForLog((l) => l.msg === "check done", 30_000);
+  const tokenIssuedWith = (token: string) => w.fake.tokensIssued.find((x) => x.token === token)?.certSha256;
+  let settled: string[] = ["not checked"];
+  const until = Date.now() + 45_000;
+  while (Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 300));
+    desk.poll();
+    settled = checkSettled({ stateDir: w.stateDir, names: NAMES, received: w.smtp.received, tokenIssuedWith, runtimeDir: w.runtimeDir });
+    if (settled.length === 0) break;
+  }
+  d.kill("SIGTERM");
+  const clean = await d.exited;
+  assert.equal(clean.code, 0, `the settling run stops cleanly: ${JSON.stringify(clean)}\n${d.entry.stderr}`);
+  if (settled.length) fail("the clean run did not settle within 45 s", settled);
+  verify("the final clean run");
+  settled = checkSettled({ stateDir: w.stateDir, names: NAMES, received: w.smtp.received, tokenIssuedWith, runtimeDir: w.runtimeDir });
+  if (settled.length) fail("not settled after the clean stop", settled);
+
+  // What went through: cycles completed per credential, kills, resends.
+  const dbh = db();
+  const lives = dbh.prepare("SELECT credential, COUNT(*) AS n FROM renewals WHERE state = 'live' GROUP BY credential").all() as { credential: string; n: number }[];
+  const outbox = dbh.prepare("SELECT kind, COUNT(*) AS n FROM outbox GROUP BY kind").all();
+  dbh.close();
+  const cycles = lives.reduce((a, r) => a + r.n, 0);
+  const rejected = existsSync(join(w.inboxDir, "rejected")) ? readdirSync(join(w.inboxDir, "rejected")).filter((f) => !f.endsWith(".reason")) : [];
+  const reasons = rejected.map((f) => `${f}: ${readFileSync(join(w.inboxDir, "rejected", `${f}.reason`), "utf8").trim()}`);
+
+  // Secret hygiene over everything this run produced.
+  const bag = new SecretBag();
+  bag.addKeysUnder("credd key", w.stateDir);
+  bag.addKeysUnder("test key", w.dir);
+  bag.add("PKCS#12 password", P12_PASSWORD);
+  for (const tk of w.fake.tokensIssued) bag.add("access token", tk.token);
+  const hits = scanAll(bag, { logs: journal.text(), databases: [join(w.stateDir, "credd.db")], mails: w.smtp.received });
+  assert.deepEqual(hits, [], "no key, password or token in logs, database rows or emails");
+
+  const summary = {
+    seed,
+    kills: stats.kills,
+    killsAtFaultPoints: stats.byPoint,
+    killsAtRandomTimes: stats.byTimer,
+    iterations: stats.iterations,
+    commands: stats.cli,
+    renewalsCompleted: Object.fromEntries(lives.map((r) => [r.credential, r.n])),
+    emails: { received: w.smtp.received.length, resentWithSameMessageId: stats.duplicates, rows: outbox },
+    tokensIssued: w.fake.tokensIssued.length,
+    rejectedInboxFiles: reasons,
+    secretsSearched: bag.size,
+    killPhaseSeconds: Math.round(killPhaseMs / 1000),
+    totalSeconds: Math.round((Date.now() - started) / 1000),
+  };
+  console.log(`# crash summary: ${JSON.stringify(summary)}`);
+  t.diagnostic(JSON.stringify(summary));
+  assert.ok(stats.kills >= Math.min(KILLS, 100), `at least ${Math.min(KILLS, 100)} kills (got ${stats.kills} in ${Math.round(killPhaseMs / 1000)} s)`);
+  assert.ok(cycles >= 8, `the workload made progress: ${cycles} renewals went live`);
+  assert.deepEqual(reasons, [], "no signed certificate was refused");
+});

@@ -1,0 +1,151 @@
+// The built `credd` as a child process that the reliability tests can SIGKILL at any moment, with
+// every byte it printed kept in a journal (scanned for secrets at the end of each file).
+import { spawn, type ChildProcess } from "node:child_process";
+import { CREDD_BIN } from "../../helpers/credd.js";
+
+/** The built entry; CREDD_RELIABILITY_BIN points at another build (e.g. a snapshot while dist/ is being rebuilt). */
+export const BIN = process.env.CREDD_RELIABILITY_BIN || CREDD_BIN;
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface JournalEntry {
+  args: string[];
+  env: Record<string, string>;
+  stdout: string;
+  stderr: string;
+  exit?: Exit;
+}
+
+/** Everything every credd process of one test file printed. */
+export class Journal {
+  readonly entries: JournalEntry[] = [];
+  /** Logs and messages: all of it except the stdout of `credd token`, whose job is to print the token. */
+  text(): string {
+    return this.entries.map((e) => `${e.args.includes("token") ? "" : e.stdout}\n${e.stderr}`).join("\n");
+  }
+}
+
+export interface Proc {
+  child: ChildProcess;
+  entry: JournalEntry;
+  /** Parsed JSON lines of stdout (a line that is not JSON is kept as { raw }). */
+  lines: Record<string, unknown>[];
+  exited: Promise<Exit>;
+  /** Resolves with the first line (already seen or still to come) matching `pred`; rejects on timeout or exit. */
+  waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  running(): boolean;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export function spawnCredd(journal: Journal, args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const entry: JournalEntry = { args, env, stdout: "", stderr: "" };
+  journal.entries.push(entry);
+  const lines: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
+  let buf = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    const s = d.toString();
+    entry.stdout += s;
+    buf += s;
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        lines.push({ raw: line });
+      }
+    }
+    for (const w of [...waiters]) w();
+  });
+  child.stderr!.on("data", (d: Buffer) => (entry.stderr += d.toString()));
+  let done = false;
+  const exited = new Promise<Exit>((resolve) =>
+    child.on("close", (code, signal) => {
+      done = true;
+      entry.exit = { code, signal };
+      for (const w of [...waiters]) w();
+      resolve(entry.exit);
+    }),
+  );
+  const waitForLog: Proc["waitForLog"] = (pred, timeoutMs = 30_000) =>
+    new Promise((resolve, reject) => {
+      const look = () => {
+        const hit = lines.find(pred);
+        if (hit) {
+          finish();
+          resolve(hit);
+        } else if (done) {
+          finish();
+          reject(new Error(`credd ${args.join(" ")} exited (${JSON.stringify(entry.exit)}) before the log line came\n${entry.stdout.slice(-4000)}\n${entry.stderr.slice(-2000)}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`no matching log line in ${timeoutMs} ms from credd ${args.join(" ")}\n${entry.stdout.slice(-4000)}\n${entry.stderr.slice(-2000)}`));
+      }, timeoutMs);
+      const finish = () => {
+        clearTimeout(timer);
+        waiters.delete(look);
+      };
+      waiters.add(look);
+      look();
+    });
+  return {
+    child,
+    entry,
+    lines,
+    exited,
+    waitForLog,
+    running: () => !done,
+    kill(signal = "SIGKILL") {
+      if (!done) child.kill(signal);
+    },
+  };
+}
+
+export interface CliResult extends Exit {
+  stdout: string;
+  stderr: string;
+  /** True when the timer of `killAfterMs` sent the SIGKILL. */
+  killedByTimer: boolean;
+}
+
+/** Runs one command; with `killAfterMs` it is SIGKILLed then if still running. */
+export async function runCli(
+  journal: Journal,
+  args: string[],
+  env: Record<string, string> = {},
+  opts: { killAfterMs?: number; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  const p = spawnCredd(journal, args, env);
+  let killedByTimer = false;
+  const killer =
+    opts.killAfterMs !== undefined
+      ? setTimeout(() => {
+          if (p.running()) {
+            killedByTimer = true;
+            p.kill("SIGKILL");
+          }
+        }, opts.killAfterMs)
+      : undefined;
+  const guard = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+  const exit = await p.exited;
+  clearTimeout(killer);
+  clearTimeout(guard);
+  return { ...exit, stdout: p.entry.stdout, stderr: p.entry.stderr, killedByTimer };
+}
+
+/** No stack trace, no JavaScript error class name: what a person must never see from credd. */
+export function crashSigns(text: string): string[] {
+  const signs: string[] = [];
+  if (/\b(TypeError|ReferenceError|RangeError|SyntaxError|AssertionError)\b/.test(text)) signs.push("a JavaScript error name");
+  if (/^\s+at .+\(.+:\d+:\d+\)$/m.test(text) || /^\s+at (file:|node:|\/)/m.test(text)) signs.push("a stack trace");
+  if (/Unhandled|uncaught/i.test(text)) signs.push("an unhandled error");
+  return signs;
+}
