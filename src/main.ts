@@ -10,6 +10,7 @@ import { cmdIngest } from "./cli/ingest.js";
 import { cmdRollback } from "./cli/rollback.js";
 import { processIo, type Globals, type Io } from "./cli/io.js";
 import { cmdRun } from "./cli/run.js";
+import { cmdSandbox } from "./cli/sandbox.js";
 import { cmdStatus } from "./cli/status.js";
 import { cmdToken } from "./cli/token.js";
 import { defaultConfigPath } from "./config/load.js";
@@ -30,6 +31,7 @@ commands:
   doctor NAME [--json]         live check: key, chain, TLS, token, one API call, step by step
   rollback NAME                make the previous certificate live again
   alerts [test]                list open alerts, or send a test alert email
+  sandbox [--dir DIR]          a local stand-in for Stellantis (SMTP, CA, IDP, API) on loopback, for trying credd
 
 options:
   --config FILE   the YAML config (default: $CREDD_CONFIG, then /etc/credd/credd.yaml)
@@ -100,6 +102,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return cmdDoctor(rest, g, io);
     case "alerts":
       return cmdAlerts(rest, g, io);
+    case "sandbox":
+      return cmdSandbox(rest, g, io);
     default:
       throw new CreddError("USAGE", `unknown command "${cmd}"; see credd --help`);
   }

@@ -81,7 +81,11 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   shareLiveWithGroup(ctx.config, log);
   const notifier = opts.notifier ?? createNotifier({}, log);
   const previousStop = getMeta(ctx.db, "clean_stop");
-  if (previousStop === "0") log.warn("the previous credd run did not stop cleanly; resuming from the database");
+  if (previousStop === "0") {
+    log.warn("the previous credd run did not stop cleanly; resuming from the database");
+    // The alert rules turn this into one "credd restarted after a crash" email.
+    setMeta(ctx.db, "unclean_restart_at", ctx.clock.now().toISOString());
+  }
   setMeta(ctx.db, "clean_stop", "0");
   setMeta(ctx.db, "started_at", ctx.clock.now().toISOString());
 

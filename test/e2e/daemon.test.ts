@@ -113,3 +113,22 @@ test("a second `credd run` on the same state folder refuses to start", async () 
   assert.match(second.stderr, /another credd run \(pid \d+\)/);
   assert.equal(await d.stop(), 0);
 });
+
+test("a restart after a crash sends one alert; a clean restart sends none", async () => {
+  const dir = makeTempDir("credd-e2e-crash-");
+  const config = configFor(dir, smtp.port, smtp.caPath);
+  const d1 = startCreddDaemon(["--config", config, "run"], { CREDD_OUTBOX_TICK_MS: "100" });
+  await d1.waitForLog(isCheckDone);
+  d1.child.kill("SIGKILL");
+  await d1.exited;
+  const n = smtp.received.length;
+  const d2 = startCreddDaemon(["--config", config, "run"], { CREDD_OUTBOX_TICK_MS: "100" });
+  await d2.waitForLog((l) => l.msg === "email sent" && l.kind === "alert");
+  assert.equal(await d2.stop(), 0);
+  const [m] = (await smtp.waitFor(n + 1)).slice(n);
+  assert.equal(m!.parsed.subject, "[credd] WARNING credd: credd restarted after a crash");
+  const d3 = startCreddDaemon(["--config", config, "run"], { CREDD_OUTBOX_TICK_MS: "100" });
+  await d3.waitForLog(isCheckDone);
+  assert.equal(await d3.stop(), 0);
+  assert.equal(smtp.received.length, n + 1, "a clean restart sends nothing");
+});
