@@ -2,17 +2,7 @@
 // Entry point: parses the global options, dispatches to a command, maps error codes to exit codes.
 import "reflect-metadata";
 import { createRequire } from "node:module";
-import { cmdAlerts } from "./cli/alerts.js";
-import { cmdDoctor } from "./cli/doctor.js";
-import { cmdEnroll } from "./cli/enroll.js";
-import { cmdImport } from "./cli/import.js";
-import { cmdIngest } from "./cli/ingest.js";
-import { cmdRollback } from "./cli/rollback.js";
 import { processIo, type Globals, type Io } from "./cli/io.js";
-import { cmdRun } from "./cli/run.js";
-import { cmdSandbox } from "./cli/sandbox.js";
-import { cmdStatus } from "./cli/status.js";
-import { cmdToken } from "./cli/token.js";
 import { defaultConfigPath } from "./config/load.js";
 import { CreddError, errorMessage, type ErrorCode } from "./errors.js";
 
@@ -84,29 +74,48 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       io.err(HELP);
       return 2;
     case "run":
-      return cmdRun(rest, g, io);
+      return runWithEarlySignals(rest, g, io);
     case "status":
-      return cmdStatus(rest, g, io);
+      return (await import("./cli/status.js")).cmdStatus(rest, g, io);
     case "import":
-      return cmdImport(rest, g, io);
+      return (await import("./cli/import.js")).cmdImport(rest, g, io);
     case "enroll":
     case "renew":
-      return cmdEnroll(cmd, rest, g, io);
+      return (await import("./cli/enroll.js")).cmdEnroll(cmd, rest, g, io);
     case "ingest":
-      return cmdIngest(rest, g, io);
+      return (await import("./cli/ingest.js")).cmdIngest(rest, g, io);
     case "rollback":
-      return cmdRollback(rest, g, io);
+      return (await import("./cli/rollback.js")).cmdRollback(rest, g, io);
     case "token":
-      return cmdToken(rest, g, io);
+      return (await import("./cli/token.js")).cmdToken(rest, g, io);
     case "doctor":
-      return cmdDoctor(rest, g, io);
+      return (await import("./cli/doctor.js")).cmdDoctor(rest, g, io);
     case "alerts":
-      return cmdAlerts(rest, g, io);
+      return (await import("./cli/alerts.js")).cmdAlerts(rest, g, io);
     case "sandbox":
-      return cmdSandbox(rest, g, io);
+      return (await import("./cli/sandbox.js")).cmdSandbox(rest, g, io);
     default:
       throw new CreddError("USAGE", `unknown command "${cmd}"; see credd --help`);
   }
+}
+
+/**
+ * Commands are loaded on demand, so `credd --help` is quick and a SIGTERM that arrives while the
+ * daemon's modules load (systemd stopping a just-started unit) is a clean stop, not a kill.
+ */
+async function runWithEarlySignals(rest: string[], g: Globals, io: Io): Promise<number> {
+  let early: NodeJS.Signals | undefined;
+  const onEarly = (sig: NodeJS.Signals) => (early = sig);
+  process.once("SIGTERM", onEarly);
+  process.once("SIGINT", onEarly);
+  const { cmdRun } = await import("./cli/run.js");
+  process.off("SIGTERM", onEarly);
+  process.off("SIGINT", onEarly);
+  if (early) {
+    io.err(`credd: ${early} before the daemon started; stopping`);
+    return 0;
+  }
+  return cmdRun(rest, g, io);
 }
 
 async function entry(): Promise<void> {
