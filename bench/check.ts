@@ -10,6 +10,7 @@ import { verdict, type Row } from "./lib/table.js";
 type LoadMod = typeof import("../src/config/load.js");
 type DbMod = typeof import("../src/store/db.js");
 type CheckMod = typeof import("../src/core/check.js");
+type FactsMod = typeof import("../src/core/facts.js");
 type DecideMod = typeof import("../src/domain/decide.js");
 type LogMod = typeof import("../src/log.js");
 type CheckInput = import("../src/domain/decide.js").CheckInput;
@@ -24,7 +25,8 @@ export async function benchCheck(o: BenchOptions): Promise<Row[]> {
   await populateDb(join(dir, "state"), N, { dueEvery: 0 });
   const { loadConfig } = await fromDist<LoadMod>("config/load.js");
   const { openDb } = await fromDist<DbMod>("store/db.js");
-  const { checkInput, checkAll } = await fromDist<CheckMod>("core/check.js");
+  const { checkAll } = await fromDist<CheckMod>("core/check.js");
+  const { checkInput } = await fromDist<FactsMod>("core/facts.js");
   const { decide } = await fromDist<DecideMod>("domain/decide.js");
   const config = loadConfig(configFile);
   const db = openDb(config.state_dir);

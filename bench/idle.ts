@@ -2,7 +2,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { startCreddDaemon } from "../test/helpers/credd.js";
+import { startDaemon } from "./lib/daemon.js";
 import { fromDist } from "./lib/dist.js";
 import { credName, mzpOf, writeManyConfig } from "./lib/fixtures.js";
 import type { BenchOptions } from "./lib/options.js";
@@ -57,7 +57,7 @@ export async function benchIdle(o: BenchOptions): Promise<Row[]> {
     if (partner.idp.tokensIssued.length < N) throw new Error(`imports fetched ${partner.idp.tokensIssued.length} tokens, expected ${N}`);
 
     o.progress(`idle: \`credd run\` started; reading VmRSS after ${seconds} s`);
-    const d = startCreddDaemon(["--config", config, "run"], { NODE_EXTRA_CA_CERTS: undefined });
+    const d = startDaemon(config);
     let atReady: { rss: number; hwm: number };
     let cpuIdle: number;
     let mem: { rss: number; hwm: number };

@@ -2,10 +2,10 @@
 import { X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, utimesSync, watch } from "node:fs";
 import { join } from "node:path";
-import { startCreddDaemon, writeConfig } from "../test/helpers/credd.js";
-import { dnFor } from "../test/helpers/credd.js";
+import { dnFor, writeConfig } from "../test/helpers/credd.js";
 import { makeKeyAndCert, signCsr } from "../test/helpers/openssl.js";
-import { CREDD_MAIN } from "./lib/dist.js";
+import { startDaemon } from "./lib/daemon.js";
+import { creddMain } from "./lib/dist.js";
 import type { BenchOptions } from "./lib/options.js";
 import { startPartner } from "./lib/partner.js";
 import { childEnv, mustRunAsync, sleep } from "./lib/proc.js";
@@ -69,15 +69,14 @@ credentials:
     );
     const env = childEnv();
     const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca: partner.ca, days: 365 });
-    await mustRunAsync(process.execPath, [CREDD_MAIN, "--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], { env });
+    await mustRunAsync(process.execPath, [creddMain(), "--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], { env });
     const tokenFile = join(dir, "run", "fleet-prod", "token");
     const liveCert = join(dir, "state", "credentials", "fleet-prod", "live", "cert.pem");
     if (!existsSync(tokenFile)) throw new Error("the import did not write a token");
 
     const runs = o.runs(9, 3);
     o.progress(`inbox → token: ${runs} renewals, each signed certificate renamed into the inbox of a running \`credd run\``);
-    const d = startCreddDaemon(["--config", config, "run"], {
-      NODE_EXTRA_CA_CERTS: undefined,
+    const d = startDaemon(config, {
       CREDD_INBOX_POLL_MS: String(INBOX_POLL_MS),
       CREDD_OUTBOX_TICK_MS: "200",
     });
@@ -87,7 +86,7 @@ credentials:
       for (let i = 0; i <= runs; i++) {
         // A renewal pending at the CA: key + CSR by `credd renew`, the CSR email sent by the daemon.
         const mails = partner.smtp.received.length;
-        const out = await mustRunAsync(process.execPath, [CREDD_MAIN, "--config", config, "renew", "fleet-prod", "--no-send"], { env });
+        const out = await mustRunAsync(process.execPath, [creddMain(), "--config", config, "renew", "fleet-prod", "--no-send"], { env });
         const csr = /csr\s+(\S+csr-\d+\.pem)/.exec(out)?.[1];
         if (!csr) throw new Error(`no CSR path in credd renew's output:\n${out}`);
         await partner.smtp.waitFor(mails + 1, 10_000);

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CREDD_MAIN, fromDist } from "./lib/dist.js";
+import { creddMain, distDir, fromDist } from "./lib/dist.js";
 import type { BenchOptions } from "./lib/options.js";
 import { childEnv, mustRun, timeProcess } from "./lib/proc.js";
 import { ms, spread, summarize } from "./lib/stats.js";
@@ -25,7 +25,7 @@ export async function benchKeyCsr(o: BenchOptions): Promise<Row[]> {
   const opensslMs: number[] = [];
   const subj = subjFromDn(DN);
   const runCredd = async () => {
-    const r = await timeProcess(process.execPath, [ONCE, join(dir, "k.pem"), join(dir, "c.pem")]);
+    const r = await timeProcess(process.execPath, [ONCE, distDir(), join(dir, "k.pem"), join(dir, "c.pem")]);
     if (r.code !== 0) throw new Error(`key-csr-once.mjs exited ${r.code}: ${r.stderr}`);
     creddMs.push(r.ms);
   };
@@ -130,10 +130,10 @@ credentials:
   );
   const hand = makeKeyAndCert(dir, DN, { days: 365 });
   const env = childEnv();
-  mustRun(process.execPath, [CREDD_MAIN, "--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], { env });
+  mustRun(process.execPath, [creddMain(), "--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], { env });
   const out: number[] = [];
   for (let i = 0; i <= n; i++) {
-    const r = await timeProcess(process.execPath, [CREDD_MAIN, "--config", config, "renew", "fleet-prod", "--force", "--no-send"], { env });
+    const r = await timeProcess(process.execPath, [creddMain(), "--config", config, "renew", "fleet-prod", "--force", "--no-send"], { env });
     if (r.code !== 0) {
       o.progress(`credd renew exited ${r.code}, leaving that row out: ${r.stderr.trim()}`);
       return undefined;

@@ -9,7 +9,7 @@ import { benchCheck } from "./check.js";
 import { benchIdle } from "./idle.js";
 import { benchInboxToken } from "./inbox-token.js";
 import { benchKeyCsr } from "./key-csr.js";
-import { CREDD_MAIN, ROOT } from "./lib/dist.js";
+import { buildPrivate, creddMain } from "./lib/dist.js";
 import { benchOptions, type BenchOptions } from "./lib/options.js";
 import { which } from "./lib/proc.js";
 import { renderTable, type Row } from "./lib/table.js";
@@ -35,14 +35,15 @@ function machine(): string {
     `certbot ${which("certbot") ? firstLine("certbot", ["--version"]).replace(/^certbot\s+/, "") : "absent"}`;
 }
 
-function build(o: BenchOptions): void {
-  if (process.env.BENCH_NO_BUILD === "1" && existsSync(CREDD_MAIN)) return;
-  o.progress("building dist/ (tsc -p tsconfig.json)");
-  const r = spawnSync(join(ROOT, "node_modules", ".bin", "tsc"), ["-p", join(ROOT, "tsconfig.json")], { encoding: "utf8" });
-  if (r.status !== 0) {
-    if (!existsSync(CREDD_MAIN)) throw new Error(`tsc failed and there is no dist/main.js:\n${r.stdout}${r.stderr}`);
-    o.progress(`tsc reported errors (measuring dist/ as emitted):\n${r.stdout.split("\n").slice(0, 5).join("\n")}`);
+/** A private build of src/ as it is now, so a `npm run build` elsewhere cannot swap or remove it mid-run. */
+function build(o: BenchOptions, root: string): void {
+  if (process.env.BENCH_NO_BUILD === "1") {
+    if (!existsSync(creddMain())) throw new Error(`BENCH_NO_BUILD=1 but ${creddMain()} is missing: run \`npm run build\``);
+    return;
   }
+  o.progress("building src/ into the bench's temp folder (tsc -p tsconfig.json --outDir ...)");
+  const complaints = buildPrivate(join(root, "build"));
+  if (complaints) o.progress(`tsc reported errors (measuring what it emitted):\n${complaints.split("\n").slice(0, 5).join("\n")}`);
 }
 
 async function main(): Promise<number> {
@@ -53,7 +54,7 @@ async function main(): Promise<number> {
   const loadBefore = loadavg()[0]!;
   const rows: Row[] = [];
   try {
-    build(o);
+    build(o, root);
     for (const s of SECTIONS) {
       if (only && !only.includes(s.key)) continue;
       try {

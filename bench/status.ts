@@ -1,16 +1,13 @@
 // `credd status` over 1,000 credentials against `certbot certificates` over 1,000 lineages, whole processes.
 import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { makeCertbotLineages } from "./certbot-lineages.js";
-import { CREDD_MAIN, fromDist } from "./lib/dist.js";
+import { creddMain, distDir, ROOT } from "./lib/dist.js";
 import { populateDb, writeManyConfig } from "./lib/fixtures.js";
 import type { BenchOptions } from "./lib/options.js";
 import { childEnv, mustRun, timeProcess, which } from "./lib/proc.js";
 import { ms, spread, summarize } from "./lib/stats.js";
 import { verdict, type Row } from "./lib/table.js";
-
-type StatusMod = typeof import("../src/core/status.js");
-type LoadMod = typeof import("../src/config/load.js");
-type DbMod = typeof import("../src/store/db.js");
 
 const N = 1000;
 
@@ -20,7 +17,7 @@ export async function benchStatus(o: BenchOptions): Promise<Row[]> {
   const config = writeManyConfig(dir, N);
   await populateDb(join(dir, "state"), N);
   const env = childEnv();
-  const args = [CREDD_MAIN, "--config", config, "status"];
+  const args = [creddMain(), "--config", config, "status"];
   const runs = o.runs(15, 5);
   o.progress(`status: ${runs} runs of \`credd status\``);
   const creddMs: number[] = [];
@@ -34,31 +31,30 @@ export async function benchStatus(o: BenchOptions): Promise<Row[]> {
   const jsonMs: number[] = [];
   for (let i = 0; i < runs; i++) jsonMs.push((await timeProcess(process.execPath, [...args, "--json"], { env })).ms);
 
-  // Where the time goes: the same view built in this (warm) process, and node + credd's imports alone.
-  const { loadConfig } = await fromDist<LoadMod>("config/load.js");
-  const { openDb } = await fromDist<DbMod>("store/db.js");
-  const { buildStatus } = await fromDist<StatusMod>("core/status.js");
-  const inProc: number[] = [];
-  for (let i = 0; i < runs + 2; i++) {
-    const t0 = performance.now();
-    const cfg = loadConfig(config);
-    const db = openDb(cfg.state_dir, { readonly: true });
-    const view = buildStatus({ config: cfg, db, clock: { now: () => new Date() } });
-    db.close();
-    if (view.credentials.length !== N) throw new Error("buildStatus: wrong count");
-    if (i >= 2) inProc.push(performance.now() - t0);
+  // Where the time goes, in a fresh process: loading the status command's modules (what main.ts
+  // imports for `status`), then loading the config and building the view (first call, cold JIT).
+  const statusUrl = pathToFileURL(join(distDir(), "cli", "status.js")).href;
+  const importArgs = ["--import", "reflect-metadata", "--input-type=module", "-e", `await import(${JSON.stringify(statusUrl)})`];
+  const importMs: number[] = [];
+  const nodeMs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const r = await timeProcess(process.execPath, importArgs, { env, cwd: ROOT });
+    if (r.code !== 0) throw new Error(`importing cli/status.js failed: ${r.stderr}`);
+    importMs.push(r.ms);
+    nodeMs.push((await timeProcess(process.execPath, ["-e", "0"], { env })).ms);
   }
-  const helpMs: number[] = [];
-  for (let i = 0; i < runs; i++) helpMs.push((await timeProcess(process.execPath, [CREDD_MAIN, "--help"], { env })).ms);
+  const phases = await timeStatusPhases(config, env);
 
   const certbotMs = await timeCertbot(o, dir);
   const c = summarize(creddMs);
   const j = summarize(jsonMs);
-  const ip = summarize(inProc);
-  const h = summarize(helpMs);
+  const imp = summarize(importMs);
+  const nd = summarize(nodeMs);
   const detailCredd =
-    `\`credd status\` (text) over ${N.toLocaleString("en")} credentials ${spread(c)}; \`status --json\` ${ms(j.median)}. Of that: node + loading credd's modules ` +
-    `(\`credd --help\`) ${ms(h.median)}; loadConfig + open SQLite + buildStatus in a warm process ${ms(ip.median)}. ` +
+    `\`credd status\` (text) over ${N.toLocaleString("en")} credentials ${spread(c)}; \`status --json\` ${ms(j.median)}. Of that: node starting ${ms(nd.median)}; ` +
+    `node + importing the status command's modules ${ms(imp.median)}; then, first call in a fresh process, loadConfig ${ms(phases.loadConfig)}, ` +
+    `openDb ${ms(phases.openDb)}, buildStatus ${ms(phases.buildStatus)} (medians of ${phases.n} processes); the rest (printing ${N.toLocaleString("en")} ` +
+    `credentials as text, exit) ${ms(c.median - imp.median - phases.loadConfig - phases.openDb - phases.buildStatus)}. ` +
     `Database filled through src/store (live certificate, check heartbeat; tokens on half, a pending renewal on 1 in 10).`;
   if (!certbotMs) {
     return [
@@ -117,4 +113,22 @@ async function timeCertbot(o: BenchOptions, dir: string): Promise<{ times: numbe
     times.push(r.ms);
   }
   return { times, version };
+}
+
+/**
+ * The phases of `credd status` timed inside fresh processes (cold, as the command runs them):
+ * bench/status-phases.mjs does what cli/status.ts does up to printing, with a clock around each step.
+ */
+async function timeStatusPhases(config: string, env: NodeJS.ProcessEnv): Promise<{ n: number; loadConfig: number; openDb: number; buildStatus: number }> {
+  const script = fileURLToPath(new URL("./status-phases.mjs", import.meta.url));
+  const got: Record<string, number[]> = { loadConfig: [], openDb: [], buildStatus: [] };
+  const n = 5;
+  for (let i = 0; i < n; i++) {
+    const r = await timeProcess(process.execPath, ["--import", "reflect-metadata", script, distDir(), config], { env, cwd: ROOT });
+    if (r.code !== 0) throw new Error(`status-phases.mjs failed: ${r.stderr}`);
+    const t = JSON.parse(r.stderr.trim().split("\n").at(-1)!) as Record<string, number>;
+    for (const k of Object.keys(got)) got[k]!.push(t[k]!);
+  }
+  const m = (k: string) => summarize(got[k]!).median;
+  return { n, loadConfig: m("loadConfig"), openDb: m("openDb"), buildStatus: m("buildStatus") };
 }

@@ -10,7 +10,7 @@ import { queuedMails } from "../store/outbox.js";
 import { pendingRenewal, probeFields } from "../store/renewals.js";
 import { getToken } from "../store/tokens.js";
 import { tokenState } from "../domain/token-timing.js";
-import { checkInput } from "./check.js";
+import { checkInput } from "./facts.js";
 import type { Ctx } from "./context.js";
 import { schedulePeriodMs } from "./schedule.js";
 

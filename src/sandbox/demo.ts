@@ -58,7 +58,9 @@ async function main(): Promise<number> {
       await sandbox?.stop();
       if (!keep) rmSync(dir, { recursive: true, force: true });
     })());
+  let interrupted = false;
   const interrupt = (sig: NodeJS.Signals) => {
+    interrupted = true;
     tl.plain(`\n${sig}: stopping credd and the sandbox...`);
     void cleanup().then(() => {
       tl.plain(keep ? `stopped; everything is in ${dir}` : "stopped; the demo folder is removed");
@@ -184,6 +186,7 @@ async function main(): Promise<number> {
     await cleanup();
     return 0;
   } catch (err) {
+    if (interrupted) return new Promise<number>(() => {}); // the signal handler finishes and exits
     tl.line("demo", `FAILED: ${errorMessage(err)}`);
     if (daemon) {
       tl.plain("last credd log lines:");

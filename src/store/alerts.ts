@@ -1,6 +1,6 @@
 // The alerts table: open situations and what was last sent about them.
 import type { Situation } from "../domain/alerts.js";
-import type { Db } from "./db.js";
+import { prep, type Db } from "./db.js";
 
 export interface AlertRow {
   id: number;
@@ -18,7 +18,7 @@ export interface AlertRow {
 }
 
 export function openAlerts(db: Db): AlertRow[] {
-  return db.prepare("SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id").all() as AlertRow[];
+  return prep(db, "SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id").all() as AlertRow[];
 }
 
 /** Records that `s` was sent now: a new open alert, or the open one moved to its new stage. */
@@ -28,11 +28,11 @@ export function upsertAlert(db: Db, s: Situation, at: string): void {
     .get(s.credential, s.kind) as { id: number } | undefined;
   const row = { ...s, event: s.event ? 1 : 0, at };
   if (open) {
-    db.prepare(
+    prep(db, 
       "UPDATE alerts SET stage = @stage, severity = @severity, title = @title, detail = @detail, action = @action, last_sent_at = @at WHERE id = @id",
     ).run({ ...row, id: open.id });
   } else {
-    db.prepare(
+    prep(db, 
       `INSERT INTO alerts (credential, kind, stage, severity, title, detail, action, event, opened_at, last_sent_at)
        VALUES (@credential, @kind, @stage, @severity, @title, @detail, @action, @event, @at, @at)`,
     ).run(row);
@@ -40,12 +40,12 @@ export function upsertAlert(db: Db, s: Situation, at: string): void {
 }
 
 export function resolveAlert(db: Db, id: number, at: string): void {
-  db.prepare("UPDATE alerts SET resolved_at = ? WHERE id = ?").run(at, id);
+  prep(db, "UPDATE alerts SET resolved_at = ? WHERE id = ?").run(at, id);
 }
 
 /** A one-off (event) is stored closed: it was sent, and it never gets a "resolved" email. */
 export function recordEvent(db: Db, s: Situation, at: string): void {
-  db.prepare(
+  prep(db, 
     `INSERT INTO alerts (credential, kind, stage, severity, title, detail, action, event, opened_at, last_sent_at, resolved_at)
      VALUES (@credential, @kind, @stage, @severity, @title, @detail, @action, 1, @at, @at, @at)`,
   ).run({ ...s, at });

@@ -1,5 +1,5 @@
 // The certificates table: which versions exist for a credential and which one is live.
-import type { Db } from "./db.js";
+import { prep, type Db } from "./db.js";
 
 export interface CertificateRow {
   id: number;
@@ -23,7 +23,7 @@ export interface CertificateRow {
 export type NewCertificate = Omit<CertificateRow, "id" | "live" | "renewal_id" | "went_live_at" | "retired_at">;
 
 export function liveCertificate(db: Db, credential: string): CertificateRow | undefined {
-  return db.prepare("SELECT * FROM certificates WHERE credential = ? AND live = 1").get(credential) as
+  return prep(db, "SELECT * FROM certificates WHERE credential = ? AND live = 1").get(credential) as
     | CertificateRow
     | undefined;
 }
@@ -54,25 +54,25 @@ export function insertInstalledCertificate(db: Db, cert: NewCertificate & { rene
 }
 
 export function certificateByVersion(db: Db, credential: string, version: number): CertificateRow | undefined {
-  return db.prepare("SELECT * FROM certificates WHERE credential = ? AND version = ?").get(credential, version) as
+  return prep(db, "SELECT * FROM certificates WHERE credential = ? AND version = ?").get(credential, version) as
     | CertificateRow
     | undefined;
 }
 
 export function certificateBySha256(db: Db, credential: string, sha256: string): CertificateRow | undefined {
-  return db.prepare("SELECT * FROM certificates WHERE credential = ? AND sha256 = ?").get(credential, sha256) as
+  return prep(db, "SELECT * FROM certificates WHERE credential = ? AND sha256 = ?").get(credential, sha256) as
     | CertificateRow
     | undefined;
 }
 
 /** Makes `version` the live one and retires the previous live one, in the caller's transaction. */
 export function makeLive(db: Db, credential: string, version: number, at: string): void {
-  db.prepare("UPDATE certificates SET live = 0, retired_at = @at WHERE credential = @c AND live = 1 AND version != @v").run({
+  prep(db, "UPDATE certificates SET live = 0, retired_at = @at WHERE credential = @c AND live = 1 AND version != @v").run({
     c: credential,
     v: version,
     at,
   });
-  db.prepare(
+  prep(db, 
     "UPDATE certificates SET live = 1, went_live_at = COALESCE(went_live_at, @at), retired_at = NULL WHERE credential = @c AND version = @v",
   ).run({ c: credential, v: version, at });
 }

@@ -1,5 +1,5 @@
 // The checks and meta tables: when each credential was last checked, its last error, daemon facts.
-import type { Db } from "./db.js";
+import { prep, type Db } from "./db.js";
 
 export interface CheckRow {
   credential: string;
@@ -10,7 +10,7 @@ export interface CheckRow {
 
 export function recordCheck(db: Db, credential: string, now: Date, error?: string): void {
   const at = now.toISOString();
-  db.prepare(
+  prep(db, 
     `INSERT INTO checks (credential, last_check_at, last_error, last_error_at) VALUES (@c, @at, @e, @eat)
      ON CONFLICT (credential) DO UPDATE SET last_check_at = @at, last_error = @e,
        last_error_at = COALESCE(@eat, last_error_at)`,
@@ -18,17 +18,17 @@ export function recordCheck(db: Db, credential: string, now: Date, error?: strin
 }
 
 export function getCheck(db: Db, credential: string): CheckRow | undefined {
-  return db.prepare("SELECT * FROM checks WHERE credential = ?").get(credential) as CheckRow | undefined;
+  return prep(db, "SELECT * FROM checks WHERE credential = ?").get(credential) as CheckRow | undefined;
 }
 
 export function setMeta(db: Db, key: string, value: string): void {
-  db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
+  prep(db, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
     key,
     value,
   );
 }
 
 export function getMeta(db: Db, key: string): string | undefined {
-  const r = db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
+  const r = prep(db, "SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
   return r?.value;
 }

@@ -1,5 +1,5 @@
 // The hook_runs and ingests tables: what deploy hooks did and what became of each file taken in.
-import type { Db } from "./db.js";
+import { prep, type Db } from "./db.js";
 
 export interface HookRunRow {
   id: number;
@@ -17,7 +17,7 @@ export interface HookRunRow {
 }
 
 export function recordHookRun(db: Db, r: Omit<HookRunRow, "id">): void {
-  db.prepare(
+  prep(db, 
     `INSERT INTO hook_runs (credential, version, serial, argv_json, ok, exit_code, signal, duration_ms, error, output, started_at)
      VALUES (@credential, @version, @serial, @argv_json, @ok, @exit_code, @signal, @duration_ms, @error, @output, @started_at)`,
   ).run(r);
@@ -46,7 +46,7 @@ export interface IngestRow {
 }
 
 export function recordIngest(db: Db, r: IngestRow): void {
-  db.prepare(
+  prep(db, 
     `INSERT INTO ingests (at, file, credential, outcome, check_name, reason, serial, sha256)
      VALUES (@at, @file, @credential, @outcome, @check_name, @reason, @serial, @sha256)`,
   ).run(r);

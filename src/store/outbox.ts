@@ -1,6 +1,6 @@
 // The outbox table: emails queued in SQLite before they leave, claimed by one sender at a time.
 import type { OutgoingMail } from "../mail/message.js";
-import type { Db } from "./db.js";
+import { prep, type Db } from "./db.js";
 
 export interface OutboxRow {
   id: number;
@@ -60,7 +60,7 @@ export function claimDue(db: Db, now: Date, holdMs: number, limit = 20, onlyId?:
 
 /** `note` records a partial refusal: sent to some recipients, refused for others (not resent). */
 export function markMailSent(db: Db, id: number, now: Date, note: string | null = null): void {
-  db.prepare("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, claimed_until = NULL, last_error = ? WHERE id = ?").run(
+  prep(db, "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, claimed_until = NULL, last_error = ? WHERE id = ?").run(
     now.toISOString(),
     note,
     id,
@@ -68,7 +68,7 @@ export function markMailSent(db: Db, id: number, now: Date, note: string | null 
 }
 
 export function markMailFailed(db: Db, id: number, error: string, nextAttemptAt: Date): void {
-  db.prepare(
+  prep(db, 
     "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, claimed_until = NULL WHERE id = ?",
   ).run(error, nextAttemptAt.toISOString(), id);
 }
@@ -83,12 +83,12 @@ export function queuedMails(db: Db, credential?: string): OutboxRow[] {
 
 /** The next time any queued mail becomes due, for the worker's timer. */
 export function nextDueAt(db: Db): Date | undefined {
-  const r = db.prepare("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE sent_at IS NULL").get() as {
+  const r = prep(db, "SELECT MIN(next_attempt_at) AS t FROM outbox WHERE sent_at IS NULL").get() as {
     t: string | null;
   };
   return r.t ? new Date(r.t) : undefined;
 }
 
 export function mailsForRenewal(db: Db, renewalId: number): OutboxRow[] {
-  return db.prepare("SELECT * FROM outbox WHERE renewal_id = ? ORDER BY id").all(renewalId) as OutboxRow[];
+  return prep(db, "SELECT * FROM outbox WHERE renewal_id = ? ORDER BY id").all(renewalId) as OutboxRow[];
 }

@@ -1,5 +1,5 @@
 // The renewals table: a key pair + CSR from creation until it goes live or is superseded.
-import type { Db } from "./db.js";
+import { prep, type Db } from "./db.js";
 
 export type RenewalState = "created" | "sent" | "signed" | "registered" | "live" | "superseded";
 export const PENDING_STATES: readonly RenewalState[] = ["created", "sent", "signed", "registered"];
@@ -31,7 +31,7 @@ export function pendingRenewal(db: Db, credential: string): RenewalRow | undefin
 }
 
 export function latestRenewal(db: Db, credential: string): RenewalRow | undefined {
-  return db.prepare("SELECT * FROM renewals WHERE credential = ? ORDER BY id DESC LIMIT 1").get(credential) as
+  return prep(db, "SELECT * FROM renewals WHERE credential = ? ORDER BY id DESC LIMIT 1").get(credential) as
     | RenewalRow
     | undefined;
 }
@@ -50,12 +50,12 @@ export function insertRenewal(
 }
 
 export function getRenewal(db: Db, id: number): RenewalRow | undefined {
-  return db.prepare("SELECT * FROM renewals WHERE id = ?").get(id) as RenewalRow | undefined;
+  return prep(db, "SELECT * FROM renewals WHERE id = ?").get(id) as RenewalRow | undefined;
 }
 
 export function setRenewalState(db: Db, id: number, state: RenewalState, at: string): void {
   const ended = state === "live" || state === "superseded" ? at : null;
-  db.prepare("UPDATE renewals SET state = ?, state_since = ?, ended_at = COALESCE(?, ended_at) WHERE id = ?").run(
+  prep(db, "UPDATE renewals SET state = ?, state_since = ?, ended_at = COALESCE(?, ended_at) WHERE id = ?").run(
     state,
     at,
     ended,
@@ -65,7 +65,7 @@ export function setRenewalState(db: Db, id: number, state: RenewalState, at: str
 
 /** Called when the CSR email actually left: created → sent (a reminder does not change the state). */
 export function markCsrSent(db: Db, id: number, at: string): void {
-  db.prepare(
+  prep(db, 
     `UPDATE renewals SET sent_at = COALESCE(sent_at, @at),
        state = CASE WHEN state = 'created' THEN 'sent' ELSE state END,
        state_since = CASE WHEN state = 'created' THEN @at ELSE state_since END
@@ -75,7 +75,7 @@ export function markCsrSent(db: Db, id: number, at: string): void {
 
 /** Recorded when a reminder is queued, so the next check does not queue another. */
 export function markReminded(db: Db, id: number, at: string): void {
-  db.prepare("UPDATE renewals SET reminded_at = ?, remind_count = remind_count + 1 WHERE id = ?").run(at, id);
+  prep(db, "UPDATE renewals SET reminded_at = ?, remind_count = remind_count + 1 WHERE id = ?").run(at, id);
 }
 
 export interface ProbeFields {
@@ -92,7 +92,7 @@ export function probeFields(db: Db, id: number): ProbeFields {
 }
 
 export function recordProbeFailure(db: Db, id: number, error: string, nextProbeAt: string): void {
-  db.prepare("UPDATE renewals SET probe_attempts = probe_attempts + 1, last_probe_error = ?, next_probe_at = ? WHERE id = ?").run(
+  prep(db, "UPDATE renewals SET probe_attempts = probe_attempts + 1, last_probe_error = ?, next_probe_at = ? WHERE id = ?").run(
     error,
     nextProbeAt,
     id,
@@ -100,5 +100,5 @@ export function recordProbeFailure(db: Db, id: number, error: string, nextProbeA
 }
 
 export function markRegistrationMailed(db: Db, id: number, at: string): void {
-  db.prepare("UPDATE renewals SET registration_mail_at = ? WHERE id = ?").run(at, id);
+  prep(db, "UPDATE renewals SET registration_mail_at = ? WHERE id = ?").run(at, id);
 }

@@ -11,7 +11,7 @@ import { clockFromEnv, DAY_MS } from "../../src/clock.js";
 import type { SandboxEvent } from "../../src/sandbox/events.js";
 import { startSandbox, type Sandbox } from "../../src/sandbox/sandbox.js";
 import { CLOCK_SETTLE_MS, travel, writeClockOffset } from "../../src/sandbox/time.js";
-import { runCredd, startCreddDaemon, type Daemon } from "../helpers/credd.js";
+import { CREDD_BIN, runCredd, startCreddDaemon, type Daemon } from "../helpers/credd.js";
 import { makeTempDir } from "../helpers/openssl.js";
 
 const dirs: string[] = [];
@@ -226,37 +226,48 @@ describe("credd against the sandbox", () => {
 });
 
 describe("credd sandbox (the command)", () => {
-  test("writes a ready credd.yaml under --dir, prints how to run credd, stops on SIGINT and frees its ports", async () => {
+  test("writes a ready credd.yaml under --dir, prints how to run credd, stops on SIGINT freeing its ports; a restart keeps the CA and the ports", async () => {
     const dir = join(tempDir("credd-sandbox-cli-"), "sb");
-    const script = `import { cmdSandbox } from ${JSON.stringify(new URL("../../src/cli/sandbox.ts", import.meta.url).pathname)};
-import { processIo } from ${JSON.stringify(new URL("../../src/cli/io.ts", import.meta.url).pathname)};
-process.exitCode = await cmdSandbox(["--dir", ${JSON.stringify(dir)}, "--accept-all"], { configPath: "" }, processIo);`;
-    const file = join(dirs.at(-1)!, "run-sandbox.mts");
-    writeFileSync(file, script);
-    const child = spawn(process.execPath, ["--import", "tsx", file], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
-    child.stderr.on("data", (b: Buffer) => (err += b.toString()));
-    const exited = new Promise<number | null>((r) => child.on("close", r));
-    const t0 = Date.now();
-    while (!/Travel in time/.test(out) && Date.now() - t0 < 20_000 && child.exitCode === null) await sleep(50);
-    assert.match(out, /Run credd against it/, out + err);
-    assert.match(out, new RegExp(`CREDD_CONFIG=${dir}/credd.yaml CREDD_CLOCK_FILE=${dir}/clock`));
+    const run = async () => {
+      const child = spawn(process.execPath, [CREDD_BIN, "sandbox", "--dir", dir, "--accept-all"], { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+      child.stderr.on("data", (b: Buffer) => (err += b.toString()));
+      const exited = new Promise<number | null>((r) => child.on("close", r));
+      const t0 = Date.now();
+      while (!/Travel in time/.test(out) && Date.now() - t0 < 20_000 && child.exitCode === null) await sleep(50);
+      assert.match(out, /Run credd against it/, out + err);
+      const ports = JSON.parse(readFileSync(join(dir, "sandbox.json"), "utf8")).ports as Record<string, number>;
+      const ca = readFileSync(join(dir, "ca/ca.pem"), "utf8");
+      return {
+        out,
+        ports,
+        ca,
+        async stop() {
+          child.kill("SIGINT");
+          assert.equal(await exited, 0, err);
+          assert.match(out + err, /sandbox stopped/);
+        },
+      };
+    };
+    const first = await run();
+    assert.match(first.out, new RegExp(`CREDD_CONFIG=${dir}/credd.yaml CREDD_CLOCK_FILE=${dir}/clock`));
     const yaml = readFileSync(join(dir, "credd.yaml"), "utf8");
     assert.match(yaml, /check_schedule: "\*\/2 \* \* \* \* \*"/);
-    assert.match(yaml, /url: smtp:\/\/127\.0\.0\.1:\d+/);
-    const ports = JSON.parse(readFileSync(join(dir, "sandbox.json"), "utf8")).ports as Record<string, number>;
-    const cfgCheck = await runCredd(["--config", join(dir, "credd.yaml"), "status", "--json"], {});
-    assert.equal(JSON.parse(cfgCheck.stdout).credentials[0].name, "fleet-demo", "credd reads the written config");
-    child.kill("SIGINT");
-    assert.equal(await exited, 0, err);
-    assert.match(out, /sandbox stopped/);
-    for (const port of Object.values(ports)) {
+    assert.match(yaml, new RegExp(`url: smtp://127\\.0\\.0\\.1:${first.ports.smtp}`));
+    const st = await runCredd(["--config", join(dir, "credd.yaml"), "status", "--json"], {});
+    assert.equal(JSON.parse(st.stdout).credentials[0].name, "fleet-demo", "credd reads the written config");
+    await first.stop();
+    for (const port of Object.values(first.ports)) {
       await new Promise<void>((resolve, reject) => {
         const s = net.createServer().once("error", reject);
         s.listen(port, "127.0.0.1", () => s.close(() => resolve()));
       });
     }
+    const second = await run();
+    assert.deepEqual(second.ports, first.ports, "the same ports again, so credd.yaml stays right");
+    assert.equal(second.ca, first.ca, "the same CA, so credd keeps trusting what it signed");
+    await second.stop();
   });
 });

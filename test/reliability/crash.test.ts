@@ -3,7 +3,8 @@
 // random moments and at named fault points (CREDD_CRASH_AT). After every kill, with no credd running,
 // the invariants of lib/invariants.ts must hold; at the end a clean run settles everything.
 // Seeded: CREDD_RELIABILITY_SEED=N replays the same schedule (the seed is printed). Knobs:
-// CREDD_RELIABILITY_KILLS (default 110), CREDD_RELIABILITY_BUDGET_MS (default 150000).
+// CREDD_RELIABILITY_KILLS (default 110), CREDD_RELIABILITY_BUDGET_MS (a hard stop, default 280000;
+// about 2 minutes are enough on an idle 2-core machine).
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,11 +16,11 @@ import { SecretBag, scanAll } from "./lib/hygiene.js";
 import { checkInvariants, checkSettled } from "./lib/invariants.js";
 import { crashSigns, Journal, runCli, spawnCredd, type Exit } from "./lib/proc.js";
 import { makeRng, seedFromEnv } from "./lib/rng.js";
-import { CaDesk, dropInInbox, makeWorld, type CredSpec, type World } from "./lib/world.js";
+import { CaDesk, certFingerprint, dropInInbox, makeWorld, type CredSpec, type World } from "./lib/world.js";
 
 const { seed, fromEnv } = seedFromEnv();
 const KILLS = Number(process.env.CREDD_RELIABILITY_KILLS ?? 110);
-const BUDGET_MS = Number(process.env.CREDD_RELIABILITY_BUDGET_MS ?? 150_000);
+const BUDGET_MS = Number(process.env.CREDD_RELIABILITY_BUDGET_MS ?? 280_000);
 console.log(`# crash consistency: seed ${seed}${fromEnv ? " (from CREDD_RELIABILITY_SEED)" : ""}; replay with CREDD_RELIABILITY_SEED=${seed}`);
 
 const CREDS: CredSpec[] = [
@@ -28,6 +29,8 @@ const CREDS: CredSpec[] = [
   { name: "c3", mzp: "MZP100003", key: "ec", oauth: true, autoEnroll: true },
   { name: "c4", mzp: "MZP100004", key: "ec", oauth: true, autoEnroll: true },
 ];
+/** The IDP accepts c4's new certificates only once the registration email has reached the contact (staged go-live). */
+const STRICT_MZP = "MZP100004";
 const NAMES = CREDS.map((c) => c.name);
 const P12_PASSWORD = "p12-Cr4sh-Secret";
 
@@ -81,17 +84,31 @@ test(`crash consistency under SIGKILL (seed ${seed})`, { timeout: BUDGET_MS + 12
   const deskRng = makeRng((seed ^ 0x9e3779b9) >>> 0);
   world = await makeWorld({ creds: CREDS, schedule: "*/1 * * * * *", prefix: "credd-rel-crash-" });
   const w = world;
-  w.fake.acceptAllFromCa = true; // every certificate signed by the CA is accepted by the IDP (no staging wait)
+  // The IDP knows c1-c3's certificates as soon as they are signed; c4's only after credd emails them
+  // for registration (seed step 5), so c4 goes through the staged go-live and its probes.
+  w.fake.acceptAllFromCa = false;
   w.fake.expiresIn = 1200; // 20 min: with credd's clock 6 min ahead per start, refreshes come often
   const { writeFileSync } = await import("node:fs");
   writeFileSync(join(w.dir, "p12.pass"), `${P12_PASSWORD}\n`, { mode: 0o600 });
   const journal = new Journal();
   const cliQueue: string[] = [];
   let dropped = 0;
-  const desk = new CaDesk(w, (certPath) => {
-    if (deskRng.chance(0.6)) dropInInbox(w, certPath, `signed-${++dropped}.pem`);
-    else cliQueue.push(certPath);
-  });
+  let registrations = 0;
+  const desk = new CaDesk(
+    w,
+    (certPath, mzp) => {
+      if (mzp !== STRICT_MZP) w.fake.register(certFingerprint(readFileSync(certPath)));
+      if (deskRng.chance(0.6)) dropInInbox(w, certPath, `signed-${++dropped}.pem`);
+      else cliQueue.push(certPath);
+    },
+    (m) => {
+      const pem = m.parsed.attachments.find((a) => /\.pem$/.test(a.filename ?? ""));
+      if (pem && /bind it to OAuth2 client/.test(m.parsed.subject ?? "")) {
+        w.fake.register(certFingerprint(Buffer.from(pem.content)));
+        registrations++;
+      }
+    },
+  );
   const stats: Stats = { kills: 0, byPoint: {}, byTimer: { daemon: 0, cli: 0 }, iterations: 0, cli: {}, duplicates: 0 };
   // credd's clock runs ahead by 6 minutes per daemon start: claims on emails (5 min) lapse and token
   // refreshes come due, as they would across real restarts, without the test waiting for them.
@@ -161,6 +178,7 @@ test(`crash consistency under SIGKILL (seed ${seed})`, { timeout: BUDGET_MS + 12
           const c = CREDS[rng.int(0, CREDS.length - 1)]!;
           if (!handMade.has(c.name)) {
             const made = makeKeyAndCert(w.dir, dnFor(c.mzp), { ca: w.ca, days: 365, keyType: c.key === "rsa" ? "rsa" : "ec" });
+            w.fake.register(certFingerprint(readFileSync(made.certPath)));
             handMade.set(c.name, made);
           }
           const hm = handMade.get(c.name)!;
@@ -212,7 +230,7 @@ test(`crash consistency under SIGKILL (seed ${seed})`, { timeout: BUDGET_MS + 12
 
   // Settle: the certificates handed to people go to the inbox, and one clean run finishes everything.
   for (const f of cliQueue.splice(0)) dropInInbox(w, f, `late-${++dropped}.pem`);
-  offsetMs += 6 * 60_000;
+  offsetMs += 2 * 3600_000; // past any email claim or probe backoff (at most 1 h)
   const d = spawnCredd(journal, [...cfg, "run"], env());
   await d.waitForLog((l) => l.msg === "check done", 30_000);
   const tokenIssuedWith = (token: string) => w.fake.tokensIssued.find((x) => x.token === token)?.certSha256;
@@ -236,10 +254,15 @@ test(`crash consistency under SIGKILL (seed ${seed})`, { timeout: BUDGET_MS + 12
   const dbh = db();
   const lives = dbh.prepare("SELECT credential, COUNT(*) AS n FROM renewals WHERE state = 'live' GROUP BY credential").all() as { credential: string; n: number }[];
   const outbox = dbh.prepare("SELECT kind, COUNT(*) AS n FROM outbox GROUP BY kind").all();
-  dbh.close();
   const cycles = lives.reduce((a, r) => a + r.n, 0);
+  // A refused inbox file is fine only when it is a certificate credd took in before: a copy dropped
+  // again (a killed `credd ingest` retried through the inbox) after the credential moved on (a newer
+  // certificate, a rollback, an import) is rightly refused. A certificate never taken in would be lost.
   const rejected = existsSync(join(w.inboxDir, "rejected")) ? readdirSync(join(w.inboxDir, "rejected")).filter((f) => !f.endsWith(".reason")) : [];
   const reasons = rejected.map((f) => `${f}: ${readFileSync(join(w.inboxDir, "rejected", `${f}.reason`), "utf8").trim()}`);
+  const knownSha = new Set((dbh.prepare("SELECT sha256 FROM certificates").all() as { sha256: string }[]).map((r) => r.sha256));
+  const lost = rejected.filter((f) => !knownSha.has(certFingerprint(readFileSync(join(w.inboxDir, "rejected", f)))));
+  dbh.close();
 
   // Secret hygiene over everything this run produced.
   const bag = new SecretBag();
@@ -260,7 +283,8 @@ test(`crash consistency under SIGKILL (seed ${seed})`, { timeout: BUDGET_MS + 12
     renewalsCompleted: Object.fromEntries(lives.map((r) => [r.credential, r.n])),
     emails: { received: w.smtp.received.length, resentWithSameMessageId: stats.duplicates, rows: outbox },
     tokensIssued: w.fake.tokensIssued.length,
-    rejectedInboxFiles: reasons,
+    registrationEmails: registrations,
+    refusedRedrops: reasons,
     secretsSearched: bag.size,
     killPhaseSeconds: Math.round(killPhaseMs / 1000),
     totalSeconds: Math.round((Date.now() - started) / 1000),
@@ -268,6 +292,6 @@ test(`crash consistency under SIGKILL (seed ${seed})`, { timeout: BUDGET_MS + 12
   console.log(`# crash summary: ${JSON.stringify(summary)}`);
   t.diagnostic(JSON.stringify(summary));
   assert.ok(stats.kills >= Math.min(KILLS, 100), `at least ${Math.min(KILLS, 100)} kills (got ${stats.kills} in ${Math.round(killPhaseMs / 1000)} s)`);
-  assert.ok(cycles >= 8, `the workload made progress: ${cycles} renewals went live`);
-  assert.deepEqual(reasons, [], "no signed certificate was refused");
+  assert.ok(cycles >= 4, `the workload made progress: ${cycles} renewals went live`);
+  assert.deepEqual(lost, [], `no signed certificate lost to rejected/ (refused: ${reasons.join(" | ")})`);
 });

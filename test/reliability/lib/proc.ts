@@ -1,10 +1,29 @@
 // The built `credd` as a child process that the reliability tests can SIGKILL at any moment, with
 // every byte it printed kept in a journal (scanned for secrets at the end of each file).
 import { spawn, type ChildProcess } from "node:child_process";
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { CREDD_BIN } from "../../helpers/credd.js";
 
-/** The built entry; CREDD_RELIABILITY_BIN points at another build (e.g. a snapshot while dist/ is being rebuilt). */
-export const BIN = process.env.CREDD_RELIABILITY_BIN || CREDD_BIN;
+/**
+ * A private copy of dist/ taken when the test file starts, so that a rebuild of dist/ by someone else
+ * in the middle of a long run (the crash test runs for minutes) cannot pull the binary out from under
+ * it. node_modules and migrations are linked, package.json copied (ESM, and `--version` reads it).
+ */
+function snapshotDist(): string {
+  const root = dirname(dirname(CREDD_BIN));
+  const snap = mkdtempSync(join(tmpdir(), "credd-rel-dist-"));
+  cpSync(join(root, "dist"), join(snap, "dist"), { recursive: true });
+  cpSync(join(root, "package.json"), join(snap, "package.json"));
+  symlinkSync(join(root, "node_modules"), join(snap, "node_modules"));
+  symlinkSync(join(root, "migrations"), join(snap, "migrations"));
+  process.once("exit", () => rmSync(snap, { recursive: true, force: true }));
+  return join(snap, "dist", "main.js");
+}
+
+/** The built entry (a snapshot of dist/main.js); CREDD_RELIABILITY_BIN points at another build. */
+export const BIN = process.env.CREDD_RELIABILITY_BIN || snapshotDist();
 
 export interface Exit {
   code: number | null;

@@ -42,13 +42,15 @@ export interface WorldOptions {
   smtpCaPath?: string;
   top?: string;
   prefix?: string;
+  /** The fake API also takes Basic auth with these. */
+  basic?: { user: string; password: string };
 }
 
 export async function makeWorld(opts: WorldOptions): Promise<World> {
   const dir = makeTempDir(opts.prefix ?? "credd-rel-");
   const ca = makeCa(dir);
   const smtp = opts.smtpPort === undefined ? await startSmtpServer() : undefined;
-  const fake = await startFakeStellantis({ clientCaPem: ca.certPem });
+  const fake = await startFakeStellantis({ clientCaPem: ca.certPem, ...(opts.basic ? { basic: opts.basic } : {}) });
   const caFile = join(dir, "stellantis-ca.pem");
   writeFileSync(caFile, ca.certPem + fake.serverCaPem);
   const stateDir = join(dir, "state");
@@ -73,7 +75,7 @@ export async function makeWorld(opts: WorldOptions): Promise<World> {
               `  api: { base_url: "${fake.apiBaseUrl}", probe_path: /fleets }`,
             ]
           : []),
-        ...(c.extra ? c.extra.trimEnd().split("\n").map((l) => `  ${l}`) : []),
+        ...(c.extra ? c.extra.replaceAll("{{API}}", fake.apiBaseUrl).trimEnd().split("\n").map((l) => `  ${l}`) : []),
       ];
       return lines.map((l) => `  ${l}`).join("\n");
     })
@@ -153,6 +155,8 @@ export class CaDesk {
   constructor(
     private readonly w: World,
     private readonly deliver: (certPath: string, mzp: string) => void,
+    /** Every other email (registration requests, alerts), as it arrives. */
+    private readonly other: (m: ReceivedMail) => void = () => {},
   ) {}
 
   /** Signs whatever CSRs came in since the last call. */
@@ -161,7 +165,10 @@ export class CaDesk {
     const mails = this.w.smtp.received;
     for (; this.scanned < mails.length; this.scanned++) {
       const csr = csrOf(mails[this.scanned]!);
-      if (!csr) continue;
+      if (!csr) {
+        this.other(mails[this.scanned]!);
+        continue;
+      }
       const sha = sha256Hex(csr);
       if (this.seen.has(sha)) continue;
       this.seen.add(sha);
