@@ -54,7 +54,7 @@ export async function cmdIngest(argv: string[], g: Globals, io: Io): Promise<num
     const queued = queuedMails(ctx.db).filter((m) => m.kind === "registration" && m.attempts === 0);
     for (const m of queued) await sendNow(ctx, m.id, io, `the new certificate to ${ctx.config.stellantis.contact} for IDP registration`);
     const installed = outcomes.some((o) => o.outcome === "installed" || o.outcome === "already-live");
-    const refused = outcomes.some((o) => o.outcome === "refused");
+    const refused = outcomes.some((o) => o.outcome === "refused" || o.outcome === "failed");
     return installed && !refused ? 0 : refused ? 1 : 0;
   } finally {
     ctx.db.close();
@@ -80,5 +80,7 @@ export function describe(o: FileOutcome): string {
       return `${o.file}: certificate ${o.serial} is already live for ${o.credential}; nothing changed`;
     case "refused":
       return `${o.file}: REFUSED [${o.check}] ${o.reason}`;
+    case "failed":
+      return `${o.file}: FAILED (not a verdict on the file, try again): ${o.reason}`;
   }
 }

@@ -36,7 +36,9 @@ export type FileOutcome =
     }
   | { file: string; outcome: "chain"; credential: string }
   | { file: string; outcome: "already-live"; credential: string; serial: string }
-  | { file: string; outcome: "refused"; check: string; reason: string; credential?: string };
+  | { file: string; outcome: "refused"; check: string; reason: string; credential?: string }
+  /** Not a verdict on the file: something failed on our side (database locked, disk full). Try again. */
+  | { file: string; outcome: "failed"; reason: string; credential?: string };
 
 interface Parsed {
   file: string;
@@ -94,6 +96,10 @@ export async function ingestBatch(ctx: Ctx, files: InputFile[], only?: Credentia
   }
   const now = ctx.clock.now().toISOString();
   for (const o of out) {
+    if (o.outcome === "failed") {
+      ctx.log.error({ file: o.file, credential: o.credential, err: o.reason }, "could not take in a certificate file; it will be tried again");
+      continue;
+    }
     recordIngest(ctx.db, {
       at: now,
       file: o.file,
@@ -120,8 +126,9 @@ class IngestRefusal extends RefusedError {
 }
 
 function refusal(file: string, err: unknown, credential?: string): FileOutcome {
-  const check = err instanceof RefusedError ? err.check : "error";
-  return { file, outcome: "refused", check, reason: errorMessage(err), ...(credential ? { credential } : {}) };
+  const cred = credential ? { credential } : {};
+  if (!(err instanceof RefusedError)) return { file, outcome: "failed", reason: errorMessage(err), ...cred };
+  return { file, outcome: "refused", check: err.check, reason: errorMessage(err), ...cred };
 }
 
 function dedupe(certs: CertInfo[]): CertInfo[] {

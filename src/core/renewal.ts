@@ -1,7 +1,7 @@
 // Starting a renewal (key + CSR, stored, email queued) and queueing its reminders.
 import { readFileSync } from "node:fs";
 import type { CredentialConfig } from "../config/types.js";
-import { CreddError } from "../errors.js";
+import { CreddError, errorMessage } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic.js";
 import { credentialPaths, ensureCredentialDirs, maxArchiveVersion } from "../files/layout.js";
 import { composeCsrMail } from "../mail/compose.js";
@@ -48,10 +48,20 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
   const keyPem = await exportPrivateKeyPem(keys);
   const csr = await createCsr(keys, cred.key, cred.dn);
 
-  const version = Math.max(maxVersion(ctx.db, cred.name), maxArchiveVersion(paths)) + 1;
+  // The key file claims its version: created exclusively, so a second process starting a renewal
+  // at the same moment takes the next number instead of overwriting this key.
+  let version = Math.max(maxVersion(ctx.db, cred.name), maxArchiveVersion(paths)) + 1;
+  for (;;) {
+    try {
+      writeFileAtomic(paths.key(version), keyPem, 0o600, { exclusive: true });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      version++;
+    }
+  }
   const keyPath = paths.key(version);
   const csrPath = paths.csr(version);
-  writeFileAtomic(keyPath, keyPem, 0o600);
   crashPoint("renewal-after-key");
   writeFileAtomic(csrPath, csr.pem, 0o644);
   crashPoint("renewal-after-csr");
@@ -66,7 +76,7 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
     ...(live ? { current: { serial: live.serial, notAfter: live.not_after } } : {}),
     reminder: 0,
   });
-  const ids = ctx.db.transaction(() => {
+  const record = ctx.db.transaction(() => {
     const renewalId = insertRenewal(ctx.db, {
       credential: cred.name,
       version,
@@ -79,7 +89,22 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
     });
     const outboxId = enqueueMail(ctx.db, { mail, kind: "csr", credential: cred.name, renewalId, now });
     return { renewalId, outboxId };
-  })();
+  });
+  let ids: { renewalId: number; outboxId: number };
+  try {
+    ids = record();
+  } catch (err) {
+    // Another process recorded a renewal between our check and our insert; its key stands, ours stays archived.
+    if (/UNIQUE constraint failed: renewals\.credential/.test(errorMessage(err))) {
+      const other = pendingRenewal(ctx.db, cred.name);
+      throw new CreddError(
+        "STATE",
+        `${cred.name}: another process started renewal #${other?.id ?? "?"} at the same moment; credd never makes a second key while one is pending (this one's unused key stays in ${keyPath})`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
   crashPoint("renewal-after-db");
   ctx.log.info(
     { credential: cred.name, renewal: ids.renewalId, version, kind: opts.kind, reason: opts.reason, csr: csrPath },

@@ -37,12 +37,13 @@ export async function scanInbox(ctx: Ctx, opts: InboxOptions): Promise<FileOutco
   if (files.length === 0) return [];
   ctx.log.info({ files: files.map((f) => f.name) }, "inbox: taking in");
   const outcomes = await ingestBatch(ctx, files);
-  for (const o of outcomes) settle(ctx, dir, o);
+  // A file we failed on (database locked, disk full) stays in the inbox for the next scan.
+  for (const o of outcomes) if (o.outcome !== "failed") settle(ctx, dir, o);
   return outcomes;
 }
 
 /** Moves a file out of the way (rename keeps its mode: a key dropped by mistake is never widened). */
-function settle(ctx: Ctx, dir: string, o: FileOutcome): void {
+function settle(ctx: Ctx, dir: string, o: Exclude<FileOutcome, { outcome: "failed" }>): void {
   const sub = o.outcome === "refused" ? "rejected" : "processed";
   const target = join(dir, sub);
   mkdirSync(target, { recursive: true, mode: 0o750 });

@@ -274,8 +274,13 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
     stopWatchdog();
     try {
       mail.close();
-      setMeta(ctx.db, "clean_stop", "1");
-      setMeta(ctx.db, "stopped_at", ctx.clock.now().toISOString());
+      try {
+        setMeta(ctx.db, "clean_stop", "1");
+        setMeta(ctx.db, "stopped_at", ctx.clock.now().toISOString());
+      } catch (err) {
+        // A full disk must not turn a clean stop into a crash: the next start just reports it as unclean.
+        log.error({ err: errorMessage(err) }, "could not record the clean stop");
+      }
       ctx.db.close();
     } finally {
       lock.release();

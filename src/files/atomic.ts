@@ -1,5 +1,5 @@
 // Atomic file writes with explicit modes: temp file in the same folder, fsync, rename, fsync the folder.
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 
@@ -12,8 +12,12 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** If writing fails, the original file is not modified. The mode is set at creation, not after. */
-export function writeFileAtomic(path: string, data: string | Buffer, mode: number): void {
+/**
+ * If writing fails, the original file is not modified. The mode is set at creation, not after.
+ * With `exclusive`, an existing file is never replaced: the write fails with EEXIST instead
+ * (link(2) is atomic and refuses an existing name, where rename(2) would overwrite it).
+ */
+export function writeFileAtomic(path: string, data: string | Buffer, mode: number, opts: { exclusive?: boolean } = {}): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
@@ -29,6 +33,12 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode: numbe
     throw err;
   }
   closeSync(fd);
-  renameSync(tmp, path);
+  if (opts.exclusive) {
+    try {
+      linkSync(tmp, path);
+    } finally {
+      unlinkSync(tmp);
+    }
+  } else renameSync(tmp, path);
   fsyncDir(dir);
 }

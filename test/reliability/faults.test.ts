@@ -326,12 +326,7 @@ describe("faults", { concurrency: 2 }, () => {
 
   test(
     "a signed certificate dropped in the inbox while the database is locked is retried, not moved to rejected/",
-    {
-      todo:
-        "BUG: ingestBatch (src/core/ingest.ts refusal()) turns any error, also a transient one (database locked, disk full), into a " +
-        "'refused' outcome with check 'error', and the inbox (src/daemon/inbox.ts settle()) then moves the file to rejected/: the " +
-        "renewal stalls until a person moves the certificate back",
-    },
+    {},
     async () => {
       const w = await makeWorld({ creds: [{ name: "inlock", mzp: "MZP500008", key: "ec" }], prefix: "credd-rel-inboxlock-" });
       worlds.push(w);
