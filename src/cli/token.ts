@@ -40,9 +40,10 @@ export async function cmdToken(argv: string[], g: Globals, io: Io): Promise<numb
     }
     const tokens = tokensOf(ctx);
     let t = tokens.current(cred);
+    const seen = { obtainedAt: t?.obtained_at ?? null };
     if (!t || Date.parse(t.expires_at) - ctx.clock.now().getTime() < MIN_LEFT_MS) {
       try {
-        t = await tokens.fetch(cred, "asked by credd token");
+        t = await tokens.fetch(cred, "asked by credd token", { reuseOtherThan: seen });
       } catch (err) {
         const row = getToken(ctx.db, cred.name);
         io.err(`credd: no valid token for ${cred.name}: ${errorMessage(err)}`);

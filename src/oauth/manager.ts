@@ -40,10 +40,10 @@ export class TokenManager {
    * Fetches a token with the live certificate now. One request in flight per credential, however
    * many callers ask: they all get the same answer.
    */
-  fetch(cred: CredentialConfig, why: string): Promise<TokenJson> {
+  fetch(cred: CredentialConfig, why: string, opts: { reuseOtherThan?: { obtainedAt: string | null } } = {}): Promise<TokenJson> {
     const running = this.inflight.get(cred.name);
     if (running) return running;
-    const p = this.fetchLive(cred, why).finally(() => this.inflight.delete(cred.name));
+    const p = this.fetchLive(cred, why, opts.reuseOtherThan).finally(() => this.inflight.delete(cred.name));
     this.inflight.set(cred.name, p);
     return p;
   }
@@ -75,7 +75,12 @@ export class TokenManager {
     return undefined;
   }
 
-  private async fetchLive(cred: CredentialConfig, why: string): Promise<TokenJson> {
+  /**
+   * `reuseOtherThan`: the token a caller saw (or none) when it decided to fetch. A valid token other
+   * than that one, found once the lock is taken, was obtained meanwhile by another process (which
+   * finished before this one took the lock): use it instead of asking the IDP again.
+   */
+  private async fetchLive(cred: CredentialConfig, why: string, reuseOtherThan?: { obtainedAt: string | null }): Promise<TokenJson> {
     const runtime = this.ctx.config.runtime_dir;
     const startedAt = Date.now();
     const startedClock = this.ctx.clock.now().getTime();
@@ -84,6 +89,8 @@ export class TokenManager {
       if (release) {
         try {
           crashPoint("token-locked");
+          const fresh = reuseOtherThan ? this.current(cred) : undefined;
+          if (fresh && fresh.obtained_at !== reuseOtherThan!.obtainedAt) return fresh;
           const live = liveCertificate(this.ctx.db, cred.name);
           if (!live) throw new CreddError("STATE", `${cred.name} has no live certificate to get a token with`);
           return await this.fetchWith(cred, live.version, why);
