@@ -184,12 +184,14 @@ test(
     todo:
       "BUG: src/main.ts runWithEarlySignals() removes its early SIGTERM/SIGINT handlers before src/cli/run.ts cmdRun() installs its own " +
       "after buildCtx() and startDaemon(): a SIGTERM in between (config load, database open, lock, even after 'credd started' is " +
-      "logged) finds no handler and kills the process by the default action, as systemd stopping a just-started unit would",
+      "logged) finds no handler and kills the process by the default action; and one caught just before process.off() is never " +
+      "dispatched (the listener is gone when Node emits it), so the daemon keeps running and ignores the stop",
+    timeout: 180_000,
   },
   async () => {
     const w = await makeWorld({ creds: [{ name: "sig", mzp: "MZP700005", key: "ec" }], prefix: "credd-rel-sigterm-" });
     worlds.push(w);
-    const killed: string[] = [];
+    const bad: string[] = [];
     const ROUNDS = 16;
     for (let round = 0; round < ROUNDS; round++) {
       const p = spawnCredd(journal, ["--config", w.config, "run"], FAST);
@@ -197,11 +199,15 @@ test(
       if (round % 2 === 0) await p.waitForLog((l) => l.msg === "credd started", 20_000).catch(() => undefined);
       else await new Promise((r) => setTimeout(r, 150 + round * 25));
       p.kill("SIGTERM");
+      // A SIGTERM that is lost leaves the daemon running: give it 10 s, then SIGKILL it.
+      const ignored = setTimeout(() => p.kill("SIGKILL"), 10_000);
       const exit = await p.exited;
+      clearTimeout(ignored);
       assert.deepEqual(crashSigns(p.entry.stdout + p.entry.stderr), []);
-      if (exit.code !== 0) killed.push(`round ${round}: ${JSON.stringify(exit)}`);
+      if (exit.signal === "SIGKILL") bad.push(`round ${round}: the SIGTERM was lost, still running 10 s later`);
+      else if (exit.code !== 0) bad.push(`round ${round}: ${JSON.stringify(exit)} (killed by the default action)`);
     }
-    console.log(`# SIGTERM during the start: killed by the signal in ${killed.length} of ${ROUNDS} rounds`);
-    assert.deepEqual(killed, []);
+    console.log(`# SIGTERM during the start: not a clean stop in ${bad.length} of ${ROUNDS} rounds: ${bad.join("; ")}`);
+    assert.deepEqual(bad, []);
   },
 );
