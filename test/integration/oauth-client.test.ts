@@ -8,6 +8,7 @@ import tls from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { inspect } from "node:util";
 import type { OAuthConfig, StellantisDn } from "../../src/config/types.js";
+import { dnFor } from "../helpers/credd.js";
 import { CreddError } from "../../src/errors.js";
 import { describeErrorBody } from "../../src/oauth/errors.js";
 import { httpsRequest, MAX_BODY_BYTES, tlsHandshake, tlsOptions, type TlsMaterial } from "../../src/oauth/http.js";
@@ -16,15 +17,7 @@ import { makeCa, makeKeyAndCert, makeTempDir, opensslFingerprint, type KeyAndCer
 import { startFakeStellantis, type FakeStellantis } from "../helpers/stellantis.js";
 import { makeCert, makeServerTls, makeTestCa, removeTestPki, type ServerTls } from "../helpers/tls.js";
 
-const DN: StellantisDn = {
-  C: "FR",
-  ST: "Ile de France",
-  L: "Paris",
-  O: "Free2Move",
-  OU: "Programs Partners",
-  CN: "MZP128745",
-  emailAddress: "it@partner.example",
-};
+const DN: StellantisDn = dnFor("MZP128745");
 
 let dir: string;
 let clientCa: TestCa;

@@ -8,17 +8,10 @@ import { join } from "node:path";
 import { buildPkcs12, pkcs12Kdf } from "../../src/pki/pkcs12.js";
 import { CreddError, RefusedError } from "../../src/errors.js";
 import type { StellantisDn } from "../../src/config/types.js";
+import { dnFor } from "../helpers/credd.js";
 import { makeCa, makeKeyAndCert, makeTempDir, openssl, type KeyAndCert, type TestCa } from "../helpers/openssl.js";
 
-const DN: StellantisDn = {
-  C: "FR",
-  ST: "Ile de France",
-  L: "Paris",
-  O: "Free2Move",
-  OU: "Programs Partners",
-  CN: "MZP128745",
-  emailAddress: "it@partner.example",
-};
+const DN: StellantisDn = dnFor("MZP128745");
 // Spaces and shell characters on purpose: the password travels through env, never argv.
 const PASS = "correct horse $42 'battery'";
 const ALIAS = "fleet-prod";

@@ -7,17 +7,10 @@ import { join } from "node:path";
 import { readCertificateFile, readCertificateFiles } from "../../src/pki/bundle.js";
 import { RefusedError } from "../../src/errors.js";
 import type { StellantisDn } from "../../src/config/types.js";
+import { dnFor } from "../helpers/credd.js";
 import { makeCa, makeKeyAndCert, makeTempDir, openssl, opensslFingerprint, type KeyAndCert, type TestCa } from "../helpers/openssl.js";
 
-const DN: StellantisDn = {
-  C: "FR",
-  ST: "Ile de France",
-  L: "Paris",
-  O: "Free2Move",
-  OU: "Programs Partners",
-  CN: "MZP128745",
-  emailAddress: "it@partner.example",
-};
+const DN: StellantisDn = dnFor("MZP128745");
 const P12_PASS = "p12 pass 7";
 
 let dir: string;

@@ -7,19 +7,12 @@ import { parseCertificate, type CertInfo } from "../../src/pki/certs.js";
 import { checkLeafUsage, checkValidity, verifyChain } from "../../src/pki/chain.js";
 import { RefusedError } from "../../src/errors.js";
 import type { StellantisDn } from "../../src/config/types.js";
+import { dnFor } from "../helpers/credd.js";
 import {
   crossCertify, makeCa, makeIntermediateCa, makeKeyAndCert, makeTempDir, signCsrWithExtensions, type KeyAndCert, type TestCa,
 } from "../helpers/openssl.js";
 
-const DN: StellantisDn = {
-  C: "FR",
-  ST: "Ile de France",
-  L: "Paris",
-  O: "Free2Move",
-  OU: "Programs Partners",
-  CN: "MZP128745",
-  emailAddress: "it@partner.example",
-};
+const DN: StellantisDn = dnFor("MZP128745");
 const DAY = 86_400_000;
 /** The present, read at each use: certificates made during the tests start at the second they were made. */
 const now = (): Date => new Date();

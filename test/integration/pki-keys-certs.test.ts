@@ -9,17 +9,10 @@ import { compareDn } from "../../src/pki/dn.js";
 import { loadPrivateKey } from "../../src/pki/keys.js";
 import { RefusedError } from "../../src/errors.js";
 import type { StellantisDn } from "../../src/config/types.js";
+import { dnFor } from "../helpers/credd.js";
 import { makeCa, makeKeyAndCert, makeTempDir, openssl, type KeyAndCert, type TestCa } from "../helpers/openssl.js";
 
-const DN: StellantisDn = {
-  C: "FR",
-  ST: "Ile de France",
-  L: "Paris",
-  O: "Free2Move",
-  OU: "Programs Partners",
-  CN: "MZP128745",
-  emailAddress: "it@partner.example",
-};
+const DN: StellantisDn = dnFor("MZP128745");
 const PASS = "correct horse 42";
 
 let dir: string;

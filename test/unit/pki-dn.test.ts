@@ -4,16 +4,9 @@ import assert from "node:assert/strict";
 import { buildName, compareDn, DN_ORDER, formatDn, isPrintableString, readName, type DnAttribute } from "../../src/pki/dn.js";
 import { RefusedError } from "../../src/errors.js";
 import type { StellantisDn } from "../../src/config/types.js";
+import { dnFor } from "../helpers/credd.js";
 
-const DN: StellantisDn = {
-  C: "FR",
-  ST: "Ile de France",
-  L: "Paris",
-  O: "Free2Move",
-  OU: "Programs Partners",
-  CN: "MZP128745",
-  emailAddress: "it@partner.example",
-};
+const DN: StellantisDn = dnFor("MZP128745");
 
 const OIDS: Record<string, string> = {
   C: "2.5.4.6",
