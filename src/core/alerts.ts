@@ -5,7 +5,7 @@ import { composeAlertDigest } from "../mail/alert-mail.js";
 import { liveCertificate } from "../store/certificates.js";
 import { getMeta } from "../store/checks.js";
 import { eventSent, openAlerts, recordEvent, resolveAlert, upsertAlert } from "../store/alerts.js";
-import { lastHookRuns, lastRefusal } from "../store/history.js";
+import { failedHookLines, lastHookRuns, refusalSinceLive } from "../store/history.js";
 import { enqueueMail, queuedMails } from "../store/outbox.js";
 import { pendingRenewal } from "../store/renewals.js";
 import { getToken } from "../store/tokens.js";
@@ -18,10 +18,9 @@ export function credentialFacts(ctx: Ctx, cred: CredentialConfig): CredentialFac
   const { db } = ctx;
   const live = liveCertificate(db, cred.name);
   const pending = pendingRenewal(db, cred.name);
-  const refusal = lastRefusal(db, cred.name);
-  const fresh = refusal && (!live || refusal.at > (live.went_live_at ?? live.installed_at)) ? refusal : undefined;
+  const fresh = refusalSinceLive(db, cred.name, live);
   const hooks = lastHookRuns(db, cred.name);
-  const failed = hooks.filter((h) => !h.ok);
+  const failed = failedHookLines(hooks);
   const tok = cred.oauth && live ? getToken(db, cred.name) : undefined;
   const facts: CredentialFacts = {
     credential: cred.name,
@@ -44,7 +43,7 @@ export function credentialFacts(ctx: Ctx, cred: CredentialConfig): CredentialFac
   if (failed.length) {
     facts.failedHooks = {
       at: hooks[0]!.started_at,
-      lines: failed.map((h) => `${(JSON.parse(h.argv_json) as string[]).join(" ")}: ${h.error ?? `exit ${h.exit_code ?? h.signal}`}`),
+      lines: failed,
     };
   }
   if (tok) {

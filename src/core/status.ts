@@ -4,7 +4,7 @@ import { assessHealth, SEVERITY_EXIT, worst, type Severity } from "../domain/hea
 import { daysLeft } from "../domain/timing.js";
 import { liveCertificate } from "../store/certificates.js";
 import { getCheck, getMeta } from "../store/checks.js";
-import { lastHookRuns, lastRefusal } from "../store/history.js";
+import { failedHookLines, lastHookRuns, refusalSinceLive } from "../store/history.js";
 import { openAlerts } from "../store/alerts.js";
 import { queuedMails } from "../store/outbox.js";
 import { pendingRenewal, probeFields } from "../store/renewals.js";
@@ -155,15 +155,14 @@ function credentialStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, name: strin
   const mails = queuedMails(db, name);
   const decision = decide(checkInput(db, cred), now);
   const hooks = lastHookRuns(db, name);
-  const refusal = lastRefusal(db, name);
-  const freshRefusal = refusal && (!live || refusal.at > (live.went_live_at ?? live.installed_at)) ? refusal : undefined;
+  const freshRefusal = refusalSinceLive(db, name, live);
   const tok = cred.oauth ? getToken(db, name) : undefined;
   const tState = cred.oauth
     ? tokenState({ ...(tok?.expires_at ? { expiresAt: new Date(tok.expires_at) } : {}), ...(tok?.refresh_at ? { refreshAt: new Date(tok.refresh_at) } : {}) }, now)
     : undefined;
   const probe = pending ? probeFields(db, pending.id) : undefined;
   const awaiting = !!cred.oauth && pending?.state === "signed";
-  const failedHooks = hooks.filter((h) => !h.ok).map((h) => `${(JSON.parse(h.argv_json) as string[]).join(" ")}: ${h.error ?? `exit ${h.exit_code ?? h.signal}`}`);
+  const failedHooks = failedHookLines(hooks);
   const health = assessHealth(
     {
       ...(live ? { liveNotAfter: new Date(live.not_after) } : {}),

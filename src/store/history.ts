@@ -57,3 +57,20 @@ export function lastRefusal(db: Db, credential: string): (IngestRow & { id: numb
     .prepare("SELECT * FROM ingests WHERE credential = ? AND outcome = 'refused' ORDER BY id DESC LIMIT 1")
     .get(credential) as (IngestRow & { id: number }) | undefined;
 }
+
+/** The last refused file, if it came after the live certificate went live (else it is old news). */
+export function refusalSinceLive(
+  db: Db,
+  credential: string,
+  live: { went_live_at: string | null; installed_at: string } | undefined,
+): (IngestRow & { id: number }) | undefined {
+  const r = lastRefusal(db, credential);
+  return r && (!live || r.at > (live.went_live_at ?? live.installed_at)) ? r : undefined;
+}
+
+/** "argv: what went wrong" for each failed hook run, for status and alerts. */
+export function failedHookLines(runs: HookRunRow[]): string[] {
+  return runs
+    .filter((h) => !h.ok)
+    .map((h) => `${(JSON.parse(h.argv_json) as string[]).join(" ")}: ${h.error ?? `exit ${h.exit_code ?? h.signal}`}`);
+}
