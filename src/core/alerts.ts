@@ -2,26 +2,24 @@
 import type { CredentialConfig } from "../config/types.js";
 import { planAlerts, situations, type CredentialFacts, type DaemonFacts } from "../domain/alerts.js";
 import { composeAlertDigest } from "../mail/alert-mail.js";
-import { liveCertificate } from "../store/certificates.js";
 import { getMeta } from "../store/checks.js";
-import { eventSent, openAlerts, recordEvent, resolveAlert, upsertAlert } from "../store/alerts.js";
-import { failedHookLines, lastHookRuns, refusalSinceLive } from "../store/history.js";
-import { enqueueMail, queuedMails } from "../store/outbox.js";
-import { pendingRenewal } from "../store/renewals.js";
-import { getToken } from "../store/tokens.js";
+import { eventSent, recordEvent, resolveAlert, upsertAlert } from "../store/alerts.js";
+import { prep } from "../store/db.js";
+import { failedHookLines, refusalSince } from "../store/history.js";
+import { enqueueMail } from "../store/outbox.js";
+import { readSnapshot, type Snapshot } from "../store/snapshot.js";
 import type { Ctx } from "./context.js";
 
 /** SMTP counts as failing once a queued email has failed this many times (one failure may be a blip). */
 const SMTP_FAILING_ATTEMPTS = 3;
 
-export function credentialFacts(ctx: Ctx, cred: CredentialConfig): CredentialFacts {
-  const { db } = ctx;
-  const live = liveCertificate(db, cred.name);
-  const pending = pendingRenewal(db, cred.name);
-  const fresh = refusalSinceLive(db, cred.name, live);
-  const hooks = lastHookRuns(db, cred.name);
+function credentialFacts(ctx: Ctx, cred: CredentialConfig, snap: Snapshot): CredentialFacts {
+  const live = snap.live.get(cred.name);
+  const pending = snap.pending.get(cred.name);
+  const fresh = refusalSince(snap.refusals.get(cred.name), live);
+  const hooks = snap.hooks.get(cred.name) ?? [];
   const failed = failedHookLines(hooks);
-  const tok = cred.oauth && live ? getToken(db, cred.name) : undefined;
+  const tok = cred.oauth && live ? snap.tokens.get(cred.name) : undefined;
   const facts: CredentialFacts = {
     credential: cred.name,
     mzp: cred.mzp,
@@ -56,12 +54,11 @@ export function credentialFacts(ctx: Ctx, cred: CredentialConfig): CredentialFac
   return facts;
 }
 
-export function daemonFacts(ctx: Ctx): DaemonFacts {
+function daemonFacts(ctx: Ctx, snap: Snapshot): DaemonFacts {
   const facts: DaemonFacts = {};
-  const failing = queuedMails(ctx.db).filter((m) => m.kind !== "alert" && m.attempts >= SMTP_FAILING_ATTEMPTS);
+  const failing = snap.queued.filter((m) => m.kind !== "alert" && m.attempts >= SMTP_FAILING_ATTEMPTS);
   if (failing.length) facts.smtpFailing = { attempts: Math.max(...failing.map((m) => m.attempts)), error: failing[0]!.last_error ?? "" };
-  const stray = ctx.db
-    .prepare("SELECT * FROM ingests WHERE credential IS NULL AND outcome = 'refused' ORDER BY id DESC LIMIT 1")
+  const stray = prep(ctx.db, "SELECT * FROM ingests WHERE credential IS NULL AND outcome = 'refused' ORDER BY id DESC LIMIT 1")
     .get() as { id: number; file: string; check_name: string | null; reason: string | null; at: string } | undefined;
   if (stray && ctx.clock.now().getTime() - Date.parse(stray.at) < 7 * 86_400_000) {
     facts.unmatchedRefusal = { id: stray.id, file: stray.file, check: stray.check_name ?? "", reason: stray.reason ?? "" };
@@ -81,12 +78,13 @@ export interface AlertRun {
 export function evaluateAlerts(ctx: Ctx): AlertRun {
   const now = ctx.clock.now();
   const at = now.toISOString();
+  const snap = readSnapshot(ctx.db);
   const current = situations(
-    ctx.config.credentials.map((c) => credentialFacts(ctx, c)),
-    daemonFacts(ctx),
+    ctx.config.credentials.map((c) => credentialFacts(ctx, c, snap)),
+    daemonFacts(ctx, snap),
     now,
   );
-  const open = openAlerts(ctx.db);
+  const open = snap.alerts;
   const planned = planAlerts(
     open.map((a) => ({ id: a.id, credential: a.credential, kind: a.kind, stage: a.stage, event: a.event === 1 })),
     current.filter((s) => !s.event),

@@ -1,21 +1,30 @@
 // The expiry check: gathers one credential's facts, asks the pure decision, acts, records the heartbeat.
 import type { CredentialConfig } from "../config/types.js";
-import { decide, type Decision } from "../domain/decide.js";
+import { decide, type CheckInput, type Decision } from "../domain/decide.js";
 import { errorMessage } from "../errors.js";
-import { recordCheck, setMeta } from "../store/checks.js";
+import { recordChecks, setMeta, type CheckBeat } from "../store/checks.js";
 import { pendingRenewal } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 import { evaluateAlerts } from "./alerts.js";
-import { checkInput } from "./facts.js";
+import { checkInput, checkInputs } from "./facts.js";
 import { reconcile } from "./reconcile.js";
 import { probeDue, probeRegistration } from "./registration.js";
 import { queueReminder, startRenewal } from "./renewal.js";
 
-export async function checkCredential(ctx: Ctx, cred: CredentialConfig): Promise<Decision> {
-  await reconcile(ctx, cred);
-  const signed = pendingRenewal(ctx.db, cred.name);
-  if (cred.oauth && signed?.state === "signed" && probeDue(ctx, signed)) await probeRegistration(ctx, cred, signed);
-  const decision = decide(checkInput(ctx.db, cred), ctx.clock.now());
+/**
+ * `known`: this credential's facts as read before (checkAll reads all at once); they are used only
+ * when neither reconcile nor a registration probe changed anything, else the facts are read again.
+ */
+export async function checkCredential(ctx: Ctx, cred: CredentialConfig, known?: CheckInput): Promise<Decision> {
+  let facts = (await reconcile(ctx, cred)) === undefined ? known : undefined;
+  if (cred.oauth && (facts ? facts.pending?.state === "signed" : true)) {
+    const signed = pendingRenewal(ctx.db, cred.name);
+    if (signed?.state === "signed" && probeDue(ctx, signed)) {
+      await probeRegistration(ctx, cred, signed);
+      facts = undefined;
+    }
+  }
+  const decision = decide(facts ?? checkInput(ctx.db, cred), ctx.clock.now());
   ctx.log.debug({ credential: cred.name, ...decision }, "check");
   if (decision.action === "enroll" || decision.action === "renew") {
     await startRenewal(ctx, cred, { kind: decision.action, forced: false, reason: decision.reason });
@@ -31,24 +40,31 @@ export interface CheckSummary {
   failed: { name: string; error: string }[];
 }
 
-/** Checks every credential; one credential's failure is recorded and never stops the others. */
+/**
+ * Checks every credential; one credential's failure is recorded and never stops the others. The
+ * facts are read for all credentials at once, and the heartbeats written in one transaction at the
+ * end (one fsync instead of one per credential).
+ */
 export async function checkAll(ctx: Ctx, credentials = ctx.config.credentials): Promise<CheckSummary> {
   const summary: CheckSummary = { checked: 0, failed: [] };
+  const known = checkInputs(ctx.db, credentials);
+  const beats: CheckBeat[] = [];
   for (const cred of credentials) {
     try {
-      await checkCredential(ctx, cred);
-      recordCheck(ctx.db, cred.name, ctx.clock.now());
+      await checkCredential(ctx, cred, known.get(cred.name));
+      beats.push({ credential: cred.name, at: ctx.clock.now() });
     } catch (err) {
       const msg = errorMessage(err);
       summary.failed.push({ name: cred.name, error: msg });
       ctx.log.error({ credential: cred.name, err: msg }, "check failed");
-      try {
-        recordCheck(ctx.db, cred.name, ctx.clock.now(), msg);
-      } catch (dbErr) {
-        ctx.log.error({ credential: cred.name, err: errorMessage(dbErr) }, "could not record the failed check");
-      }
+      beats.push({ credential: cred.name, at: ctx.clock.now(), error: msg });
     }
     summary.checked++;
+  }
+  try {
+    recordChecks(ctx.db, beats);
+  } catch (dbErr) {
+    ctx.log.error({ err: errorMessage(dbErr) }, "could not record the checks' heartbeats");
   }
   setMeta(ctx.db, "last_check_at", ctx.clock.now().toISOString());
   try {

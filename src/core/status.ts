@@ -1,16 +1,12 @@
 // Builds the `credd status` view from SQLite: the shape of `status --json`, a monitoring contract.
+import type { CredentialConfig } from "../config/types.js";
 import { decide } from "../domain/decide.js";
 import { assessHealth, SEVERITY_EXIT, worst, type Severity } from "../domain/health.js";
 import { daysLeft } from "../domain/timing.js";
-import { liveCertificate } from "../store/certificates.js";
-import { getCheck, getMeta } from "../store/checks.js";
-import { failedHookLines, lastHookRuns, refusalSinceLive } from "../store/history.js";
-import { openAlerts } from "../store/alerts.js";
-import { queuedMails } from "../store/outbox.js";
-import { pendingRenewal, probeFields } from "../store/renewals.js";
-import { getToken } from "../store/tokens.js";
+import { failedHookLines, refusalSince } from "../store/history.js";
+import { readSnapshot, type QueuedSummary, type Snapshot } from "../store/snapshot.js";
 import { tokenState } from "../domain/token-timing.js";
-import { checkInput } from "./facts.js";
+import { checkInputOf } from "./facts.js";
 import type { Ctx } from "./context.js";
 import { schedulePeriodMs } from "./schedule.js";
 
@@ -102,13 +98,20 @@ export interface OpenAlertView {
 export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: string): StatusView {
   const { config, db } = ctx;
   const now = ctx.clock.now();
-  const period = schedulePeriodMs(config.check_schedule);
+  const period = schedulePeriodMs(config.check_schedule, now);
   const creds = config.credentials.filter((c) => !only || c.name === only);
-  const list = creds.map((cred) => credentialStatus(ctx, cred.name, period));
-  const lastCheck = getMeta(db, "last_check_at") ?? null;
-  const queued = queuedMails(db);
+  const snap = readSnapshot(db);
+  const alerts = openAlertViews(snap);
+  const alertsOf = new Map<string, OpenAlertView[]>();
+  for (const a of alerts) if (a.credential !== null) alertsOf.set(a.credential, [...(alertsOf.get(a.credential) ?? []), a]);
+  const mailsOf = new Map<string, QueuedSummary[]>();
+  for (const m of snap.queued) if (m.credential !== null) mailsOf.set(m.credential, [...(mailsOf.get(m.credential) ?? []), m]);
+  const list = creds.map((cred) =>
+    credentialStatus(cred, snap, { alerts: alertsOf.get(cred.name) ?? [], mails: mailsOf.get(cred.name) ?? [] }, now, period),
+  );
+  const lastCheck = snap.lastCheckAt ?? null;
+  const queued = snap.queued;
   const overall = list.reduce<Severity>((s, c) => worst(s, c.status), "ok");
-  const alerts = openAlertViews(db);
   return {
     version: STATUS_JSON_VERSION,
     generated_at: now.toISOString(),
@@ -130,9 +133,9 @@ export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: st
   };
 }
 
-function openAlertViews(db: Pick<Ctx, "db">["db"], credential?: string): OpenAlertView[] {
-  return openAlerts(db)
-    .filter((a) => credential === undefined || a.credential === credential)
+/** Worst first, then oldest first. */
+function openAlertViews(snap: Snapshot): OpenAlertView[] {
+  return [...snap.alerts]
     .sort((a, b) => (a.severity === b.severity ? a.id - b.id : a.severity === "critical" ? -1 : 1))
     .map((a) => ({
       credential: a.credential,
@@ -145,22 +148,27 @@ function openAlertViews(db: Pick<Ctx, "db">["db"], credential?: string): OpenAle
     }));
 }
 
-function credentialStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, name: string, period: number): CredentialStatus {
-  const { db } = ctx;
-  const now = ctx.clock.now();
-  const cred = ctx.config.credentials.find((c) => c.name === name)!;
-  const live = liveCertificate(db, name);
-  const pending = pendingRenewal(db, name);
-  const check = getCheck(db, name);
-  const mails = queuedMails(db, name);
-  const decision = decide(checkInput(db, cred), now);
-  const hooks = lastHookRuns(db, name);
-  const freshRefusal = refusalSinceLive(db, name, live);
-  const tok = cred.oauth ? getToken(db, name) : undefined;
+function credentialStatus(
+  cred: CredentialConfig,
+  snap: Snapshot,
+  own: { alerts: OpenAlertView[]; mails: QueuedSummary[] },
+  now: Date,
+  period: number,
+): CredentialStatus {
+  const name = cred.name;
+  const live = snap.live.get(name);
+  const pending = snap.pending.get(name);
+  const check = snap.checks.get(name);
+  const { alerts, mails } = own;
+  const decision = decide(checkInputOf(cred, snap), now);
+  const hooks = snap.hooks.get(name) ?? [];
+  const refusal = snap.refusals.get(name);
+  const freshRefusal = refusalSince(refusal, live);
+  const tok = cred.oauth ? snap.tokens.get(name) : undefined;
   const tState = cred.oauth
     ? tokenState({ ...(tok?.expires_at ? { expiresAt: new Date(tok.expires_at) } : {}), ...(tok?.refresh_at ? { refreshAt: new Date(tok.refresh_at) } : {}) }, now)
     : undefined;
-  const probe = pending ? probeFields(db, pending.id) : undefined;
+  const probe = pending;
   const awaiting = !!cred.oauth && pending?.state === "signed";
   const failedHooks = failedHookLines(hooks);
   const health = assessHealth(
@@ -247,7 +255,7 @@ function credentialStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, name: strin
       ? { at: freshRefusal.at, file: freshRefusal.file, check: freshRefusal.check_name, reason: freshRefusal.reason }
       : null,
     outbox: { queued: mails.length, last_error: mails.find((m) => m.last_error)?.last_error ?? null },
-    alerts: openAlertViews(db, name),
+    alerts,
     last_check_at: check?.last_check_at ?? null,
     last_error: check?.last_error ?? null,
     last_error_at: check?.last_error_at ?? null,

@@ -30,26 +30,24 @@ export function liveCertificate(db: Db, credential: string): CertificateRow | un
 
 /** The highest archive version used by any certificate or renewal of this credential. */
 export function maxVersion(db: Db, credential: string): number {
-  const row = db
-    .prepare(
-      `SELECT MAX(v) AS v FROM (
+  const row = prep(
+    db,
+    `SELECT MAX(v) AS v FROM (
          SELECT MAX(version) AS v FROM certificates WHERE credential = ?
          UNION ALL SELECT MAX(version) FROM renewals WHERE credential = ?)`,
-    )
-    .get(credential, credential) as { v: number | null };
+  ).get(credential, credential) as { v: number | null };
   return row.v ?? 0;
 }
 
 /** Records an ingested certificate as installed (archive/ written) but not live yet. */
 export function insertInstalledCertificate(db: Db, cert: NewCertificate & { renewal_id: number | null }): number {
-  const r = db
-    .prepare(
-      `INSERT INTO certificates (credential, version, serial, not_before, not_after, subject, issuer,
+  const r = prep(
+    db,
+    `INSERT INTO certificates (credential, version, serial, not_before, not_after, subject, issuer,
          spki_sha256, sha256, source, installed_at, live, renewal_id)
        VALUES (@credential, @version, @serial, @not_before, @not_after, @subject, @issuer,
          @spki_sha256, @sha256, @source, @installed_at, 0, @renewal_id)`,
-    )
-    .run(cert);
+  ).run(cert);
   return Number(r.lastInsertRowid);
 }
 
@@ -67,22 +65,24 @@ export function certificateBySha256(db: Db, credential: string, sha256: string):
 
 /** Makes `version` the live one and retires the previous live one, in the caller's transaction. */
 export function makeLive(db: Db, credential: string, version: number, at: string): void {
-  prep(db, "UPDATE certificates SET live = 0, retired_at = @at WHERE credential = @c AND live = 1 AND version != @v").run({
+  prep(
+    db,
+    "UPDATE certificates SET live = 0, retired_at = @at WHERE credential = @c AND live = 1 AND version != @v",
+  ).run({
     c: credential,
     v: version,
     at,
   });
-  prep(db, 
+  prep(db,
     "UPDATE certificates SET live = 1, went_live_at = COALESCE(went_live_at, @at), retired_at = NULL WHERE credential = @c AND version = @v",
   ).run({ c: credential, v: version, at });
 }
 
 /** The most recently retired certificate (the one before the live one), for rollback. */
 export function previousCertificate(db: Db, credential: string): CertificateRow | undefined {
-  return db
-    .prepare(
-      `SELECT * FROM certificates WHERE credential = ? AND live = 0 AND retired_at IS NOT NULL
+  return prep(
+    db,
+    `SELECT * FROM certificates WHERE credential = ? AND live = 0 AND retired_at IS NOT NULL
        ORDER BY retired_at DESC, version DESC LIMIT 1`,
-    )
-    .get(credential) as CertificateRow | undefined;
+  ).get(credential) as CertificateRow | undefined;
 }

@@ -10,19 +10,31 @@ export interface CheckRow {
 
 export function recordCheck(db: Db, credential: string, now: Date, error?: string): void {
   const at = now.toISOString();
-  prep(db, 
+  prep(db,
     `INSERT INTO checks (credential, last_check_at, last_error, last_error_at) VALUES (@c, @at, @e, @eat)
      ON CONFLICT (credential) DO UPDATE SET last_check_at = @at, last_error = @e,
        last_error_at = COALESCE(@eat, last_error_at)`,
   ).run({ c: credential, at, e: error ?? null, eat: error ? at : null });
 }
 
-export function getCheck(db: Db, credential: string): CheckRow | undefined {
-  return prep(db, "SELECT * FROM checks WHERE credential = ?").get(credential) as CheckRow | undefined;
+export interface CheckBeat {
+  credential: string;
+  at: Date;
+  error?: string;
+}
+
+/** Many heartbeats in one transaction (the check writes one per credential). */
+export function recordChecks(db: Db, beats: readonly CheckBeat[]): void {
+  db.transaction(() => {
+    for (const b of beats) recordCheck(db, b.credential, b.at, b.error);
+  })();
 }
 
 export function setMeta(db: Db, key: string, value: string): void {
-  prep(db, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
+  prep(
+    db,
+    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+  ).run(
     key,
     value,
   );

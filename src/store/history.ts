@@ -17,21 +17,10 @@ export interface HookRunRow {
 }
 
 export function recordHookRun(db: Db, r: Omit<HookRunRow, "id">): void {
-  prep(db, 
+  prep(db,
     `INSERT INTO hook_runs (credential, version, serial, argv_json, ok, exit_code, signal, duration_ms, error, output, started_at)
      VALUES (@credential, @version, @serial, @argv_json, @ok, @exit_code, @signal, @duration_ms, @error, @output, @started_at)`,
   ).run(r);
-}
-
-/** The hook runs of the most recent deploy (all rows sharing the latest started_at batch). */
-export function lastHookRuns(db: Db, credential: string): HookRunRow[] {
-  const last = db
-    .prepare("SELECT version, started_at FROM hook_runs WHERE credential = ? ORDER BY id DESC LIMIT 1")
-    .get(credential) as { version: number; started_at: string } | undefined;
-  if (!last) return [];
-  return db
-    .prepare("SELECT * FROM hook_runs WHERE credential = ? AND started_at = ? ORDER BY id")
-    .all(credential, last.started_at) as HookRunRow[];
 }
 
 export interface IngestRow {
@@ -46,25 +35,17 @@ export interface IngestRow {
 }
 
 export function recordIngest(db: Db, r: IngestRow): void {
-  prep(db, 
+  prep(db,
     `INSERT INTO ingests (at, file, credential, outcome, check_name, reason, serial, sha256)
      VALUES (@at, @file, @credential, @outcome, @check_name, @reason, @serial, @sha256)`,
   ).run(r);
 }
 
-export function lastRefusal(db: Db, credential: string): (IngestRow & { id: number }) | undefined {
-  return db
-    .prepare("SELECT * FROM ingests WHERE credential = ? AND outcome = 'refused' ORDER BY id DESC LIMIT 1")
-    .get(credential) as (IngestRow & { id: number }) | undefined;
-}
-
-/** The last refused file, if it came after the live certificate went live (else it is old news). */
-export function refusalSinceLive(
-  db: Db,
-  credential: string,
+/** `r` (a credential's last refusal) if it came after the live certificate went live. */
+export function refusalSince<R extends { at: string }>(
+  r: R | undefined,
   live: { went_live_at: string | null; installed_at: string } | undefined,
-): (IngestRow & { id: number }) | undefined {
-  const r = lastRefusal(db, credential);
+): R | undefined {
   return r && (!live || r.at > (live.went_live_at ?? live.installed_at)) ? r : undefined;
 }
 

@@ -27,12 +27,11 @@ export function enqueueMail(
   m: { mail: OutgoingMail; kind: string; credential?: string; renewalId?: number; now: Date },
 ): number {
   const at = m.now.toISOString();
-  const r = db
-    .prepare(
-      `INSERT INTO outbox (message_id, kind, credential, renewal_id, mail_json, created_at, next_attempt_at)
+  const r = prep(
+    db,
+    `INSERT INTO outbox (message_id, kind, credential, renewal_id, mail_json, created_at, next_attempt_at)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    )
-    .run(m.mail.messageId, m.kind, m.credential ?? null, m.renewalId ?? null, JSON.stringify(m.mail), at, at);
+  ).run(m.mail.messageId, m.kind, m.credential ?? null, m.renewalId ?? null, JSON.stringify(m.mail), at, at);
   return Number(r.lastInsertRowid);
 }
 
@@ -43,9 +42,9 @@ export function enqueueMail(
 export function claimDue(db: Db, now: Date, holdMs: number, limit = 20, onlyId?: number): QueuedMail[] {
   const at = now.toISOString();
   const until = new Date(now.getTime() + holdMs).toISOString();
-  const rows = db
-    .prepare(
-      `UPDATE outbox SET claimed_until = @until
+  const rows = prep(
+    db,
+    `UPDATE outbox SET claimed_until = @until
        WHERE id IN (
          SELECT id FROM outbox
          WHERE sent_at IS NULL AND next_attempt_at <= @at
@@ -53,14 +52,16 @@ export function claimDue(db: Db, now: Date, holdMs: number, limit = 20, onlyId?:
            AND (@onlyId IS NULL OR id = @onlyId)
          ORDER BY id LIMIT @limit)
        RETURNING *`,
-    )
-    .all({ at, until, limit, onlyId: onlyId ?? null }) as OutboxRow[];
+  ).all({ at, until, limit, onlyId: onlyId ?? null }) as OutboxRow[];
   return rows.sort((a, b) => a.id - b.id).map((row) => ({ row, mail: JSON.parse(row.mail_json) as OutgoingMail }));
 }
 
 /** `note` records a partial refusal: sent to some recipients, refused for others (not resent). */
 export function markMailSent(db: Db, id: number, now: Date, note: string | null = null): void {
-  prep(db, "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, claimed_until = NULL, last_error = ? WHERE id = ?").run(
+  prep(
+    db,
+    "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, claimed_until = NULL, last_error = ? WHERE id = ?",
+  ).run(
     now.toISOString(),
     note,
     id,
@@ -68,17 +69,16 @@ export function markMailSent(db: Db, id: number, now: Date, note: string | null 
 }
 
 export function markMailFailed(db: Db, id: number, error: string, nextAttemptAt: Date): void {
-  prep(db, 
+  prep(db,
     "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, claimed_until = NULL WHERE id = ?",
   ).run(error, nextAttemptAt.toISOString(), id);
 }
 
 export function queuedMails(db: Db, credential?: string): OutboxRow[] {
-  return db
-    .prepare(
-      `SELECT * FROM outbox WHERE sent_at IS NULL AND (@c IS NULL OR credential = @c) ORDER BY id`,
-    )
-    .all({ c: credential ?? null }) as OutboxRow[];
+  return prep(
+    db,
+    `SELECT * FROM outbox WHERE sent_at IS NULL AND (@c IS NULL OR credential = @c) ORDER BY id`,
+  ).all({ c: credential ?? null }) as OutboxRow[];
 }
 
 /** The next time any queued mail becomes due, for the worker's timer. */
