@@ -3,10 +3,12 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from "yaml";
+import { createRequire } from "node:module";
+import type { Document, LineCounter } from "yaml";
 import { ConfigError } from "../errors.js";
 import type { Config } from "./types.js";
 import { ConfigInvalidError, Issues, type Issue, type Locate, type Seg } from "./issues.js";
+import { quickParse } from "./fast-yaml.js";
 import { validateConfig } from "./validate.js";
 
 export { readSecretFile, resolveSecretPath } from "./secrets.js";
@@ -48,6 +50,20 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 /** parseConfig without reading: `file` is used for messages and to resolve relative paths. */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const abs = path.resolve(file);
+  // The quick parse first; on any problem the file is read again by `yaml`, whose Document places
+  // every message on its line. A file that passes gives the same value either way (config-parse tests).
+  const quick = quickParse(text);
+  if (quick !== undefined) {
+    const ix = new Issues();
+    const config = validateConfig(ix, quick, abs, env);
+    if (ix.list.length === 0 && config) return config;
+  }
+  return parseConfigSlowly(text, abs, env);
+}
+
+/** The `yaml` Document parse, with line numbers: every problem in the file is named on its line. */
+export function parseConfigSlowly(text: string, abs: string, env: NodeJS.ProcessEnv): Config {
+  const { LineCounter, parseDocument } = yamlLib();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   // The first YAML problem only: later ones are usually echoes of it. Warnings (an unknown
@@ -83,8 +99,15 @@ function byLine(issues: readonly Issue[]): Issue[] {
   return [...issues].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
 }
 
+/** `yaml`, loaded on first use (about 25 ms): a good file never needs it. */
+let yamlModule: typeof import("yaml") | undefined;
+function yamlLib(): typeof import("yaml") {
+  return (yamlModule ??= createRequire(import.meta.url)("yaml") as typeof import("yaml"));
+}
+
 /** Line of a path in the document; falls back to the nearest parent that exists. */
 function locator(doc: Document, lines: LineCounter): Locate {
+  const { isMap, isNode, isScalar } = yamlLib();
   const lineOf = (node: unknown): number | undefined =>
     isNode(node) && node.range ? lines.linePos(node.range[0]).line : undefined;
   return (raw: readonly Seg[], ofKey: boolean): number | undefined => {
