@@ -7,6 +7,7 @@ import { CreddError } from "../errors.js";
 import { createLogger, type Logger } from "../log.js";
 import { makeMailerFactory } from "../mail/factory.js";
 import { openDb } from "../store/db.js";
+export { requireCredential } from "../config/lookup.js";
 
 export interface CtxOptions {
   readonly?: boolean;
@@ -25,12 +26,3 @@ export function buildCtx(configPath: string, opts: CtxOptions = {}): Ctx {
   };
 }
 
-export function requireCredential(config: Config, name: string | undefined): CredentialConfig {
-  if (!name) throw new CreddError("USAGE", "missing credential NAME");
-  const cred = config.credentials.find((c) => c.name === name);
-  if (!cred) {
-    const names = config.credentials.map((c) => c.name).join(", ");
-    throw new CreddError("NOT_FOUND", `no credential named "${name}" in ${config.file} (configured: ${names})`);
-  }
-  return cred;
-}

@@ -7,7 +7,7 @@ import { CreddError, errorMessage } from "../errors.js";
 import { openDb } from "../store/db.js";
 import { existsSync, statSync } from "node:fs";
 import { dbPath, type Db } from "../store/db.js";
-import { requireCredential } from "./context.js";
+import { requireCredential } from "../config/lookup.js";
 import type { Globals, Io } from "./io.js";
 
 export const STATUS_HELP = `usage: credd status [NAME] [--json]
@@ -56,7 +56,12 @@ export async function cmdStatus(argv: string[], g: Globals, io: Io): Promise<num
     return 3;
   }
   if (values.json) io.out(JSON.stringify(view, null, 2));
-  else printView(view, io);
+  else {
+    // One write, not one per line: 1,000 credentials are some 8,000 lines.
+    const lines: string[] = [];
+    printView(view, { out: (l) => lines.push(l), err: io.err });
+    io.out(lines.join("\n"));
+  }
   return view.exit_code;
 }
 
