@@ -26,25 +26,34 @@ export async function benchCheck(o: BenchOptions): Promise<Row[]> {
   const { loadConfig } = await fromDist<LoadMod>("config/load.js");
   const { openDb } = await fromDist<DbMod>("store/db.js");
   const { checkAll } = await fromDist<CheckMod>("core/check.js");
-  const { checkInput } = await fromDist<FactsMod>("core/facts.js");
+  const { checkInput, checkInputs } = await fromDist<FactsMod>("core/facts.js");
   const { decide } = await fromDist<DecideMod>("domain/decide.js");
   const config = loadConfig(configFile);
   const db = openDb(config.state_dir);
 
   const runs = o.runs(21, 7);
-  o.progress(`check: ${runs} rounds of checkInput (SQLite) + decide over ${N} credentials`);
+  o.progress(`check: ${runs} rounds of checkInputs (SQLite) + decide over ${N} credentials`);
   const round: number[] = [];
   const pure: number[] = [];
+  const onePerCredential: number[] = [];
   let actions = 0;
   for (let i = 0; i < runs + 2; i++) {
     const now = new Date();
     const t0 = performance.now();
+    const facts = checkInputs(db, config.credentials);
     for (const cred of config.credentials) {
-      if (decide(checkInput(db, cred), now).action !== "none") actions++;
+      if (decide(facts.get(cred.name)!, now).action !== "none") actions++;
     }
     if (i >= 2) round.push(performance.now() - t0);
   }
   if (actions !== 0) throw new Error(`the fixture was meant to need no action, got ${actions}`);
+  // For comparison: the same facts read with three point queries per credential (as before the bulk read).
+  for (let i = 0; i < o.runs(5, 3); i++) {
+    const now = new Date();
+    const t0 = performance.now();
+    for (const cred of config.credentials) decide(checkInput(db, cred), now);
+    onePerCredential.push(performance.now() - t0);
+  }
   const inputs: CheckInput[] = config.credentials.map((c) => checkInput(db, c));
   for (let i = 0; i < runs + 2; i++) {
     const now = new Date();
@@ -83,6 +92,7 @@ export async function benchCheck(o: BenchOptions): Promise<Row[]> {
   const r = summarize(round);
   const p = summarize(pure);
   const f = summarize(full);
+  const q = summarize(onePerCredential);
   return [
     {
       figure: `expiry check, ${N.toLocaleString("en")} credentials (SQLite + decide)`,
@@ -91,8 +101,9 @@ export async function benchCheck(o: BenchOptions): Promise<Row[]> {
       target: "≤ 50 ms",
       verdict: verdict(r.median <= 50),
       detail:
-        `In-process, warm: for every credential checkInput(db, cred) (live certificate, pending and latest renewal from SQLite) then decide(input, now) ${spread(r)}; ` +
-        `decide() alone over the ${N.toLocaleString("en")} inputs ${ms(p.median)}.`,
+        `In-process, warm: checkInputs(db, credentials) (live certificates, pending and latest renewals: one SQLite query per table, ` +
+        `as checkAll does) then decide(input, now) for each ${spread(r)}; decide() alone over the ${N.toLocaleString("en")} inputs ${ms(p.median)}; ` +
+        `with three point queries per credential instead (checkInput) ${ms(q.median)}.`,
     },
     {
       figure: `daemon checkAll, ${N.toLocaleString("en")} credentials`,
@@ -101,8 +112,8 @@ export async function benchCheck(o: BenchOptions): Promise<Row[]> {
       target: "—",
       verdict: "info",
       detail:
-        `What \`credd run\` does each check_schedule: per credential reconcile (a readlink of live/), the decision, a heartbeat row written ` +
-        `(one SQLite transaction each, synchronous=FULL), then the alert rules over all credentials; ${spread(f)}.`,
+        `What \`credd run\` does each check_schedule: the facts read at once, per credential reconcile (a readlink of live/) and the decision, ` +
+        `the heartbeats written in one transaction (synchronous=FULL), then the alert rules over one snapshot of all credentials; ${spread(f)}.`,
     },
   ];
 }
