@@ -8,8 +8,11 @@ import type { Ctx } from "./context.js";
 import { evaluateAlerts } from "./alerts.js";
 import { checkInput, checkInputs } from "./facts.js";
 import { reconcile } from "./reconcile.js";
-import { probeDue, probeRegistration } from "./registration.js";
-import { queueReminder, startRenewal } from "./renewal.js";
+
+// Renewal (key generation, CSR, email) and the IDP probe are loaded when a decision needs them:
+// an idle daemon never does, and they bring the PKI, mail and HTTPS code (memory, start-up time).
+const renewal = () => import("./renewal.js");
+const registration = () => import("./registration.js");
 
 /**
  * `known`: this credential's facts as read before (checkAll reads all at once); they are used only
@@ -19,18 +22,19 @@ export async function checkCredential(ctx: Ctx, cred: CredentialConfig, known?: 
   let facts = (await reconcile(ctx, cred)) === undefined ? known : undefined;
   if (cred.oauth && (facts ? facts.pending?.state === "signed" : true)) {
     const signed = pendingRenewal(ctx.db, cred.name);
-    if (signed?.state === "signed" && probeDue(ctx, signed)) {
-      await probeRegistration(ctx, cred, signed);
+    const reg = signed?.state === "signed" ? await registration() : undefined;
+    if (signed && reg?.probeDue(ctx, signed)) {
+      await reg.probeRegistration(ctx, cred, signed);
       facts = undefined;
     }
   }
   const decision = decide(facts ?? checkInput(ctx.db, cred), ctx.clock.now());
   ctx.log.debug({ credential: cred.name, ...decision }, "check");
   if (decision.action === "enroll" || decision.action === "renew") {
-    await startRenewal(ctx, cred, { kind: decision.action, forced: false, reason: decision.reason });
+    await (await renewal()).startRenewal(ctx, cred, { kind: decision.action, forced: false, reason: decision.reason });
   } else if (decision.action === "remind") {
     const pending = pendingRenewal(ctx.db, cred.name)!;
-    queueReminder(ctx, cred, pending);
+    (await renewal()).queueReminder(ctx, cred, pending);
   }
   return decision;
 }

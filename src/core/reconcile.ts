@@ -5,7 +5,9 @@ import { liveVersion } from "../files/live.js";
 import { certificateByVersion, liveCertificate } from "../store/certificates.js";
 import { pendingRenewal } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
-import { goLive, markLiveInDb, runDeployHooks, switchToVersion } from "./golive.js";
+
+/** Only a crash leaves anything to do here: go-live's code (PKCS#12, hooks) is loaded then. */
+const golive = () => import("./golive.js");
 
 /**
  * live/ is switched before the database is told (goLive), so after a crash:
@@ -22,6 +24,7 @@ export async function reconcile(ctx: Ctx, cred: CredentialConfig): Promise<strin
   if (pending && (pending.state === "registered" || (pending.state === "signed" && !cred.oauth))) {
     const row = certificateByVersion(ctx.db, cred.name, pending.version);
     if (row) {
+      const { goLive, markLiveInDb, runDeployHooks } = await golive();
       if (onDisk === row.version) {
         markLiveInDb(ctx, row);
         await runDeployHooks(ctx, cred, row);
@@ -35,12 +38,12 @@ export async function reconcile(ctx: Ctx, cred: CredentialConfig): Promise<strin
   if (onDisk !== undefined && dbLive?.version !== onDisk) {
     const row = certificateByVersion(ctx.db, cred.name, onDisk);
     if (row) {
-      markLiveInDb(ctx, row);
+      (await golive()).markLiveInDb(ctx, row);
       return logged(ctx, cred, `live/ holds version ${onDisk}; the database now says so too`);
     }
   }
   if (onDisk === undefined && dbLive) {
-    await switchToVersion(ctx, cred, dbLive.version);
+    await (await golive()).switchToVersion(ctx, cred, dbLive.version);
     return logged(ctx, cred, `live/ was missing; rewrote it from archive/ version ${dbLive.version}`);
   }
   return undefined;

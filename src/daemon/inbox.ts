@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Ctx } from "../core/context.js";
-import { ingestBatch, type FileOutcome, type InputFile } from "../core/ingest.js";
+import type { FileOutcome, InputFile } from "../core/ingest.js";
 import { errorMessage } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic.js";
 
@@ -36,6 +36,8 @@ export async function scanInbox(ctx: Ctx, opts: InboxOptions): Promise<FileOutco
   }
   if (files.length === 0) return [];
   ctx.log.info({ files: files.map((f) => f.name) }, "inbox: taking in");
+  // Loaded with the first file: ingest brings the certificate parsing code, which an empty inbox never needs.
+  const { ingestBatch } = await import("../core/ingest.js");
   const outcomes = await ingestBatch(ctx, files);
   // A file we failed on (database locked, disk full) stays in the inbox for the next scan.
   for (const o of outcomes) if (o.outcome !== "failed") settle(ctx, dir, o);
