@@ -1,7 +1,7 @@
 // The SMTP adapter: sends one OutgoingMail through nodemailer with TLS required and verified,
 // every wait bounded, and every failure turned into a CreddError("NETWORK") an ops person can read.
 import tls from "node:tls";
-import nodemailer from "nodemailer";
+import { createRequire } from "node:module";
 import type { NodemailerError, SendMailOptions, SMTPTransportOptions } from "nodemailer";
 import type { SmtpConfig } from "../config/types.js";
 import { CreddError } from "../errors.js";
@@ -50,6 +50,9 @@ function idleTimeoutMs(timeoutMs: number): number {
   return timeoutMs + Math.min(1000, Math.ceil(timeoutMs / 2));
 }
 
+/** nodemailer, loaded with the first mailer (some 4 MiB a daemon with nothing to send does without). */
+const nodemailer = () => createRequire(import.meta.url)("nodemailer") as typeof import("nodemailer");
+
 /** The nodemailer transport options for `cfg`; exported so tests can check the TLS settings. */
 export function smtpTransportOptions(
   cfg: SmtpConfig,
@@ -88,7 +91,7 @@ export function createMailer(cfg: SmtpConfig, secrets: { password?: string }, op
     throw new CreddError("CONFIG", `smtp.user is set (${cfg.user}) but no SMTP password was given (set smtp.password_file)`);
   }
   const options = smtpTransportOptions(cfg, secrets, opts);
-  const transport = nodemailer.createTransport(options);
+  const transport = nodemailer().createTransport(options);
   const ctx: Ctx = {
     where: `SMTP ${cfg.host}:${String(options.port)}`,
     host: cfg.host,
