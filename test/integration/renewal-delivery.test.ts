@@ -88,6 +88,7 @@ test("SMTP down at first, up later: the CSR email stays queued, is retried with 
     const mails = await up.waitFor(1);
     const bare = (id: string) => id.replace(/^<|>$/g, "");
     assert.equal(bare(mails[0]!.parsed.messageId), bare(r.messageId), "the Message-ID fixed when queued");
+    assert.match(bare(mails[0]!.parsed.messageId), /^credd\.[0-9a-f-]{36}@partner\.example$/, "on the domain of smtp.from");
     clock.advance(DAY);
     assert.equal((await deliverDue(ctx)).sent, 0, "nothing left to send");
     assert.equal(up.received.length, 1, "arrived once");
