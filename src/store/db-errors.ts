@@ -89,7 +89,10 @@ function describeHolders(file: string): string {
   const daemon = pidFileOwner(join(dirname(file), "credd.pid"));
   if (holders === undefined) return "the process holding it could not be looked up here (no /proc); `fuser -v` on the file shows it";
   if (holders.length === 0) {
-    return "no other process visible to this user has it open (one running as another user may: `sudo fuser -v` on the file shows it)";
+    return (
+      "no other process visible to this user has it open (so it is another connection in this process, or a process " +
+      "of another user: `sudo fuser -v` on the file shows it)"
+    );
   }
   const named = holders.map((h) => `pid ${h.pid} (${h.pid === daemon ? "credd run" : h.name})`);
   return `${named.length === 1 ? "process" : "processes"} with it open: ${named.join(", ")}`;
