@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import type { CredentialConfig } from "../config/types.js";
 import { renewalTime } from "../domain/timing.js";
-import { CreddError, errorMessage, RefusedError } from "../errors.js";
+import { CreddError, errorMessage, RefusedError, underlyingCode } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic.js";
 import { credentialPaths } from "../files/layout.js";
 import { readCertificateFile } from "../pki/bundle.js";
@@ -38,7 +38,7 @@ export type FileOutcome =
   | { file: string; outcome: "already-live"; credential: string; serial: string }
   | { file: string; outcome: "refused"; check: string; reason: string; credential?: string }
   /** Not a verdict on the file: something failed on our side (database locked, disk full). Try again. */
-  | { file: string; outcome: "failed"; reason: string; credential?: string };
+  | { file: string; outcome: "failed"; reason: string; credential?: string; /** e.g. ENOSPC, SQLITE_BUSY */ code?: string };
 
 interface Parsed {
   file: string;
@@ -96,10 +96,9 @@ export async function ingestBatch(ctx: Ctx, files: InputFile[], only?: Credentia
   }
   const now = ctx.clock.now().toISOString();
   for (const o of out) {
-    if (o.outcome === "failed") {
-      ctx.log.error({ file: o.file, credential: o.credential, err: o.reason }, "could not take in a certificate file; it will be tried again");
-      continue;
-    }
+    // A failure on our side is not recorded (the database may be what failed); the caller reports it:
+    // the CLI prints it, the inbox logs it once while it lasts (daemon/inbox.ts).
+    if (o.outcome === "failed") continue;
     recordIngest(ctx.db, {
       at: now,
       file: o.file,
@@ -126,9 +125,14 @@ class IngestRefusal extends RefusedError {
 }
 
 function refusal(file: string, err: unknown, credential?: string): FileOutcome {
-  const cred = credential ? { credential } : {};
-  if (!(err instanceof RefusedError)) return { file, outcome: "failed", reason: errorMessage(err), ...cred };
-  return { file, outcome: "refused", check: err.check, reason: errorMessage(err), ...cred };
+  if (!(err instanceof RefusedError)) return failedOutcome(file, err, credential);
+  return { file, outcome: "refused", check: err.check, reason: errorMessage(err), ...(credential ? { credential } : {}) };
+}
+
+/** Something failed on our side while taking in `file`: the outcome that says so, with the error's code. */
+export function failedOutcome(file: string, err: unknown, credential?: string): FileOutcome & { outcome: "failed" } {
+  const code = underlyingCode(err);
+  return { file, outcome: "failed", reason: errorMessage(err), ...(credential ? { credential } : {}), ...(code ? { code } : {}) };
 }
 
 function dedupe(certs: CertInfo[]): CertInfo[] {
