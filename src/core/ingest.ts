@@ -9,7 +9,13 @@ import { readCertificateFile } from "../pki/bundle.js";
 import type { CertInfo } from "../pki/certs.js";
 import { checkLeafUsage, checkValidity, verifyChain } from "../pki/chain.js";
 import { compareDn, formatDn } from "../pki/dn.js";
-import { certificateBySha256, insertInstalledCertificate, liveCertificate } from "../store/certificates.js";
+import {
+  certificateBySha256,
+  insertInstalledCertificate,
+  liveCertificate,
+  previousCertificate,
+  type CertificateRow,
+} from "../store/certificates.js";
 import { recordIngest } from "../store/history.js";
 import { getRenewal, pendingRenewal, setRenewalState, type RenewalRow } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
@@ -35,7 +41,7 @@ export type FileOutcome =
       staged?: string;
     }
   | { file: string; outcome: "chain"; credential: string }
-  | { file: string; outcome: "already-live"; credential: string; serial: string }
+  | { file: string; outcome: "already-live"; credential: string; serial: string; version: number; liveSince: string | null }
   | { file: string; outcome: "refused"; check: string; reason: string; credential?: string }
   /** Not a verdict on the file: something failed on our side (database locked, disk full). Try again. */
   | { file: string; outcome: "failed"; reason: string; credential?: string; /** e.g. ENOSPC, SQLITE_BUSY */ code?: string };
@@ -165,6 +171,26 @@ function findRenewal(ctx: Ctx, leaf: CertInfo, only?: CredentialConfig): { cred:
   );
 }
 
+/**
+ * Why a certificate that was live before and has been replaced is not installed again, and how to
+ * go back to it if that is what the person wants (`credd rollback` goes back one step only).
+ */
+function previouslyLive(ctx: Ctx, cred: CredentialConfig, known: CertificateRow, now: Date): string {
+  const live = liveCertificate(ctx.db, cred.name);
+  const before = previousCertificate(ctx.db, cred.name);
+  const what =
+    `certificate ${known.serial} (version ${known.version}) is already installed: it was ${cred.name}'s live certificate ` +
+    `before (first live on ${known.went_live_at}) and was replaced on ${known.retired_at ?? "(date not recorded)"}` +
+    (live ? ` (live now: certificate ${live.serial}, version ${live.version})` : "") +
+    "; nothing changed";
+  if (new Date(known.not_after).getTime() <= now.getTime()) return `${what}. It expired on ${known.not_after}, so it cannot be live again`;
+  if (before?.id === known.id) return `${what}. To make it live again, run \`credd rollback ${cred.name}\``;
+  return (
+    `${what}. \`credd rollback ${cred.name}\` goes back one step only, to certificate ${before?.serial ?? "(none)"}` +
+    `${before ? ` (version ${before.version})` : ""}, not to this one`
+  );
+}
+
 function readPinnedCa(ctx: Ctx): CertInfo[] {
   const file = ctx.config.stellantis.ca_file;
   if (!file) {
@@ -190,11 +216,15 @@ async function ingestLeaf(
   only?: CredentialConfig,
 ): Promise<{ outcome: FileOutcome & { credential: string }; chainUsed: CertInfo[] }> {
   const now = ctx.clock.now();
-  // Already taken in (the same file dropped twice, or a retry after a crash)?
+  // Already taken in (the same file dropped twice, a retry after a crash, an older certificate again)?
   for (const cred of only ? [only] : ctx.config.credentials) {
     const known = certificateBySha256(ctx.db, cred.name, leaf.sha256);
     if (known?.live === 1) {
-      return { outcome: { file, outcome: "already-live", credential: cred.name, serial: leaf.serial }, chainUsed: [] };
+      const outcome = { file, outcome: "already-live" as const, credential: cred.name, serial: leaf.serial, version: known.version, liveSince: known.went_live_at };
+      return { outcome, chainUsed: [] };
+    }
+    if (known && known.went_live_at !== null) {
+      throw new IngestRefusal("previously-live", previouslyLive(ctx, cred, known, now), cred.name);
     }
     if (known && known.went_live_at === null && known.renewal_id !== null) {
       // Accepted before but not live: an OAuth2 one waiting for the IDP gets probed, anything

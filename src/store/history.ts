@@ -52,9 +52,16 @@ export function recordIngest(db: Db, r: IngestRow): void {
   ).run(r);
 }
 
+/**
+ * The last refused file that says something is wrong. A certificate that was live before, taken in
+ * again (check "previously-live"), is not: the person is told at once, and status stays quiet.
+ */
 export function lastRefusal(db: Db, credential: string): (IngestRow & { id: number }) | undefined {
   return db
-    .prepare("SELECT * FROM ingests WHERE credential = ? AND outcome = 'refused' ORDER BY id DESC LIMIT 1")
+    .prepare(
+      `SELECT * FROM ingests WHERE credential = ? AND outcome = 'refused' AND COALESCE(check_name, '') <> 'previously-live'
+       ORDER BY id DESC LIMIT 1`,
+    )
     .get(credential) as (IngestRow & { id: number }) | undefined;
 }
 
