@@ -51,3 +51,17 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * The system or library code behind `err` (ENOSPC, EACCES, SQLITE_BUSY, ...), looked for in `err`
+ * and its causes; credd's own codes (IO, LOCKED, ...) are skipped. Undefined when there is none.
+ */
+export function underlyingCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e !== null && typeof e === "object" && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (!(e instanceof CreddError) && typeof code === "string" && code !== "") return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

@@ -21,6 +21,9 @@ asked for, it chains to stellantis.ca_file, it is inside its validity window
 and not already due for renewal, and its key usage allows TLS client auth.
 Then it is archived, live/ is switched atomically, and the deploy hooks run.
 A refused file changes nothing; the reason names the check that failed.
+The live certificate taken in again is "already installed" (exit 0); one that
+was live before and has been replaced is refused (previously-live), saying
+when it was replaced and whether \`credd rollback NAME\` brings it back.
 
 exit: 0 installed (or already live), 1 refused, 2 usage`;
 
@@ -77,7 +80,10 @@ export function describe(o: FileOutcome): string {
     case "chain":
       return `${o.file}: used as part of ${o.credential}'s chain`;
     case "already-live":
-      return `${o.file}: certificate ${o.serial} is already live for ${o.credential}; nothing changed`;
+      return (
+        `${o.file}: certificate ${o.serial} is already installed: it is ${o.credential}'s live certificate ` +
+        `(version ${o.version}${o.liveSince ? `, first live on ${o.liveSince}` : ""}); nothing changed`
+      );
     case "refused":
       return `${o.file}: REFUSED [${o.check}] ${o.reason}`;
     case "failed":

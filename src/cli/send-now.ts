@@ -3,10 +3,19 @@ import type { Ctx } from "../core/context.js";
 import { deliverDue } from "../core/deliver.js";
 import type { Io } from "./io.js";
 
+/** True when the SMTP server accepted the email (even if the database could not record that). */
 export async function sendNow(ctx: Ctx, outboxId: number, io: Io, what: string): Promise<boolean> {
   const s = ctx.config.smtp;
   io.err(`sending ${what} via ${s.host}:${s.port}...`);
   const r = await deliverDue(ctx, { onlyId: outboxId });
+  if (r.unrecorded.length > 0) {
+    io.err(`sent, but not recorded: ${r.unrecorded[0]}`);
+    io.err(
+      "it stays queued as unsent: once its claim runs out (5 min) `credd run` sends it again with the same Message-ID, " +
+        "so the recipients may get it twice (the same email). Fix the database problem above; nothing else is needed.",
+    );
+    return true;
+  }
   if (r.sent === 1) {
     io.err(`sent.`);
     return true;

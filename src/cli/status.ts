@@ -4,6 +4,7 @@ import { clockFromEnv } from "../clock.js";
 import { loadConfig } from "../config/load.js";
 import { buildStatus, type CredentialStatus, type StatusView } from "../core/status.js";
 import { CreddError, errorMessage } from "../errors.js";
+import { sqliteCodeOf } from "../store/db-errors.js";
 import { openDb } from "../store/db.js";
 import { existsSync, statSync } from "node:fs";
 import { dbPath, type Db } from "../store/db.js";
@@ -77,7 +78,7 @@ function openReadonly(stateDir: string): Db {
     return db;
   } catch (err) {
     db.close();
-    const code = String((err as { code?: unknown }).code ?? "");
+    const code = sqliteCodeOf(err);
     const wal = `${dbPath(stateDir)}-wal`;
     const walEmpty = !existsSync(wal) || statSync(wal).size === 0;
     if (/^SQLITE_(READONLY|CANTOPEN)/.test(code) && walEmpty) return openDb(stateDir, { readonly: true, snapshot: true });

@@ -2,27 +2,74 @@
 import { mailBackoffMs } from "../domain/timing.js";
 import { errorMessage } from "../errors.js";
 import { SmtpRejectedError } from "../mail/smtp.js";
-import { claimDue, markMailFailed, markMailSent } from "../store/outbox.js";
+import type { Db } from "../store/db.js";
+import { claimDue, markMailFailed, markMailSent, type OutboxRow } from "../store/outbox.js";
 import { markCsrSent } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
 
 export interface DeliveryReport {
+  /** Emails the SMTP server accepted (including those in `unrecorded`). */
   sent: number;
   failed: number;
   errors: string[];
+  /** Accepted by SMTP but not recorded as sent (the database write failed): what happened and what comes next. */
+  unrecorded: string[];
 }
 
 /** How long a sender holds a claimed row: longer than one SMTP attempt can take. */
 const CLAIM_MS = 5 * 60_000;
 
+/** An email SMTP accepted whose row could not be marked sent; kept to record it at the next run. */
+interface Unrecorded {
+  row: OutboxRow;
+  messageId: string;
+  sentAt: Date;
+  note: string | null;
+}
+
+/** Per connection (one per process): emails sent but not yet recorded, by outbox id. */
+const unrecordedByDb = new WeakMap<Db, Map<number, Unrecorded>>();
+
+function unrecordedOf(db: Db): Map<number, Unrecorded> {
+  let m = unrecordedByDb.get(db);
+  if (!m) unrecordedByDb.set(db, (m = new Map()));
+  return m;
+}
+
+/** Marks the row sent (and its renewal's CSR sent), in one transaction; throws if the database refuses. */
+function recordSent(db: Db, row: OutboxRow, sentAt: Date, note: string | null): void {
+  db.transaction(() => {
+    markMailSent(db, row.id, sentAt, note);
+    if (row.renewal_id !== null && (row.kind === "csr" || row.kind === "csr-reminder")) {
+      markCsrSent(db, row.renewal_id, sentAt.toISOString());
+    }
+  })();
+}
+
 /**
  * Delivers every due email once. A failure leaves the row queued with the next attempt 1 min, 2 min,
  * ... up to 1 h later; the Message-ID never changes, so a resend after a crash is recognisable.
+ * An email SMTP accepted but the database could not record is never sent again by this process:
+ * recording it is retried first at every run. Only if the process ends before that succeeds does
+ * the row come due again (once its claim runs out), and it goes out again with the same Message-ID.
  */
 export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?: () => boolean } = {}): Promise<DeliveryReport> {
-  const report: DeliveryReport = { sent: 0, failed: 0, errors: [] };
-  const batch = claimDue(ctx.db, ctx.clock.now(), CLAIM_MS, 50, opts.onlyId);
+  const report: DeliveryReport = { sent: 0, failed: 0, errors: [], unrecorded: [] };
+  const unrecorded = unrecordedOf(ctx.db);
+  for (const u of [...unrecorded.values()]) {
+    try {
+      recordSent(ctx.db, u.row, u.sentAt, u.note);
+    } catch {
+      continue; // still failing: logged when it first failed; tried again at the next run
+    }
+    unrecorded.delete(u.row.id);
+    ctx.log.info(
+      { outbox: u.row.id, kind: u.row.kind, credential: u.row.credential, messageId: u.messageId, sentAt: u.sentAt.toISOString() },
+      "email recorded as sent (it went out earlier, when the database could not record it)",
+    );
+  }
+  const batch = claimDue(ctx.db, ctx.clock.now(), CLAIM_MS, 50, opts.onlyId).filter(({ row }) => !unrecorded.has(row.id));
   if (batch.length > 0) crashPoint("deliver-after-claim");
   for (const { row, mail } of batch) {
     if (opts.shouldStop?.()) {
@@ -30,8 +77,9 @@ export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?:
       ctx.db.prepare("UPDATE outbox SET claimed_until = NULL WHERE id = ?").run(row.id);
       continue;
     }
+    const what = { outbox: row.id, kind: row.kind, credential: row.credential, messageId: mail.messageId };
+    let note: string | null = null;
     try {
-      let note: string | null = null;
       try {
         await ctx.mailer().send(mail);
       } catch (err) {
@@ -40,32 +88,44 @@ export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?:
         note = errorMessage(err);
         ctx.log.error({ outbox: row.id, accepted: err.accepted, rejected: err.rejected, err: note }, "email refused for some recipients");
       }
-      crashPoint("deliver-after-smtp");
-      const now = ctx.clock.now();
-      ctx.db.transaction(() => {
-        markMailSent(ctx.db, row.id, now, note);
-        if (row.renewal_id !== null && (row.kind === "csr" || row.kind === "csr-reminder")) {
-          markCsrSent(ctx.db, row.renewal_id, now.toISOString());
-        }
-      })();
-      crashPoint("deliver-after-mark");
-      report.sent++;
-      ctx.log.info(
-        { outbox: row.id, kind: row.kind, credential: row.credential, messageId: mail.messageId, to: mail.to, cc: mail.cc },
-        "email sent",
-      );
     } catch (err) {
       const attempts = row.attempts + 1;
       const next = new Date(ctx.clock.now().getTime() + mailBackoffMs(attempts));
       const msg = errorMessage(err);
-      markMailFailed(ctx.db, row.id, msg, next);
       report.failed++;
       report.errors.push(msg);
-      ctx.log.error(
-        { outbox: row.id, kind: row.kind, credential: row.credential, attempts, retryAt: next.toISOString(), err: msg },
-        "email not sent, will retry",
-      );
+      try {
+        markMailFailed(ctx.db, row.id, msg, next);
+      } catch (dbErr) {
+        ctx.log.error(
+          { ...what, attempts, err: msg, dbErr: errorMessage(dbErr), retryAt: new Date(ctx.clock.now().getTime() + CLAIM_MS).toISOString() },
+          "email not sent, and the database could not record the attempt; it stays queued and is retried once its claim runs out",
+        );
+        continue;
+      }
+      ctx.log.error({ ...what, attempts, retryAt: next.toISOString(), err: msg }, "email not sent, will retry");
+      continue;
     }
+    crashPoint("deliver-after-smtp");
+    const sentAt = ctx.clock.now();
+    report.sent++;
+    try {
+      recordSent(ctx.db, row, sentAt, note);
+    } catch (err) {
+      const msg = errorMessage(err);
+      unrecorded.set(row.id, { row, messageId: mail.messageId, sentAt, note });
+      report.unrecorded.push(
+        `the SMTP server accepted it (Message-ID ${mail.messageId}), but the database could not record it as sent: ${msg}`,
+      );
+      ctx.log.error(
+        { ...what, to: mail.to, cc: mail.cc, sentAt: sentAt.toISOString(), err: msg },
+        "email sent, but the database could not record it: it stays queued; recording is retried at the next delivery, " +
+          "and if credd stops before that succeeds the email is sent again with the same Message-ID",
+      );
+      continue;
+    }
+    crashPoint("deliver-after-mark");
+    ctx.log.info({ ...what, to: mail.to, cc: mail.cc }, "email sent");
   }
   return report;
 }

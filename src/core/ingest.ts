@@ -2,14 +2,20 @@
 import { readFileSync } from "node:fs";
 import type { CredentialConfig } from "../config/types.js";
 import { renewalTime } from "../domain/timing.js";
-import { CreddError, errorMessage, RefusedError } from "../errors.js";
+import { CreddError, errorMessage, RefusedError, underlyingCode } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic.js";
 import { credentialPaths } from "../files/layout.js";
 import { readCertificateFile } from "../pki/bundle.js";
 import type { CertInfo } from "../pki/certs.js";
 import { checkLeafUsage, checkValidity, verifyChain } from "../pki/chain.js";
 import { compareDn, formatDn } from "../pki/dn.js";
-import { certificateBySha256, insertInstalledCertificate, liveCertificate } from "../store/certificates.js";
+import {
+  certificateBySha256,
+  insertInstalledCertificate,
+  liveCertificate,
+  previousCertificate,
+  type CertificateRow,
+} from "../store/certificates.js";
 import { recordIngest } from "../store/history.js";
 import { getRenewal, pendingRenewal, setRenewalState, type RenewalRow } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
@@ -35,10 +41,10 @@ export type FileOutcome =
       staged?: string;
     }
   | { file: string; outcome: "chain"; credential: string }
-  | { file: string; outcome: "already-live"; credential: string; serial: string }
+  | { file: string; outcome: "already-live"; credential: string; serial: string; version: number; liveSince: string | null }
   | { file: string; outcome: "refused"; check: string; reason: string; credential?: string }
   /** Not a verdict on the file: something failed on our side (database locked, disk full). Try again. */
-  | { file: string; outcome: "failed"; reason: string; credential?: string };
+  | { file: string; outcome: "failed"; reason: string; credential?: string; /** e.g. ENOSPC, SQLITE_BUSY */ code?: string };
 
 interface Parsed {
   file: string;
@@ -96,10 +102,9 @@ export async function ingestBatch(ctx: Ctx, files: InputFile[], only?: Credentia
   }
   const now = ctx.clock.now().toISOString();
   for (const o of out) {
-    if (o.outcome === "failed") {
-      ctx.log.error({ file: o.file, credential: o.credential, err: o.reason }, "could not take in a certificate file; it will be tried again");
-      continue;
-    }
+    // A failure on our side is not recorded (the database may be what failed); the caller reports it:
+    // the CLI prints it, the inbox logs it once while it lasts (daemon/inbox.ts).
+    if (o.outcome === "failed") continue;
     recordIngest(ctx.db, {
       at: now,
       file: o.file,
@@ -126,9 +131,14 @@ class IngestRefusal extends RefusedError {
 }
 
 function refusal(file: string, err: unknown, credential?: string): FileOutcome {
-  const cred = credential ? { credential } : {};
-  if (!(err instanceof RefusedError)) return { file, outcome: "failed", reason: errorMessage(err), ...cred };
-  return { file, outcome: "refused", check: err.check, reason: errorMessage(err), ...cred };
+  if (!(err instanceof RefusedError)) return failedOutcome(file, err, credential);
+  return { file, outcome: "refused", check: err.check, reason: errorMessage(err), ...(credential ? { credential } : {}) };
+}
+
+/** Something failed on our side while taking in `file`: the outcome that says so, with the error's code. */
+export function failedOutcome(file: string, err: unknown, credential?: string): FileOutcome & { outcome: "failed" } {
+  const code = underlyingCode(err);
+  return { file, outcome: "failed", reason: errorMessage(err), ...(credential ? { credential } : {}), ...(code ? { code } : {}) };
 }
 
 function dedupe(certs: CertInfo[]): CertInfo[] {
@@ -161,6 +171,26 @@ function findRenewal(ctx: Ctx, leaf: CertInfo, only?: CredentialConfig): { cred:
   );
 }
 
+/**
+ * Why a certificate that was live before and has been replaced is not installed again, and how to
+ * go back to it if that is what the person wants (`credd rollback` goes back one step only).
+ */
+function previouslyLive(ctx: Ctx, cred: CredentialConfig, known: CertificateRow, now: Date): string {
+  const live = liveCertificate(ctx.db, cred.name);
+  const before = previousCertificate(ctx.db, cred.name);
+  const what =
+    `certificate ${known.serial} (version ${known.version}) is already installed: it was ${cred.name}'s live certificate ` +
+    `before (first live on ${known.went_live_at}) and was replaced on ${known.retired_at ?? "(date not recorded)"}` +
+    (live ? ` (live now: certificate ${live.serial}, version ${live.version})` : "") +
+    "; nothing changed";
+  if (new Date(known.not_after).getTime() <= now.getTime()) return `${what}. It expired on ${known.not_after}, so it cannot be live again`;
+  if (before?.id === known.id) return `${what}. To make it live again, run \`credd rollback ${cred.name}\``;
+  return (
+    `${what}. \`credd rollback ${cred.name}\` goes back one step only, to certificate ${before?.serial ?? "(none)"}` +
+    `${before ? ` (version ${before.version})` : ""}, not to this one`
+  );
+}
+
 function readPinnedCa(ctx: Ctx): CertInfo[] {
   const file = ctx.config.stellantis.ca_file;
   if (!file) {
@@ -186,11 +216,15 @@ async function ingestLeaf(
   only?: CredentialConfig,
 ): Promise<{ outcome: FileOutcome & { credential: string }; chainUsed: CertInfo[] }> {
   const now = ctx.clock.now();
-  // Already taken in (the same file dropped twice, or a retry after a crash)?
+  // Already taken in (the same file dropped twice, a retry after a crash, an older certificate again)?
   for (const cred of only ? [only] : ctx.config.credentials) {
     const known = certificateBySha256(ctx.db, cred.name, leaf.sha256);
     if (known?.live === 1) {
-      return { outcome: { file, outcome: "already-live", credential: cred.name, serial: leaf.serial }, chainUsed: [] };
+      const outcome = { file, outcome: "already-live" as const, credential: cred.name, serial: leaf.serial, version: known.version, liveSince: known.went_live_at };
+      return { outcome, chainUsed: [] };
+    }
+    if (known && known.went_live_at !== null) {
+      throw new IngestRefusal("previously-live", previouslyLive(ctx, cred, known, now), cred.name);
     }
     if (known && known.went_live_at === null && known.renewal_id !== null) {
       // Accepted before but not live: an OAuth2 one waiting for the IDP gets probed, anything

@@ -15,7 +15,7 @@ import type { Mailer } from "../mail/smtp.js";
 import { getMeta, setMeta } from "../store/checks.js";
 import { getToken } from "../store/tokens.js";
 import { tokensOf } from "../oauth/tokens-of.js";
-import { scanInbox } from "./inbox.js";
+import { createInbox } from "./inbox.js";
 import { acquireLock } from "./lock.js";
 import { renderMetrics, writeMetricsFile } from "./metrics.js";
 import { createNotifier, statusSummary, type Notifier } from "./notify.js";
@@ -143,15 +143,16 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
     }
   };
 
-  const inboxOpts = { minAgeMs: opts.inboxMinAgeMs ?? 1_000 };
+  // One inbox for both callers, so a failure that lasts is logged once, not at every scan.
+  const inbox = createInbox(ctx, { minAgeMs: opts.inboxMinAgeMs ?? 1_000 });
   const runInbox = () =>
     serial("inbox", async () => {
-      if ((await scanInbox(ctx, inboxOpts)).length > 0) publish();
+      if ((await inbox.scan()).length > 0) publish();
     });
   const runCheck = () =>
     serial("check", async () => {
       try {
-        await scanInbox(ctx, inboxOpts);
+        await inbox.scan();
         const s = await checkAll(ctx);
         log.info({ checked: s.checked, failed: s.failed.length }, "check done");
         await deliverDue(ctx, { shouldStop: () => stopping });

@@ -39,6 +39,14 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode: numbe
     } finally {
       unlinkSync(tmp);
     }
-  } else renameSync(tmp, path);
+  } else {
+    try {
+      renameSync(tmp, path);
+    } catch (err) {
+      // Left behind, every retry of a lasting failure (a folder in the way) would add a temp file.
+      unlinkSync(tmp);
+      throw err;
+    }
+  }
   fsyncDir(dir);
 }

@@ -1,7 +1,6 @@
 // The alert digest: one email for every alert due in a check, grouped by credential, worst first.
 import type { Config } from "../config/types.js";
 import { worstSeverity, type Situation } from "../domain/alerts.js";
-import { addressOf } from "./compose.js";
 import { newMessageId, type OutgoingMail } from "./message.js";
 
 export interface ResolvedAlert {
@@ -35,7 +34,7 @@ export function composeAlertDigest(config: Config, fire: Situation[], resolved: 
   lines.push("-- ", "credd status shows every credential; this email is sent once per threshold and situation.");
   const to = worst === "critical" ? [...new Set([...config.alerts.to, ...config.alerts.critical_to])] : config.alerts.to;
   return {
-    messageId: newMessageId(addressOf(config.smtp.from).split("@")[1] ?? "localhost"),
+    messageId: newMessageId(config.smtp.from),
     from: config.smtp.from,
     to,
     cc: [],
@@ -47,7 +46,7 @@ export function composeAlertDigest(config: Config, fire: Situation[], resolved: 
 
 export function composeTestAlert(config: Config, now: Date): OutgoingMail {
   return {
-    messageId: newMessageId(addressOf(config.smtp.from).split("@")[1] ?? "localhost"),
+    messageId: newMessageId(config.smtp.from),
     from: config.smtp.from,
     to: [...new Set([...config.alerts.to, ...config.alerts.critical_to])],
     cc: [],

@@ -60,7 +60,7 @@ export function composeCsrMail(i: CsrMailInput): OutgoingMail {
     `Sent by credd for ${cred.dn.O} (credential "${cred.name}"). Replies reach ${config.alerts.to.join(", ")}.`,
   );
   return {
-    messageId: i.messageId ?? newMessageId(addressOf(config.smtp.from).split("@")[1] ?? "localhost"),
+    messageId: i.messageId ?? newMessageId(config.smtp.from),
     from: config.smtp.from,
     to: [config.stellantis.contact],
     cc: config.alerts.to,
@@ -106,7 +106,7 @@ export function composeRegistrationMail(i: RegistrationMailInput): OutgoingMail 
     `Sent by credd for ${cred.dn.O} (credential "${cred.name}"). Replies reach ${config.alerts.to.join(", ")}.`,
   ];
   return {
-    messageId: newMessageId(addressOf(config.smtp.from).split("@")[1] ?? "localhost"),
+    messageId: newMessageId(config.smtp.from),
     from: config.smtp.from,
     to: [config.stellantis.contact],
     cc: config.alerts.to,

@@ -21,11 +21,12 @@ export interface OutgoingMail {
 }
 
 /**
- * A Message-ID for a mail sent from `domainFrom` (an address, bare or as `Name <addr@host>`):
- * `<credd.UUID@host>`. Falls back to `localhost` when the address has no domain part.
+ * A Message-ID for a mail sent from `from`, the sender's address (bare or as `Name <addr@host>`,
+ * e.g. smtp.from as configured; not a bare domain): `<credd.UUID@host>`. Falls back to
+ * `localhost` when the address has no usable domain part.
  */
-export function newMessageId(domainFrom: string, random: () => string = randomUUID): string {
-  return `<credd.${random()}@${domainOf(domainFrom)}>`;
+export function newMessageId(from: string, random: () => string = randomUUID): string {
+  return `<credd.${random()}@${domainOf(from)}>`;
 }
 
 function domainOf(from: string): string {

@@ -4,6 +4,7 @@ import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreddError, errorMessage } from "../errors.js";
+import { describeDbError } from "./db-errors.js";
 
 export type Db = Database.Database;
 
@@ -24,7 +25,11 @@ export interface OpenOptions {
    * Only exact when there is no -wal file (after a clean stop every change is in the main file).
    */
   snapshot?: boolean;
+  /** How long to wait for another connection's lock before SQLITE_BUSY (default 5 s). */
+  busyTimeoutMs?: number;
 }
+
+const BUSY_TIMEOUT_MS = 5000;
 
 export function openDb(stateDir: string, opts: OpenOptions = {}): Db {
   const file = dbPath(stateDir);
@@ -43,14 +48,57 @@ export function openDb(stateDir: string, opts: OpenOptions = {}): Db {
       : "check that state_dir exists and is writable by this user";
     throw new CreddError("IO", `cannot open database ${file}: ${errorMessage(err)} (${hint})`, { cause: err });
   }
-  db.pragma("busy_timeout = 5000");
-  if (!opts.readonly) {
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = FULL");
+  const busyMs = opts.busyTimeoutMs ?? BUSY_TIMEOUT_MS;
+  nameFileInErrors(db, file, busyMs);
+  try {
+    db.pragma(`busy_timeout = ${Math.max(0, Math.round(busyMs))}`);
+    if (!opts.readonly) {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+    }
+    db.pragma("foreign_keys = ON");
+    if (!opts.readonly) migrate(db, opts.migrationsDir ?? MIGRATIONS_DIR);
+  } catch (err) {
+    db.close();
+    throw err;
   }
-  db.pragma("foreign_keys = ON");
-  if (!opts.readonly) migrate(db, opts.migrationsDir ?? MIGRATIONS_DIR);
   return db;
+}
+
+/**
+ * Every error from this connection that comes from outside credd (locked, disk full, read-only,
+ * I/O, damaged) names the file and the fix (see db-errors.ts): SQLite's own "database is locked"
+ * says neither which database nor who holds it.
+ */
+function nameFileInErrors(db: Db, file: string, busyMs: number): void {
+  const named = <A extends unknown[], R>(fn: (...args: A) => R, self: unknown): ((...args: A) => R) =>
+    function (this: unknown, ...args: A): R {
+      try {
+        return fn.apply(this ?? self, args);
+      } catch (err) {
+        throw describeDbError(err, file, busyMs);
+      }
+    };
+  const prepare = db.prepare.bind(db);
+  db.prepare = ((source: string) => {
+    const st = prepare(source);
+    st.run = named(st.run, st) as typeof st.run;
+    st.get = named(st.get, st) as typeof st.get;
+    st.all = named(st.all, st) as typeof st.all;
+    st.iterate = named(st.iterate, st) as typeof st.iterate;
+    return st;
+  }) as Db["prepare"];
+  db.exec = named(db.exec, db) as Db["exec"];
+  db.pragma = named(db.pragma, db) as Db["pragma"];
+  const transaction = db.transaction.bind(db);
+  db.transaction = ((fn: (...args: unknown[]) => unknown) => {
+    const t = transaction(fn);
+    const variants = { default: t.default, deferred: t.deferred, immediate: t.immediate, exclusive: t.exclusive };
+    const wrapped = Object.fromEntries(Object.entries(variants).map(([k, v]) => [k, named(v, undefined)]));
+    const props = { ...Object.fromEntries(Object.entries(wrapped).map(([k, v]) => [k, { value: v }])), database: { value: db, enumerable: true } };
+    for (const v of Object.values(wrapped)) Object.defineProperties(v, props);
+    return wrapped.default;
+  }) as Db["transaction"];
 }
 
 /** Applies every `NNNN_name.sql` not yet recorded, in order, one transaction each. */

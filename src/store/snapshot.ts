@@ -28,7 +28,7 @@ export interface Snapshot {
   tokens: Map<string, TokenRow>;
   /** The runs of each credential's most recent deploy (as lastHookRuns). */
   hooks: Map<string, HookRunRow[]>;
-  /** Each credential's last refused ingest (as lastRefusal). */
+  /** Each credential's last refused ingest, except a previously-live certificate taken in again. */
   refusals: Map<string, IngestRow & { id: number }>;
   /** Unsent emails, oldest first. */
   queued: QueuedSummary[];
@@ -46,8 +46,10 @@ const SQL = {
   tokens: "SELECT * FROM tokens",
   hooks: `SELECT h.* FROM hook_runs h JOIN hook_runs l ON l.id IN (SELECT MAX(id) FROM hook_runs GROUP BY credential)
     AND h.credential = l.credential AND h.started_at = l.started_at ORDER BY h.id`,
+  // A certificate that was live before, taken in again, is not news: the person was told at once.
   refusals: `SELECT * FROM ingests WHERE id IN
-    (SELECT MAX(id) FROM ingests WHERE outcome = 'refused' AND credential IS NOT NULL GROUP BY credential)`,
+    (SELECT MAX(id) FROM ingests WHERE outcome = 'refused' AND credential IS NOT NULL
+       AND COALESCE(check_name, '') <> 'previously-live' GROUP BY credential)`,
   queued: "SELECT id, kind, credential, created_at, attempts, last_error FROM outbox WHERE sent_at IS NULL ORDER BY id",
   alerts: "SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id",
   lastCheck: "SELECT value FROM meta WHERE key = 'last_check_at'",

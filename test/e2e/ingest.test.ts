@@ -420,6 +420,65 @@ describe("deploy hooks and rollback", () => {
   });
 });
 
+describe("a certificate taken in again", () => {
+  test("the live one is 'already installed' (exit 0); one live before says when it was replaced and how to go back, changing nothing", async () => {
+    const s = setup();
+    const certs: { path: string; serial: string }[] = [];
+    const install = async (kind: "enroll" | "renew", days: number) => {
+      const csr = await pendingCsr(s, kind);
+      const path = join(s.dir, `c${certs.length + 1}.pem`);
+      signCsr(ca, csr, path, { days });
+      const r = await ok(s.config, "ingest", path);
+      const serial = /certificate (\S+) is live \(version (\d+)\)/.exec(r.stdout);
+      assert.ok(serial, r.stdout);
+      certs.push({ path, serial: serial[1]! });
+    };
+    await install("enroll", 100);
+    await install("renew", 365);
+    const [c1, c2] = [certs[0]!, certs[1]!];
+    const iso = "\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z";
+
+    // The live one again: nothing to do, and not an error.
+    const same = await runCredd(["--config", s.config, "ingest", c2.path]);
+    assert.equal(same.code, 0, same.stdout + same.stderr);
+    assert.match(same.stdout, new RegExp(`certificate ${c2.serial} is already installed: it is fleet-prod's live certificate \\(version 2, first live on ${iso}\\); nothing changed`));
+
+    // The one it replaced: refused with when and how to go back, never "made for another CSR".
+    const old = await runCredd(["--config", s.config, "ingest", c1.path]);
+    assert.equal(old.code, 1, old.stdout + old.stderr);
+    assert.doesNotMatch(old.stdout, /another CSR|no pending renewal/);
+    assert.match(
+      old.stdout,
+      new RegExp(
+        `REFUSED \\[previously-live\\] certificate ${c1.serial} \\(version 1\\) is already installed: it was fleet-prod's live certificate before ` +
+          `\\(first live on ${iso}\\) and was replaced on ${iso} \\(live now: certificate ${c2.serial}, version 2\\); nothing changed\\. ` +
+          "To make it live again, run `credd rollback fleet-prod`",
+      ),
+    );
+    assert.equal(fp(join(s.live, "cert.pem")), fp(c2.path), "nothing changed");
+    const st = JSON.parse((await runCredd(["--config", s.config, "status", "--json", "fleet-prod"])).stdout);
+    assert.ok(!st.credentials[0].problems.some((p: string) => /refused/.test(p)), `no warning for it: ${JSON.stringify(st.credentials[0].problems)}`);
+
+    // Once it has expired, going back is not offered.
+    const late = new Date(Date.now() + 120 * 86_400_000).toISOString();
+    const expired = await runCredd(["--config", s.config, "ingest", c1.path], { CREDD_FAKE_NOW: late });
+    assert.equal(expired.code, 1);
+    assert.match(expired.stdout, /nothing changed\. It expired on \S+, so it cannot be live again$/m);
+
+    // After a rollback the newer one is the one that was live before; after a third certificate,
+    // rollback no longer reaches it, and the message says where rollback would go instead.
+    await ok(s.config, "rollback", "fleet-prod");
+    const back = await runCredd(["--config", s.config, "ingest", c2.path]);
+    assert.equal(back.code, 1);
+    assert.match(back.stdout, new RegExp(`certificate ${c2.serial} \\(version 2\\) is already installed: .* \\(live now: certificate ${c1.serial}, version 1\\); nothing changed\\. To make it live again, run \`credd rollback fleet-prod\``));
+    await install("renew", 365);
+    const far = await runCredd(["--config", s.config, "ingest", c2.path]);
+    assert.equal(far.code, 1);
+    assert.match(far.stdout, new RegExp(`\`credd rollback fleet-prod\` goes back one step only, to certificate ${c1.serial} \\(version 1\\), not to this one`));
+    assert.equal(fp(join(s.live, "cert.pem")), fp(certs[2]!.path));
+  });
+});
+
 describe("a crash during install", () => {
   for (const point of ["after-archive", "after-signed", "after-switch", "after-db-live"]) {
     test(`killed at ${point}: live/ is the old pair or the new pair, and the next start finishes the job`, async () => {

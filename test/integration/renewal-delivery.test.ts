@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { pino } from "pino";
 import { ManualClock } from "../../src/clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import { checkAll } from "../../src/core/check.js";
@@ -20,7 +21,7 @@ import { startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
 const MIN = 60_000;
 const DAY = 86_400_000;
 
-function makeCtx(dir: string, smtpPort: number, caPath: string, clock: ManualClock): Ctx {
+function makeCtx(dir: string, smtpPort: number, caPath: string, clock: ManualClock, opts: { busyTimeoutMs?: number; log?: Ctx["log"] } = {}): Ctx {
   const yaml = `state_dir: ${join(dir, "state")}
 smtp: { url: "smtp://127.0.0.1:${smtpPort}", from: "credd <credd@partner.example>", ca_file: ${caPath}, timeout_ms: 2000 }
 alerts: { to: [ops@partner.example] }
@@ -40,9 +41,9 @@ credentials:
   const config = parseConfig(yaml, join(dir, "credd.yaml"));
   return {
     config,
-    db: openDb(config.state_dir),
+    db: openDb(config.state_dir, opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
     clock,
-    log: createLogger({ level: "silent" }),
+    log: opts.log ?? createLogger({ level: "silent" }),
     mailer: makeMailerFactory(config),
   };
 }
@@ -88,6 +89,7 @@ test("SMTP down at first, up later: the CSR email stays queued, is retried with 
     const mails = await up.waitFor(1);
     const bare = (id: string) => id.replace(/^<|>$/g, "");
     assert.equal(bare(mails[0]!.parsed.messageId), bare(r.messageId), "the Message-ID fixed when queued");
+    assert.match(bare(mails[0]!.parsed.messageId), /^credd\.[0-9a-f-]{36}@partner\.example$/, "on the domain of smtp.from");
     clock.advance(DAY);
     assert.equal((await deliverDue(ctx)).sent, 0, "nothing left to send");
     assert.equal(up.received.length, 1, "arrived once");
@@ -177,4 +179,56 @@ test("a recipient refused while the contact accepted: recorded, not resent (no d
     await picky.stop();
     ctx.db.close();
   }
+});
+
+test("SMTP accepted the email but the database cannot record it: logged as sent (not 'not sent'), recorded later, never sent twice", async () => {
+  const dir = makeTempDir("credd-int-unrecorded-");
+  const clock = new ManualClock(Date.parse("2026-03-01T10:00:00Z"));
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+  const ctx = makeCtx(dir, smtp.port, smtp.caPath, clock, { busyTimeoutMs: 100, log });
+  const dbFile = join(ctx.config.state_dir, "credd.db");
+  const cred = ctx.config.credentials[0]!;
+  const r = await startRenewal(ctx, cred, { kind: "enroll", forced: true, reason: "test" });
+  const n = smtp.received.length;
+  // Another connection takes the write lock the moment the server has the message, before credd
+  // reads the server's 250: the SMTP transaction succeeds, the "mark sent" write that follows cannot.
+  const other = openDb(ctx.config.state_dir);
+  const locked = smtp.waitFor(n + 1).then(() => other.exec("BEGIN EXCLUSIVE"));
+  const sentAt = clock.now().toISOString();
+  const first = await deliverDue(ctx);
+  await locked;
+  try {
+    assert.equal(first.sent, 1, "the server has it");
+    assert.equal(first.failed, 0, "not a failed attempt");
+    assert.equal(first.unrecorded.length, 1);
+    assert.match(first.unrecorded[0]!, /the SMTP server accepted it \(Message-ID <credd\.[^>]+>\), but the database could not record it as sent/);
+    assert.ok(first.unrecorded[0]!.includes(`database ${dbFile} is locked`), first.unrecorded[0]);
+    assert.ok(!lines.some((l) => /not sent/.test(String(l.msg))), `never "not sent": ${JSON.stringify(lines)}`);
+    const logged = lines.find((l) => /^email sent, but the database could not record it/.test(String(l.msg)));
+    assert.ok(logged, JSON.stringify(lines));
+    assert.equal(logged.level, 50);
+    assert.equal(logged.messageId, r.messageId);
+    assert.match(String(logged.msg), /sent again with the same Message-ID/);
+    assert.match(String(logged.err), /is locked/);
+  } finally {
+    other.exec("COMMIT");
+    other.close();
+  }
+  const row = () => ctx.db.prepare("SELECT sent_at, attempts, last_error FROM outbox WHERE id = ?").get(r.outboxId) as { sent_at: string | null; attempts: number; last_error: string | null };
+  assert.deepEqual(row(), { sent_at: null, attempts: 0, last_error: null }, "nothing recorded while locked, and not as a failure");
+
+  // The lock is gone; the claim has run out: the next run records it instead of sending it again.
+  clock.advance(10 * MIN);
+  const second = await deliverDue(ctx);
+  assert.deepEqual({ sent: second.sent, failed: second.failed, unrecorded: second.unrecorded }, { sent: 0, failed: 0, unrecorded: [] });
+  assert.equal(row().sent_at, sentAt, "recorded with the time it went out");
+  assert.equal(pendingRenewal(ctx.db, cred.name)?.state, "sent");
+  assert.equal(pendingRenewal(ctx.db, cred.name)?.sent_at, sentAt);
+  assert.ok(lines.some((l) => /^email recorded as sent/.test(String(l.msg)) && l.messageId === r.messageId));
+  clock.advance(DAY);
+  await deliverDue(ctx);
+  await new Promise((res) => setTimeout(res, 200));
+  assert.equal(smtp.received.length, n + 1, "sent once");
+  ctx.db.close();
 });

@@ -1,9 +1,11 @@
 // The SQLite store on a real file: migrations applied once and recorded, one pending renewal, outbox claims.
 import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { DbError } from "../../src/store/db-errors.js";
 import { MIGRATIONS_DIR, migrate, openDb } from "../../src/store/db.js";
 import { claimDue, enqueueMail, markMailFailed, markMailSent, queuedMails } from "../../src/store/outbox.js";
 import { insertRenewal, pendingRenewal, setRenewalState } from "../../src/store/renewals.js";
@@ -67,4 +69,72 @@ test("outbox: a claimed mail is not handed to a second sender; failures reschedu
   assert.equal(queuedMails(db2).length, 1);
   db1.close();
   db2.close();
+});
+
+/** Another process (node + better-sqlite3) holding an exclusive lock on `file` until it is killed. */
+async function holdLock(file: string): Promise<ChildProcess> {
+  const script = `const D = require("better-sqlite3"); const db = new D(${JSON.stringify(file)});
+db.exec("BEGIN EXCLUSIVE"); db.prepare("INSERT INTO meta (key, value) VALUES ('held', '1')").run();
+process.stdout.write("locked\\n"); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once("data", () => resolve());
+    child.once("exit", (code) => reject(new Error(`lock holder exited ${code}: ${err}`)));
+  });
+  return child;
+}
+
+test("database locked by another process: opening and using it name the file, the process holding it and the fix", async () => {
+  const dir = tmp();
+  const file = join(dir, "credd.db");
+  const db = openDb(dir, { busyTimeoutMs: 50 });
+  const holder = await holdLock(file);
+  try {
+    const check = (err: unknown) => {
+      assert.ok(err instanceof DbError, String(err));
+      assert.equal(err.code, "LOCKED");
+      assert.equal(err.sqliteCode, "SQLITE_BUSY");
+      assert.ok(err.message.includes(`database ${file} is locked`), err.message);
+      assert.ok(err.message.includes(`pid ${holder.pid} (node)`), err.message);
+      assert.match(err.message, /Fix: let that process finish and try again/);
+      return true;
+    };
+    // Using it: a write, and a transaction.
+    assert.throws(() => db.prepare("INSERT INTO meta (key, value) VALUES ('x', '1')").run(), check);
+    assert.throws(() => db.transaction(() => db.prepare("INSERT INTO meta (key, value) VALUES ('y', '1')").run())(), check);
+    // Opening it: reading goes on beside the lock (WAL), a migration to apply needs it.
+    openDb(dir, { busyTimeoutMs: 50 }).close();
+    const mig = join(dir, "migrations");
+    cpSync(MIGRATIONS_DIR, mig, { recursive: true });
+    writeFileSync(join(mig, "9998_more.sql"), "CREATE TABLE more (x INTEGER);\n");
+    assert.throws(() => openDb(dir, { busyTimeoutMs: 50, migrationsDir: mig }), check);
+    // A mistake of ours is not dressed up as a database failure.
+    assert.throws(() => db.prepare("SELECT nope FROM meta").get(), (err: unknown) => !(err instanceof DbError) && /no such column/.test(String(err)));
+  } finally {
+    holder.kill("SIGKILL");
+    await new Promise((r) => holder.once("exit", r));
+  }
+  db.prepare("INSERT INTO meta (key, value) VALUES ('x', '1')").run();
+  db.close();
+});
+
+test("database full: the error names the file, says the disk is full and what to free", () => {
+  const dir = tmp();
+  const db = openDb(dir);
+  // SQLite's own limit stands in for a full disk: the same SQLITE_FULL.
+  const pages = db.pragma("page_count", { simple: true }) as number;
+  db.pragma(`max_page_count = ${pages}`);
+  assert.throws(
+    () => db.prepare("INSERT INTO meta (key, value) VALUES ('big', ?)").run("x".repeat(1 << 20)),
+    (err: unknown) => {
+      assert.ok(err instanceof DbError, String(err));
+      assert.equal(err.sqliteCode, "SQLITE_FULL");
+      assert.ok(err.message.startsWith(`database ${join(dir, "credd.db")}: the disk is full`), err.message);
+      assert.ok(err.message.includes(`free space on the file system holding ${dir}`), err.message);
+      return true;
+    },
+  );
+  db.close();
 });
