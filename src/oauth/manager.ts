@@ -5,11 +5,24 @@ import { TOKEN_LAPSE_WARNING_MS, tokenBackoffMs, tokenRefreshAt } from "../domai
 import { crashPoint } from "../core/crash.js";
 import { CreddError, errorMessage } from "../errors.js";
 import { certificateByVersion, liveCertificate } from "../store/certificates.js";
+import { prep } from "../store/db.js";
 import { getToken, recordTokenFailure, recordTokenSuccess } from "../store/tokens.js";
 import { tryFetchLock, waitForFetchLock } from "./fetch-lock.js";
-import { readTokenFiles, writeTokenFiles, type TokenJson } from "./token-files.js";
+import { readTokenFiles, tokenFilesPresent, writeTokenFiles, type TokenJson } from "./token-files.js";
 import { requestToken, TokenError, type TokenResponse } from "./token-client.js";
 import { tlsForVersion } from "./tls-material.js";
+
+/** Each credential with a live certificate: its version and its token row's timing fields. */
+const TICK_SQL = `SELECT c.credential, c.version, t.next_attempt_at, t.expires_at, t.refresh_at, t.cert_version
+  FROM certificates c LEFT JOIN tokens t ON t.credential = c.credential WHERE c.live = 1`;
+interface TickRow {
+  credential: string;
+  version: number;
+  next_attempt_at: string | null;
+  expires_at: string | null;
+  refresh_at: string | null;
+  cert_version: number | null;
+}
 
 export interface TokenManagerOptions {
   /** [0, 1) for refresh jitter; injected so tests are exact. */
@@ -50,9 +63,13 @@ export class TokenManager {
 
   /** What the daemon calls on its short tick: fetch where a token is missing, due, or from an older certificate. */
   async tick(): Promise<void> {
+    // One query for every credential's live version and token row: the tick runs every second.
+    const rows = new Map(
+      (prep(this.ctx.db, TICK_SQL).all() as TickRow[]).map((r) => [r.credential, r]),
+    );
     for (const cred of this.ctx.config.credentials) {
       if (!cred.oauth) continue;
-      const reason = this.dueReason(cred);
+      const reason = this.dueReason(cred, rows.get(cred.name));
       if (!reason) continue;
       try {
         await this.fetch(cred, reason);
@@ -62,16 +79,16 @@ export class TokenManager {
     }
   }
 
-  dueReason(cred: CredentialConfig): string | undefined {
-    const live = liveCertificate(this.ctx.db, cred.name);
-    if (!live || !cred.oauth) return undefined;
-    const row = getToken(this.ctx.db, cred.name);
+  /** Why `cred` needs a new token now, if it does; `row` is its line of TICK_SQL (none: no live certificate). */
+  private dueReason(cred: CredentialConfig, row: TickRow | undefined): string | undefined {
+    if (!row || !cred.oauth) return undefined;
     const now = this.ctx.clock.now().getTime();
-    if (row?.next_attempt_at && Date.parse(row.next_attempt_at) > now) return undefined; // backing off
-    if (!row?.expires_at) return "no token yet";
-    if (row.cert_version !== live.version) return "the live certificate changed";
+    if (row.next_attempt_at && Date.parse(row.next_attempt_at) > now) return undefined; // backing off
+    if (!row.expires_at) return "no token yet";
+    if (row.cert_version !== row.version) return "the live certificate changed";
     if (Date.parse(row.refresh_at ?? row.expires_at) <= now) return "refresh due";
-    if (!readTokenFiles(this.ctx.config.runtime_dir, cred.name)) return "token files missing";
+    // A stat, not a read: every second for every credential (the files are written atomically).
+    if (!tokenFilesPresent(this.ctx.config.runtime_dir, cred.name)) return "token files missing";
     return undefined;
   }
 

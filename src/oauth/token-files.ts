@@ -1,5 +1,5 @@
 // The token files consumers read: runtime_dir/NAME/token (the bare token) and token.json, 0640, atomic.
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../files/atomic.js";
 
@@ -30,6 +30,12 @@ export function readTokenFiles(runtimeDir: string, name: string): TokenJson | un
   } catch {
     return undefined;
   }
+}
+
+/** Both token files exist and are not empty (a cheap test for the daemon's every-second tick). */
+export function tokenFilesPresent(runtimeDir: string, name: string): boolean {
+  const dir = tokenDir(runtimeDir, name);
+  return ["token", "token.json"].every((f) => (statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0) > 0);
 }
 
 /** After a certificate change the old token may be bound to the old certificate (RFC 8705): drop it. */

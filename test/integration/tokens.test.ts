@@ -1,6 +1,6 @@
 // The token manager in-process with an injected clock against a real mTLS token endpoint on loopback.
 import assert from "node:assert/strict";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ManualClock } from "../../src/clock.js";
@@ -124,5 +124,25 @@ test("429 with Retry-After is honoured; concurrent callers cause one fetch", asy
   const all = await Promise.all([m.fetch(cred, "a"), m.fetch(cred, "b"), m.fetch(cred, "c"), m.fetch(cred, "d")]);
   assert.equal(fake.tokensIssued.length, n + 1, "one request for four callers");
   assert.equal(new Set(all.map((t) => t.token)).size, 1);
+  ctx.db.close();
+});
+
+test("the tick fetches again when a token file is removed or emptied, and not otherwise", async () => {
+  fake.expiresIn = 3600;
+  const { ctx } = await makeCtx();
+  const m = new TokenManager(ctx, { random: () => 0.5, timeoutMs: 1000 });
+  const issued = fake.tokensIssued.length;
+  for (let i = 0; i < 3; i++) await m.tick();
+  assert.equal(fake.tokensIssued.length, issued, "a valid token and its files: nothing to do");
+  const dir = join(ctx.config.runtime_dir, "fleet-prod");
+  rmSync(join(dir, "token"));
+  await m.tick();
+  assert.equal(fake.tokensIssued.length, issued + 1, "token removed: fetched again");
+  assert.equal(readFileSync(join(dir, "token"), "utf8"), fake.tokensIssued.at(-1)!.token);
+  writeFileSync(join(dir, "token.json"), "");
+  await m.tick();
+  assert.equal(fake.tokensIssued.length, issued + 2, "token.json emptied: fetched again");
+  await m.tick();
+  assert.equal(fake.tokensIssued.length, issued + 2);
   ctx.db.close();
 });
