@@ -42,7 +42,8 @@ export interface CreatedCsr {
  */
 export async function createCsr(keys: KeyPair, spec: KeySpec, dn: StellantisDn): Promise<CreatedCsr> {
   checkKeyMatchesSpec(keys.privateKey, spec);
-  const spki = keys.publicKey.export({ type: "spki", format: "der" });
+  // The public key from the private one, so a mismatched pair cannot yield a CSR that fails to verify.
+  const spki = createPublicKey(keys.privateKey).export({ type: "spki", format: "der" });
   const info = derSequence(derSmallInteger(0), buildName(dn), spki, Buffer.from([0xa0, 0x00]));
   // RSA: PKCS#1 v1.5 padding (Node's default for RSA keys); ECDSA: the DER Ecdsa-Sig-Value X.509 wants.
   const signature = sign("sha256", info, keys.privateKey);

@@ -199,6 +199,13 @@ describe("createCsr refusals", () => {
       await assert.rejects(createCsr(keys, spec, DN), (e: unknown) => e instanceof Error && (e as { check?: string }).check === "key" && re.test(e.message));
     });
   }
+
+  it("takes the public key from the private one, so a mismatched pair still gives the private key's CSR", async () => {
+    const other = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const csr = await createCsr({ privateKey: p256.privateKey, publicKey: other.publicKey }, { type: "ec", curve: "P-256" }, DN);
+    assert.equal(csr.spkiSha256, spkiSha256(p256.publicKey));
+    assert.equal(await verifyCsr(csr.pem), true);
+  });
 });
 
 describe("verifyCsr on requests openssl made", () => {
