@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // Entry point: parses the global options, dispatches to a command, maps error codes to exit codes.
-import "reflect-metadata";
 import { createRequire } from "node:module";
 import { processIo, type Globals, type Io } from "./cli/io.js";
 import { defaultConfigPath } from "./config/load.js";
