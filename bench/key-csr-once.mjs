@@ -16,7 +16,7 @@ const { createCsr } = await import(pathToFileURL(join(dist, "pki/csr.js")).href)
 const spec = { type: "rsa", bits: 2048 };
 const dn = { C: "FR", ST: "Ile de France", L: "Paris", O: "Free2Move", OU: "Programs Partners", CN: "MZP128745", emailAddress: "it@partner.example" };
 const keys = await generateKeyPair(spec);
-const keyPem = await exportPrivateKeyPem(keys);
+const keyPem = exportPrivateKeyPem(keys);
 const csr = await createCsr(keys, spec, dn);
 writeFileSync(keyOut, keyPem, { mode: 0o600 });
 writeFileSync(csrOut, csr.pem);

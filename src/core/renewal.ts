@@ -45,7 +45,7 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
   ensureCredentialDirs(paths);
 
   const keys = await generateKeyPair(cred.key);
-  const keyPem = await exportPrivateKeyPem(keys);
+  const keyPem = exportPrivateKeyPem(keys);
   const csr = await createCsr(keys, cred.key, cred.dn);
 
   // The key file claims its version: created exclusively, so a second process starting a renewal

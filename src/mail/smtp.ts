@@ -1,7 +1,8 @@
 // The SMTP adapter: sends one OutgoingMail through nodemailer with TLS required and verified,
 // every wait bounded, and every failure turned into a CreddError("NETWORK") an ops person can read.
+// nodemailer (about 40 modules) is loaded on the first send or verify, not when this file is:
+// `credd renew --no-send` and an idle daemon never need it.
 import tls from "node:tls";
-import { createRequire } from "node:module";
 import type { NodemailerError, SendMailOptions, SMTPTransportOptions } from "nodemailer";
 import type { SmtpConfig } from "../config/types.js";
 import { CreddError } from "../errors.js";
@@ -50,9 +51,6 @@ function idleTimeoutMs(timeoutMs: number): number {
   return timeoutMs + Math.min(1000, Math.ceil(timeoutMs / 2));
 }
 
-/** nodemailer, loaded with the first mailer (some 4 MiB a daemon with nothing to send does without). */
-const nodemailer = () => createRequire(import.meta.url)("nodemailer") as typeof import("nodemailer");
-
 /** The nodemailer transport options for `cfg`; exported so tests can check the TLS settings. */
 export function smtpTransportOptions(
   cfg: SmtpConfig,
@@ -91,7 +89,8 @@ export function createMailer(cfg: SmtpConfig, secrets: { password?: string }, op
     throw new CreddError("CONFIG", `smtp.user is set (${cfg.user}) but no SMTP password was given (set smtp.password_file)`);
   }
   const options = smtpTransportOptions(cfg, secrets, opts);
-  const transport = nodemailer().createTransport(options);
+  let transportPromise: ReturnType<typeof createTransport> | undefined;
+  const transport = () => (transportPromise ??= createTransport(options));
   const ctx: Ctx = {
     where: `SMTP ${cfg.host}:${String(options.port)}`,
     host: cfg.host,
@@ -122,9 +121,10 @@ export function createMailer(cfg: SmtpConfig, secrets: { password?: string }, op
         })),
         signal: deadline,
       };
+      const t = await transport();
       let info;
       try {
-        info = await transport.sendMail(message);
+        info = await t.sendMail(message);
       } catch (err) {
         throw toNetworkError(err, ctx, deadline.aborted);
       }
@@ -147,6 +147,7 @@ export function createMailer(cfg: SmtpConfig, secrets: { password?: string }, op
 
     async verify(): Promise<void> {
       // transport.verify() takes no signal: race it against the same overall deadline as send().
+      const t = await transport();
       let timer: NodeJS.Timeout | undefined;
       let timedOut = false;
       const overall = new Promise<never>((_, reject) => {
@@ -156,7 +157,7 @@ export function createMailer(cfg: SmtpConfig, secrets: { password?: string }, op
         }, overallMs);
       });
       try {
-        await Promise.race([transport.verify(), overall]);
+        await Promise.race([t.verify(), overall]);
       } catch (err) {
         throw toNetworkError(err, ctx, timedOut);
       } finally {
@@ -165,9 +166,15 @@ export function createMailer(cfg: SmtpConfig, secrets: { password?: string }, op
     },
 
     close(): void {
-      transport.close();
+      // Nothing to close when nothing was sent; a transport still being made is closed once made.
+      void transportPromise?.then((t) => t.close(), () => undefined);
     },
   };
+}
+
+async function createTransport(options: SMTPTransportOptions) {
+  const { default: nodemailer } = await import("nodemailer");
+  return nodemailer.createTransport(options);
 }
 
 interface Ctx {

@@ -43,8 +43,8 @@ export function parseCertificate(pemOrDer: string | Buffer): CertInfo {
   } catch (err) {
     throw new RefusedError("parse", "the certificate is damaged: its DER does not decode as an X.509 certificate", { cause: err });
   }
-  const subject = readName(cert.subjectName);
-  const issuer = readName(cert.issuerName);
+  const subject = readName(cert.subjectName.toArrayBuffer());
+  const issuer = readName(cert.issuerName.toArrayBuffer());
   const basic = cert.getExtension(x509.BasicConstraintsExtension);
   const sameName = Buffer.from(cert.subjectName.toArrayBuffer()).equals(Buffer.from(cert.issuerName.toArrayBuffer()));
   return {

@@ -1,9 +1,11 @@
-// A minimal DER reader for X.501 Names: attribute OIDs, values and their exact ASN.1 string types.
-// @peculiar/x509's Name hides its ASN.1 behind a private field and its toJSON() drops the string
-// type, so we read the few bytes of a Name ourselves rather than import its transitive packages.
+// Minimal DER: reading tag-length-values and X.501 Names (OIDs, values, exact string types), and
+// writing the few types a PKCS#10 request needs. A Name is a few hundred bytes and a CSR under a
+// kilobyte, so doing it here costs less than loading @peculiar/x509's ASN.1 stack (~150 ms, 22 MiB).
 
 export interface Tlv {
   tag: number;
+  /** Offset of the tag: the whole TLV is [offset, end). */
+  offset: number;
   /** Offset of the content (after tag and length). */
   start: number;
   /** Offset just past the content. */
@@ -32,7 +34,7 @@ export function readTlv(buf: Uint8Array, pos: number, limit = buf.length): Tlv {
   }
   const end = start + length;
   if (end > limit) throw new DerError(`value at byte ${pos} runs past the end (${end} > ${limit})`);
-  return { tag, start, end };
+  return { tag, offset: pos, start, end };
 }
 
 /** The children of a constructed value. */
@@ -116,4 +118,65 @@ function tlvHex(buf: Buffer, atv: Tlv, value: Tlv): string {
   // The value is the last child of the attribute, so its TLV starts where the type's TLV ended.
   const typeTlv = readTlv(buf, atv.start, atv.end);
   return buf.subarray(typeTlv.end, value.end).toString("hex");
+}
+
+// Writing. Each function returns one complete TLV; constructed types take their children's TLVs.
+
+/** One TLV with a definite length in the shortest form (DER). */
+export function derTlv(tag: number, content: Uint8Array): Buffer {
+  const n = content.length;
+  let head: number[];
+  if (n < 0x80) head = [tag, n];
+  else {
+    const bytes: number[] = [];
+    for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+    head = [tag, 0x80 | bytes.length, ...bytes];
+  }
+  return Buffer.concat([Buffer.from(head), content]);
+}
+
+export function derSequence(...children: Uint8Array[]): Buffer {
+  return derTlv(0x30, Buffer.concat(children));
+}
+
+/** SET OF with its elements in the order given: callers with more than one element sort them (X.690 11.6). */
+export function derSet(...children: Uint8Array[]): Buffer {
+  return derTlv(0x31, Buffer.concat(children));
+}
+
+export function derNull(): Buffer {
+  return Buffer.from([0x05, 0x00]);
+}
+
+/** A non-negative INTEGER small enough for a version number. */
+export function derSmallInteger(value: number): Buffer {
+  if (!Number.isInteger(value) || value < 0 || value > 127) throw new RangeError(`derSmallInteger: ${value} is out of range`);
+  return Buffer.from([0x02, 0x01, value]);
+}
+
+/** A BIT STRING of whole bytes (no unused bits), as signatures are. */
+export function derBitString(bytes: Uint8Array): Buffer {
+  return derTlv(0x03, Buffer.concat([Buffer.from([0]), bytes]));
+}
+
+export function derOid(dotted: string): Buffer {
+  const arcs = dotted.split(".").map((a) => {
+    if (!/^\d+$/.test(a)) throw new RangeError(`derOid: "${dotted}" is not a dotted OID`);
+    return Number(a);
+  });
+  if (arcs.length < 2 || arcs[0]! > 2 || (arcs[0]! < 2 && arcs[1]! > 39)) throw new RangeError(`derOid: "${dotted}" is not a valid OID`);
+  const out: number[] = [];
+  for (const arc of [arcs[0]! * 40 + arcs[1]!, ...arcs.slice(2)]) {
+    const base128: number[] = [arc & 0x7f];
+    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) base128.unshift((v & 0x7f) | 0x80);
+    out.push(...base128);
+  }
+  return derTlv(0x06, Buffer.from(out));
+}
+
+/** Universal string tags for the DN attribute values credd writes. */
+export const STRING_TAG = { UTF8String: 0x0c, PrintableString: 0x13, IA5String: 0x16 } as const;
+
+export function derString(type: keyof typeof STRING_TAG, text: string): Buffer {
+  return derTlv(STRING_TAG[type], Buffer.from(text, type === "UTF8String" ? "utf8" : "latin1"));
 }

@@ -1,6 +1,5 @@
 // The Stellantis Distinguished Name: building it with exact ASN.1 string types, reading and comparing it.
-import { x509 } from "./crypto.js";
-import { DerError, readNameDer } from "./der.js";
+import { DerError, derOid, derSequence, derSet, derString, readNameDer } from "./der.js";
 import { RefusedError } from "../errors.js";
 import type { StellantisDn } from "../config/types.js";
 
@@ -57,10 +56,12 @@ export function isPrintableString(text: string): boolean {
 }
 
 /**
- * The subject for a CSR, built from x509's JSON form (keyed by OID) so each string type is ours to
- * choose: the string form maps `emailAddress=` to nothing (only `E=` is known) and picks types itself.
+ * The subject for a CSR as DER: one RDN per attribute in Stellantis order, each string type ours
+ * to choose. C is PrintableString, emailAddress IA5String (PKCS#9), the others PrintableString
+ * when every character allows it, else UTF8String. These are the bytes @peculiar/x509 wrote from
+ * the JSON form before credd built them itself; test/unit/pki-dn.test.ts pins them.
  */
-export function buildName(dn: StellantisDn): x509.Name {
+export function buildName(dn: StellantisDn): Buffer {
   const problems: string[] = [];
   for (const key of DN_ORDER) {
     const value = dn[key];
@@ -73,27 +74,17 @@ export function buildName(dn: StellantisDn): x509.Name {
   }
   if (problems.length > 0) throw new RefusedError("dn", `cannot build the subject: ${problems.join("; ")}`);
 
-  const json: x509.JsonNameParams = DN_ORDER.map((key) => {
+  const rdns = DN_ORDER.map((key) => {
     const value = dn[key];
-    const typed: x509.JsonAttributeObject =
-      key === "emailAddress"
-        ? { ia5String: value }
-        : key === "C" || isPrintableString(value)
-          ? { printableString: value }
-          : { utf8String: value };
-    return { [DN_OIDS[key]]: [typed] };
+    const type = key === "emailAddress" ? "IA5String" : key === "C" || isPrintableString(value) ? "PrintableString" : "UTF8String";
+    return derSet(derSequence(derOid(DN_OIDS[key]), derString(type, value)));
   });
-  return new x509.Name(json);
+  return derSequence(...rdns);
 }
 
-/** The attributes of a Name in encoded order, with their exact string types. */
-export function readName(name: x509.Name | ArrayBuffer | ArrayBufferView): DnAttribute[] {
-  const bytes =
-    name instanceof x509.Name
-      ? new Uint8Array(name.toArrayBuffer())
-      : ArrayBuffer.isView(name)
-        ? new Uint8Array(name.buffer, name.byteOffset, name.byteLength)
-        : new Uint8Array(name);
+/** The attributes of a DER Name in encoded order, with their exact string types. */
+export function readName(name: ArrayBuffer | ArrayBufferView): DnAttribute[] {
+  const bytes = ArrayBuffer.isView(name) ? new Uint8Array(name.buffer, name.byteOffset, name.byteLength) : new Uint8Array(name);
   try {
     return readNameDer(bytes).map((a) => ({
       type: NAME_BY_OID[a.oid] ?? a.oid,

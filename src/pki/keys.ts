@@ -1,32 +1,33 @@
 // Key pairs: generating them, exporting and loading private keys, and the SPKI hash that ties a key to its CSR and certificate.
-import { createHash, createPrivateKey, createPublicKey, KeyObject, sign, verify } from "node:crypto";
-import { webcrypto } from "./crypto.js";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPair as nodeGenerateKeyPair, KeyObject, sign, verify } from "node:crypto";
+import { promisify } from "node:util";
 import { describeLabels, encodePem, findPemBlocks, looksLikePem, type PemBlock } from "./pem.js";
 import { RefusedError } from "../errors.js";
 import type { KeySpec } from "../config/types.js";
 
-/** The WebCrypto algorithm a spec generates and signs with. RSA keys carry their hash (SHA-256). */
-export function keyAlgorithm(spec: KeySpec): RsaHashedKeyGenParams | EcKeyGenParams {
-  if (spec.type === "rsa") {
-    return { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", publicExponent: new Uint8Array([1, 0, 1]), modulusLength: spec.bits };
-  }
-  return { name: "ECDSA", namedCurve: spec.curve };
+/** A key pair as Node (OpenSSL) holds it. */
+export interface KeyPair {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
 }
 
-/** A new key pair; extractable because the private key must be written to disk and never lost. */
-export async function generateKeyPair(spec: KeySpec): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(keyAlgorithm(spec), true, ["sign", "verify"])) as CryptoKeyPair;
+/** OpenSSL's names for the curves credd generates, keyed by the names the config uses. */
+export const CURVE_OPENSSL_NAMES = { "P-256": "prime256v1", "P-384": "secp384r1" } as const;
+
+const generate = promisify(nodeGenerateKeyPair);
+
+/**
+ * A new key pair from Node's own crypto (OpenSSL, on the thread pool): RSA with exponent 65537,
+ * or EC on a named curve. No WebCrypto polyfill: loading one cost more than the key itself.
+ */
+export async function generateKeyPair(spec: KeySpec): Promise<KeyPair> {
+  if (spec.type === "rsa") return generate("rsa", { modulusLength: spec.bits, publicExponent: 0x10001 });
+  return generate("ec", { namedCurve: CURVE_OPENSSL_NAMES[spec.curve] });
 }
 
 /** Unencrypted PKCS#8 PEM ("BEGIN PRIVATE KEY"): the file is protected by 0600, not a passphrase a daemon would need. */
-export async function exportPrivateKeyPem(keys: CryptoKeyPair): Promise<string> {
-  const der = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey);
-  return encodePem("PRIVATE KEY", der);
-}
-
-/** SubjectPublicKeyInfo DER of a WebCrypto public key. */
-export async function exportSpkiDer(publicKey: CryptoKey): Promise<Buffer> {
-  return Buffer.from(await webcrypto.subtle.exportKey("spki", publicKey));
+export function exportPrivateKeyPem(keys: KeyPair): string {
+  return encodePem("PRIVATE KEY", keys.privateKey.export({ type: "pkcs8", format: "der" }));
 }
 
 /**
@@ -50,11 +51,6 @@ export function spkiSha256(key: KeyObject | ArrayBuffer | ArrayBufferView): stri
     }
   }
   return createHash("sha256").update(der).digest("hex");
-}
-
-/** spkiSha256 of a WebCrypto key pair's public key. */
-export async function keyPairSpkiSha256(keys: CryptoKeyPair): Promise<string> {
-  return spkiSha256(await exportSpkiDer(keys.publicKey));
 }
 
 export interface LoadedPrivateKey {

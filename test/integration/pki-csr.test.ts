@@ -1,15 +1,18 @@
-// createCsr and generated keys, checked by real openssl: signature, DN order and string types, key size, algorithm.
+// createCsr and generated keys, checked by real openssl for every key type credd supports:
+// signature, subject (RFC 2253 and ASN.1 string types), key size, algorithm, no attributes; and
+// the exact bytes of the request body, pinned to what @peculiar/x509 wrote before credd built it.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash, generateKeyPairSync, verify } from "node:crypto";
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCsr, readCsr, verifyCsr } from "../../src/pki/csr.js";
+import { readChildren, readTlv } from "../../src/pki/der.js";
 import { compareDn } from "../../src/pki/dn.js";
-import { webcrypto } from "../../src/pki/crypto.js";
-import { exportPrivateKeyPem, generateKeyPair, keyPairSpkiSha256, loadPrivateKey } from "../../src/pki/keys.js";
+import { exportPrivateKeyPem, generateKeyPair, loadPrivateKey, spkiSha256, type KeyPair } from "../../src/pki/keys.js";
+import { writeFileAtomic } from "../../src/files/atomic.js";
 import type { KeySpec, StellantisDn } from "../../src/config/types.js";
-import { makeTempDir, openssl } from "../helpers/openssl.js";
+import { makeTempDir, openssl, subjFromDn } from "../helpers/openssl.js";
 
 const DN: StellantisDn = {
   C: "FR",
@@ -20,6 +23,14 @@ const DN: StellantisDn = {
   CN: "MZP128745",
   emailAddress: "it@partner.example",
 };
+
+/** DN as @peculiar/x509 2.2.0 encoded it (captured before the switch; same pin as test/unit/pki-dn.test.ts). */
+const DN_DER =
+  "3081aa310b3009060355040613024652311630140603550408130d496c65206465204672616e63653117301506035504070c0e5361696e742dc3897469656e6e6531173015060355040a0c0e536f6369c3a974c3a9202620436f311a3018060355040b131150726f6772616d7320506172746e65727331123010060355040313094d5a503132383734353121301f06092a864886f70d0109011612697440706172746e65722e6578616d706c65";
+
+/** `openssl req -subject -nameopt RFC2253`: reversed order, non-ASCII bytes escaped. */
+const DN_RFC2253 =
+  "emailAddress=it@partner.example,CN=MZP128745,OU=Programs Partners,O=Soci\\C3\\A9t\\C3\\A9 & Co,L=Saint-\\C3\\89tienne,ST=Ile de France,C=FR";
 
 const SHORT: Record<string, string> = {
   countryName: "C",
@@ -46,25 +57,32 @@ function subjectFromAsn1parse(text: string): Array<[string, string, string]> {
   return out;
 }
 
+function pemToDer(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----[^-]+-----/g, "").replace(/\s/g, ""), "base64");
+}
+
 let dir: string;
 before(() => {
   dir = makeTempDir("credd-pki-csr-");
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const specs: Array<{ spec: KeySpec; bits: number; sigAlg: string }> = [
-  { spec: { type: "rsa", bits: 2048 }, bits: 2048, sigAlg: "sha256WithRSAEncryption" },
-  { spec: { type: "ec", curve: "P-256" }, bits: 256, sigAlg: "ecdsa-with-SHA256" },
-  { spec: { type: "ec", curve: "P-384" }, bits: 384, sigAlg: "ecdsa-with-SHA256" },
+const specs: Array<{ spec: KeySpec; bits: number; sigAlg: string; sigAlgDer: string }> = [
+  { spec: { type: "rsa", bits: 2048 }, bits: 2048, sigAlg: "sha256WithRSAEncryption", sigAlgDer: "300d06092a864886f70d01010b0500" },
+  { spec: { type: "rsa", bits: 3072 }, bits: 3072, sigAlg: "sha256WithRSAEncryption", sigAlgDer: "300d06092a864886f70d01010b0500" },
+  { spec: { type: "rsa", bits: 4096 }, bits: 4096, sigAlg: "sha256WithRSAEncryption", sigAlgDer: "300d06092a864886f70d01010b0500" },
+  { spec: { type: "ec", curve: "P-256" }, bits: 256, sigAlg: "ecdsa-with-SHA256", sigAlgDer: "300a06082a8648ce3d040302" },
+  // P-384 signs with SHA-256 too (src/pki/csr.ts says why), as before.
+  { spec: { type: "ec", curve: "P-384" }, bits: 384, sigAlg: "ecdsa-with-SHA256", sigAlgDer: "300a06082a8648ce3d040302" },
 ];
 
-for (const { spec, bits, sigAlg } of specs) {
+for (const { spec, bits, sigAlg, sigAlgDer } of specs) {
   const label = spec.type === "rsa" ? `RSA ${spec.bits}` : `EC ${spec.curve}`;
   describe(`createCsr with ${label}`, () => {
     let csrPath: string;
     let keyPath: string;
     let csr: { pem: string; spkiSha256: string };
-    let keys: CryptoKeyPair;
+    let keys: KeyPair;
 
     before(async () => {
       keys = await generateKeyPair(spec);
@@ -73,7 +91,8 @@ for (const { spec, bits, sigAlg } of specs) {
       csrPath = join(dir, `${tag}.csr`);
       keyPath = join(dir, `${tag}.key`);
       writeFileSync(csrPath, csr.pem);
-      writeFileSync(keyPath, await exportPrivateKeyPem(keys), { mode: 0o600 });
+      // As startRenewal writes it.
+      writeFileAtomic(keyPath, exportPrivateKeyPem(keys), 0o600, { exclusive: true });
     });
 
     it("is PEM with LF endings and a trailing newline", () => {
@@ -83,9 +102,13 @@ for (const { spec, bits, sigAlg } of specs) {
       assert.ok(csr.pem.split("\n").every((l) => l.length <= 64));
     });
 
-    it("verifies with openssl", () => {
+    it("verifies with openssl req -verify", () => {
       const res = openssl(["req", "-in", csrPath, "-verify", "-noout"]);
       assert.match(res.stderr + res.stdout, /verify OK/);
+    });
+
+    it("has the subject openssl prints in RFC 2253", () => {
+      assert.equal(openssl(["req", "-in", csrPath, "-noout", "-subject", "-nameopt", "RFC2253"]).stdout.trim(), `subject=${DN_RFC2253}`);
     });
 
     it("has the DN in Stellantis order with exact string types", () => {
@@ -112,22 +135,43 @@ for (const { spec, bits, sigAlg } of specs) {
       assert.doesNotMatch(asn1, /extensionRequest/);
     });
 
-    it("exports a private key openssl accepts, whose public key is the CSR's", () => {
+    it("is byte for byte the request @peculiar/x509 wrote: version 0, the pinned DN, the key, empty attributes", () => {
+      const der = pemToDer(csr.pem);
+      const outer = readTlv(der, 0);
+      assert.equal(outer.end, der.length);
+      const [info, alg, sig] = readChildren(der, outer);
+      const spki = keys.publicKey.export({ type: "spki", format: "der" }).toString("hex");
+      assert.equal(der.subarray(info!.start, info!.end).toString("hex"), `020100${DN_DER}${spki}a000`);
+      assert.equal(der.subarray(alg!.offset, alg!.end).toString("hex"), sigAlgDer);
+      // The signature is over the DER of certificationRequestInfo, with SHA-256.
+      const signature = der.subarray(sig!.start + 1, sig!.end);
+      assert.equal(der[sig!.start], 0, "no unused bits");
+      assert.equal(verify("sha256", der.subarray(info!.offset, info!.end), keys.publicKey, signature), true);
+    });
+
+    it("writes a 0600 PKCS#8 key that openssl checks and credd loads back as the CSR's key", () => {
+      assert.equal(statSync(keyPath).mode & 0o777, 0o600);
       assert.match(readFileSync(keyPath, "utf8"), /^-----BEGIN PRIVATE KEY-----\n/);
       openssl(["pkey", "-in", keyPath, "-noout", "-check"]);
       const fromKey = openssl(["pkey", "-in", keyPath, "-pubout"]).stdout;
       const fromCsr = openssl(["req", "-in", csrPath, "-noout", "-pubkey"]).stdout;
       assert.equal(fromCsr, fromKey);
+      const loaded = loadPrivateKey(readFileSync(keyPath));
+      assert.equal(loaded.type, spec.type);
+      if (spec.type === "rsa") assert.equal(loaded.bits, spec.bits);
+      else assert.equal(loaded.curve, spec.curve);
+      assert.equal(loaded.spkiSha256, csr.spkiSha256);
     });
 
-    it("gives the same SPKI hash for key, CSR and openssl's SPKI bytes", async () => {
+    it("gives the same SPKI hash for key, CSR and openssl's SPKI bytes", () => {
       const derPath = `${keyPath}.spki.der`;
       openssl(["pkey", "-in", keyPath, "-pubout", "-outform", "DER", "-out", derPath]);
       const opensslHash = createHash("sha256").update(readFileSync(derPath)).digest("hex");
       assert.equal(csr.spkiSha256, opensslHash);
       assert.equal(readCsr(csr.pem).spkiSha256, opensslHash);
       assert.equal(loadPrivateKey(readFileSync(keyPath)).spkiSha256, opensslHash);
-      assert.equal(await keyPairSpkiSha256(keys), opensslHash);
+      assert.equal(spkiSha256(keys.publicKey), opensslHash);
+      assert.equal(spkiSha256(keys.privateKey), opensslHash);
     });
 
     it("reads back with the subject we asked for and a valid signature", async () => {
@@ -137,38 +181,86 @@ for (const { spec, bits, sigAlg } of specs) {
   });
 }
 
-describe("createCsr with RSA 4096", () => {
-  it("makes a 4096-bit key that openssl verifies", async () => {
-    const spec: KeySpec = { type: "rsa", bits: 4096 };
-    const csr = await createCsr(await generateKeyPair(spec), spec, { ...DN, L: "Paris", O: "Free2Move" });
-    const path = join(dir, "rsa4096.csr");
-    writeFileSync(path, csr.pem);
-    const res = openssl(["req", "-in", path, "-verify", "-noout", "-text"]);
-    assert.match(res.stderr + res.stdout, /verify OK/);
-    assert.match(res.stdout, /Public-Key: \(4096 bit\)/);
-    assert.match(res.stdout, /Signature Algorithm: sha256WithRSAEncryption/);
+describe("createCsr refusals", () => {
+  const rsa2048 = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const p256 = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  const p384 = generateKeyPairSync("ec", { namedCurve: "secp384r1" });
+  const ed = generateKeyPairSync("ed25519");
+  const cases: Array<[string, KeyPair, KeySpec, RegExp]> = [
+    ["an RSA 2048 key for RSA 4096", rsa2048, { type: "rsa", bits: 4096 }, /the key is RSA 2048, not the RSA 4096 private key/],
+    ["an EC key for RSA", p256, { type: "rsa", bits: 2048 }, /the key is EC prime256v1, not the RSA 2048 private key/],
+    ["a P-384 key for P-256", p384, { type: "ec", curve: "P-256" }, /the key is EC secp384r1, not the EC P-256 private key/],
+    ["an RSA key for EC", rsa2048, { type: "ec", curve: "P-384" }, /the key is RSA 2048, not the EC P-384 private key/],
+    ["an Ed25519 key", ed, { type: "ec", curve: "P-256" }, /the key is ed25519, not the EC P-256 private key/],
+    ["the public half as the private key", { privateKey: p256.publicKey, publicKey: p256.publicKey }, { type: "ec", curve: "P-256" }, /the key is a public key/],
+  ];
+  for (const [name, keys, spec, re] of cases) {
+    it(`refuses ${name} rather than send the CA a surprise`, async () => {
+      await assert.rejects(createCsr(keys, spec, DN), (e: unknown) => e instanceof Error && (e as { check?: string }).check === "key" && re.test(e.message));
+    });
+  }
+
+  it("takes the public key from the private one, so a mismatched pair still gives the private key's CSR", async () => {
+    const other = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const csr = await createCsr({ privateKey: p256.privateKey, publicKey: other.publicKey }, { type: "ec", curve: "P-256" }, DN);
+    assert.equal(csr.spkiSha256, spkiSha256(p256.publicKey));
+    assert.equal(await verifyCsr(csr.pem), true);
   });
 });
 
-describe("createCsr refusals", () => {
-  it("refuses an RSA key made for another hash rather than sign with it", async () => {
-    // x509 lets the key's own hash override the requested one; without the guard this CSR would be SHA-384.
-    const keys = (await webcrypto.subtle.generateKey(
-      { name: "RSASSA-PKCS1-v1_5", hash: "SHA-384", publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 },
-      true,
-      ["sign", "verify"],
-    )) as CryptoKeyPair;
-    await assert.rejects(createCsr(keys, { type: "rsa", bits: 2048 }, DN), /generated for SHA-384, not SHA-256/);
+describe("verifyCsr on requests openssl made", () => {
+  const cases: Array<[string, string[], boolean]> = [
+    ["RSA, SHA-256", ["-newkey", "rsa:2048", "-sha256"], true],
+    ["RSA, SHA-512", ["-newkey", "rsa:2048", "-sha512"], true],
+    ["EC P-384, SHA-384", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-sha384"], true],
+    // Algorithms credd never makes are not verified, so not trusted.
+    ["RSA-PSS", ["-newkey", "rsa:2048", "-sha256", "-sigopt", "rsa_padding_mode:pss"], false],
+    ["Ed25519", ["-newkey", "ed25519"], false],
+  ];
+  for (const [name, args, want] of cases) {
+    it(`${name}: ${want ? "verifies" : "not verified"}`, async () => {
+      const tag = name.replace(/\W/g, "");
+      const out = join(dir, `openssl-${tag}.csr`);
+      openssl(["req", "-new", "-nodes", ...args, "-utf8", "-subj", subjFromDn({ ...DN, L: "Paris", O: "Free2Move" }), "-keyout", join(dir, `openssl-${tag}.key`), "-out", out]);
+      const pem = readFileSync(out, "utf8");
+      assert.equal(await verifyCsr(pem), want);
+      assert.deepEqual(compareDn({ ...DN, L: "Paris", O: "Free2Move" }, readCsr(pem).subject), []);
+    });
+  }
+
+  it("a changed byte in the subject or the signature does not verify", async () => {
+    const keys = await generateKeyPair({ type: "ec", curve: "P-256" });
+    const csr = await createCsr(keys, { type: "ec", curve: "P-256" }, DN);
+    const der = pemToDer(csr.pem);
+    const mzp = der.indexOf(Buffer.from("MZP128745"));
+    const subject = Buffer.from(der);
+    subject[mzp + 3] = "9".charCodeAt(0);
+    const signature = Buffer.from(der);
+    signature[signature.length - 5] ^= 0x01;
+    const pem = (b: Buffer) => `-----BEGIN CERTIFICATE REQUEST-----\n${b.toString("base64")}\n-----END CERTIFICATE REQUEST-----\n`;
+    assert.equal(await verifyCsr(pem(der)), true);
+    assert.equal(await verifyCsr(pem(subject)), false);
+    assert.equal(await verifyCsr(pem(signature)), false);
   });
 });
 
 describe("readCsr", () => {
   it("refuses what is not a CSR", async () => {
     const keys = await generateKeyPair({ type: "ec", curve: "P-256" });
-    const keyPem = await exportPrivateKeyPem(keys);
+    const keyPem = exportPrivateKeyPem(keys);
     assert.throws(() => readCsr(keyPem), /not a CSR \(found a PRIVATE KEY\)/);
     assert.throws(() => readCsr(""), /empty/);
+    assert.throws(() => readCsr("hello"), /no "-----BEGIN CERTIFICATE REQUEST-----" line/);
     const csr = await createCsr(keys, { type: "ec", curve: "P-256" }, DN);
     assert.throws(() => readCsr(csr.pem.replace(/-----END[^\n]*\n$/, "")), /truncated/);
+  });
+
+  it("refuses a request whose DER is damaged, saying so", async () => {
+    const csr = await createCsr(await generateKeyPair({ type: "ec", curve: "P-256" }), { type: "ec", curve: "P-256" }, DN);
+    const der = pemToDer(csr.pem);
+    const block = (b: Buffer) => `-----BEGIN CERTIFICATE REQUEST-----\n${b.toString("base64")}\n-----END CERTIFICATE REQUEST-----\n`;
+    assert.throws(() => readCsr(block(der.subarray(0, der.length - 10))), /does not decode as PKCS#10/);
+    assert.throws(() => readCsr(block(Buffer.concat([der, Buffer.from([0])]))), /trailing bytes/);
+    assert.throws(() => readCsr(block(Buffer.from("3003020100", "hex"))), /does not decode as PKCS#10/);
   });
 });

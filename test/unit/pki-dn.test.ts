@@ -106,10 +106,29 @@ describe("buildName and readName", () => {
   });
 
   it("reads a DER Name given as bytes", () => {
-    const der = buildName(DN).toArrayBuffer();
-    assert.deepEqual(readName(Buffer.from(der)).map((a) => a.value), DN_ORDER.map((k) => DN[k]));
-    assert.deepEqual(readName(der).map((a) => a.type), [...DN_ORDER]);
+    const der = buildName(DN);
+    assert.deepEqual(readName(der).map((a) => a.value), DN_ORDER.map((k) => DN[k]));
+    const copy = new Uint8Array(der).buffer;
+    assert.deepEqual(readName(copy).map((a) => a.type), [...DN_ORDER]);
   });
+
+  // The exact bytes @peculiar/x509 2.2.0 wrote for these DNs (new x509.Name(json).toArrayBuffer()),
+  // captured before credd built the Name itself: a CA comparing subjects byte by byte sees no change.
+  const PINNED: Array<[string, StellantisDn, string]> = [
+    [
+      "accents (UTF8String for L and O)",
+      { ...DN, L: "Saint-Étienne", O: "Société & Co" },
+      "3081aa310b3009060355040613024652311630140603550408130d496c65206465204672616e63653117301506035504070c0e5361696e742dc3897469656e6e6531173015060355040a0c0e536f6369c3a974c3a9202620436f311a3018060355040b131150726f6772616d7320506172746e65727331123010060355040313094d5a503132383734353121301f06092a864886f70d0109011612697440706172746e65722e6578616d706c65",
+    ],
+    [
+      "RFC 4514 specials (UTF8String for ST and O)",
+      { ...DN, L: "Saint-Étienne", O: 'Acme, Inc. (EU) + Co = "Best"', ST: "#1 Region" },
+      "3081b5310b30090603550406130246523112301006035504080c09233120526567696f6e3117301506035504070c0e5361696e742dc3897469656e6e6531263024060355040a0c1d41636d652c20496e632e2028455529202b20436f203d20224265737422311a3018060355040b131150726f6772616d7320506172746e65727331123010060355040313094d5a503132383734353121301f06092a864886f70d0109011612697440706172746e65722e6578616d706c65",
+    ],
+  ];
+  for (const [name, dn, hex] of PINNED) {
+    it(`writes the same bytes as @peculiar/x509 did: ${name}`, () => assert.equal(buildName(dn).toString("hex"), hex));
+  }
 
   const refusals: Array<[string, Partial<StellantisDn>, RegExp]> = [
     ["country name spelled out", { C: "France" }, /C must be a two-letter/],
@@ -125,7 +144,7 @@ describe("buildName and readName", () => {
 
   it("refuses bytes that are not a DER Name", () => {
     assert.throws(() => readName(Buffer.from("hello")), (e: unknown) => e instanceof RefusedError && e.check === "parse");
-    const der = Buffer.from(buildName(DN).toArrayBuffer());
+    const der = buildName(DN);
     assert.throws(() => readName(der.subarray(0, der.length - 3)), /not valid DER/);
   });
 });
