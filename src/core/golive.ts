@@ -6,7 +6,7 @@ import { CreddError, errorMessage } from "../errors.js";
 import { runHooks, type HookResult } from "../files/hooks.js";
 import { credentialPaths } from "../files/layout.js";
 import { liveVersion, switchLive } from "../files/live.js";
-import { splitPemCertificates } from "../pki/certs.js";
+import { splitPemCertificates } from "../pki/pem.js";
 import { buildPkcs12 } from "../pki/pkcs12.js";
 import { certificateByVersion, makeLive, type CertificateRow } from "../store/certificates.js";
 import { recordHookRun } from "../store/history.js";

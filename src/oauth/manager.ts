@@ -9,8 +9,11 @@ import { prep } from "../store/db.js";
 import { getToken, recordTokenFailure, recordTokenSuccess } from "../store/tokens.js";
 import { tryFetchLock, waitForFetchLock } from "./fetch-lock.js";
 import { readTokenFiles, tokenFilesPresent, writeTokenFiles, type TokenJson } from "./token-files.js";
-import { requestToken, TokenError, type TokenResponse } from "./token-client.js";
-import { tlsForVersion } from "./tls-material.js";
+import type { TokenResponse } from "./token-client.js";
+
+// The HTTPS client (https, tls, http) is loaded with the first token request: an idle daemon
+// whose tokens are all valid never needs it.
+const client = () => Promise.all([import("./token-client.js"), import("./tls-material.js")]);
 
 /** Each credential with a live certificate: its version and its token row's timing fields. */
 const TICK_SQL = `SELECT c.credential, c.version, t.next_attempt_at, t.expires_at, t.refresh_at, t.cert_version
@@ -132,6 +135,7 @@ export class TokenManager {
     if (!oauth) throw new CreddError("STATE", `${cred.name} has no oauth settings`);
     const started = ctx.clock.now();
     try {
+      const [{ requestToken }, { tlsForVersion }] = await client();
       const resp = await requestToken(oauth, tlsForVersion(ctx.config, cred, version), {
         timeoutMs: this.opts.timeoutMs ?? 30_000,
         now: () => ctx.clock.now(),
@@ -183,7 +187,9 @@ export class TokenManager {
     const now = ctx.clock.now();
     const msg = errorMessage(err);
     const prev = getToken(ctx.db, cred.name);
-    const retryAfter = err instanceof TokenError ? err.retryAfterMs : undefined;
+    // A TokenError's Retry-After (read by shape: token-client.js may not be loaded when this runs).
+    const ra = (err as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+    const retryAfter = typeof ra === "number" ? ra : undefined;
     const next = new Date(now.getTime() + tokenBackoffMs((prev?.failures ?? 0) + 1, retryAfter));
     const failures = recordTokenFailure(ctx.db, cred.name, msg, now.toISOString(), next.toISOString());
     const expires = prev?.expires_at ? Date.parse(prev.expires_at) : 0;

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import type { Config, CredentialConfig } from "../config/types.js";
 import { CreddError, errorMessage } from "../errors.js";
 import { credentialPaths } from "../files/layout.js";
-import { splitPemCertificates } from "../pki/certs.js";
+import { splitPemCertificates } from "../pki/pem.js";
 import type { TlsMaterial } from "./http.js";
 
 /** The Stellantis CA file's certificates, trusted besides the system roots for the IDP and API hosts. */

@@ -4,7 +4,7 @@
 // instead (a key, a CSR, a PKCS#12, an HTML page...) without quoting a byte of it.
 import * as asn1js from "asn1js";
 import { parseCertificate, type CertInfo } from "./certs.js";
-import { findPemBlocks, looksLikePem, normaliseText } from "./pem.js";
+import { CERT_LABELS, findPemBlocks, looksLikePem, normaliseText } from "./pem.js";
 import { RefusedError } from "../errors.js";
 
 export type FileKind = "pem" | "der-certificate" | "pkcs7-pem" | "pkcs7-der";
@@ -18,7 +18,6 @@ export interface ReadCertificates {
 /** A certificate is a few KiB and a long chain a few tens; anything larger is the wrong file. */
 export const MAX_CERTIFICATE_FILE_BYTES = 1024 * 1024;
 
-const CERT_LABELS = new Set(["CERTIFICATE", "X509 CERTIFICATE"]);
 const PKCS7_LABELS = new Set(["PKCS7", "CMS"]);
 const CSR_LABELS = new Set(["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]);
 

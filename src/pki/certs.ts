@@ -4,7 +4,9 @@ import { x509 } from "./crypto.js";
 import { DerError, readTlv } from "./der.js";
 import { formatAttributes, readName, type DnAttribute } from "./dn.js";
 import { spkiSha256 } from "./keys.js";
-import { describeLabels, encodePem, findPemBlocks, looksLikePem } from "./pem.js";
+import { CERT_LABELS, describeLabels, encodePem, findPemBlocks, looksLikePem } from "./pem.js";
+// In pem.ts (no x509 needed); still offered here, where callers looked for it.
+export { splitPemCertificates } from "./pem.js";
 import { RefusedError } from "../errors.js";
 
 export interface CertInfo {
@@ -29,7 +31,7 @@ export interface CertInfo {
   selfSigned: boolean;
 }
 
-const CERT_LABELS = new Set(["CERTIFICATE", "X509 CERTIFICATE"]);
+
 
 /** One certificate, PEM or DER. A bundle is refused here: split it with splitPemCertificates first. */
 export function parseCertificate(pemOrDer: string | Buffer): CertInfo {
@@ -63,18 +65,6 @@ export function parseCertificate(pemOrDer: string | Buffer): CertInfo {
     isCa: basic?.ca === true,
     selfSigned: sameName && safeVerify(node),
   };
-}
-
-/** Every CERTIFICATE block, re-encoded canonically; tolerant of CRLF, a BOM and openssl's "Bag Attributes" lines. */
-export function splitPemCertificates(text: string): string[] {
-  const out: string[] = [];
-  for (const block of findPemBlocks(text)) {
-    if (!CERT_LABELS.has(block.label)) continue;
-    if (!block.complete) throw new RefusedError("parse", `truncated PEM: certificate ${out.length + 1} has a BEGIN line but no END line`);
-    if (!block.validBase64) throw new RefusedError("parse", `damaged PEM: certificate ${out.length + 1} is not valid base64`);
-    out.push(encodePem("CERTIFICATE", Buffer.from(block.base64, "base64")));
-  }
-  return out;
 }
 
 /** The key (by its SPKI hash from loadPrivateKey or createCsr) is the certificate's key. */

@@ -1,4 +1,5 @@
 // PEM text: finding labelled blocks in what people paste or tools print, and writing them back canonically.
+import { RefusedError } from "../errors.js";
 
 /** One `-----BEGIN X-----` block. `complete` is false when the END line is missing (a truncated file). */
 export interface PemBlock {
@@ -95,4 +96,19 @@ export function describeLabels(blocks: PemBlock[]): string {
   const labels = [...new Set(blocks.map((b) => b.label))];
   if (labels.length === 0) return "no PEM block";
   return labels.map((l) => `${/^[AEIOU]/.test(l) ? "an" : "a"} ${l}`).join(" and ");
+}
+
+/** PEM labels of an X.509 certificate. */
+export const CERT_LABELS = new Set(["CERTIFICATE", "X509 CERTIFICATE"]);
+
+/** Every CERTIFICATE block, re-encoded canonically; tolerant of CRLF, a BOM and openssl's "Bag Attributes" lines. */
+export function splitPemCertificates(text: string): string[] {
+  const out: string[] = [];
+  for (const block of findPemBlocks(text)) {
+    if (!CERT_LABELS.has(block.label)) continue;
+    if (!block.complete) throw new RefusedError("parse", `truncated PEM: certificate ${out.length + 1} has a BEGIN line but no END line`);
+    if (!block.validBase64) throw new RefusedError("parse", `damaged PEM: certificate ${out.length + 1} is not valid base64`);
+    out.push(encodePem("CERTIFICATE", Buffer.from(block.base64, "base64")));
+  }
+  return out;
 }
