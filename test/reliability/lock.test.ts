@@ -110,49 +110,46 @@ test("a second `credd run` refuses while the first is mid-check, its registratio
   assert.deepEqual(checkInvariants({ stateDir: w.stateDir, names: ["probe"], received: w.smtp.received }).violations, []);
 });
 
-test(
-  "two `credd run` started at the same moment, on a stale lock left by a SIGKILL: exactly one runs",
-  {
-    todo:
-      "BUG (race): acquireLock (src/daemon/lock.ts) reclaims a stale lock by read pid → unlink → open('wx'): two starts that both " +
-      "read the dead pid both unlink, and the later unlink removes the lock the other has just taken, so both run; a lock file " +
-      "caught between its creation and the pid write also reads as pid 0 and is taken for stale",
-  },
-  async () => {
-    const w = await makeWorld({ creds: [{ name: "race", mzp: "MZP700003", key: "ec" }], prefix: "credd-rel-lock-race-" });
-    worlds.push(w);
-    const hand = makeKeyAndCert(w.dir, dnFor("MZP700003"), { ca: w.ca, days: 365, keyType: "ec" });
-    await ok(w, "import", "race", "--cert", hand.certPath, "--key", hand.keyPath);
-    const bad: string[] = [];
-    const ROUNDS = 8;
-    for (let round = 0; round < ROUNDS; round++) {
-      // A stale lock: the pid of a process that is gone.
-      const gone = spawnCredd(journal, ["--config", w.config, "run"], FAST);
-      await gone.waitForLog((l) => l.msg === "credd started");
-      gone.kill("SIGKILL");
-      await gone.exited;
-      assert.equal(readFileSync(join(w.stateDir, "credd.pid"), "utf8").trim(), String(gone.child.pid));
-      const a = spawnCredd(journal, ["--config", w.config, "run"], FAST);
-      const b = spawnCredd(journal, ["--config", w.config, "run"], FAST);
-      const settle = (p: Proc) =>
-        p.waitForLog((l) => l.msg === "credd started", 20_000).then(
-          () => "running" as const,
-          () => "exited" as const,
-        );
-      const [ra, rb] = await Promise.all([settle(a), settle(b)]);
-      const outcome = [ra, rb].sort().join("+");
-      for (const p of [a, b]) {
-        if (!p.running()) continue;
-        await p.waitForLog((l) => l.msg === "check done", 20_000); // past the start-up (see the SIGTERM test below)
-        await stopClean(p);
+test("three `credd run` started at the same moment, on a stale lock left by a SIGKILL: exactly one runs, the others name it", async () => {
+  const w = await makeWorld({ creds: [{ name: "race", mzp: "MZP700003", key: "ec" }], prefix: "credd-rel-lock-race-" });
+  worlds.push(w);
+  const hand = makeKeyAndCert(w.dir, dnFor("MZP700003"), { ca: w.ca, days: 365, keyType: "ec" });
+  await ok(w, "import", "race", "--cert", hand.certPath, "--key", hand.keyPath);
+  const bad: string[] = [];
+  const ROUNDS = 8;
+  for (let round = 0; round < ROUNDS; round++) {
+    // A stale lock: the pid file of a credd that is gone.
+    const gone = spawnCredd(journal, ["--config", w.config, "run"], FAST);
+    await gone.waitForLog((l) => l.msg === "credd started");
+    gone.kill("SIGKILL");
+    await gone.exited;
+    assert.equal(readFileSync(join(w.stateDir, "credd.pid"), "utf8").trim(), String(gone.child.pid));
+    const starters = [0, 1, 2].map(() => spawnCredd(journal, ["--config", w.config, "run"], FAST));
+    const settle = (p: Proc) =>
+      p.waitForLog((l) => l.msg === "credd started", 20_000).then(
+        () => "running" as const,
+        () => "exited" as const,
+      );
+    const outcomes = await Promise.all(starters.map(settle));
+    const running = starters.filter((_, i) => outcomes[i] === "running");
+    if (running.length === 1) {
+      const winner = running[0]!;
+      for (const p of starters.filter((x) => x !== winner)) {
+        const exit = await p.exited;
+        assert.equal(exit.code, 1, `round ${round}: a refused start exits 1: ${JSON.stringify(exit)} ${p.entry.stderr}`);
+        assert.match(p.entry.stderr, new RegExp(`another credd run \\(pid ${winner.child.pid}\\) is already using ${w.stateDir.replace(/[/.]/g, "\\$&")}`), `round ${round}`);
+        assert.deepEqual(crashSigns(p.entry.stdout + p.entry.stderr), []);
       }
-      if (outcome !== "exited+running") bad.push(`round ${round}: ${outcome}`);
-      else assert.match((ra === "exited" ? a : b).entry.stderr, /another credd run \(pid \d+\)/);
+      assert.equal(readFileSync(join(w.stateDir, "credd.pid"), "utf8").trim(), String(winner.child.pid), `round ${round}: the pid file names the one running`);
+    } else bad.push(`round ${round}: ${running.length} of 3 ran`);
+    for (const p of running) {
+      await p.waitForLog((l) => l.msg === "check done", 20_000); // past the start-up
+      await stopClean(p);
     }
-    console.log(`# two simultaneous starts on a stale lock: both ran in ${bad.length} of ${ROUNDS} rounds`);
-    assert.deepEqual(bad, [], "exactly one starts in every round");
-  },
-);
+  }
+  console.log(`# three simultaneous starts on a stale lock: not exactly one ran in ${bad.length} of ${ROUNDS} rounds`);
+  assert.deepEqual(bad, [], "exactly one starts in every round");
+});
 
 test(
   "two renewals started at the same moment never leave a pending renewal without its own key",
