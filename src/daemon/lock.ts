@@ -19,8 +19,9 @@
 // starters exactly one wins, stale or not. The transaction never writes: credd.lock stays empty,
 // no journal is made, nothing can be left half-written, and it works on a full disk.
 //
-// The one rule: POSIX locks belong to the process and are dropped when it closes ANY descriptor
-// of that file. Nothing in credd may open credd.lock but this connection.
+// Two rules. POSIX locks belong to the process and are dropped when it closes ANY descriptor of
+// that file: nothing in credd may open credd.lock but this connection. And the lock is on the
+// file, not the name: removing credd.lock while credd runs lets the next start lock a new file.
 //
 // credd.pid is written (atomically: temp file, fsync, rename) only once the lock is held, so a pid
 // file never decides anything: one left by a SIGKILL is simply replaced by the next holder.
@@ -71,7 +72,8 @@ function tryLock(file: string): Database.Database | undefined {
   } catch (err) {
     db.close();
     if ((err as { code?: string }).code === "SQLITE_BUSY") return undefined;
-    throw new CreddError("IO", `cannot take the lock ${file}: ${errorMessage(err)}`, { cause: err });
+    // SQLITE_NOTADB: something was written into the file credd keeps empty.
+    throw new CreddError("IO", `cannot take the lock ${file}: ${errorMessage(err)} (credd keeps it empty: with no credd run running, remove it)`, { cause: err });
   }
 }
 
