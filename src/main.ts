@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Entry point: parses the global options, dispatches to a command, maps error codes to exit codes.
+// Its static imports stay small: until they are loaded, a SIGTERM to `credd run` has no handler yet.
 import { createRequire } from "node:module";
 import { processIo, type Globals, type Io } from "./cli/io.js";
-import { defaultConfigPath } from "./config/load.js";
+import { defaultConfigPath } from "./config/path.js";
+import { trapRunSignals } from "./daemon/signals.js";
 import { CreddError, errorMessage, type ErrorCode } from "./errors.js";
 
 export const HELP = `credd: keeps Stellantis B2B API credentials alive (client certificate, CSR by email, OAuth2 tokens)
@@ -68,12 +70,19 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
   const cmd = argv[i];
   const rest = argv.slice(i + 1);
+  if (cmd === undefined) {
+    io.err(HELP);
+    return 2;
+  }
+  if (cmd === "run") {
+    // Trapped before anything else of `run` happens and held to its exit (src/daemon/signals.ts):
+    // a SIGTERM while the daemon's modules load, the config is read or the lock is taken is a clean stop.
+    const signals = trapRunSignals();
+    return (await import("./cli/run.js")).cmdRun(rest, g, io, signals);
+  }
+  // The other commands keep the signals' default actions (Ctrl-C ends them). reflect-metadata is
+  // loaded by pki/crypto.ts, just before @peculiar/x509, by the commands that need it.
   switch (cmd) {
-    case undefined:
-      io.err(HELP);
-      return 2;
-    case "run":
-      return runWithEarlySignals(rest, g, io);
     case "status":
       return (await import("./cli/status.js")).cmdStatus(rest, g, io);
     case "import":
@@ -96,25 +105,6 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     default:
       throw new CreddError("USAGE", `unknown command "${cmd}"; see credd --help`);
   }
-}
-
-/**
- * Commands are loaded on demand, so `credd --help` is quick and a SIGTERM that arrives while the
- * daemon's modules load (systemd stopping a just-started unit) is a clean stop, not a kill.
- */
-async function runWithEarlySignals(rest: string[], g: Globals, io: Io): Promise<number> {
-  let early: NodeJS.Signals | undefined;
-  const onEarly = (sig: NodeJS.Signals) => (early = sig);
-  process.once("SIGTERM", onEarly);
-  process.once("SIGINT", onEarly);
-  const { cmdRun } = await import("./cli/run.js");
-  process.off("SIGTERM", onEarly);
-  process.off("SIGINT", onEarly);
-  if (early) {
-    io.err(`credd: ${early} before the daemon started; stopping`);
-    return 0;
-  }
-  return cmdRun(rest, g, io);
 }
 
 async function entry(): Promise<void> {

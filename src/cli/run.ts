@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { createNotifier, notifyEnvFrom } from "../daemon/notify.js";
 import { startDaemon, type DaemonOptions } from "../daemon/run.js";
+import type { RunSignals } from "../daemon/signals.js";
 import { CreddError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { buildCtx } from "./context.js";
@@ -13,15 +14,17 @@ Runs the daemon in the foreground: checks every credential at start and on
 check_schedule, starts renewals when due, reminds the contact, and sends the
 queued emails (retrying with backoff). Logs are JSON lines on stdout (each
 prefixed with its syslog priority, e.g. <3> for errors, when stdout is the
-journal). SIGTERM or SIGINT finishes the step in flight and stops; SIGHUP
-re-reads the config (an invalid one is refused and the running one kept).
+journal). SIGTERM or SIGINT, also during the start, finishes the step in
+flight and stops (exit 0); a second one stops at once, as a crash would
+(everything resumes from the database). SIGHUP re-reads the config (an
+invalid one is refused and the running one kept).
 Under systemd (Type=notify) it reports READY=1, STATUS=, WATCHDOG=1 and
 STOPPING=1 on $NOTIFY_SOCKET. With metrics_file set, it writes Prometheus
 metrics there after each check.
 
 exit: 0 clean stop, 1 could not start (config, database, another credd run)`;
 
-export async function cmdRun(argv: string[], g: Globals, io: Io): Promise<number> {
+export async function cmdRun(argv: string[], g: Globals, io: Io, signals: RunSignals): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     options: { help: { type: "boolean", short: "h" } },
@@ -32,19 +35,31 @@ export async function cmdRun(argv: string[], g: Globals, io: Io): Promise<number
     return 0;
   }
   if (positionals.length) throw new CreddError("USAGE", `run takes no arguments\n\n${RUN_HELP}`);
+  // `signals` has trapped SIGTERM/SIGINT since main() saw `run`. A stop that came while the modules
+  // loaded: nothing is open or taken yet, so nothing to undo.
+  const stoppedEarly = () => {
+    if (!signals.stop) return false;
+    io.err(`credd: ${signals.stop} before the daemon started; stopping`);
+    return true;
+  };
+  if (stoppedEarly()) return 0;
   // Read (and removed from the environment, so deploy hooks do not inherit them) before anything runs.
   const notifyEnv = notifyEnvFrom(process.env);
   const log = createLogger({ stream: "stdout" });
   const ctx = buildCtx(g.configPath, { log });
+  // From buildCtx to onStop below all is synchronous, so a signal is dispatched only once the daemon
+  // listens; this check keeps that true should a step in between ever wait.
+  if (stoppedEarly()) {
+    ctx.db.close();
+    return 0;
+  }
   const daemon = startDaemon(ctx, { ...daemonOptionsFromEnv(), notifier: createNotifier(notifyEnv, log) });
-  const onSignal = (sig: NodeJS.Signals) => void daemon.stop(sig);
-  const onHup = () => {
+  // The daemon takes over: a stop signal that came meanwhile is handed on at once, a SIGHUP reloads.
+  signals.onStop((sig) => void daemon.stop(sig));
+  signals.onReload(() => {
     log.info({ config: ctx.config.file }, "SIGHUP: reloading the config");
     void daemon.reload();
-  };
-  process.once("SIGTERM", onSignal);
-  process.once("SIGINT", onSignal);
-  process.on("SIGHUP", onHup);
+  });
   await daemon.done;
   // Everything is closed; should a stray handle keep the event loop alive, do not hang the stop.
   setTimeout(() => process.exit(process.exitCode ?? 0), 3_000).unref();

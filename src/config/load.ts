@@ -14,13 +14,7 @@ import { validateConfig } from "./validate.js";
 export { readSecretFile, resolveSecretPath } from "./secrets.js";
 export { ConfigInvalidError, type Issue } from "./issues.js";
 
-export const DEFAULT_CONFIG_PATH = "/etc/credd/credd.yaml";
-
-/** `$CREDD_CONFIG` when set and non-empty, else /etc/credd/credd.yaml. */
-export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = env.CREDD_CONFIG;
-  return fromEnv ? fromEnv : DEFAULT_CONFIG_PATH;
-}
+export { DEFAULT_CONFIG_PATH, defaultConfigPath } from "./path.js";
 
 /** Reads, parses and validates the config file; throws ConfigError. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {

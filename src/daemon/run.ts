@@ -80,14 +80,20 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   const { log } = ctx;
   shareLiveWithGroup(ctx.config, log);
   const notifier = opts.notifier ?? createNotifier({}, log);
-  const previousStop = getMeta(ctx.db, "clean_stop");
-  if (previousStop === "0") {
-    log.warn("the previous credd run did not stop cleanly; resuming from the database");
-    // The alert rules turn this into one "credd restarted after a crash" email.
-    setMeta(ctx.db, "unclean_restart_at", ctx.clock.now().toISOString());
+  try {
+    const previousStop = getMeta(ctx.db, "clean_stop");
+    if (previousStop === "0") {
+      log.warn("the previous credd run did not stop cleanly; resuming from the database");
+      // The alert rules turn this into one "credd restarted after a crash" email.
+      setMeta(ctx.db, "unclean_restart_at", ctx.clock.now().toISOString());
+    }
+    setMeta(ctx.db, "clean_stop", "0");
+    setMeta(ctx.db, "started_at", ctx.clock.now().toISOString());
+  } catch (err) {
+    // Could not start (the database locked or the disk full): the lock is not left behind.
+    lock.release();
+    throw err;
   }
-  setMeta(ctx.db, "clean_stop", "0");
-  setMeta(ctx.db, "started_at", ctx.clock.now().toISOString());
 
   let mail = mailerOf(ctx.config);
   ctx.mailer = mail.get;

@@ -4,13 +4,14 @@
 // (log, database, status), retried, and lose nothing.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { dnFor } from "../helpers/credd.js";
 import { makeKeyAndCert, signCsr } from "../helpers/openssl.js";
 import { startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
+import { ClockFile } from "./lib/clock-file.js";
 import { SecretBag, scanAll } from "./lib/hygiene.js";
 import { checkInvariants } from "./lib/invariants.js";
 import { crashSigns, Journal, runCli, spawnCredd, type Proc } from "./lib/proc.js";
@@ -28,22 +29,6 @@ after(async () => {
 });
 
 const FAST = { CREDD_OUTBOX_TICK_MS: "100", CREDD_INBOX_POLL_MS: "100", CREDD_INBOX_MIN_AGE_MS: "0", CREDD_TOKEN_TICK_MS: "100" };
-
-/** credd's clock, moved forward without a restart (CREDD_CLOCK_FILE holds an offset in ms). */
-class ClockFile {
-  offset = 0;
-  constructor(readonly path: string) {
-    this.set(0);
-  }
-  set(ms: number): void {
-    this.offset = ms;
-    writeFileSync(`${this.path}.tmp`, String(ms));
-    renameSync(`${this.path}.tmp`, this.path);
-  }
-  advance(ms: number): void {
-    this.set(this.offset + ms);
-  }
-}
 
 async function ok(w: World, args: string[], env: Record<string, string> = {}) {
   const r = await runCli(journal, ["--config", w.config, ...args], env);
