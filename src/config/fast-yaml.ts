@@ -35,11 +35,12 @@ const CORE = jsyaml.FAILSAFE_SCHEMA.extend({
 });
 
 /**
- * Anchors and aliases (js-yaml shares them where `yaml` counts and limits them), tags and
- * directives: such a file goes to `yaml` directly. The test is loose on purpose (a `&` after a
- * space inside a quoted string also sends the file the slow way): a wrong "no" costs only time.
+ * What goes to `yaml` directly: anchors and aliases (js-yaml shares them where `yaml` counts and
+ * limits them), tags, directives, content on the `---` line, and a comment glued to a quote or a
+ * bracket (`"v"#c`: js-yaml reads it as a comment, `yaml` refuses it). The test is loose on purpose
+ * (a `&x` inside a quoted string also sends the file the slow way): a wrong "no" costs only time.
  */
-const UNUSUAL = /(?:^|[\s[{,])(?:[&*][\w.-]|!)|^%/m;
+const UNUSUAL = /(?:^|[\s[{,])(?:[&*][^\s,[\]{}"']|!)|^%|^---[ \t]*[^\s#]|["'\]}]#/m;
 
 /**
  * The config's value, or undefined when the file is unusual or does not parse: then use `yaml`.

@@ -15,8 +15,10 @@ const renewal = () => import("./renewal.js");
 const registration = () => import("./registration.js");
 
 /**
- * `known`: this credential's facts as read before (checkAll reads all at once); they are used only
- * when neither reconcile nor a registration probe changed anything, else the facts are read again.
+ * `known`: this credential's facts as read at the start of the whole check (checkAll reads all at
+ * once). They decide only "nothing to do": before any action the facts are read again, since the
+ * check awaits key generation, probes and hooks, and other processes (`credd ingest`, `import`,
+ * `renew`) write the database meanwhile.
  */
 export async function checkCredential(ctx: Ctx, cred: CredentialConfig, known?: CheckInput): Promise<Decision> {
   let facts = (await reconcile(ctx, cred)) === undefined ? known : undefined;
@@ -28,13 +30,15 @@ export async function checkCredential(ctx: Ctx, cred: CredentialConfig, known?: 
       facts = undefined;
     }
   }
-  const decision = decide(facts ?? checkInput(ctx.db, cred), ctx.clock.now());
+  const now = ctx.clock.now();
+  let decision = decide(facts ?? checkInput(ctx.db, cred), now);
+  if (facts && decision.action !== "none") decision = decide(checkInput(ctx.db, cred), now);
   ctx.log.debug({ credential: cred.name, ...decision }, "check");
   if (decision.action === "enroll" || decision.action === "renew") {
     await (await renewal()).startRenewal(ctx, cred, { kind: decision.action, forced: false, reason: decision.reason });
   } else if (decision.action === "remind") {
-    const pending = pendingRenewal(ctx.db, cred.name)!;
-    (await renewal()).queueReminder(ctx, cred, pending);
+    const pending = pendingRenewal(ctx.db, cred.name);
+    if (pending?.state === "sent") (await renewal()).queueReminder(ctx, cred, pending);
   }
   return decision;
 }
@@ -46,14 +50,28 @@ export interface CheckSummary {
 
 /**
  * Checks every credential; one credential's failure is recorded and never stops the others. The
- * facts are read for all credentials at once, and the heartbeats written in one transaction at the
- * end (one fsync instead of one per credential).
+ * facts are read for all credentials at once, and the heartbeats written in batches (one fsync per
+ * batch instead of one per credential): before a credential whose check may act (and so take long:
+ * a key, a probe, a hook), every 200 ms, and at the end.
  */
 export async function checkAll(ctx: Ctx, credentials = ctx.config.credentials): Promise<CheckSummary> {
   const summary: CheckSummary = { checked: 0, failed: [] };
   const known = checkInputs(ctx.db, credentials);
   const beats: CheckBeat[] = [];
+  let flushedAt = performance.now();
+  const flush = (): void => {
+    flushedAt = performance.now();
+    if (beats.length === 0) return;
+    try {
+      recordChecks(ctx.db, beats);
+    } catch (dbErr) {
+      ctx.log.error({ err: errorMessage(dbErr) }, "could not record the checks' heartbeats");
+    }
+    beats.length = 0;
+  };
   for (const cred of credentials) {
+    const k = known.get(cred.name);
+    if (!k || k.pending || decide(k, ctx.clock.now()).action !== "none") flush();
     try {
       await checkCredential(ctx, cred, known.get(cred.name));
       beats.push({ credential: cred.name, at: ctx.clock.now() });
@@ -64,12 +82,9 @@ export async function checkAll(ctx: Ctx, credentials = ctx.config.credentials): 
       beats.push({ credential: cred.name, at: ctx.clock.now(), error: msg });
     }
     summary.checked++;
+    if (performance.now() - flushedAt > 200) flush();
   }
-  try {
-    recordChecks(ctx.db, beats);
-  } catch (dbErr) {
-    ctx.log.error({ err: errorMessage(dbErr) }, "could not record the checks' heartbeats");
-  }
+  flush();
   setMeta(ctx.db, "last_check_at", ctx.clock.now().toISOString());
   try {
     evaluateAlerts(ctx);

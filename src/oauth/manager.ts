@@ -72,9 +72,10 @@ export class TokenManager {
     );
     for (const cred of this.ctx.config.credentials) {
       if (!cred.oauth) continue;
-      const reason = this.dueReason(cred, rows.get(cred.name));
-      if (!reason) continue;
       try {
+        // Inside the try: one credential's trouble never stops the tick for the others.
+        const reason = this.dueReason(cred, rows.get(cred.name));
+        if (!reason) continue;
         await this.fetch(cred, reason);
       } catch {
         /* recorded and logged in fetchLive; the old token keeps being served */

@@ -35,7 +35,11 @@ export function readTokenFiles(runtimeDir: string, name: string): TokenJson | un
 /** Both token files exist and are not empty (a cheap test for the daemon's every-second tick). */
 export function tokenFilesPresent(runtimeDir: string, name: string): boolean {
   const dir = tokenDir(runtimeDir, name);
-  return ["token", "token.json"].every((f) => (statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0) > 0);
+  try {
+    return ["token", "token.json"].every((f) => (statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0) > 0);
+  } catch {
+    return false; // unreadable (EACCES, ELOOP, ...): fetch again, which writes them anew or says what is wrong
+  }
 }
 
 /** After a certificate change the old token may be bound to the old certificate (RFC 8705): drop it. */

@@ -1,6 +1,6 @@
 // The token manager in-process with an injected clock against a real mTLS token endpoint on loopback.
 import assert from "node:assert/strict";
-import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ManualClock } from "../../src/clock.js";
@@ -144,5 +144,12 @@ test("the tick fetches again when a token file is removed or emptied, and not ot
   assert.equal(fake.tokensIssued.length, issued + 2, "token.json emptied: fetched again");
   await m.tick();
   assert.equal(fake.tokensIssued.length, issued + 2);
+  // A token file that cannot even be looked at (a symlink loop: stat fails with ELOOP) is treated
+  // as missing, and does not stop the tick.
+  rmSync(join(dir, "token"));
+  symlinkSync("token", join(dir, "token"));
+  await m.tick();
+  assert.equal(fake.tokensIssued.length, issued + 3, "unreadable token file: fetched again");
+  assert.equal(readFileSync(join(dir, "token"), "utf8"), fake.tokensIssued.at(-1)!.token);
   ctx.db.close();
 });

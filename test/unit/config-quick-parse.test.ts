@@ -51,6 +51,11 @@ test("anything unusual, and anything that does not parse, goes to yaml", () => {
     "a: [1\n", // a syntax error
     "a: 1\n---\nb: 2\n", // two documents
     "check_schedule: */10 * * * *\n", // an alias where a quote was meant
+    "a: &é 1\nb: *é\n", // an anchor named with a character outside [\w.-]
+    'a: "v"#c\n', // a comment glued to a quote: yaml refuses it, js-yaml would not
+    "a: [x]#c\n",
+    "a: {b: 1}#c\n",
+    "--- a: 1\n", // content on the document start line: yaml refuses it
     "",
   ];
   for (const text of slow) assert.equal(quickParse(text), undefined, JSON.stringify(text));

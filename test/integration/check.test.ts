@@ -1,0 +1,68 @@
+// checkCredential with facts read earlier in the same check (checkAll reads them all at once):
+// another process may have changed the database since, so they never decide an action alone.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ManualClock } from "../../src/clock.js";
+import { parseConfig } from "../../src/config/load.js";
+import { checkAll, checkCredential } from "../../src/core/check.js";
+import type { Ctx } from "../../src/core/context.js";
+import { checkInputs } from "../../src/core/facts.js";
+import { createLogger } from "../../src/log.js";
+import { makeMailerFactory } from "../../src/mail/factory.js";
+import { openDb } from "../../src/store/db.js";
+import { insertRenewal, markCsrSent } from "../../src/store/renewals.js";
+import { makeTempDir } from "../helpers/openssl.js";
+
+function makeCtx(clock: ManualClock): Ctx {
+  const dir = makeTempDir("credd-check-");
+  const config = parseConfig(
+    `state_dir: ${join(dir, "state")}
+smtp: { url: "smtp://127.0.0.1:1", from: "credd <credd@partner.example>" }
+alerts: { to: [ops@partner.example] }
+stellantis: { contact: connectedcar@stellantis.example }
+credentials:
+  - name: fleet-prod
+    mzp: MZP128745
+    auto_enroll: true
+    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
+`,
+    join(dir, "credd.yaml"),
+  );
+  return { config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) };
+}
+
+test("facts read before another process started a renewal do not start a second one", async () => {
+  const clock = new ManualClock(Date.parse("2026-03-01T10:00:00Z"));
+  const ctx = makeCtx(clock);
+  const cred = ctx.config.credentials[0]!;
+  const stale = checkInputs(ctx.db, [cred]).get(cred.name)!;
+  assert.equal(stale.pending, undefined, "read when nothing was pending (auto_enroll: enroll due)");
+  // Meanwhile `credd enroll` (another process) made a key and sent the CSR.
+  const id = insertRenewal(ctx.db, {
+    credential: cred.name, version: 1, kind: "enroll", forced: 0, reason: "by hand", spki_sha256: "k", key_type: "rsa2048",
+    created_at: clock.now().toISOString(),
+  });
+  markCsrSent(ctx.db, id, clock.now().toISOString());
+  const decision = await checkCredential(ctx, cred, stale);
+  assert.equal(decision.action, "none", "decided on the facts as they are now");
+  const rows = ctx.db.prepare("SELECT id FROM renewals WHERE credential = ?").all(cred.name);
+  assert.equal(rows.length, 1, "no second key or CSR");
+  ctx.db.close();
+});
+
+test("checkAll records every credential's heartbeat", async () => {
+  const clock = new ManualClock(Date.parse("2026-03-01T10:00:00Z"));
+  const ctx = makeCtx(clock);
+  const cred = ctx.config.credentials[0]!;
+  const id = insertRenewal(ctx.db, {
+    credential: cred.name, version: 1, kind: "enroll", forced: 0, reason: "by hand", spki_sha256: "k", key_type: "rsa2048",
+    created_at: clock.now().toISOString(),
+  });
+  markCsrSent(ctx.db, id, clock.now().toISOString());
+  const s = await checkAll(ctx);
+  assert.deepEqual(s, { checked: 1, failed: [] });
+  const beat = ctx.db.prepare("SELECT last_check_at FROM checks WHERE credential = ?").get(cred.name) as { last_check_at: string };
+  assert.equal(beat.last_check_at, clock.now().toISOString());
+  ctx.db.close();
+});
