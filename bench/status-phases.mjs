@@ -1,6 +1,6 @@
 // The steps of `credd status` (src/cli/status.ts) in a fresh process, each timed: loadConfig, openDb
 // (read-only), buildStatus. Prints {"loadConfig": ms, "openDb": ms, "buildStatus": ms} on stderr.
-// usage: node --import reflect-metadata bench/status-phases.mjs DIST_DIR CONFIG
+// usage: node bench/status-phases.mjs DIST_DIR CONFIG
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 

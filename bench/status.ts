@@ -34,7 +34,7 @@ export async function benchStatus(o: BenchOptions): Promise<Row[]> {
   // Where the time goes, in a fresh process: loading the status command's modules (what main.ts
   // imports for `status`), then loading the config and building the view (first call, cold JIT).
   const statusUrl = pathToFileURL(join(distDir(), "cli", "status.js")).href;
-  const importArgs = ["--import", "reflect-metadata", "--input-type=module", "-e", `await import(${JSON.stringify(statusUrl)})`];
+  const importArgs = ["--input-type=module", "-e", `await import(${JSON.stringify(statusUrl)})`];
   const importMs: number[] = [];
   const nodeMs: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -124,7 +124,7 @@ async function timeStatusPhases(config: string, env: NodeJS.ProcessEnv): Promise
   const got: Record<string, number[]> = { loadConfig: [], openDb: [], buildStatus: [] };
   const n = 5;
   for (let i = 0; i < n; i++) {
-    const r = await timeProcess(process.execPath, ["--import", "reflect-metadata", script, distDir(), config], { env, cwd: ROOT });
+    const r = await timeProcess(process.execPath, [script, distDir(), config], { env, cwd: ROOT });
     if (r.code !== 0) throw new Error(`status-phases.mjs failed: ${r.stderr}`);
     const t = JSON.parse(r.stderr.trim().split("\n").at(-1)!) as Record<string, number>;
     for (const k of Object.keys(got)) got[k]!.push(t[k]!);

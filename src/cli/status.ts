@@ -91,7 +91,12 @@ function openReadonly(stateDir: string): Db {
 }
 
 const up = (s: string) => s.toUpperCase();
-const day = (iso: string | null) => (iso ? iso.replace("T", " ").replace(/:\d\d\.\d{3}Z$/, " UTC") : "never");
+/** "2026-11-25T10:03:07.123Z" as "2026-11-25 10:03 UTC" (sliced: status prints thousands of them). */
+const day = (iso: string | null): string => {
+  if (!iso) return "never";
+  if (iso.length === 24 && iso[10] === "T" && iso[23] === "Z") return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
+  return iso.replace("T", " ").replace(/:\d\d\.\d{3}Z$/, " UTC");
+};
 
 function printView(v: StatusView, io: Io): void {
   io.out(`credd status ${up(v.status)}  (${day(v.generated_at)}, config ${v.config})`);

@@ -35,8 +35,7 @@ export interface Problem {
 
 /** Why a DN value is unusable, or undefined. Pure: also usable on a certificate's subject. */
 export function dnValueProblem(attr: SubjectAttr, v: string): Problem | undefined {
-  const example = `e.g. ${attr}: ${EXAMPLE[attr]}`;
-  if (v.trim() === "") return { problem: "is empty", fix: `give a value, ${example}` };
+  if (v.trim() === "") return { problem: "is empty", fix: `give a value, e.g. ${attr}: ${EXAMPLE[attr]}` };
   const control = findControl(v);
   if (control)
     return {
@@ -51,7 +50,8 @@ export function dnValueProblem(attr: SubjectAttr, v: string): Problem | undefine
       return { problem: `must be a two-letter ISO 3166 country code, got ${quote(v)}`, fix: "e.g. C: FR" };
     return undefined;
   }
-  const length = [...v].length;
+  // Code points, not UTF-16 units; counted only when the units alone could be too many.
+  const length = v.length > MAX_LENGTH[attr] ? [...v].length : v.length;
   if (length > MAX_LENGTH[attr])
     return {
       problem: `is ${length} characters long; a certificate allows at most ${MAX_LENGTH[attr]}`,

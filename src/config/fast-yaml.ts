@@ -18,14 +18,18 @@ const BOOL = /^(?:true|True|TRUE|false|False|FALSE)$/;
 const INT = /^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$/;
 const FLOAT = /^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/;
 
+// js-yaml asks every implicit type about every plain scalar: the first character rules most out
+// before a regular expression runs ("FR", "Paris", "MZP128745" are strings at once).
+const NUMERIC_START = /^[-+.0-9]/;
+
 const CORE = jsyaml.FAILSAFE_SCHEMA.extend({
   implicit: [
-    scalar("null", (s) => NULL.test(s), () => null),
-    scalar("bool", (s) => BOOL.test(s), (s) => s[0] === "t" || s[0] === "T"),
-    scalar("int", (s) => INT.test(s), (s) =>
+    scalar("null", (s) => (s.length <= 4 ? NULL.test(s) : false), () => null),
+    scalar("bool", (s) => s.length >= 4 && s.length <= 5 && BOOL.test(s), (s) => s[0] === "t" || s[0] === "T"),
+    scalar("int", (s) => NUMERIC_START.test(s) && INT.test(s), (s) =>
       s.startsWith("0o") ? parseInt(s.slice(2), 8) : s.startsWith("0x") ? parseInt(s.slice(2), 16) : Number(s),
     ),
-    scalar("float", (s) => FLOAT.test(s) && !INT.test(s), (s) => {
+    scalar("float", (s) => NUMERIC_START.test(s) && FLOAT.test(s) && !INT.test(s), (s) => {
       const t = s.toLowerCase();
       if (t.endsWith(".nan")) return NaN;
       if (t.endsWith(".inf")) return t.startsWith("-") ? -Infinity : Infinity;

@@ -15,13 +15,33 @@ export interface At {
 
 export const ROOT: At = { raw: [], label: "" };
 
+/**
+ * A step below `parent`. The path and label are worked out only when asked for, that is when a
+ * problem is reported: a good file with 1,000 credentials makes some 20,000 of these.
+ */
+class Step implements At {
+  constructor(
+    private readonly parent: At,
+    private readonly seg: Seg,
+    private readonly name?: string,
+  ) {}
+  get raw(): readonly Seg[] {
+    return [...this.parent.raw, this.seg];
+  }
+  get label(): string {
+    const up = this.parent.label;
+    if (typeof this.seg === "number") return `${up}[${this.name ?? this.seg}]`;
+    return up ? `${up}.${this.seg}` : this.seg;
+  }
+}
+
 export function child(at: At, key: string): At {
-  return { raw: [...at.raw, key], label: at.label ? `${at.label}.${key}` : key };
+  return new Step(at, key);
 }
 
 /** A list item, labelled by its name when it has a usable one (`credentials[fleet-prod]`). */
 export function item(at: At, index: number, name?: string): At {
-  return { raw: [...at.raw, index], label: `${at.label}[${name ?? index}]` };
+  return new Step(at, index, name);
 }
 
 export interface Issue {

@@ -3,7 +3,7 @@
 // reports them all.
 
 import path from "node:path";
-import { validateDetailed } from "node-cron";
+import { cronProblem } from "./cron.js";
 import type { AlertsConfig, Config, SmtpConfig, StellantisConfig } from "./types.js";
 import { emailAddress, mailbox } from "./address.js";
 import { describe, filePath, get, int, isUnset, mapping, present, str } from "./checks.js";
@@ -87,9 +87,8 @@ function checkSchedule(ix: Issues, at: At, v: unknown): string | undefined {
   const fix = `a cron expression (minute hour day month weekday), quoted: check_schedule: "${DEFAULTS.check_schedule}"`;
   const s = str(ix, at, v, fix);
   if (s === undefined) return undefined;
-  const result = validateDetailed(s);
-  if (result.valid) return s;
-  const why = result.errors[0]?.message ?? "not a cron expression";
+  const why = cronProblem(s);
+  if (why === undefined) return s;
   ix.add(at, `is not a valid cron expression (${why}), got "${s}"`, fix);
   return undefined;
 }

@@ -1,5 +1,5 @@
 // The expected time between two runs of check_schedule, so `status` can tell a stale heartbeat.
-import cron from "node-cron";
+import { nodeCron, parsePlainCron } from "../config/cron.js";
 
 /** When fewer than three runs are found (never, for a valid expression). */
 const FALLBACK_MS = 10 * 60_000;
@@ -11,13 +11,13 @@ const FALLBACK_MS = 10 * 60_000;
  * its rules are followed: day of month AND day of week must match, local time.
  */
 export function schedulePeriodMs(expr: string, from: Date = new Date()): number {
-  const f = cron.parse(expr);
+  const f = parsePlainCron(expr) ?? nodeCron().parse(expr);
   const dom = f.dayOfMonth;
   const dow = f.dayOfWeek;
   // "L" (last day of the month) and "1#2" (second Monday): node-cron works those out itself.
   if (![...dom, ...dow].every((d) => typeof d === "number")) return periodByTask(expr);
-  const times: number[] = [];
-  for (const h of f.hour) for (const m of f.minute) for (const s of f.second) times.push(h * 3600 + m * 60 + s);
+  // A set: node-cron's parse keeps a value written twice ("5,1,1"), which would make a gap of 0.
+  const times = [...new Set(f.hour.flatMap((h) => f.minute.flatMap((m) => f.second.map((s) => h * 3600 + m * 60 + s))))];
   times.sort((a, b) => a - b);
   const runs: number[] = [];
   // Sixteen years: a schedule on 29 February still finds three runs (leap days can be 8 years apart).
@@ -34,7 +34,7 @@ export function schedulePeriodMs(expr: string, from: Date = new Date()): number 
 }
 
 function periodByTask(expr: string): number {
-  const task = cron.createTask(expr, () => undefined);
+  const task = nodeCron().createTask(expr, () => undefined);
   try {
     return longestGap(task.getNextRuns(3).map((d) => d.getTime())) ?? FALLBACK_MS;
   } finally {

@@ -30,6 +30,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { CreddError, errorMessage } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic.js";
+import { NATIVE } from "../store/db.js";
 
 export interface Lock {
   release(): void;
@@ -62,7 +63,7 @@ const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(
 function tryLock(file: string): Database.Database | undefined {
   let db: Database.Database;
   try {
-    db = new Database(file, { timeout: 0 });
+    db = new Database(file, { timeout: 0, ...NATIVE });
   } catch (err) {
     throw new CreddError("IO", `cannot open the lock file ${file}: ${errorMessage(err)}`, { cause: err });
   }

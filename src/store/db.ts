@@ -1,5 +1,6 @@
 // Opens the SQLite database (WAL, foreign keys, busy timeout) and applies numbered migrations.
 import Database from "better-sqlite3";
+import { createRequire } from "node:module";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,6 +32,19 @@ export interface OpenOptions {
 
 const BUSY_TIMEOUT_MS = 5000;
 
+/**
+ * better-sqlite3's compiled addon, named directly: otherwise its first open has the `bindings`
+ * package look for it in a dozen places (about 5 ms of every command). Left to `bindings` if it is
+ * not where npm builds it.
+ */
+export const NATIVE: { nativeBinding?: string } = (() => {
+  try {
+    return { nativeBinding: createRequire(import.meta.url).resolve("better-sqlite3/build/Release/better_sqlite3.node") };
+  } catch {
+    return {};
+  }
+})();
+
 export function openDb(stateDir: string, opts: OpenOptions = {}): Db {
   const file = dbPath(stateDir);
   let db: Db;
@@ -40,8 +54,8 @@ export function openDb(stateDir: string, opts: OpenOptions = {}): Db {
       const image = readFileSync(file);
       // Header bytes 18-19 are 2 in WAL mode; an in-memory database cannot be WAL, so say "rollback".
       if (image.length >= 20 && image[18] === 2) image[18] = image[19] = 1;
-      db = new Database(image, { readonly: true });
-    } else db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+      db = new Database(image, { readonly: true, ...NATIVE });
+    } else db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false, ...NATIVE });
   } catch (err) {
     const hint = opts.readonly
       ? "no state yet: start `credd run`, or run `credd import`/`credd enroll` first"
