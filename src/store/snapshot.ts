@@ -19,8 +19,14 @@ export interface QueuedSummary {
   last_error: string | null;
 }
 
+/** What status and the alert rules use of a live certificate (not its subject, issuer or key hash). */
+export type LiveCertificate = Pick<
+  CertificateRow,
+  "credential" | "version" | "serial" | "not_before" | "not_after" | "sha256" | "source" | "installed_at" | "went_live_at"
+>;
+
 export interface Snapshot {
-  live: Map<string, CertificateRow>;
+  live: Map<string, LiveCertificate>;
   pending: Map<string, RenewalRow & ProbeFields>;
   /** created_at of each credential's latest renewal (its last CSR). */
   latestCsrAt: Map<string, string>;
@@ -38,7 +44,8 @@ export interface Snapshot {
 }
 
 const SQL = {
-  live: "SELECT * FROM certificates WHERE live = 1",
+  live: `SELECT credential, version, serial, not_before, not_after, sha256, source, installed_at, went_live_at
+    FROM certificates WHERE live = 1`,
   pending: "SELECT * FROM renewals WHERE state IN ('created','sent','signed','registered')",
   latest: `SELECT r.credential, r.created_at FROM renewals r
     JOIN (SELECT MAX(id) AS id FROM renewals GROUP BY credential) m ON m.id = r.id`,
