@@ -25,6 +25,26 @@ const statusJson = async (config: string, ...args: string[]) => {
 };
 
 describe("command line", () => {
+  test("status over 400 credentials through a pipe: the whole report arrives (text and --json), however early credd exits", async () => {
+    const dir = makeTempDir("credd-e2e-many-");
+    const creds = Array.from({ length: 400 }, (_, i) => {
+      const n = String(i + 1).padStart(6, "0");
+      return `  - name: fleet-${n}\n    mzp: MZP${n}\n    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }`;
+    });
+    const config = writeConfig(
+      dir,
+      `state_dir: ${join(dir, "state")}\nsmtp: { url: "smtp://127.0.0.1:1", from: "credd <credd@partner.example>" }\n` +
+        `alerts: { to: [ops@partner.example] }\nstellantis: { contact: connectedcar@stellantis.example }\ncredentials:\n${creds.join("\n")}\n`,
+    );
+    const text = await runCredd(["--config", config, "status"]);
+    assert.equal(text.code, 1, "WARNING: no certificates yet");
+    assert.ok(text.stdout.length > 64 * 1024, "more than a pipe holds at once");
+    assert.equal(text.stdout.match(/^fleet-\d{6} \(MZP\d{6}\)/gm)?.length, 400);
+    assert.match(text.stdout, /fleet-000400 \(MZP000400\) {2}WARNING\n[^]*never checked by the daemon[^\n]*\n?$/, "ends with the last credential's block");
+    const json = await statusJson(config);
+    assert.equal(json.json.credentials.length, 400);
+  });
+
   test("--help lists every command of the contract and exits 0", async () => {
     const r = await runCredd(["--help"]);
     assert.equal(r.code, 0);
