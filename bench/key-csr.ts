@@ -19,7 +19,9 @@ const SPEC = { type: "rsa", bits: 2048 } as const;
 
 export async function benchKeyCsr(o: BenchOptions): Promise<Row[]> {
   const dir = o.tempDir("keycsr-");
-  const n = o.runs(21, 9);
+  // RSA prime search makes single runs vary several-fold (60 ms to 450 ms on both sides): with 21
+  // runs the ratio of medians moved by ±0.2 from one bench to the next, so this figure takes more.
+  const n = o.runs(81, 15);
   o.progress(`key + CSR: ${n} whole-process runs each of credd and openssl, interleaved`);
   const creddMs: number[] = [];
   const opensslMs: number[] = [];
