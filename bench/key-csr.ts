@@ -7,7 +7,7 @@ import type { BenchOptions } from "./lib/options.js";
 import { childEnv, mustRun, timeProcess } from "./lib/proc.js";
 import { ms, spread, summarize } from "./lib/stats.js";
 import { verdict, type Row } from "./lib/table.js";
-import { dnFor, writeConfig } from "../test/helpers/credd.js";
+import { dnFor, smallConfigYaml, writeConfig } from "../test/helpers/credd.js";
 import { makeKeyAndCert, subjFromDn } from "../test/helpers/openssl.js";
 
 type KeysMod = typeof import("../src/pki/keys.js");
@@ -117,19 +117,7 @@ export async function benchKeyCsr(o: BenchOptions): Promise<Row[]> {
 
 /** `credd renew NAME --force --no-send` n times against one temp state with a hand-made live certificate. */
 async function timeRenewCommand(o: BenchOptions, dir: string, n: number): Promise<number[] | undefined> {
-  const config = writeConfig(
-    dir,
-    `state_dir: ${join(dir, "state")}
-runtime_dir: ${join(dir, "run")}
-smtp: { url: "smtp://127.0.0.1:9", from: "credd <credd@partner.example>" }
-alerts: { to: [ops@partner.example] }
-stellantis: { contact: connectedcar@stellantis.example }
-credentials:
-  - name: fleet-prod
-    mzp: MZP128745
-    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
-`,
-  );
+  const config = writeConfig(dir, smallConfigYaml({ top: [`state_dir: ${join(dir, "state")}`, `runtime_dir: ${join(dir, "run")}`] }));
   const hand = makeKeyAndCert(dir, DN, { days: 365 });
   const env = childEnv();
   mustRun(process.execPath, [creddMain(), "--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], { env });

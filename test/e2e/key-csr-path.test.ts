@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { readCsr } from "../../src/pki/csr.js";
 import { loadPrivateKey } from "../../src/pki/keys.js";
-import { CREDD_BIN, dnFor, runCredd, writeConfig } from "../helpers/credd.js";
+import { CREDD_BIN, credentialYaml, dnFor, runCredd, smallConfigYaml, writeConfig } from "../helpers/credd.js";
 import { makeKeyAndCert, makeTempDir, openssl } from "../helpers/openssl.js";
 
 const TRACE = fileURLToPath(new URL("../helpers/trace-modules.mjs", import.meta.url));
@@ -35,26 +35,10 @@ let dir: string;
 let config: string;
 before(() => {
   dir = makeTempDir("credd-e2e-keycsr-");
-  const creds = KEYS.map(
-    (k, i) => `  - name: ${k.name}
-    mzp: ${MZP(i)}
-    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
-    key: ${k.key}`,
-  ).join("\n");
-  const renew = `  - name: ${RENEW.name}
-    mzp: ${RENEW.mzp}
-    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }`;
+  const creds = KEYS.map((k, i) => credentialYaml(k.name, MZP(i), `key: ${k.key}`));
   config = writeConfig(
     dir,
-    `state_dir: ${join(dir, "state")}
-runtime_dir: ${join(dir, "run")}
-smtp: { url: "smtp://127.0.0.1:9", from: "credd <credd@partner.example>" }
-alerts: { to: [ops@partner.example] }
-stellantis: { contact: connectedcar@stellantis.example }
-credentials:
-${creds}
-${renew}
-`,
+    smallConfigYaml({ top: [`state_dir: ${join(dir, "state")}`, `runtime_dir: ${join(dir, "run")}`], credentials: [...creds, credentialYaml(RENEW.name, RENEW.mzp)] }),
   );
 });
 after(() => rmSync(dir, { recursive: true, force: true }));

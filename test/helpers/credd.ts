@@ -107,6 +107,30 @@ export function writeConfig(dir: string, yaml: string): string {
 const subject = { C: "FR", ST: "Ile de France", L: "Paris", O: "Free2Move", emailAddress: "it@partner.example" };
 export const dnFor = (mzp: string): StellantisDn => ({ ...subject, OU: "Programs Partners", CN: mzp });
 
+/** The Stellantis subject the test configs use, as a YAML flow mapping. */
+export const SUBJECT_YAML = "{ C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }";
+
+/** One credential entry of a config's `credentials:` list; `extra` lines are indented for you. */
+export function credentialYaml(name: string, mzp: string, ...extra: string[]): string {
+  return [`  - name: ${name}`, `    mzp: ${mzp}`, `    subject: ${SUBJECT_YAML}`, ...extra.map((l) => `    ${l}`)].join("\n");
+}
+
+/**
+ * A small valid config: `top` lines first (state_dir, runtime_dir, ...), an SMTP server that is
+ * not there unless `smtp` names one, and the given credentials (default: fleet-prod, MZP128745).
+ */
+export function smallConfigYaml(o: { top?: string[]; smtpUrl?: string; from?: string; credentials?: string[] } = {}): string {
+  return [
+    ...(o.top ?? []),
+    `smtp: { url: "${o.smtpUrl ?? "smtp://127.0.0.1:9"}", from: ${JSON.stringify(o.from ?? "credd <credd@partner.example>")} }`,
+    "alerts: { to: [ops@partner.example] }",
+    "stellantis: { contact: connectedcar@stellantis.example }",
+    "credentials:",
+    ...(o.credentials ?? [credentialYaml("fleet-prod", "MZP128745")]),
+    "",
+  ].join("\n");
+}
+
 /** A config with two credentials (fleet-prod RSA, fleet-test EC) pointing at a test SMTP server. */
 export function configFor(
   dir: string,

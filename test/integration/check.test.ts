@@ -12,21 +12,13 @@ import { createLogger } from "../../src/log.js";
 import { makeMailerFactory } from "../../src/mail/factory.js";
 import { openDb } from "../../src/store/db.js";
 import { insertRenewal, markCsrSent } from "../../src/store/renewals.js";
+import { credentialYaml, smallConfigYaml } from "../helpers/credd.js";
 import { makeTempDir } from "../helpers/openssl.js";
 
 function makeCtx(clock: ManualClock): Ctx {
   const dir = makeTempDir("credd-check-");
   const config = parseConfig(
-    `state_dir: ${join(dir, "state")}
-smtp: { url: "smtp://127.0.0.1:1", from: "credd <credd@partner.example>" }
-alerts: { to: [ops@partner.example] }
-stellantis: { contact: connectedcar@stellantis.example }
-credentials:
-  - name: fleet-prod
-    mzp: MZP128745
-    auto_enroll: true
-    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
-`,
+    smallConfigYaml({ top: [`state_dir: ${join(dir, "state")}`], credentials: [credentialYaml("fleet-prod", "MZP128745", "auto_enroll: true")] }),
     join(dir, "credd.yaml"),
   );
   return { config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) };

@@ -5,19 +5,10 @@ import { parseConfig } from "../../src/config/load.js";
 import { composeAlertDigest, composeTestAlert } from "../../src/mail/alert-mail.js";
 import { composeCsrMail, composeRegistrationMail } from "../../src/mail/compose.js";
 import type { OutgoingMail } from "../../src/mail/message.js";
+import { smallConfigYaml } from "../helpers/credd.js";
 
 const configFrom = (from: string) =>
-  parseConfig(
-    `smtp: { url: "smtp://mail.example:587", from: ${JSON.stringify(from)} }
-alerts: { to: [ops@partner.example] }
-stellantis: { contact: connectedcar@stellantis.example }
-credentials:
-  - name: fleet-prod
-    mzp: MZP128745
-    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
-`,
-    "/etc/credd/credd.yaml",
-  );
+  parseConfig(smallConfigYaml({ smtpUrl: "smtp://mail.example:587", from }), "/etc/credd/credd.yaml");
 
 const composers: Record<string, (config: ReturnType<typeof configFrom>) => OutgoingMail> = {
   "CSR email": (config) =>
