@@ -1,21 +1,12 @@
 // Makes `n` certbot lineages with openssl under a temp --config-dir: archive/, live/ symlinks and the
 // renewal/*.conf files certbot reads, as `certbot certonly` leaves them (without talking to any CA).
-import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { childEnv, mustRun } from "./lib/proc.js";
+import { mustRun, mustRunAsync } from "./lib/proc.js";
 
 const FILES = ["cert", "chain", "fullchain", "privkey"] as const;
 
-function openssl(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const c = spawn("openssl", args, { env: childEnv(), stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    c.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    c.on("error", reject);
-    c.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`openssl ${args.join(" ")}: ${err}`))));
-  });
-}
+const openssl = (args: string[]) => mustRunAsync("openssl", args);
 
 /** One shared key and a throwaway CA; one openssl call per lineage makes its certificate (SAN = its domain). */
 export async function makeCertbotLineages(configDir: string, n: number, version: string): Promise<void> {

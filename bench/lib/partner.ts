@@ -1,12 +1,11 @@
 // The partner's surroundings on loopback: the Stellantis CA (openssl), the IDP (test/helpers/stellantis.ts), an SMTP server.
-import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { dnFor } from "../../test/helpers/credd.js";
 import { makeCa, subjFromDn, type TestCa } from "../../test/helpers/openssl.js";
 import { startSmtpServer, type TestSmtpServer } from "../../test/helpers/smtp.js";
 import { startFakeStellantis, type FakeStellantis } from "../../test/helpers/stellantis.js";
-import { childEnv, mustRun } from "./proc.js";
+import { mustRun, mustRunAsync } from "./proc.js";
 
 export interface Partner {
   ca: TestCa;
@@ -36,15 +35,7 @@ export async function startPartner(dir: string): Promise<Partner> {
   };
 }
 
-function openssl(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const c = spawn("openssl", args, { env: childEnv(), stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    c.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    c.on("error", reject);
-    c.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`openssl ${args.join(" ")}: ${err}`))));
-  });
-}
+const openssl = (args: string[]) => mustRunAsync("openssl", args);
 
 /**
  * Hand-made certificates for many MZPs, signed by the CA (clientAuth, 365 days), sharing one RSA key
