@@ -1,9 +1,6 @@
 // Prometheus metrics for node_exporter's textfile collector, rendered from the status view and
 // written atomically. Names follow cert-manager's (certmanager_certificate_expiration_timestamp_seconds).
-import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { randomBytes } from "node:crypto";
-import { basename, dirname, join } from "node:path";
-import { fsyncDir } from "../files/atomic.js";
+import { writeFileAtomic } from "../files/atomic.js";
 
 /** The part of `credd status --json` (core/status.ts StatusView) the metrics are made from. */
 export interface MetricsView {
@@ -105,26 +102,5 @@ export function renderMetrics(v: MetricsView): string {
  * reduce: node_exporter runs as another user and must be able to read the file.
  */
 export function writeMetricsFile(path: string, text: string, mode = 0o644): void {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
-  const fd = openSync(tmp, "wx", 0o600);
-  let written = false;
-  try {
-    fchmodSync(fd, mode);
-    const buf = Buffer.from(text, "utf8");
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-    written = true;
-  } finally {
-    closeSync(fd);
-    if (!written) unlinkSync(tmp);
-  }
-  try {
-    renameSync(tmp, path);
-  } catch (err) {
-    unlinkSync(tmp);
-    throw err;
-  }
-  fsyncDir(dir);
+  writeFileAtomic(path, text, mode, { exactMode: true, createDir: false });
 }

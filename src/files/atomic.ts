@@ -1,5 +1,5 @@
 // Atomic file writes with explicit modes: temp file in the same folder, fsync, rename, fsync the folder.
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 
@@ -13,16 +13,24 @@ export function fsyncDir(dir: string): void {
 }
 
 /**
- * If writing fails, the original file is not modified. The mode is set at creation, not after.
- * With `exclusive`, an existing file is never replaced: the write fails with EEXIST instead
- * (link(2) is atomic and refuses an existing name, where rename(2) would overwrite it).
+ * If writing fails, the original file is not modified. The mode is set at creation, not after
+ * (the umask may still take bits away; with `exactMode` it is set with fchmod, which the umask does
+ * not reduce). With `exclusive`, an existing file is never replaced: the write fails with EEXIST
+ * instead (link(2) is atomic and refuses an existing name, where rename(2) would overwrite it).
+ * The folder is made (0700) unless `createDir` is false.
  */
-export function writeFileAtomic(path: string, data: string | Buffer, mode: number, opts: { exclusive?: boolean } = {}): void {
+export function writeFileAtomic(
+  path: string,
+  data: string | Buffer,
+  mode: number,
+  opts: { exclusive?: boolean; exactMode?: boolean; createDir?: boolean } = {},
+): void {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (opts.createDir !== false) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   const fd = openSync(tmp, "wx", mode);
   try {
+    if (opts.exactMode) fchmodSync(fd, mode);
     const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
