@@ -53,21 +53,13 @@ export function composeCsrMail(i: CsrMailInput): OutgoingMail {
     `Please send the signed certificate and the Stellantis CA certificate back to ${cred.dn.emailAddress}` +
       (addressOf(config.smtp.from) !== cred.dn.emailAddress ? ` and ${addressOf(config.smtp.from)}` : "") +
       ". PEM, DER or PKCS#7 are all fine.",
-    "",
-    "Thank you.",
-    "",
-    "-- ",
-    `Sent by credd for ${cred.dn.O} (credential "${cred.name}"). Replies reach ${config.alerts.to.join(", ")}.`,
   );
-  return {
-    messageId: i.messageId ?? newMessageId(config.smtp.from),
-    from: config.smtp.from,
-    to: [config.stellantis.contact],
-    cc: config.alerts.to,
+  return toStellantis(config, cred, {
     subject,
-    text: lines.join("\n") + "\n",
-    attachments: [{ filename: csrFilename(cred), contentType: "application/pkcs10", content: i.csrPem }],
-  };
+    body: lines,
+    attachment: { filename: csrFilename(cred), contentType: "application/pkcs10", content: i.csrPem },
+    ...(i.messageId ? { messageId: i.messageId } : {}),
+  });
 }
 
 export interface RegistrationMailInput {
@@ -99,6 +91,22 @@ export function composeRegistrationMail(i: RegistrationMailInput): OutgoingMail 
     `Attached:        ${cred.mzp}.pem (the certificate only; no private key)`,
     "",
     "Until it is bound, we keep using the current certificate.",
+  ];
+  return toStellantis(config, cred, {
+    subject: `Certificate for ${cred.mzp}: please bind it to OAuth2 client ${cred.oauth?.client_id ?? ""} (Stellantis B2B API)`.trim(),
+    body: lines,
+    attachment: { filename: `${cred.mzp}.pem`, contentType: "application/x-pem-file", content: i.certPem },
+  });
+}
+
+/** An email to the Stellantis contact with ops in copy, ending with credd's thanks and signature. */
+function toStellantis(
+  config: Config,
+  cred: CredentialConfig,
+  m: { subject: string; body: string[]; attachment: OutgoingMail["attachments"][number]; messageId?: string },
+): OutgoingMail {
+  const lines = [
+    ...m.body,
     "",
     "Thank you.",
     "",
@@ -106,12 +114,12 @@ export function composeRegistrationMail(i: RegistrationMailInput): OutgoingMail 
     `Sent by credd for ${cred.dn.O} (credential "${cred.name}"). Replies reach ${config.alerts.to.join(", ")}.`,
   ];
   return {
-    messageId: newMessageId(config.smtp.from),
+    messageId: m.messageId ?? newMessageId(config.smtp.from),
     from: config.smtp.from,
     to: [config.stellantis.contact],
     cc: config.alerts.to,
-    subject: `Certificate for ${cred.mzp}: please bind it to OAuth2 client ${cred.oauth?.client_id ?? ""} (Stellantis B2B API)`.trim(),
+    subject: m.subject,
     text: lines.join("\n") + "\n",
-    attachments: [{ filename: `${cred.mzp}.pem`, contentType: "application/x-pem-file", content: i.certPem }],
+    attachments: [m.attachment],
   };
 }
