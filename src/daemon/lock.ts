@@ -27,10 +27,10 @@
 // file never decides anything: one left by a SIGKILL is simply replaced by the next holder.
 import { readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { CreddError, errorMessage } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic.js";
-import { NATIVE } from "../store/db.js";
+import { openLockFile, tryLockExclusive } from "../files/kernel-lock.js";
 
 export interface Lock {
   release(): void;
@@ -63,16 +63,13 @@ const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(
 function tryLock(file: string): Database.Database | undefined {
   let db: Database.Database;
   try {
-    db = new Database(file, { timeout: 0, ...NATIVE });
+    db = openLockFile(file);
   } catch (err) {
     throw new CreddError("IO", `cannot open the lock file ${file}: ${errorMessage(err)}`, { cause: err });
   }
   try {
-    db.exec("BEGIN EXCLUSIVE");
-    return db;
+    return tryLockExclusive(db);
   } catch (err) {
-    db.close();
-    if ((err as { code?: string }).code === "SQLITE_BUSY") return undefined;
     // SQLITE_NOTADB: something was written into the file credd keeps empty.
     throw new CreddError("IO", `cannot take the lock ${file}: ${errorMessage(err)} (credd keeps it empty: with no credd run running, remove it)`, { cause: err });
   }

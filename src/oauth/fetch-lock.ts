@@ -1,65 +1,31 @@
-// One token request per credential across processes: a lock file beside the token (the daemon and `credd token`).
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+// One token request per credential across processes (the daemon and `credd token`): a kernel lock
+// on an empty file beside the token (files/kernel-lock.ts), dropped when its holder ends however it
+// ends, so there is never a stale lock to reclaim and of two askers exactly one gets it.
+// (`.fetch-lock`, not the `.fetch.lock` pid file earlier versions left, which is not empty.)
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { openLockFile, tryLockExclusive } from "../files/kernel-lock.js";
 import { tokenDir } from "./token-files.js";
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Takes the lock or returns undefined when a live process holds it; a dead holder's lock is reclaimed. */
-export function tryFetchLock(runtimeDir: string, name: string): (() => void) | undefined {
+function lockFile(runtimeDir: string, name: string): string {
   const dir = tokenDir(runtimeDir, name);
   mkdirSync(dir, { recursive: true, mode: 0o750 });
-  const file = join(dir, ".fetch.lock");
-  for (let i = 0; i < 2; i++) {
-    try {
-      const fd = openSync(file, "wx", 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => {
-        try {
-          unlinkSync(file);
-        } catch {
-          /* gone */
-        }
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      let pid = NaN;
-      try {
-        pid = Number(readFileSync(file, "utf8"));
-      } catch {
-        continue; // released meanwhile
-      }
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) return undefined;
-      try {
-        unlinkSync(file);
-      } catch {
-        /* someone else reclaimed it */
-      }
-    }
-  }
-  return undefined;
+  return join(dir, ".fetch-lock");
+}
+
+/** Takes the lock, or returns undefined when another process (or another caller here) holds it. */
+export function tryFetchLock(runtimeDir: string, name: string): (() => void) | undefined {
+  const held = tryLockExclusive(openLockFile(lockFile(runtimeDir, name)));
+  return held ? () => held.close() : undefined;
 }
 
 /** Waits (polling) until nobody holds the lock, at most `maxMs`. */
 export async function waitForFetchLock(runtimeDir: string, name: string, maxMs: number): Promise<void> {
-  const file = join(tokenDir(runtimeDir, name), ".fetch.lock");
   const until = Date.now() + maxMs;
   while (Date.now() < until) {
-    try {
-      const pid = Number(readFileSync(file, "utf8"));
-      if (!alive(pid)) return;
-    } catch {
-      return;
-    }
+    const release = tryFetchLock(runtimeDir, name);
+    if (release) return release();
     await sleep(50);
   }
 }
