@@ -32,6 +32,74 @@ export function runCredd(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs 
   });
 }
 
+/** What a credd child process printed on stdout, one parsed JSON line each (a line that is not JSON is kept as { raw }). */
+export interface LogFollower {
+  lines: Record<string, unknown>[];
+  /** Its exit (code or signal), once its streams are closed. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the first line from index `after` on (already seen or still to come) for which `pred` holds; rejects on timeout or exit. */
+  waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number, after?: number): Promise<Record<string, unknown>>;
+}
+
+/**
+ * Follows a credd child's stdout log. `context` is added to a failure's message (what ran, what
+ * it printed); `stripPriority` drops a journald `<N>` prefix before parsing.
+ */
+export function followLog(child: ChildProcess, opts: { context: () => string; stripPriority?: boolean }): LogFollower {
+  const lines: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const w of [...waiters]) w();
+  };
+  let closed = false;
+  let buf = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        lines.push(JSON.parse(opts.stripPriority ? line.replace(/^<\d>/, "") : line) as Record<string, unknown>);
+      } catch {
+        lines.push({ raw: line });
+      }
+    }
+    wake();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("close", (code, signal) => {
+      closed = true;
+      wake();
+      resolve({ code, signal });
+    }),
+  );
+  const waitForLog: LogFollower["waitForLog"] = (pred, timeoutMs = 30_000, after = 0) =>
+    new Promise((resolve, reject) => {
+      const look = () => {
+        const hit = lines.slice(after).find(pred);
+        if (hit) {
+          finish();
+          resolve(hit);
+        } else if (closed) {
+          finish();
+          reject(new Error(`credd exited (${child.exitCode ?? child.signalCode}) before the log line came\n${opts.context()}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`no matching log line in ${timeoutMs} ms\n${opts.context()}`));
+      }, timeoutMs);
+      const finish = () => {
+        clearTimeout(timer);
+        waiters.delete(look);
+      };
+      waiters.add(look);
+      look();
+    });
+  return { lines, exited, waitForLog };
+}
+
 export interface Daemon {
   child: ChildProcess;
   lines: Record<string, unknown>[];
@@ -45,54 +113,18 @@ export interface Daemon {
 
 export function startCreddDaemon(args: string[], env: NodeJS.ProcessEnv = {}): Daemon {
   const child = spawn(process.execPath, [CREDD_BIN, ...args], { env: { ...process.env, ...env }, stdio: "pipe" });
-  const lines: Record<string, unknown>[] = [];
-  const waiters: (() => void)[] = [];
-  let buf = "";
   let err = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        lines.push({ raw: line });
-      }
-      for (const w of waiters.splice(0)) w();
-    }
-  });
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => {
-    for (const w of waiters.splice(0)) w();
-    resolve(code);
-  }));
-  const waitForLog: Daemon["waitForLog"] = (pred, timeoutMs = 30_000, after = 0) =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`no matching log line in ${timeoutMs} ms; got:\n${lines.map((l) => JSON.stringify(l)).join("\n")}\n${err}`));
-      }, timeoutMs);
-      const look = () => {
-        const hit = lines.slice(after).find(pred);
-        if (hit) {
-          clearTimeout(timer);
-          resolve(hit);
-        } else if (child.exitCode !== null) {
-          clearTimeout(timer);
-          reject(new Error(`credd exited (${child.exitCode}) before the log line came:\n${lines.map((l) => JSON.stringify(l)).join("\n")}\n${err}`));
-        } else waiters.push(look);
-      };
-      look();
-    });
+  const log = followLog(child, { context: () => `got:\n${log.lines.map((l) => JSON.stringify(l)).join("\n")}\n${err}` });
+  const exited = log.exited.then((e) => e.code);
   return {
     child,
-    lines,
+    lines: log.lines,
     stderr: () => err,
-    waitForLog,
+    waitForLog: log.waitForLog,
     exited,
     async stop() {
-      if (child.exitCode === null) child.kill("SIGTERM");
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       return exited;
     },
   };

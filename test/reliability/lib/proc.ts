@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { CREDD_BIN } from "../../helpers/credd.js";
+import { CREDD_BIN, followLog } from "../../helpers/credd.js";
 
 /**
  * A private copy of dist/ taken when the test file starts, so that a rebuild of dist/ by someone else
@@ -63,64 +63,23 @@ export function spawnCredd(journal: Journal, args: string[], env: Record<string,
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const entry: JournalEntry = { args, env, stdout: "", stderr: "" };
   journal.entries.push(entry);
-  const lines: Record<string, unknown>[] = [];
-  const waiters = new Set<() => void>();
-  let buf = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    const s = d.toString();
-    entry.stdout += s;
-    buf += s;
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        lines.push({ raw: line });
-      }
-    }
-    for (const w of [...waiters]) w();
-  });
+  child.stdout!.on("data", (d: Buffer) => (entry.stdout += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (entry.stderr += d.toString()));
+  // Registered before followLog's: the journal has the exit before any waiter hears of it.
   let done = false;
-  const exited = new Promise<Exit>((resolve) =>
-    child.on("close", (code, signal) => {
-      done = true;
-      entry.exit = { code, signal };
-      for (const w of [...waiters]) w();
-      resolve(entry.exit);
-    }),
-  );
-  const waitForLog: Proc["waitForLog"] = (pred, timeoutMs = 30_000) =>
-    new Promise((resolve, reject) => {
-      const look = () => {
-        const hit = lines.find(pred);
-        if (hit) {
-          finish();
-          resolve(hit);
-        } else if (done) {
-          finish();
-          reject(new Error(`credd ${args.join(" ")} exited (${JSON.stringify(entry.exit)}) before the log line came\n${entry.stdout.slice(-4000)}\n${entry.stderr.slice(-2000)}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(new Error(`no matching log line in ${timeoutMs} ms from credd ${args.join(" ")}\n${entry.stdout.slice(-4000)}\n${entry.stderr.slice(-2000)}`));
-      }, timeoutMs);
-      const finish = () => {
-        clearTimeout(timer);
-        waiters.delete(look);
-      };
-      waiters.add(look);
-      look();
-    });
+  child.on("close", (code, signal) => {
+    done = true;
+    entry.exit = { code, signal };
+  });
+  const log = followLog(child, {
+    context: () => `from credd ${args.join(" ")} (exit ${JSON.stringify(entry.exit)})\n${entry.stdout.slice(-4000)}\n${entry.stderr.slice(-2000)}`,
+  });
   return {
     child,
     entry,
-    lines,
-    exited,
-    waitForLog,
+    lines: log.lines,
+    exited: log.exited,
+    waitForLog: (pred, timeoutMs) => log.waitForLog(pred, timeoutMs),
     running: () => !done,
     kill(signal = "SIGKILL") {
       if (!done) child.kill(signal);
