@@ -81,7 +81,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     const signals = trapRunSignals();
     // The daemon is idle nearly all the time: V8's optimizing compiler would add ~5 MiB of resident
     // code for hot loops that a check every few minutes does not need (the check over 10,000
-    // credentials takes about as long without it; README "Benchmark"). Set before any daemon code runs.
+    // credentials takes about as long without it; docs/benchmark.md). Set before any daemon code runs.
     setFlagsFromString("--no-opt");
     return (await import("./cli/run.js")).cmdRun(rest, g, io, signals);
   }

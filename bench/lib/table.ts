@@ -14,7 +14,7 @@ export interface Row {
 
 export const verdict = (ok: boolean): Verdict => (ok ? "PASS" : "MISS");
 
-/** A Markdown table (readable in a terminal, pasteable into the README), details as notes below it. */
+/** A Markdown table (readable in a terminal, pasteable into docs/benchmark.md), details as notes below it. */
 export function renderTable(rows: Row[]): string {
   const head = ["figure", "credd", "reference", "target", "result"];
   const body = rows.map((r) => [r.figure, r.credd, r.reference, r.target, r.verdict]);

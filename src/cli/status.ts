@@ -18,7 +18,7 @@ and days left, the renewal in progress with its reason and age, when the CSR
 was sent and reminded, queued emails, the last error and when the daemon last
 checked. Reads the database only; safe to run beside \`credd run\`.
 
-  --json   machine-readable output (its shape is documented in README)
+  --json   machine-readable output (its shape: docs/status.md)
 
 exit (monitoring-plugin convention):
   0 OK        every credential is fine
