@@ -1,105 +1,30 @@
-// `credd sandbox [--dir DIR]`: a local stand-in for Stellantis on loopback, for trying credd and for
-// tests; runs until Ctrl-C. Loaded lazily: nothing in `credd run` needs it or its dev dependencies.
-import { resolve } from "node:path";
-import { parseArgs } from "node:util";
+// `credd sandbox`: runs the development sandbox (sandbox/ of a clone, with tsx from the dev
+// dependencies) when this credd runs from a clone. The build and the installed credd hold none of it:
+// anywhere else the command says where the sandbox lives and exits 1.
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { CreddError } from "../errors.js";
 import type { Globals, Io } from "./io.js";
 
-export const SANDBOX_HELP = `usage: credd sandbox [--dir DIR] [--accept-all] [--sign-delay SECONDS]
-                     [--bind-delay SECONDS] [--validity-days N] [--token-lifetime SECONDS]
+export const NO_SANDBOX = "the sandbox is a development tool: in a clone of credd run `npm ci`, then `npm run sandbox`";
 
-Plays Stellantis on 127.0.0.1 (free ports; nothing listens elsewhere), for
-trying credd and for tests. It needs the dev dependencies (npm ci in a clone).
-  - an SMTP server (STARTTLS) for what credd sends; every email is kept in
-    DIR/mailbox/ (one .eml each, log.txt) and listed on a small web page;
-  - a CA that signs each CSR emailed to the contact after --sign-delay and
-    "emails back a link": writes the certificate + CA certificate into
-    DIR/inbox/, credd's inbox folder;
-  - a token endpoint (RFC 8705 tls_client_auth, tokens bound to the
-    certificate) that refuses a new certificate until it arrives by email
-    for registration (then bound after --bind-delay), unless --accept-all;
-  - the API: GET /connectedcar/v3/fleets with mTLS, Bearer and client_id.
-It writes DIR/credd.yaml pointing credd at it, prints how to run credd, then
-one line per thing it sees or does, until Ctrl-C. The CA and the server
-certificate are kept in DIR, so a restarted sandbox is still trusted.
-
-Time is virtual: DIR/clock holds an offset in milliseconds added to real time
-by the sandbox and by credd run with CREDD_CLOCK_FILE=DIR/clock (a test aid).
-Write a bigger number to travel forward; both follow within 200 ms.
-
-  --dir DIR                where everything goes (default ./credd-sandbox)
-  --accept-all             the IDP accepts every certificate of its CA at once
-  --sign-delay SECONDS     how long the CA takes to sign a CSR (default 5)
-  --bind-delay SECONDS     how long the IDP takes to bind a certificate (default 5)
-  --validity-days N        validity of the certificates it signs (default 365)
-  --token-lifetime SECONDS expires_in of its tokens (default 3600)
-
-exit: 0 stopped (Ctrl-C or SIGTERM), 1 could not start, 2 usage`;
-
-function num(v: string | undefined, name: string, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new CreddError("USAGE", `--${name} needs a number of at least ${min}, not "${v}"\n\n${SANDBOX_HELP}`);
-  return n;
+/** sandbox/command.ts as this loader sees it (nothing in src/ may import sandbox/, not even its types). */
+interface SandboxModule {
+  sandboxCommand(argv: string[], io: Io): Promise<number>;
 }
 
+/** The checkout's sandbox entry, beside src/ and dist/ (this file runs as dist/cli/ or src/cli/). */
+const ENTRY = new URL("../../sandbox/command.ts", import.meta.url);
+
 export async function cmdSandbox(argv: string[], _g: Globals, io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      dir: { type: "string" },
-      "accept-all": { type: "boolean" },
-      "sign-delay": { type: "string" },
-      "bind-delay": { type: "string" },
-      "validity-days": { type: "string" },
-      "token-lifetime": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    io.out(SANDBOX_HELP);
-    return 0;
+  if (!existsSync(fileURLToPath(ENTRY))) throw new CreddError("STATE", NO_SANDBOX);
+  // tsx is a dev dependency: a clone after `npm ci` has it, a pruned install does not.
+  let tsx: typeof import("tsx/esm/api");
+  try {
+    tsx = await import("tsx/esm/api");
+  } catch (err) {
+    throw new CreddError("STATE", `${NO_SANDBOX} (tsx: ${(err as Error).message.split("\n")[0]})`, { cause: err });
   }
-  if (positionals.length) throw new CreddError("USAGE", `sandbox takes no arguments\n\n${SANDBOX_HELP}`);
-  const signDelayMs = num(values["sign-delay"], "sign-delay", 5, 0) * 1000;
-  const bindDelayMs = num(values["bind-delay"], "bind-delay", 5, 0) * 1000;
-  const validityDays = num(values["validity-days"], "validity-days", 365, 1);
-  const tokenLifetimeSec = num(values["token-lifetime"], "token-lifetime", 3600, 1);
-  const dir = resolve(values.dir ?? "credd-sandbox");
-
-  // Loaded only now; without the dev dependencies it says "run npm ci in a clone" before making anything.
-  const { startSandbox } = await import("../sandbox/sandbox.js");
-  const sb = await startSandbox({
-    dir,
-    signDelayMs,
-    bindDelayMs,
-    validityDays,
-    tokenLifetimeSec,
-    acceptAll: values["accept-all"] === true,
-  });
-  const name = sb.credential.name;
-  io.out(`credd sandbox: a local Stellantis on 127.0.0.1, kept in ${dir} (Ctrl-C stops it)`);
-  for (const l of sb.info()) io.out(`  ${l}`);
-  io.out("");
-  io.out("Run credd against it from another terminal (in this clone):");
-  io.out(`  export CREDD_CONFIG=${sb.configPath} CREDD_CLOCK_FILE=${sb.clockFile}`);
-  io.out("  export CREDD_INBOX_POLL_MS=500 CREDD_OUTBOX_TICK_MS=500   # optional: quicker inbox and outbox (test knobs)");
-  io.out("  npx credd run                 # the daemon; it checks every 2 s here");
-  io.out(`  npx credd enroll ${name}     # then watch: CSR emailed, signed, ingested, live, token`);
-  io.out(`  npx credd status; npx credd doctor ${name}`);
-  io.out("Travel in time (credd and the sandbox follow within 200 ms):");
-  io.out(`  echo $((250*86400000)) > ${sb.clockFile}   # +250 days: the certificate is due for renewal`);
-  io.out("");
-  sb.log.on((e) => {
-    if (e.kind !== "started") io.out(`${e.at.replace("T", " ").slice(0, 19)}  ${e.kind.padEnd(21)} ${e.text}`);
-  });
-
-  const signal = await new Promise<NodeJS.Signals>((done) => {
-    process.once("SIGINT", () => done("SIGINT"));
-    process.once("SIGTERM", () => done("SIGTERM"));
-  });
-  io.err(`${signal}: stopping the sandbox`);
-  await sb.stop();
-  return 0;
+  const sandbox = (await tsx.tsImport(ENTRY.href, import.meta.url)) as SandboxModule;
+  return sandbox.sandboxCommand(argv, io);
 }

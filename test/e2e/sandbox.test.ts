@@ -1,16 +1,16 @@
-// The sandbox (src/sandbox) with the real credd binary, at test speed: the whole lifecycle in order,
+// The sandbox (sandbox/) with the real credd binary, at test speed: the whole lifecycle in order,
 // an SMTP outage and a token endpoint outage survived with nothing lost; and the virtual clock file.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, describe, test } from "node:test";
 import { clockFromEnv, DAY_MS } from "../../src/clock.js";
-import type { SandboxEvent } from "../../src/sandbox/events.js";
-import { startSandbox, type Sandbox } from "../../src/sandbox/sandbox.js";
-import { CLOCK_SETTLE_MS, travel, writeClockOffset } from "../../src/sandbox/time.js";
+import type { SandboxEvent } from "../../sandbox/events.js";
+import { startSandbox, type Sandbox } from "../../sandbox/sandbox.js";
+import { CLOCK_SETTLE_MS, travel, writeClockOffset } from "../../sandbox/time.js";
 import { CREDD_BIN, runCredd, startCreddDaemon, type Daemon } from "../helpers/credd.js";
 import { makeTempDir } from "../helpers/openssl.js";
 
@@ -225,7 +225,66 @@ describe("credd against the sandbox", () => {
   });
 });
 
+const ROOT = dirname(dirname(CREDD_BIN));
+const NO_SANDBOX = "the sandbox is a development tool: in a clone of credd run `npm ci`, then `npm run sandbox`";
+
+/** Every file under `dir`, relative to it. */
+const filesUnder = (dir: string): string[] =>
+  readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+
+describe("the sandbox is not in the product", () => {
+  test("the build (dist/) holds no sandbox module, no code of it, and nothing that loads its dependencies", () => {
+    const files = filesUnder(join(ROOT, "dist"));
+    assert.ok(files.includes("main.js"), "dist/ is built");
+    const modules = readdirSync(join(ROOT, "sandbox")).filter((f) => f.endsWith(".ts")).map((f) => f.replace(/\.ts$/, ""));
+    assert.ok(modules.includes("idp") && modules.includes("demo"));
+    assert.deepEqual(files.filter((f) => f.startsWith("sandbox/")), [], "no dist/sandbox/");
+    // What only the sandbox defines or loads: its entry points, servers and dev dependencies.
+    const marks = ["startSandbox", "startFakeStellantis", "startSandboxSmtp", "startMailboxPage", "loadOrMakeCa", "SANDBOX_HELP", "smtp-server", "mailparser"];
+    for (const f of files.filter((x) => x.endsWith(".js"))) {
+      const text = readFileSync(join(ROOT, "dist", f), "utf8");
+      for (const m of marks) assert.ok(!text.includes(m), `dist/${f} holds ${m}`);
+    }
+  });
+
+  test("nothing in src/ imports sandbox/", () => {
+    for (const f of filesUnder(join(ROOT, "src")).filter((x) => x.endsWith(".ts"))) {
+      const text = readFileSync(join(ROOT, "src", f), "utf8");
+      assert.doesNotMatch(text, /(from|import)\s*\(?\s*["'][^"']*\/sandbox\//, `src/${f} imports the sandbox`);
+    }
+  });
+
+  test("an installed credd (dist/ and node_modules, no sandbox/ beside them) says where the sandbox lives and exits 1, making nothing", () => {
+    const root = tempDir("credd-installed-");
+    cpSync(join(ROOT, "dist"), join(root, "dist"), { recursive: true });
+    cpSync(join(ROOT, "package.json"), join(root, "package.json"));
+    symlinkSync(join(ROOT, "node_modules"), join(root, "node_modules"));
+    const dir = join(root, "sb");
+    for (const args of [["sandbox", "--dir", dir], ["sandbox", "--help"]]) {
+      const r = spawnSync(process.execPath, [join(root, "dist", "main.js"), ...args], { encoding: "utf8", cwd: root });
+      assert.equal(r.status, 1, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+      assert.ok(r.stderr.includes(NO_SANDBOX), r.stderr);
+    }
+    assert.ok(!existsSync(dir), "nothing made");
+  });
+});
+
 describe("credd sandbox (the command)", () => {
+  test("from a clone: --help prints its usage (0); a bad option or value is a usage error (2)", async () => {
+    const help = await runCredd(["sandbox", "--help"]);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^usage: npm run sandbox -- \[--dir DIR\]/);
+    assert.match(help.stdout, /credd sandbox \[same options\]/);
+    const bad = await runCredd(["sandbox", "--no-such-option"]);
+    assert.equal(bad.code, 2, bad.stdout + bad.stderr);
+    assert.match(bad.stderr, /--no-such-option[\s\S]*usage: npm run sandbox/);
+    const value = await runCredd(["sandbox", "--sign-delay", "soon", "--dir", join(tempDir("credd-sandbox-bad-"), "sb")]);
+    assert.equal(value.code, 2, value.stdout + value.stderr);
+    assert.match(value.stderr, /--sign-delay needs a number of at least 0, not "soon"/);
+  });
+
   test("writes a ready credd.yaml under --dir, prints how to run credd, stops on SIGINT freeing its ports; a restart keeps the CA and the ports", async () => {
     const dir = join(tempDir("credd-sandbox-cli-"), "sb");
     const run = async () => {

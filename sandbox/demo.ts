@@ -1,12 +1,11 @@
-#!/usr/bin/env node
 // `npm run demo`: the whole lifecycle in about a minute, against the local Stellantis sandbox, with the
 // real credd binary. Time travel (a clock file credd and the sandbox both read) stands in for months.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { DAY_MS } from "../clock.js";
-import { errorMessage } from "../errors.js";
+import { DAY_MS } from "../src/clock.js";
+import { errorMessage } from "../src/errors.js";
 import { killChildren, runCredd, startCreddDaemon, type CreddDaemon, type LogLine } from "./child.js";
 import type { SandboxEvent } from "./events.js";
 import { narrateCredd, narrateSandbox, short } from "./narrate.js";

@@ -3,9 +3,9 @@
 import { randomBytes, X509Certificate } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../files/atomic.js";
-import { webcrypto, x509 } from "../pki/crypto.js";
-import { encodePem } from "../pki/pem.js";
+import { writeFileAtomic } from "../src/files/atomic.js";
+import { webcrypto, x509 } from "../src/pki/crypto.js";
+import { encodePem } from "../src/pki/pem.js";
 
 const RSA: RsaHashedKeyGenParams = { name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" };
 const EC: EcKeyGenParams = { name: "ECDSA", namedCurve: "P-256" };

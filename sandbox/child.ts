@@ -4,8 +4,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-/** dist/main.js, beside this file's folder once built. */
-export const CREDD_MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
+/** The built binary (`npm run build`), as an installed credd would run: dist/main.js of this checkout. */
+export const CREDD_MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
 

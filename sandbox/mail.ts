@@ -1,12 +1,11 @@
 // The sandbox's mail side: an SMTP server on loopback (STARTTLS with the sandbox server certificate)
 // that keeps every message in a mailbox folder (one .eml each, one line in log.txt) and hands it on
-// parsed. smtp-server and mailparser are dev dependencies, loaded only here and only when asked.
+// parsed.
 import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { SMTPServer as SmtpServerType } from "smtp-server";
-import type { simpleParser as SimpleParser } from "mailparser";
-import { CreddError } from "../errors.js";
-import { writeFileAtomic } from "../files/atomic.js";
+import { simpleParser } from "mailparser";
+import { SMTPServer } from "smtp-server";
+import { writeFileAtomic } from "../src/files/atomic.js";
 
 export interface Attachment {
   filename: string;
@@ -30,27 +29,6 @@ export interface MailRecord {
   file: string;
   /** STARTTLS was in use. */
   secure: boolean;
-}
-
-interface MailDeps {
-  SMTPServer: typeof SmtpServerType;
-  simpleParser: typeof SimpleParser;
-}
-
-export const DEV_DEPS_MESSAGE = "the sandbox needs the dev dependencies: run npm ci in a clone";
-
-/** smtp-server and mailparser, or a CreddError saying how to get them. */
-export async function loadMailDeps(): Promise<MailDeps> {
-  try {
-    const [smtp, parser] = await Promise.all([import("smtp-server"), import("mailparser")]);
-    return { SMTPServer: smtp.SMTPServer, simpleParser: parser.simpleParser };
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") {
-      throw new CreddError("STATE", `${DEV_DEPS_MESSAGE} (${(err as Error).message.split("\n")[0]})`, { cause: err });
-    }
-    throw err;
-  }
 }
 
 export interface SandboxSmtpOptions {
@@ -79,14 +57,13 @@ const slug = (s: string) =>
     .slice(0, 60) || "no-subject";
 
 export async function startSandboxSmtp(opts: SandboxSmtpOptions): Promise<SandboxSmtp> {
-  const deps = await loadMailDeps();
   mkdirSync(opts.mailboxDir, { recursive: true });
   const logFile = join(opts.mailboxDir, "log.txt");
   const mails: MailRecord[] = [];
-  let server: InstanceType<typeof SmtpServerType> | undefined;
+  let server: SMTPServer | undefined;
   let port = opts.port;
 
-  const keep = (raw: Buffer, from: string, to: string[], secure: boolean, parsed: Awaited<ReturnType<typeof SimpleParser>>) => {
+  const keep = (raw: Buffer, from: string, to: string[], secure: boolean, parsed: Awaited<ReturnType<typeof simpleParser>>) => {
     const n = mails.length + 1;
     const subject = parsed.subject ?? "(no subject)";
     const file = join(opts.mailboxDir, `${String(n).padStart(4, "0")}-${slug(subject)}.eml`);
@@ -116,7 +93,7 @@ export async function startSandboxSmtp(opts: SandboxSmtpOptions): Promise<Sandbo
   };
 
   const make = () =>
-    new deps.SMTPServer({
+    new SMTPServer({
       secure: false,
       key: opts.tls.keyPem,
       cert: opts.tls.certPem,
@@ -134,7 +111,7 @@ export async function startSandboxSmtp(opts: SandboxSmtpOptions): Promise<Sandbo
           const raw = Buffer.concat(chunks);
           const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
           const to = session.envelope.rcptTo.map((r) => r.address);
-          deps.simpleParser(raw).then(
+          simpleParser(raw).then(
             (parsed) => {
               try {
                 keep(raw, from, to, session.secure, parsed);

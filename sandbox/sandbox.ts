@@ -3,13 +3,13 @@
 // (CA, server certificate, mailbox, logs, a ready credd.yaml) lives in one folder; time is virtual.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { Clock } from "../clock.js";
-import { writeFileAtomic } from "../files/atomic.js";
+import type { Clock } from "../src/clock.js";
+import { writeFileAtomic } from "../src/files/atomic.js";
 import { CONTACT, DEFAULT_CREDENTIAL, renderConfig, type SandboxCredential } from "./config.js";
 import { Desk, type IssuedCert } from "./desk.js";
 import { EventLog } from "./events.js";
 import { startFakeStellantis, type FakeStellantis } from "./idp.js";
-import { loadMailDeps, startSandboxSmtp, type MailRecord, type SandboxSmtp } from "./mail.js";
+import { startSandboxSmtp, type MailRecord, type SandboxSmtp } from "./mail.js";
 import { loadOrMakeCa, loadOrMakeServerTls } from "./pki.js";
 import { fileClock } from "./time.js";
 import { startMailboxPage, type MailboxPage } from "./web.js";
@@ -84,7 +84,6 @@ async function onPort<T>(want: number | undefined, start: (port: number) => Prom
 }
 
 export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
-  await loadMailDeps(); // without the dev dependencies, say so before anything is made
   const dir = resolve(opts.dir);
   const p = {
     ca: join(dir, "ca"),

@@ -4,9 +4,9 @@
 // registration (seed step 5) to the OAuth2 client after a delay.
 import { createHash, X509Certificate } from "node:crypto";
 import { join } from "node:path";
-import { DAY_MS } from "../clock.js";
-import { writeFileAtomic } from "../files/atomic.js";
-import { x509 } from "../pki/crypto.js";
+import { DAY_MS } from "../src/clock.js";
+import { writeFileAtomic } from "../src/files/atomic.js";
+import { x509 } from "../src/pki/crypto.js";
 import type { EventLog } from "./events.js";
 import { mailKind, type MailRecord } from "./mail.js";
 import type { SandboxCa, SignedCert } from "./pki.js";

@@ -1,6 +1,6 @@
 // The demo's timeline: one line per step with the real seconds since start and the virtual date,
 // and a spinner (on a terminal) or a line every few seconds (elsewhere) while it waits.
-import type { Clock } from "../clock.js";
+import type { Clock } from "../src/clock.js";
 
 const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
