@@ -1,8 +1,8 @@
 // systemd's notify protocol (sd_notify(3)): READY=1, STATUS=, WATCHDOG=1, STOPPING=1 as datagrams to
-// $NOTIFY_SOCKET. Node's dgram has no unix datagram sockets, so node-unix-socket sends them.
+// $NOTIFY_SOCKET. Node's dgram has no unix datagram sockets, so the unix-dgram addon sends them.
 import { createRequire } from "node:module";
-import type { DgramSocket } from "node-unix-socket";
-import { errorMessage } from "../errors.js";
+import { constants as osConstants } from "node:os";
+import { CreddError, errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 
 export interface Notifier {
@@ -41,11 +41,6 @@ export function notifyEnvFrom(env: NodeJS.ProcessEnv = process.env, pid = proces
   return out;
 }
 
-/** "@name" is an abstract socket: its address starts with a NUL byte. */
-export function socketAddress(s: string): string {
-  return s.startsWith("@") ? `\0${s.slice(1)}` : s;
-}
-
 /** A STATUS= value is one line: newlines would start new assignments. */
 export function statusLine(s: string): string {
   return s.replace(/[\r\n]+/g, " ").slice(0, 1024);
@@ -68,35 +63,110 @@ export function statusSummary(v: SummaryView, nextCheck: Date | null): string {
   return `${parts.join(", ")}${v.status === "ok" ? "" : ` (${v.status})`}`;
 }
 
-/** Loaded only under systemd: a native addon that plain `credd run` need not start with. */
-function newDgramSocket(): DgramSocket {
-  const mod = createRequire(import.meta.url)("node-unix-socket") as typeof import("node-unix-socket");
-  return new mod.DgramSocket();
+/** The part of unix-dgram (2.0.7, no type definitions) credd uses. */
+export interface DgramSocket {
+  connect(path: string): void;
+  /** On a connected socket; the callback's error has code 1 ("congestion") when the queue is full. */
+  send(buf: Buffer, callback: (err?: Error & { code?: unknown }) => void): void;
+  on(event: "error", listener: (err: Error & { code?: unknown }) => void): this;
+  once(event: "writable" | "error", listener: (err?: Error) => void): this;
+  removeAllListeners(event?: string): this;
+  close(): void;
 }
 
-export function createNotifier(e: NotifyEnv, log: Logger): Notifier {
+export interface UnixDgram {
+  createSocket(type: "unix_dgram", onMessage?: (buf: Buffer) => void): DgramSocket;
+}
+
+/** Loaded only under systemd: a native addon that plain `credd run` need not start with. */
+export function loadUnixDgram(): UnixDgram {
+  return createRequire(import.meta.url)("unix-dgram") as UnixDgram;
+}
+
+/** sockaddr_un's sun_path holds 108 bytes with the terminating NUL; unix-dgram would cut a longer path silently. */
+const MAX_PATH_BYTES = 107;
+/** Datagrams held while systemd's queue is full; past this the oldest goes. */
+const MAX_PENDING = 64;
+
+/**
+ * With $NOTIFY_SOCKET set, systemd waits for READY=1 (Type=notify) and kills a service whose
+ * watchdog pings stop: a notifier that cannot send would only end in a timeout and a restart loop.
+ * So this refuses at start, naming the socket and the reason, when the addon does not load or the
+ * socket cannot be reached; the caller (`credd run`) exits 1 with that message.
+ */
+export function createNotifier(e: NotifyEnv, log: Logger, load: () => UnixDgram = loadUnixDgram): Notifier {
   if (!e.socket) return disabledNotifier;
-  const address = socketAddress(e.socket);
-  let sock: DgramSocket | undefined;
-  let warned = false;
-  const send = (msg: string, done?: () => void) => {
-    try {
-      sock ??= newDgramSocket();
-      const buf = Buffer.from(msg, "utf8");
-      sock.sendTo(buf, 0, buf.length, address, (err) => {
-        if (err && !warned) {
-          warned = true;
-          log.warn({ err: errorMessage(err), socket: e.socket }, "cannot notify systemd");
-        }
-        done?.();
-      });
-    } catch (err) {
-      if (!warned) {
-        warned = true;
-        log.warn({ err: errorMessage(err), socket: e.socket }, "cannot notify systemd");
-      }
-      done?.();
+  const where = `NOTIFY_SOCKET=${e.socket}`;
+  if (e.socket.startsWith("@")) {
+    // unix-dgram copies the address with strncpy, so a leading NUL (Linux's abstract namespace) ends it.
+    throw new CreddError("IO", `${where} is an abstract socket, which credd's datagram library (unix-dgram) cannot address: give a socket path (systemd's own NOTIFY_SOCKET always is one), or unset NOTIFY_SOCKET and use Type=simple`);
+  }
+  if (Buffer.byteLength(e.socket) > MAX_PATH_BYTES) {
+    throw new CreddError("IO", `${where}: the path is longer than the ${MAX_PATH_BYTES} bytes a unix socket address holds: use a shorter path`);
+  }
+  let mod: UnixDgram;
+  try {
+    mod = load();
+  } catch (err) {
+    throw new CreddError("IO", `${where} asks for systemd notifications, but the unix-dgram addon does not load (${errorMessage(err)}): rebuild it with \`npm rebuild unix-dgram\` in credd's folder, or unset NOTIFY_SOCKET and use Type=simple`, { cause: err });
+  }
+  const sock = mod.createSocket("unix_dgram");
+  // connect() reports by emitting "error" synchronously; a socket that connects is the probe that the address works.
+  let connectError: (Error & { code?: unknown }) | undefined;
+  sock.once("error", (err) => (connectError = err));
+  sock.connect(e.socket);
+  sock.removeAllListeners("error");
+  if (connectError) {
+    sock.close(); // its poll handle would keep the process alive
+    throw new CreddError("IO", `cannot reach systemd's notify socket (${where}): ${describeErrno(connectError)}; systemd would never get READY=1`, { cause: connectError });
+  }
+  // Later failures are logged at error level, once per streak: systemd acts on them itself (start
+  // timeout, watchdog), and a daemon that keeps renewing is better than one that exits over a STATUS= line.
+  let failing = "";
+  const report = (err: (Error & { code?: unknown }) | undefined) => {
+    if (err) {
+      const why = describeErrno(err);
+      if (why !== failing) log.error({ err: why, socket: e.socket }, "cannot notify systemd");
+      failing = why;
+    } else if (failing) {
+      log.info({ socket: e.socket }, "notifying systemd works again");
+      failing = "";
     }
+  };
+  sock.on("error", report);
+
+  // Datagrams wait here, in order, while systemd's queue is full (unix-dgram reports "congestion",
+  // then "writable" once there is room). Capped, so a stalled systemd cannot grow it without end.
+  const pending: { buf: Buffer; done: (() => void) | undefined }[] = [];
+  let sending = false;
+  let open = true;
+  const flush = (): void => {
+    if (sending || !open || pending.length === 0) return;
+    sending = true;
+    const next = pending[0]!;
+    sock.send(next.buf, (err) => {
+      if (err && err.code === 1) {
+        sock.once("writable", () => {
+          sending = false;
+          flush();
+        });
+        return;
+      }
+      sending = false;
+      pending.shift();
+      report(err);
+      next.done?.();
+      flush();
+    });
+  };
+  const send = (msg: string, done?: () => void) => {
+    if (!open) return done?.();
+    if (pending.length >= MAX_PENDING) {
+      pending.shift()!.done?.();
+      report(new Error(`systemd has not read its notify socket for ${MAX_PENDING} messages; dropping the oldest`));
+    }
+    pending.push({ buf: Buffer.from(msg, "utf8"), done });
+    flush();
   };
   const watchdogMs = e.watchdogUsec ? Math.max(1, Math.floor(e.watchdogUsec / 2000)) : undefined;
   return {
@@ -104,7 +174,15 @@ export function createNotifier(e: NotifyEnv, log: Logger): Notifier {
     watchdogMs,
     ready: (status) => send(`READY=1${status ? `\nSTATUS=${statusLine(status)}` : ""}`),
     status: (line) => send(`STATUS=${statusLine(line)}`),
-    stopping: (status) => new Promise<void>((resolve) => send(`STOPPING=1${status ? `\nSTATUS=${statusLine(status)}` : ""}`, resolve)),
+    stopping: (status) =>
+      new Promise<void>((resolve) => {
+        // Sent, or given up on after a second when systemd's queue stays full: a stop must not hang on it.
+        const timer = setTimeout(resolve, 1_000);
+        send(`STOPPING=1${status ? `\nSTATUS=${statusLine(status)}` : ""}`, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
     startWatchdog(healthy) {
       if (!watchdogMs) return () => undefined;
       const ping = () => {
@@ -116,10 +194,23 @@ export function createNotifier(e: NotifyEnv, log: Logger): Notifier {
     },
     close() {
       // The socket keeps the event loop alive until closed.
-      sock?.close();
-      sock = undefined;
+      if (!open) return;
+      open = false;
+      for (const m of pending.splice(0)) m.done?.();
+      sock.close();
     },
   };
+}
+
+/** unix-dgram's errors carry a negative errno ("connect -111"): name it as the system would. */
+function describeErrno(err: Error & { code?: unknown }): string {
+  const code = typeof err.code === "number" && err.code < 0 ? errnoName(-err.code) : undefined;
+  return code ? `${code} (${err.message})` : err.message;
+}
+
+function errnoName(n: number): string | undefined {
+  for (const [name, value] of Object.entries(osConstants.errno)) if (value === n) return name;
+  return undefined;
 }
 
 const disabledNotifier: Notifier = {

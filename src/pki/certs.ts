@@ -1,9 +1,9 @@
 // Certificates: decoding one from PEM or DER, the facts credd decides on, and splitting PEM bundles.
 import { createHash, X509Certificate as NodeX509 } from "node:crypto";
 import { x509 } from "./crypto.js";
-import { DerError, readTlv } from "./der.js";
-import { formatAttributes, readName, type DnAttribute } from "./dn.js";
+import { formatAttributes, type DnAttribute } from "./dn.js";
 import { spkiSha256 } from "./keys.js";
+import { readName } from "./name.js";
 import { CERT_LABELS, describeLabels, encodePem, findPemBlocks, looksLikePem } from "./pem.js";
 // In pem.ts (no x509 needed); still offered here, where callers looked for it.
 export { splitPemCertificates } from "./pem.js";
@@ -43,7 +43,16 @@ export function parseCertificate(pemOrDer: string | Buffer): CertInfo {
     // OpenSSL's decoder is stricter than the JavaScript one; it also verifies signatures for us below.
     node = new NodeX509(der);
   } catch (err) {
-    throw new RefusedError("parse", "the certificate is damaged: its DER does not decode as an X.509 certificate", { cause: err });
+    throw new RefusedError("parse", "the certificate is truncated or damaged: its DER does not decode as an X.509 certificate", { cause: err });
+  }
+  // Both decoders stop where the certificate ends and ignore what follows: junk, or the second
+  // certificate of a concatenated DER "bundle". OpenSSL re-encodes what it read (`raw`), which for a
+  // DER certificate is the same bytes, so anything more or different is refused.
+  if (!node.raw.equals(der)) {
+    const extra = der.length - node.raw.length;
+    throw new RefusedError("parse", extra > 0 && der.subarray(0, node.raw.length).equals(node.raw)
+      ? `the certificate is followed by ${extra} more bytes: give one certificate per DER file, or several as PEM`
+      : "the certificate is not in DER (its encoding is not the canonical one X.509 requires): export it again as DER or PEM");
   }
   const subject = readName(cert.subjectName.toArrayBuffer());
   const issuer = readName(cert.issuerName.toArrayBuffer());
@@ -81,14 +90,6 @@ function decodeOne(input: string | Buffer): Buffer {
     throw new RefusedError("parse", fromPem
       ? "damaged PEM: the certificate block does not hold DER"
       : 'not a certificate: neither PEM (no "-----BEGIN CERTIFICATE-----" line) nor DER');
-  }
-  try {
-    // The outer length must cover the data exactly: less is a truncated download, more is junk.
-    const outer = readTlv(der, 0);
-    if (outer.end !== der.length) throw new DerError(`${der.length - outer.end} bytes after the certificate`);
-  } catch (err) {
-    const what = err instanceof DerError ? err.message : "undecodable";
-    throw new RefusedError("parse", `the certificate is truncated or damaged (${what})`, { cause: err });
   }
   return der;
 }

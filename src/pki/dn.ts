@@ -1,5 +1,5 @@
-// The Stellantis Distinguished Name: building it with exact ASN.1 string types, reading and comparing it.
-import { DerError, derOid, derSequence, derSet, derString, readNameDer } from "./der.js";
+// The Stellantis Distinguished Name: its attributes with their exact ASN.1 string types, comparing and printing it.
+// Pure: the encoding (pki/name.ts, on @peculiar/x509) is kept out so that importing this loads no ASN.1 code.
 import { RefusedError } from "../errors.js";
 import type { StellantisDn } from "../config/types.js";
 
@@ -55,13 +55,22 @@ export function isPrintableString(text: string): boolean {
   return PRINTABLE.test(text);
 }
 
+/** The ASN.1 string types credd writes in a subject. */
+export type SubjectStringType = "PrintableString" | "UTF8String" | "IA5String";
+
+export interface SubjectAttribute {
+  key: DnKey;
+  oid: string;
+  type: SubjectStringType;
+  value: string;
+}
+
 /**
- * The subject for a CSR as DER: one RDN per attribute in Stellantis order, each string type ours
- * to choose. C is PrintableString, emailAddress IA5String (PKCS#9), the others PrintableString
- * when every character allows it, else UTF8String. These are the bytes @peculiar/x509 wrote from
- * the JSON form before credd built them itself; test/unit/pki-dn.test.ts pins them.
+ * The subject for a CSR: one attribute per RDN in Stellantis order, each string type ours to
+ * choose. C is PrintableString, emailAddress IA5String (PKCS#9), the others PrintableString when
+ * every character allows it, else UTF8String. Refuses what no CA would sign as asked.
  */
-export function buildName(dn: StellantisDn): Buffer {
+export function subjectAttributes(dn: StellantisDn): SubjectAttribute[] {
   const problems: string[] = [];
   for (const key of DN_ORDER) {
     const value = dn[key];
@@ -73,29 +82,16 @@ export function buildName(dn: StellantisDn): Buffer {
     if (!IA5.test(dn.emailAddress)) problems.push(`emailAddress must be ASCII (IA5String), got "${dn.emailAddress}"`);
   }
   if (problems.length > 0) throw new RefusedError("dn", `cannot build the subject: ${problems.join("; ")}`);
-
-  const rdns = DN_ORDER.map((key) => {
+  return DN_ORDER.map((key) => {
     const value = dn[key];
     const type = key === "emailAddress" ? "IA5String" : key === "C" || isPrintableString(value) ? "PrintableString" : "UTF8String";
-    return derSet(derSequence(derOid(DN_OIDS[key]), derString(type, value)));
+    return { key, oid: DN_OIDS[key], type, value };
   });
-  return derSequence(...rdns);
 }
 
-/** The attributes of a DER Name in encoded order, with their exact string types. */
-export function readName(name: ArrayBuffer | ArrayBufferView): DnAttribute[] {
-  const bytes = ArrayBuffer.isView(name) ? new Uint8Array(name.buffer, name.byteOffset, name.byteLength) : new Uint8Array(name);
-  try {
-    return readNameDer(bytes).map((a) => ({
-      type: NAME_BY_OID[a.oid] ?? a.oid,
-      oid: a.oid,
-      value: a.value,
-      stringType: a.stringType,
-    }));
-  } catch (err) {
-    if (err instanceof DerError) throw new RefusedError("parse", `the distinguished name is not valid DER: ${err.message}`, { cause: err });
-    throw err;
-  }
+/** The short name for an attribute OID ("C", "SERIALNUMBER", ...), or the dotted OID when unknown. */
+export function attributeName(oid: string): string {
+  return NAME_BY_OID[oid] ?? oid;
 }
 
 /**

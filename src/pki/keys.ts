@@ -18,7 +18,8 @@ const generate = promisify(nodeGenerateKeyPair);
 
 /**
  * A new key pair from Node's own crypto (OpenSSL, on the thread pool): RSA with exponent 65537,
- * or EC on a named curve. No WebCrypto polyfill: loading one cost more than the key itself.
+ * or EC on a named curve. KeyObjects are what the rest of credd holds (key files, TLS, the
+ * checks); createCsr (pki/csr.ts) imports them into x509's WebCrypto provider only to sign.
  */
 export async function generateKeyPair(spec: KeySpec): Promise<KeyPair> {
   if (spec.type === "rsa") return generate("rsa", { modulusLength: spec.bits, publicExponent: 0x10001 });

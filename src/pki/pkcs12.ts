@@ -11,30 +11,28 @@
 //             pkcs8ShroudedKeyBag (PBES2, same algorithms) {friendlyName, localKeyId}
 //     macData: HMAC-SHA256, key from the PKCS#12 KDF (RFC 7292 B.2), as OpenSSL 3 and Java 17 do.
 //
-// pkijs and asn1js give the ASN.1 structures; the cryptography is Node's own (pbkdf2, AES, HMAC,
-// randomBytes), so salts, IVs, iteration counts and encodings are ours to choose and see. pkijs's
-// makeInternalValues would split the encrypted content into a constructed OCTET STRING and leave
-// the randomness to whatever engine is global.
+// @peculiar's ASN.1 schemas (the stack @peculiar/x509 already loads) give the structures; the
+// cryptography is Node's own (pbkdf2, AES, HMAC, randomBytes), so salts, IVs, iteration counts and
+// encodings are ours to choose and see. Three structures have no @peculiar class (CMS EncryptedData,
+// PBES2-params, PBKDF2-params): they are declared below with @peculiar/asn1-schema, not hand-encoded.
 import { createCipheriv, createHash, createHmac, pbkdf2, randomBytes } from "node:crypto";
 import { promisify } from "node:util";
-import * as asn1js from "asn1js";
+import { EncryptedContent, EncryptedContentInfo, ContentInfo } from "@peculiar/asn1-cms";
 import {
-  AlgorithmIdentifier,
-  Attribute,
   AuthenticatedSafe,
   CertBag,
-  ContentInfo,
-  DigestInfo,
-  EncryptedContentInfo,
-  EncryptedData,
   MacData,
-  PBES2Params,
-  PBKDF2Params,
   PFX,
+  PKCS12Attribute,
   PKCS8ShroudedKeyBag,
   SafeBag,
   SafeContents,
-} from "pkijs";
+} from "@peculiar/asn1-pfx";
+import { EncryptedData as EncryptedKey } from "@peculiar/asn1-pkcs8";
+import { FriendlyName, LocalKeyId } from "@peculiar/asn1-pkcs9";
+import { DigestInfo } from "@peculiar/asn1-rsa";
+import { AsnConvert, AsnProp, AsnPropTypes, OctetString } from "@peculiar/asn1-schema";
+import { AlgorithmIdentifier } from "@peculiar/asn1-x509";
 import { parseCertificate } from "./certs.js";
 import { loadPrivateKey } from "./keys.js";
 import { findPemBlocks } from "./pem.js";
@@ -108,41 +106,35 @@ export async function buildPkcs12(opts: Pkcs12Options): Promise<Buffer> {
   // OpenSSL's choice: the SHA-1 of the leaf's DER, which ties the key bag to the certificate bag.
   const localKeyId = createHash("sha1").update(leaf.der).digest();
   const attributes = [
-    new Attribute({ type: OID.friendlyName, values: [new asn1js.BmpString({ value: opts.friendlyName })] }),
-    new Attribute({ type: OID.localKeyId, values: [new asn1js.OctetString({ valueHex: localKeyId })] }),
-  ].sort((a, b) => Buffer.compare(der(a), der(b))); // a DER SET OF is in encoding order
+    attribute(OID.friendlyName, new FriendlyName(opts.friendlyName)),
+    attribute(OID.localKeyId, new LocalKeyId(localKeyId)),
+  ].sort((a, b) => Buffer.compare(der(a), der(b))); // a DER SET OF is in encoding order; the schema writes it as given
 
   const certBags = [
     new SafeBag({ bagId: OID.certBag, bagValue: certBag(leaf.der), bagAttributes: attributes }),
     ...chain.map((c) => new SafeBag({ bagId: OID.certBag, bagValue: certBag(c.der) })),
   ];
-  const certSafe = await pbes2Encrypt(der(new SafeContents({ safeBags: certBags })), opts.password);
+  const certSafe = await pbes2Encrypt(der(new SafeContents(certBags)), opts.password);
 
   const keyEnc = await pbes2Encrypt(pkcs8Der, opts.password);
-  const keyBag = new PKCS8ShroudedKeyBag({
-    encryptionAlgorithm: keyEnc.algorithm,
-    encryptedData: new asn1js.OctetString({ valueHex: keyEnc.ciphertext }),
-  });
-  const keySafe = der(new SafeContents({ safeBags: [new SafeBag({ bagId: OID.keyBag, bagValue: keyBag, bagAttributes: attributes })] }));
+  const keyBag = new PKCS8ShroudedKeyBag({ encryptionAlgorithm: keyEnc.algorithm, encryptedData: new EncryptedKey(keyEnc.ciphertext) });
+  const keySafe = der(new SafeContents([new SafeBag({ bagId: OID.keyBag, bagValue: bytes(der(keyBag)), bagAttributes: attributes })]));
 
-  const authenticatedSafe = der(new AuthenticatedSafe({
-    safeContents: [
-      new ContentInfo({
-        contentType: OID.encryptedData,
-        content: new EncryptedData({
-          version: 0,
-          encryptedContentInfo: new EncryptedContentInfo({
-            contentType: OID.data,
-            contentEncryptionAlgorithm: certSafe.algorithm,
-            encryptedContent: new asn1js.OctetString({ valueHex: certSafe.ciphertext }),
-            // A primitive OCTET STRING (DER); pkijs would otherwise cut it into 1 KiB pieces.
-            disableSplit: true,
-          }),
-        }).toSchema(),
-      }),
-      new ContentInfo({ contentType: OID.data, content: new asn1js.OctetString({ valueHex: keySafe }) }),
-    ],
-  }));
+  const authenticatedSafe = der(new AuthenticatedSafe([
+    new ContentInfo({
+      contentType: OID.encryptedData,
+      content: bytes(der(new CmsEncryptedData({
+        version: 0,
+        encryptedContentInfo: new EncryptedContentInfo({
+          contentType: OID.data,
+          contentEncryptionAlgorithm: certSafe.algorithm,
+          // `value`: a primitive [0] OCTET STRING (DER), not the constructed form cut into pieces.
+          encryptedContent: new EncryptedContent({ value: new OctetString(certSafe.ciphertext) }),
+        }),
+      }))),
+    }),
+    new ContentInfo({ contentType: OID.data, content: octetString(keySafe) }),
+  ]));
 
   const macSalt = randomBytes(SALT_BYTES);
   const macKey = pkcs12Kdf(opts.password, macSalt, 3, ITERATIONS, 32);
@@ -150,25 +142,82 @@ export async function buildPkcs12(opts: Pkcs12Options): Promise<Buffer> {
 
   const pfx = new PFX({
     version: 3,
-    authSafe: new ContentInfo({ contentType: OID.data, content: new asn1js.OctetString({ valueHex: authenticatedSafe }) }),
+    authSafe: new ContentInfo({ contentType: OID.data, content: octetString(authenticatedSafe) }),
     macData: new MacData({
-      mac: new DigestInfo({
-        digestAlgorithm: new AlgorithmIdentifier({ algorithmId: OID.sha256, algorithmParams: new asn1js.Null() }),
-        digest: new asn1js.OctetString({ valueHex: mac }),
-      }),
-      macSalt: new asn1js.OctetString({ valueHex: macSalt }),
+      mac: new DigestInfo({ digestAlgorithm: algorithm(OID.sha256, null), digest: new OctetString(mac) }),
+      macSalt: new OctetString(macSalt),
       iterations: ITERATIONS,
     }),
   });
   return der(pfx);
 }
 
-function certBag(certDer: Buffer): CertBag {
-  return new CertBag({ certId: OID.x509Certificate, certValue: new asn1js.OctetString({ valueHex: certDer }) });
+// Structures @peculiar has no class for, declared with its schema API. AsnProp is a legacy
+// decorator; it is applied as a plain call because tsconfig.json leaves experimentalDecorators off.
+
+/** CMS EncryptedData (RFC 5652 section 8), without unprotectedAttrs. */
+class CmsEncryptedData {
+  version = 0;
+  encryptedContentInfo = new EncryptedContentInfo();
+  constructor(params: Partial<CmsEncryptedData> = {}) {
+    Object.assign(this, params);
+  }
+}
+AsnProp({ type: AsnPropTypes.Integer })(CmsEncryptedData.prototype, "version");
+AsnProp({ type: EncryptedContentInfo })(CmsEncryptedData.prototype, "encryptedContentInfo");
+
+/** PBKDF2-params (RFC 8018 A.2) with the `specified` salt; no keyLength (AES-256 fixes it, OpenSSL omits it too). */
+class Pbkdf2Params {
+  salt = new OctetString();
+  iterationCount = 0;
+  prf = new AlgorithmIdentifier();
+  constructor(params: Partial<Pbkdf2Params> = {}) {
+    Object.assign(this, params);
+  }
+}
+AsnProp({ type: OctetString })(Pbkdf2Params.prototype, "salt");
+AsnProp({ type: AsnPropTypes.Integer })(Pbkdf2Params.prototype, "iterationCount");
+AsnProp({ type: AlgorithmIdentifier })(Pbkdf2Params.prototype, "prf");
+
+/** PBES2-params (RFC 8018 A.4). */
+class Pbes2Params {
+  keyDerivationFunc = new AlgorithmIdentifier();
+  encryptionScheme = new AlgorithmIdentifier();
+  constructor(params: Partial<Pbes2Params> = {}) {
+    Object.assign(this, params);
+  }
+}
+AsnProp({ type: AlgorithmIdentifier })(Pbes2Params.prototype, "keyDerivationFunc");
+AsnProp({ type: AlgorithmIdentifier })(Pbes2Params.prototype, "encryptionScheme");
+
+function der(value: unknown): Buffer {
+  return Buffer.from(AsnConvert.serialize(value));
 }
 
-function der(obj: { toSchema(): asn1js.BaseBlock }): Buffer {
-  return Buffer.from(obj.toSchema().toBER(false));
+/** The ArrayBuffer the schemas' ANY fields take: a copy, since a Buffer may be a view into Node's shared pool. */
+function bytes(buf: Buffer): ArrayBuffer {
+  return Uint8Array.from(buf).buffer;
+}
+
+function octetString(content: Buffer): ArrayBuffer {
+  return bytes(der(new OctetString(content)));
+}
+
+/** `parameters: null` writes NULL (as OpenSSL does for HMAC and digests); undefined leaves them out. */
+function algorithm(oid: string, parameters: ArrayBuffer | null | undefined): AlgorithmIdentifier {
+  return new AlgorithmIdentifier({ algorithm: oid, ...(parameters === undefined ? {} : { parameters }) });
+}
+
+function attribute(oid: string, value: FriendlyName | LocalKeyId): PKCS12Attribute {
+  // PKCS12Attribute's constructor ignores its argument (asn1-pfx 2.11.1), so the fields are set here.
+  const attr = new PKCS12Attribute();
+  attr.attrId = oid;
+  attr.attrValues = [bytes(der(value))];
+  return attr;
+}
+
+function certBag(certDer: Buffer): ArrayBuffer {
+  return bytes(der(new CertBag({ certId: OID.x509Certificate, certValue: octetString(certDer) })));
 }
 
 function pkcs8DerOf(pkcs8Pem: string): Buffer {
@@ -192,26 +241,24 @@ async function pbes2Encrypt(plaintext: Buffer, password: string): Promise<Encryp
   const key = await pbkdf2Async(Buffer.from(password, "utf8"), salt, ITERATIONS, 32, "sha256");
   const cipher = createCipheriv("aes-256-cbc", key, iv);
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  const params = new PBES2Params({
-    keyDerivationFunc: new AlgorithmIdentifier({
-      algorithmId: OID.pbkdf2,
-      algorithmParams: new PBKDF2Params({
-        salt: new asn1js.OctetString({ valueHex: salt }),
-        iterationCount: ITERATIONS,
-        // No keyLength: AES-256 fixes it (OpenSSL omits it too). The PRF is spelled out with NULL
-        // parameters as OpenSSL writes it; the default would be HMAC-SHA1.
-        prf: new AlgorithmIdentifier({ algorithmId: OID.hmacWithSha256, algorithmParams: new asn1js.Null() }),
-      }).toSchema(),
-    }),
-    encryptionScheme: new AlgorithmIdentifier({ algorithmId: OID.aes256Cbc, algorithmParams: new asn1js.OctetString({ valueHex: iv }) }),
+  const params = new Pbes2Params({
+    keyDerivationFunc: algorithm(OID.pbkdf2, bytes(der(new Pbkdf2Params({
+      salt: new OctetString(salt),
+      iterationCount: ITERATIONS,
+      // The PRF is spelled out with NULL parameters as OpenSSL writes it; the default would be HMAC-SHA1.
+      prf: algorithm(OID.hmacWithSha256, null),
+    })))),
+    encryptionScheme: algorithm(OID.aes256Cbc, octetString(iv)),
   });
-  return { algorithm: new AlgorithmIdentifier({ algorithmId: OID.pbes2, algorithmParams: params.toSchema() }), ciphertext };
+  return { algorithm: algorithm(OID.pbes2, bytes(der(params))), ciphertext };
 }
 
 /**
  * The PKCS#12 key derivation (RFC 7292 appendix B.2) with SHA-256 (u = 32, v = 64). `id` 3 makes
  * a MAC key. The password is a BMPString: UTF-16 big-endian with a two-byte zero terminator, as
- * Java (from its char[]) and OpenSSL 3 (from UTF-8 input) both form it.
+ * Java (from its char[]) and OpenSSL 3 (from UTF-8 input) both form it. Written here because
+ * neither Node's crypto nor any @peculiar package offers this KDF (Node has PBKDF2, HKDF, scrypt);
+ * test/integration/pkcs12.test.ts checks it against `openssl kdf PKCS12KDF`.
  */
 export function pkcs12Kdf(password: string, salt: Buffer, id: 1 | 2 | 3, iterations: number, length: number): Buffer {
   const u = 32;

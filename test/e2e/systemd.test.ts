@@ -6,13 +6,15 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, cpSync, existsSync, fstatSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
-import { DgramSocket } from "node-unix-socket";
+import { pino } from "pino";
 import { SMTPServer } from "smtp-server";
 import { parseConfig } from "../../src/config/load.js";
-import { createNotifier, notifyEnvFrom, socketAddress, statusSummary } from "../../src/daemon/notify.js";
+import { createNotifier, notifyEnvFrom, statusSummary } from "../../src/daemon/notify.js";
+import { CreddError } from "../../src/errors.js";
 import { createLogger, syslogPriority } from "../../src/log.js";
 import { CREDD_BIN, configFor, dnFor, runCredd, startCreddDaemon } from "../helpers/credd.js";
 import { makeCa, makeKeyAndCert, makeTempDir, type TestCa } from "../helpers/openssl.js";
@@ -109,17 +111,27 @@ describe("the unit file", () => {
   });
 });
 
+/** The listening side of unix-dgram (the library credd sends with; it has no type definitions). */
+interface DgramListener {
+  bind(path: string): void;
+  close(): void;
+}
+const unixDgram = createRequire(import.meta.url)("unix-dgram") as {
+  createSocket(type: "unix_dgram", onMessage: (buf: Buffer) => void): DgramListener;
+};
+
 /** A NOTIFY_SOCKET as systemd binds it: every datagram's lines, in arrival order. */
 function notifySocket(dir: string) {
   const path = join(dir, "notify.sock");
-  const sock = new DgramSocket();
-  sock.bind(path);
+  const datagrams: string[] = [];
   const messages: string[] = [];
   const waiters: (() => void)[] = [];
-  sock.on("data", (buf: Buffer) => {
+  const sock = unixDgram.createSocket("unix_dgram", (buf: Buffer) => {
+    datagrams.push(buf.toString("utf8"));
     messages.push(...buf.toString("utf8").split("\n").filter(Boolean));
     for (const w of waiters.splice(0)) w();
   });
+  sock.bind(path);
   const waitFor = (pred: (all: string[]) => boolean, what: string, timeoutMs = 20_000) =>
     new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no ${what} in ${timeoutMs} ms; got:\n${messages.join("\n")}`)), timeoutMs);
@@ -131,8 +143,21 @@ function notifySocket(dir: string) {
       };
       look();
     });
-  return { path, messages, waitFor, close: () => sock.close() };
+  return { path, datagrams, messages, waitFor, close: () => sock.close() };
 }
+
+/** Log lines a notifier wrote, parsed (pino JSON). */
+function captureLog() {
+  const lines: Record<string, unknown>[] = [];
+  return { lines, log: pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }) };
+}
+
+const refusedWith = (re: RegExp) => (err: unknown) => {
+  assert.ok(err instanceof CreddError, String(err));
+  assert.equal(err.code, "IO");
+  assert.match(err.message, re);
+  return true;
+};
 
 describe("notify and journald helpers", () => {
   test("notifyEnvFrom reads and removes NOTIFY_SOCKET/WATCHDOG_*; WATCHDOG_PID for another process disables the watchdog", () => {
@@ -141,25 +166,73 @@ describe("notify and journald helpers", () => {
     assert.deepEqual(env, { KEEP: "1" }, "children (deploy hooks) do not inherit them");
     assert.deepEqual(notifyEnvFrom({ NOTIFY_SOCKET: "@x", WATCHDOG_USEC: "30000000", WATCHDOG_PID: "7" }, 42), { socket: "@x" });
     assert.deepEqual(notifyEnvFrom({}, 42), {});
-    assert.equal(socketAddress("@credd"), "\0credd");
-    assert.equal(socketAddress("/run/systemd/notify"), "/run/systemd/notify");
   });
 
-  test("an abstract NOTIFY_SOCKET (@name) works; STATUS= is one line", async () => {
-    const name = `credd-test-${process.pid}-${Date.now()}`;
-    const sock = new DgramSocket();
-    sock.bind(`\0${name}`);
-    const got: string[] = [];
-    const two = new Promise<void>((resolve) => sock.on("data", (b: Buffer) => got.push(b.toString()) >= 2 && resolve()));
-    const n = createNotifier({ socket: `@${name}` }, createLogger({ level: "silent" }));
+  test("a notifier on a socket path sends READY=1 with a one-line STATUS=, then STOPPING=1, one datagram each", async () => {
+    const n = notifySocket(makeTempDir("credd-notify-"));
+    const notifier = createNotifier({ socket: n.path }, createLogger({ level: "silent" }));
     try {
-      n.ready("1 credential,\nfirst check running");
-      await n.stopping();
-      await two;
-      assert.deepEqual(got, ["READY=1\nSTATUS=1 credential, first check running", "STOPPING=1"]);
+      notifier.ready("1 credential,\nfirst check running");
+      await notifier.stopping();
+      await n.waitFor((m) => m.includes("STOPPING=1"), "STOPPING=1");
+      assert.deepEqual(n.datagrams, ["READY=1\nSTATUS=1 credential, first check running", "STOPPING=1"]);
     } finally {
+      notifier.close();
       n.close();
-      sock.close();
+    }
+  });
+
+  test("NOTIFY_SOCKET set but unusable: refused at once with the socket and the reason, not a warning", () => {
+    const dir = makeTempDir("credd-notify-bad-");
+    const log = createLogger({ level: "silent" });
+    assert.throws(() => createNotifier({ socket: join(dir, "absent.sock") }, log), refusedWith(/cannot reach systemd's notify socket \(NOTIFY_SOCKET=.*absent\.sock\): ENOENT/));
+    const plain = join(dir, "plain-file");
+    writeFileSync(plain, "");
+    assert.throws(() => createNotifier({ socket: plain }, log), refusedWith(/plain-file\): ECONNREFUSED/));
+    // unix-dgram copies the address with strncpy: a leading NUL (the abstract namespace) cannot be given.
+    assert.throws(() => createNotifier({ socket: "@credd-notify" }, log), refusedWith(/NOTIFY_SOCKET=@credd-notify is an abstract socket.*unix-dgram.*give a socket path/));
+    assert.throws(() => createNotifier({ socket: `/run/${"x".repeat(110)}` }, log), refusedWith(/longer than the 107 bytes/));
+    const broken = () => {
+      throw new Error("Could not locate the bindings file");
+    };
+    assert.throws(() => createNotifier({ socket: "/run/systemd/notify" }, log, broken), refusedWith(/unix-dgram addon does not load \(Could not locate the bindings file\): rebuild it/));
+  });
+
+  test("while systemd does not read its queue, datagrams wait and then go out in order", { skip: have("python3") ? false : "python3 absent (a receiver that pauses)" }, async () => {
+    // A receiver that stops reading, as a busy systemd does: past the kernel's max_dgram_qlen
+    // (10 by default) unix-dgram reports congestion, and the notifier must hold the rest.
+    const dir = makeTempDir("credd-notify-slow-");
+    const path = join(dir, "slow.sock");
+    const py = spawn("python3", ["-c", [
+      "import socket, sys",
+      "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)",
+      "s.bind(sys.argv[1])",
+      "print('bound', flush=True)",
+      "sys.stdin.readline()",
+      "s.settimeout(2)",
+      "try:",
+      "    while True: print(s.recv(4096).decode(), flush=True)",
+      "except socket.timeout: pass",
+    ].join("\n"), path], { stdio: ["pipe", "pipe", "inherit"] });
+    let out = "";
+    py.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<void>((r) => py.on("exit", () => r()));
+    try {
+      while (!out.includes("bound")) await new Promise((r) => setTimeout(r, 20));
+      const { lines, log } = captureLog();
+      const notifier = createNotifier({ socket: path }, log);
+      const sent = Array.from({ length: 40 }, (_, i) => `STATUS=line ${i}`);
+      for (const line of sent) notifier.status(line.slice("STATUS=".length));
+      const stopped = notifier.stopping();
+      py.stdin.end("go\n");
+      await stopped;
+      await exited;
+      notifier.close();
+      const got = out.split("\n").filter((l) => l.startsWith("STATUS=") || l === "STOPPING=1");
+      assert.deepEqual(got, [...sent, "STOPPING=1"]);
+      assert.deepEqual(lines.filter((l) => l.level === 50), [], "no datagram was lost or reported lost");
+    } finally {
+      if (py.exitCode === null) py.kill("SIGKILL");
     }
   });
 
@@ -208,6 +281,16 @@ describe("credd run under systemd", () => {
       if (d && d.child.exitCode === null) d.child.kill("SIGKILL");
       n.close();
     }
+  });
+
+  test("NOTIFY_SOCKET set but unreachable: `credd run` exits 1 at once, naming the socket, instead of running unheard", { timeout: 60_000 }, async () => {
+    const dir = makeTempDir("credd-e2e-notify-gone-");
+    const config = configFor(dir, smtp.port, smtp.caPath);
+    const socket = join(dir, "gone.sock");
+    const r = await runCredd(["--config", config, "run"], { NOTIFY_SOCKET: socket }, 30_000);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`credd: cannot reach systemd's notify socket \\(NOTIFY_SOCKET=${socket.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\): ENOENT`));
+    assert.doesNotMatch(r.stdout, /credd started/, "the daemon never started");
   });
 
   test("SIGHUP: a valid config takes effect (credential added, schedule changed); an invalid one is refused and the old kept", { timeout: 90_000 }, async (t) => {

@@ -214,6 +214,9 @@ describe("parseCertificate", () => {
     refused(() => parseCertificate([...lines.slice(0, 4), ...lines.slice(10)].join("\n")), "parse", /truncated or damaged/);
     const der = readFileSync(join(dir, "cert.der"));
     refused(() => parseCertificate(der.subarray(0, der.length - 20)), "parse", /truncated or damaged/);
+    // Both decoders stop at the certificate's end: a second DER certificate (or junk) after it is refused, not dropped.
+    refused(() => parseCertificate(Buffer.concat([der, der])), "parse", new RegExp(`followed by ${der.length} more bytes`));
+    refused(() => parseCertificate(Buffer.concat([der, Buffer.from("\n")])), "parse", /followed by 1 more bytes/);
     refused(() => parseCertificate(readFileSync(rsa8.keyPath)), "parse", /not a certificate \(found a PRIVATE KEY\)/, bodyLines(rsa8.keyPath));
     refused(() => parseCertificate(readFileSync(rsa8.csrPath, "utf8")), "parse", /not a certificate \(found a CERTIFICATE REQUEST\)/);
     refused(() => parseCertificate(rsa8.certPem + ca.certPem), "parse", /found 2 certificates/);

@@ -1,12 +1,16 @@
 // The Stellantis DN: exact string types and order when built, attribute-by-attribute comparison.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { buildName, compareDn, DN_ORDER, formatDn, isPrintableString, readName, type DnAttribute } from "../../src/pki/dn.js";
+import { compareDn, DN_ORDER, formatDn, isPrintableString, subjectAttributes, type DnAttribute } from "../../src/pki/dn.js";
+import { readName, subjectName } from "../../src/pki/name.js";
 import { RefusedError } from "../../src/errors.js";
 import type { StellantisDn } from "../../src/config/types.js";
 import { dnFor } from "../helpers/credd.js";
 
 const DN: StellantisDn = dnFor("MZP128745");
+
+/** The subject's DER, as the CSR carries it. */
+const buildName = (dn: StellantisDn): Buffer => Buffer.from(subjectName(dn).toArrayBuffer());
 
 const OIDS: Record<string, string> = {
   C: "2.5.4.6",
@@ -78,7 +82,7 @@ describe("compareDn", () => {
   }
 });
 
-describe("buildName and readName", () => {
+describe("subjectName and readName", () => {
   it("writes one RDN per attribute in Stellantis order with the exact string types", () => {
     const dn: StellantisDn = { ...DN, L: "Saint-Étienne", O: "Société & Co" };
     const read = readName(buildName(dn));
@@ -112,8 +116,9 @@ describe("buildName and readName", () => {
     assert.deepEqual(readName(copy).map((a) => a.type), [...DN_ORDER]);
   });
 
-  // The exact bytes @peculiar/x509 2.2.0 wrote for these DNs (new x509.Name(json).toArrayBuffer()),
-  // captured before credd built the Name itself: a CA comparing subjects byte by byte sees no change.
+  // The exact bytes of these subjects as credd has always sent them (first from @peculiar/x509's
+  // JSON form, then from a hand-written encoder, now from the JSON form again): a CA comparing
+  // subjects byte by byte sees no change, and an x509 upgrade that changed them would fail here.
   const PINNED: Array<[string, StellantisDn, string]> = [
     [
       "accents (UTF8String for L and O)",
@@ -127,8 +132,32 @@ describe("buildName and readName", () => {
     ],
   ];
   for (const [name, dn, hex] of PINNED) {
-    it(`writes the same bytes as @peculiar/x509 did: ${name}`, () => assert.equal(buildName(dn).toString("hex"), hex));
+    it(`writes the same bytes as before: ${name}`, () => assert.equal(buildName(dn).toString("hex"), hex));
   }
+
+  it("reads every string type a Name may use, and names a value that is no string the RFC 4514 way", () => {
+    // T61String "Café" (Latin-1), BMPString "Zürich", UniversalString "Ωmega", NumericString
+    // serialNumber, VisibleString "R&D", and a CN that is an INTEGER; checked with openssl asn1parse.
+    const hex =
+      "3071310d300b060355040a1404436166e93115301306035504071e0c005a00fc0072006900630068311d301b06035504081c14000003a90000006d0000006500000067000000613110300e0603550405120730303432203137310c300a060355040b1a03522644310a30080603550403020105";
+    assert.deepEqual(
+      readName(Buffer.from(hex, "hex")).map((a) => [a.type, a.value, a.stringType]),
+      [
+        ["O", "Café", "TeletexString"],
+        ["L", "Zürich", "BMPString"],
+        ["ST", "Ωmega", "UniversalString"],
+        ["SERIALNUMBER", "0042 17", "NumericString"],
+        ["OU", "R&D", "VisibleString"],
+        ["CN", "#020105", "tag 0x02"],
+      ],
+    );
+  });
+
+  it("flattens a multi-valued RDN in encoded order", () => {
+    // SEQUENCE { SET { CN=a, OU=b }, SET { C=FR } }, all PrintableString.
+    const der = Buffer.from("30233114300806035504031301613008060355040b130162310b3009060355040613024652", "hex");
+    assert.deepEqual(readName(der).map((a) => `${a.type}=${a.value}`), ["CN=a", "OU=b", "C=FR"]);
+  });
 
   const refusals: Array<[string, Partial<StellantisDn>, RegExp]> = [
     ["country name spelled out", { C: "France" }, /C must be a two-letter/],
@@ -138,7 +167,7 @@ describe("buildName and readName", () => {
   ];
   for (const [name, patch, re] of refusals) {
     it(`refuses ${name}`, () => {
-      assert.throws(() => buildName({ ...DN, ...patch } as StellantisDn), (e: unknown) => e instanceof RefusedError && e.check === "dn" && re.test(e.message));
+      assert.throws(() => subjectName({ ...DN, ...patch } as StellantisDn), (e: unknown) => e instanceof RefusedError && e.check === "dn" && re.test(e.message));
     });
   }
 
