@@ -1,14 +1,11 @@
 // `credd sandbox [--dir DIR]`: a local stand-in for Stellantis on loopback, for trying credd and for
 // tests; runs until Ctrl-C. Loaded lazily: nothing in `credd run` needs it or its dev dependencies.
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { CreddError } from "../errors.js";
+import type { Parsed } from "./args.js";
 import type { Globals, Io } from "./io.js";
 
-export const SANDBOX_HELP = `usage: credd sandbox [--dir DIR] [--accept-all] [--sign-delay SECONDS]
-                     [--bind-delay SECONDS] [--validity-days N] [--token-lifetime SECONDS]
-
-Plays Stellantis on 127.0.0.1 (free ports; nothing listens elsewhere), for
+export const SANDBOX_HELP = `Plays Stellantis on 127.0.0.1 (free ports; nothing listens elsewhere), for
 trying credd and for tests. It needs the dev dependencies (npm ci in a clone).
   - an SMTP server (STARTTLS) for what credd sends; every email is kept in
     DIR/mailbox/ (one .eml each, log.txt) and listed on a small web page;
@@ -39,29 +36,12 @@ exit: 0 stopped (Ctrl-C or SIGTERM), 1 could not start, 2 usage`;
 function num(v: string | undefined, name: string, dflt: number, min: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new CreddError("USAGE", `--${name} needs a number of at least ${min}, not "${v}"\n\n${SANDBOX_HELP}`);
+  if (!Number.isFinite(n) || n < min) throw new CreddError("USAGE", `--${name} needs a number of at least ${min}, not "${v}"`);
   return n;
 }
 
-export async function cmdSandbox(argv: string[], _g: Globals, io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      dir: { type: "string" },
-      "accept-all": { type: "boolean" },
-      "sign-delay": { type: "string" },
-      "bind-delay": { type: "string" },
-      "validity-days": { type: "string" },
-      "token-lifetime": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    io.out(SANDBOX_HELP);
-    return 0;
-  }
-  if (positionals.length) throw new CreddError("USAGE", `sandbox takes no arguments\n\n${SANDBOX_HELP}`);
+export async function cmdSandbox(p: Parsed, _g: Globals, io: Io): Promise<number> {
+  const values = p.values;
   const signDelayMs = num(values["sign-delay"], "sign-delay", 5, 0) * 1000;
   const bindDelayMs = num(values["bind-delay"], "bind-delay", 5, 0) * 1000;
   const validityDays = num(values["validity-days"], "validity-days", 365, 1);
@@ -76,7 +56,7 @@ export async function cmdSandbox(argv: string[], _g: Globals, io: Io): Promise<n
     bindDelayMs,
     validityDays,
     tokenLifetimeSec,
-    acceptAll: values["accept-all"] === true,
+    acceptAll: p.flags.has("accept-all"),
   });
   const name = sb.credential.name;
   io.out(`credd sandbox: a local Stellantis on 127.0.0.1, kept in ${dir} (Ctrl-C stops it)`);
