@@ -122,5 +122,10 @@ export function decide(input: CheckInput, now: Date): Decision {
       renewAt,
     };
   }
-  return { action: "none", check: "valid", reason: `${left} days left, renewal due ${iso(renewAt!)}`, renewAt };
+  return {
+    action: "none",
+    check: "valid",
+    reason: `nothing to do until the renewal is due on ${iso(renewAt!)} (${left} days left); credd starts it then`,
+    renewAt,
+  };
 }
