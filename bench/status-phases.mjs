@@ -1,5 +1,5 @@
-// The steps of `credd status` (src/cli/status.ts) in a fresh process, each timed: loadConfig, openDb
-// (read-only), buildStatus. Prints {"loadConfig": ms, "openDb": ms, "buildStatus": ms} on stderr.
+// The steps of `credd status` (src/cli/status.ts) in a fresh process, each timed: loadConfig,
+// openDbForReading, buildStatus. Prints {"loadConfig": ms, "openDb": ms, "buildStatus": ms} on stderr.
 // usage: node bench/status-phases.mjs DIST_DIR CONFIG
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -7,13 +7,13 @@ import { pathToFileURL } from "node:url";
 const [dist, config] = process.argv.slice(2);
 const load = (rel) => import(pathToFileURL(join(dist, rel)).href);
 const { loadConfig } = await load("config/load.js");
-const { openDb } = await load("store/db.js");
+const { openDbForReading } = await load("store/db.js");
 const { buildStatus } = await load("core/status.js");
 const { clockFromEnv } = await load("clock.js");
 const t0 = performance.now();
 const cfg = loadConfig(config);
 const t1 = performance.now();
-const db = openDb(cfg.state_dir, { readonly: true });
+const db = openDbForReading(cfg.state_dir, cfg.file);
 const t2 = performance.now();
 const view = buildStatus({ config: cfg, db, clock: clockFromEnv() });
 const t3 = performance.now();

@@ -1,15 +1,18 @@
 // `credd alerts [test]`: list open alerts, or send one test email so an operator can see the path works.
-import { parseArgs } from "node:util";
-import { CreddError } from "../errors.js";
+import { loadConfig } from "../config/load.js";
 import { composeTestAlert } from "../mail/alert-mail.js";
 import { openAlerts } from "../store/alerts.js";
 import { enqueueMail } from "../store/outbox.js";
+import { openDbForReading } from "../store/db.js";
+import type { Parsed } from "./args.js";
 import { buildCtx } from "./context.js";
+import { when } from "./format.js";
 import type { Globals, Io } from "./io.js";
 import { sendNow } from "./send-now.js";
 
-export const ALERTS_HELP = `usage: credd alerts          list the open alerts and when each was last sent
-       credd alerts test     send one test email to alerts.to (and alerts.critical_to)
+export const ALERTS_HELP = `credd alerts        lists the open alerts and when each was last sent (it only
+                    reads the database, and creates nothing)
+credd alerts test   sends one test email to alerts.to (and alerts.critical_to)
 
 Alerts are emails to ops when something needs a person: certificate expiry
 approaching (alerts.expiry_days, default 30/14/7/3/1 days, then daily once
@@ -21,29 +24,28 @@ in the same check go out as one digest.
 
 exit: 0 listed / test sent, 1 the test email could not be sent (it stays queued), 2 usage`;
 
-export async function cmdAlerts(argv: string[], g: Globals, io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" } }, allowPositionals: true });
-  if (values.help) {
-    io.out(ALERTS_HELP);
-    return 0;
-  }
-  const sub = positionals[0];
-  if (positionals.length > 1 || (sub !== undefined && sub !== "test")) throw new CreddError("USAGE", `unknown alerts command\n\n${ALERTS_HELP}`);
-  const ctx = buildCtx(g.configPath);
-  try {
-    if (sub === "test") {
+export async function cmdAlerts(p: Parsed, g: Globals, io: Io): Promise<number> {
+  if (p.args[0] === "test") {
+    const ctx = buildCtx(g.configPath);
+    try {
       const now = ctx.clock.now();
       const mail = composeTestAlert(ctx.config, now);
       const id = enqueueMail(ctx.db, { mail, kind: "alert-test", now });
       return (await sendNow(ctx, id, io, `a test alert to ${mail.to.join(", ")}`)) ? 0 : 1;
+    } finally {
+      ctx.db.close();
     }
-    const open = openAlerts(ctx.db);
+  }
+  const config = loadConfig(g.configPath);
+  const db = openDbForReading(config.state_dir, config.file);
+  try {
+    const open = openAlerts(db);
     if (open.length === 0) io.out("no open alerts");
     for (const a of open) {
-      io.out(`${a.severity.toUpperCase().padEnd(8)} ${(a.credential ?? "credd").padEnd(16)} ${a.title} (since ${a.opened_at}, last sent ${a.last_sent_at})`);
+      io.out(`${a.severity.toUpperCase().padEnd(8)} ${(a.credential ?? "credd").padEnd(16)} ${a.title} (since ${when(a.opened_at)}, last sent ${when(a.last_sent_at)})`);
     }
     return 0;
   } finally {
-    ctx.db.close();
+    db.close();
   }
 }

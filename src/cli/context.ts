@@ -1,28 +1,30 @@
-// Builds the shared context for a command: config, database, clock, logger, lazy SMTP transport.
-import { clockFromEnv } from "../clock.js";
+// Builds the shared context for a command that writes: config, database, clock, logger, lazy SMTP
+// transport. Commands that only read open the database with openDbForReading (src/store/db.ts).
+import { clockFromEnv, type Clock } from "../clock.js";
 import { loadConfig } from "../config/load.js";
-import type { Config, CredentialConfig } from "../config/types.js";
+import type { Config } from "../config/types.js";
 import type { Ctx } from "../core/context.js";
-import { CreddError } from "../errors.js";
 import { createLogger, type Logger } from "../log.js";
 import { makeMailerFactory } from "../mail/factory.js";
 import { openDb } from "../store/db.js";
 export { requireCredential } from "../config/lookup.js";
 
 export interface CtxOptions {
-  readonly?: boolean;
   log?: Logger;
+  /** Already loaded by the command (it read first and found it must write). */
+  config?: Config;
+  clock?: Clock;
 }
 
+/** Opens the database for writing: creates state_dir and the database if they are not there yet. */
 export function buildCtx(configPath: string, opts: CtxOptions = {}): Ctx {
-  const config = loadConfig(configPath);
-  const db = openDb(config.state_dir, { readonly: opts.readonly ?? false });
+  const config = opts.config ?? loadConfig(configPath);
+  const db = openDb(config.state_dir);
   return {
     config,
     db,
-    clock: clockFromEnv(),
+    clock: opts.clock ?? clockFromEnv(),
     log: opts.log ?? createLogger({ stream: "stderr", level: process.env.CREDD_LOG_LEVEL ?? "silent" }),
     mailer: makeMailerFactory(config),
   };
 }
-

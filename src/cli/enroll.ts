@@ -1,50 +1,48 @@
 // `credd enroll NAME` / `credd renew NAME [--force]`: a new key and CSR now, emailed to the contact.
-import { parseArgs } from "node:util";
 import { startRenewal } from "../core/renewal.js";
 import { CreddError } from "../errors.js";
 import { liveCertificate } from "../store/certificates.js";
 import { pendingRenewal, setRenewalState } from "../store/renewals.js";
+import type { Parsed } from "./args.js";
 import { buildCtx, requireCredential } from "./context.js";
+import { when } from "./format.js";
 import type { Globals, Io } from "./io.js";
 import { sendNow } from "./send-now.js";
 
-export const ENROLL_HELP = `usage: credd enroll NAME [--no-send]
-       credd renew NAME [--force] [--no-send]
+const BOTH = `Writes archive/key-N.pem (0600) and archive/csr-N.pem under
+state_dir/credentials/NAME/, queues the CSR email to stellantis.contact (ops in
+copy) and tries to send it at once; if SMTP fails it stays queued for \`credd run\`.`;
 
-enroll  makes the first key and CSR for a credential that has no certificate yet.
-renew   starts a renewal now, even if it is not due (a person asked, so the
-        one-new-CSR-a-day limit does not apply).
+export const ENROLL_HELP = `Makes the first key and CSR for a credential that has no certificate yet.
+${BOTH}
 
-Both write archive/key-N.pem (0600) and archive/csr-N.pem under
-state_dir/credentials/NAME/, queue the CSR email to stellantis.contact (ops in
-copy) and try to send it at once; if SMTP fails it stays queued for \`credd run\`.
-
-  --force     renew only: a renewal is already pending; set it aside (its key
-              stays in archive/) and start over with a new key
   --no-send   queue the email but do not try SMTP now
 
 exit: 0 started (email sent or queued), 1 refused (state does not allow it), 2 usage`;
 
-export async function cmdEnroll(kind: "enroll" | "renew", argv: string[], g: Globals, io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: { force: { type: "boolean" }, "no-send": { type: "boolean" }, help: { type: "boolean", short: "h" } },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    io.out(ENROLL_HELP);
-    return 0;
-  }
-  if (positionals.length !== 1) throw new CreddError("USAGE", `${kind} takes one credential NAME\n\n${ENROLL_HELP}`);
-  if (values.force && kind === "enroll") throw new CreddError("USAGE", "--force is for `credd renew`");
+export const RENEW_HELP = `Starts a renewal now, even if it is not due (a person asked, so the
+one-new-CSR-a-day limit does not apply).
+${BOTH}
+
+  --force     a renewal is already pending: set it aside (its key stays in
+              archive/) and start over with a new key. Not the fix for a
+              certificate awaiting IDP registration: that one is signed and
+              waits for Stellantis to bind it; a new key needs a new signature
+              and a new binding
+  --no-send   queue the email but do not try SMTP now
+
+exit: 0 started (email sent or queued), 1 refused (state does not allow it), 2 usage`;
+
+export async function cmdEnroll(kind: "enroll" | "renew", p: Parsed, g: Globals, io: Io): Promise<number> {
+  const force = p.flags.has("force");
   const ctx = buildCtx(g.configPath);
   try {
-    const cred = requireCredential(ctx.config, positionals[0]);
+    const cred = requireCredential(ctx.config, p.args[0]);
     const live = liveCertificate(ctx.db, cred.name);
     if (kind === "enroll" && live) {
       throw new CreddError(
         "STATE",
-        `${cred.name} already has a live certificate (serial ${live.serial}, expires ${live.not_after}); use \`credd renew ${cred.name}\``,
+        `${cred.name} already has a live certificate (serial ${live.serial}, expires ${when(live.not_after)}); use \`credd renew ${cred.name}\``,
       );
     }
     if (kind === "renew" && !live) {
@@ -52,12 +50,19 @@ export async function cmdEnroll(kind: "enroll" | "renew", argv: string[], g: Glo
     }
     const pending = pendingRenewal(ctx.db, cred.name);
     if (pending) {
-      if (!values.force) {
+      if (!force) {
+        // A signed certificate waiting for Stellantis to bind it needs their action, not a new key.
+        const awaiting = pending.state === "signed" && !!cred.oauth;
+        const next = awaiting
+          ? `Its certificate is signed and waits for Stellantis to bind it to the OAuth2 client (it was emailed to ` +
+            `${ctx.config.stellantis.contact}); \`credd status ${cred.name}\` shows when credd probes again. A new key would need a new signature and a new binding.`
+          : kind === "renew"
+            ? `To give up on it and start over with a new key: credd renew ${cred.name} --force`
+            : `\`credd status ${cred.name}\` shows where it stands.`;
         throw new CreddError(
           "STATE",
-          `${cred.name}: renewal #${pending.id} is already ${pending.state} since ${pending.state_since} ` +
-            `(CSR archive/csr-${pending.version}.pem); credd does not make a second key while one is pending. ` +
-            (kind === "renew" ? `To give up on it and start over with a new key: credd renew ${cred.name} --force` : ""),
+          `${cred.name}: renewal #${pending.id} is already ${awaiting ? "awaiting IDP registration" : pending.state} since ${when(pending.state_since)} ` +
+            `(CSR archive/csr-${pending.version}.pem); credd does not make a second key while one is pending. ${next}`,
         );
       }
       setRenewalState(ctx.db, pending.id, "superseded", ctx.clock.now().toISOString());
@@ -73,7 +78,7 @@ export async function cmdEnroll(kind: "enroll" | "renew", argv: string[], g: Glo
     io.out(`  key  ${r.keyPath} (0600)`);
     io.out(`  csr  ${r.csrPath}`);
     io.out(`  mail to ${ctx.config.stellantis.contact}, cc ${ctx.config.alerts.to.join(", ")}, Message-ID ${r.messageId}`);
-    if (!values["no-send"]) await sendNow(ctx, r.outboxId, io, "the CSR email");
+    if (!p.flags.has("no-send")) await sendNow(ctx, r.outboxId, io, "the CSR email");
     return 0;
   } finally {
     ctx.db.close();

@@ -1,16 +1,15 @@
 // `credd ingest [NAME] FILE...`: take in a signed certificate (PEM, DER or PKCS#7, with or without the CA).
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { ingestBatch, type FileOutcome, type InputFile } from "../core/ingest.js";
 import { CreddError, errorMessage } from "../errors.js";
+import type { Parsed } from "./args.js";
+import { humanTimes } from "./format.js";
 import { buildCtx, requireCredential } from "./context.js";
 import type { Globals, Io } from "./io.js";
 import { sendNow } from "./send-now.js";
 import { queuedMails } from "../store/outbox.js";
 
-export const INGEST_HELP = `usage: credd ingest [NAME] FILE...
-
-Takes in the certificate Stellantis signed, in whatever form it came: PEM (one
+export const INGEST_HELP = `Takes in the certificate Stellantis signed, in whatever form it came: PEM (one
 or several certificates, CRLF or LF, with or without "Bag Attributes"), DER
 (.cer/.crt) or PKCS#7 (.p7b/.p7c, PEM or DER), with or without the CA and
 intermediates, in any order. The files together form one batch.
@@ -27,13 +26,8 @@ when it was replaced and whether \`credd rollback NAME\` brings it back.
 
 exit: 0 installed (or already live), 1 refused, 2 usage`;
 
-export async function cmdIngest(argv: string[], g: Globals, io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" } }, allowPositionals: true });
-  if (values.help) {
-    io.out(INGEST_HELP);
-    return 0;
-  }
-  if (positionals.length === 0) throw new CreddError("USAGE", `ingest needs at least one FILE\n\n${INGEST_HELP}`);
+export async function cmdIngest(parsed: Parsed, g: Globals, io: Io): Promise<number> {
+  const positionals = parsed.args;
   const ctx = buildCtx(g.configPath);
   try {
     // A first argument that names a credential (and is not a file) is NAME.
@@ -52,7 +46,7 @@ export async function cmdIngest(argv: string[], g: Globals, io: Io): Promise<num
       }
     });
     const outcomes = await ingestBatch(ctx, files, only);
-    for (const o of outcomes) io.out(describe(o));
+    for (const o of outcomes) io.out(humanTimes(describe(o)));
     // A staged certificate queues its registration email: send it now rather than wait for the daemon.
     const queued = queuedMails(ctx.db).filter((m) => m.kind === "registration" && m.attempts === 0);
     for (const m of queued) await sendNow(ctx, m.id, io, `the new certificate to ${ctx.config.stellantis.contact} for IDP registration`);

@@ -1,28 +1,19 @@
 // `credd rollback NAME`: make the previous certificate version live again.
-import { parseArgs } from "node:util";
 import { rollback } from "../core/rollback.js";
-import { CreddError } from "../errors.js";
+import type { Parsed } from "./args.js";
 import { buildCtx, requireCredential } from "./context.js";
 import type { Globals, Io } from "./io.js";
 
-export const ROLLBACK_HELP = `usage: credd rollback NAME
-
-Makes the previous live certificate of NAME live again (from archive/, with one
+export const ROLLBACK_HELP = `Makes the previous live certificate of NAME live again (from archive/, with one
 atomic switch of live/), then runs the deploy hooks. Refused when that
 certificate has expired, or when there is no previous one.
 
 exit: 0 rolled back, 1 refused, 2 usage`;
 
-export async function cmdRollback(argv: string[], g: Globals, io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" } }, allowPositionals: true });
-  if (values.help) {
-    io.out(ROLLBACK_HELP);
-    return 0;
-  }
-  if (positionals.length !== 1) throw new CreddError("USAGE", `rollback takes one credential NAME\n\n${ROLLBACK_HELP}`);
+export async function cmdRollback(p: Parsed, g: Globals, io: Io): Promise<number> {
   const ctx = buildCtx(g.configPath);
   try {
-    const cred = requireCredential(ctx.config, positionals[0]);
+    const cred = requireCredential(ctx.config, p.args[0]);
     const r = await rollback(ctx, cred);
     const failed = r.hooks.filter((h) => !h.ok).length;
     io.out(`${cred.name}: certificate ${r.serial} (version ${r.version}) is live again, replacing ${r.from}`);

@@ -1,16 +1,13 @@
 // `credd run`: the daemon in the foreground, logging JSON to stdout (what systemd starts).
-import { parseArgs } from "node:util";
 import { createNotifier, notifyEnvFrom } from "../daemon/notify.js";
 import { startDaemon, type DaemonOptions } from "../daemon/run.js";
 import type { RunSignals } from "../daemon/signals.js";
-import { CreddError } from "../errors.js";
 import { createLogger } from "../log.js";
+import type { Parsed } from "./args.js";
 import { buildCtx } from "./context.js";
 import type { Globals, Io } from "./io.js";
 
-export const RUN_HELP = `usage: credd run
-
-Runs the daemon in the foreground: checks every credential at start and on
+export const RUN_HELP = `Runs the daemon in the foreground: checks every credential at start and on
 check_schedule, starts renewals when due, reminds the contact, and sends the
 queued emails (retrying with backoff). Logs are JSON lines on stdout (each
 prefixed with its syslog priority, e.g. <3> for errors, when stdout is the
@@ -24,17 +21,7 @@ metrics there after each check.
 
 exit: 0 clean stop, 1 could not start (config, database, another credd run)`;
 
-export async function cmdRun(argv: string[], g: Globals, io: Io, signals: RunSignals): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: { help: { type: "boolean", short: "h" } },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    io.out(RUN_HELP);
-    return 0;
-  }
-  if (positionals.length) throw new CreddError("USAGE", `run takes no arguments\n\n${RUN_HELP}`);
+export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals): Promise<number> {
   // `signals` has trapped SIGTERM/SIGINT since main() saw `run`. A stop that came while the modules
   // loaded: nothing is open or taken yet, so nothing to undo.
   const stoppedEarly = () => {

@@ -4,7 +4,22 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { CreddError } from "../errors.js";
+import type { Parsed } from "./args.js";
 import type { Globals, Io } from "./io.js";
+
+export const SANDBOX_HELP = `Runs the development sandbox (a local stand-in for Stellantis: SMTP, CA, IDP
+and API on 127.0.0.1) from a clone of credd, until Ctrl-C. It lives in sandbox/
+of the clone and needs the dev dependencies; an installed credd has none of it.
+The same as \`npm run sandbox -- [OPTIONS]\` (docs/sandbox.md).
+
+  --dir DIR                where everything goes (default ./credd-sandbox)
+  --accept-all             the IDP accepts every certificate of its CA at once
+  --sign-delay SECONDS     how long the CA takes to sign a CSR (default 5)
+  --bind-delay SECONDS     how long the IDP takes to bind a certificate (default 5)
+  --validity-days N        validity of the certificates it signs (default 365)
+  --token-lifetime SECONDS expires_in of its tokens (default 3600)
+
+exit: 0 stopped (Ctrl-C or SIGTERM), 1 could not start (or not a clone), 2 usage`;
 
 export const NO_SANDBOX = "the sandbox is a development tool: in a clone of credd run `npm ci`, then `npm run sandbox`";
 
@@ -16,7 +31,7 @@ interface SandboxModule {
 /** The checkout's sandbox entry, beside src/ and dist/ (this file runs as dist/cli/ or src/cli/). */
 const ENTRY = new URL("../../sandbox/command.ts", import.meta.url);
 
-export async function cmdSandbox(argv: string[], _g: Globals, io: Io): Promise<number> {
+export async function cmdSandbox(p: Parsed, _g: Globals, io: Io): Promise<number> {
   if (!existsSync(fileURLToPath(ENTRY))) throw new CreddError("STATE", NO_SANDBOX);
   // tsx is a dev dependency: a clone after `npm ci` has it, a pruned install does not.
   let tsx: typeof import("tsx/esm/api");
@@ -26,5 +41,5 @@ export async function cmdSandbox(argv: string[], _g: Globals, io: Io): Promise<n
     throw new CreddError("STATE", `${NO_SANDBOX} (tsx: ${(err as Error).message.split("\n")[0]})`, { cause: err });
   }
   const sandbox = (await tsx.tsImport(ENTRY.href, import.meta.url)) as SandboxModule;
-  return sandbox.sandboxCommand(argv, io);
+  return sandbox.sandboxCommand(p.raw, io);
 }

@@ -25,7 +25,8 @@ export interface DoctorStep {
 
 const TIMEOUT_MS = 15_000;
 
-export async function doctor(ctx: Ctx, cred: CredentialConfig): Promise<DoctorStep[]> {
+/** Reads the config and the live files only: no database, nothing written (the token is not stored). */
+export async function doctor(ctx: Pick<Ctx, "config" | "clock">, cred: CredentialConfig): Promise<DoctorStep[]> {
   const steps: DoctorStep[] = [];
   const now = ctx.clock.now();
   let failed = false;

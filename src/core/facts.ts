@@ -41,6 +41,8 @@ export function checkInputOf(cred: CredentialConfig, snap: Snapshot): CheckInput
 
 function toInput(cred: CredentialConfig, live?: LiveFacts, pending?: PendingFacts, latest?: LatestFacts): CheckInput {
   const input: CheckInput = {
+    name: cred.name,
+    oauth: !!cred.oauth,
     autoEnroll: cred.auto_enroll,
     renewBeforeDays: cred.renew_before_days,
     remindAfterDays: cred.remind_after_days,

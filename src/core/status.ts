@@ -8,7 +8,7 @@ import { readSnapshot, type QueuedSummary, type Snapshot } from "../store/snapsh
 import { tokenState } from "../domain/token-timing.js";
 import { checkInputOf } from "./facts.js";
 import type { Ctx } from "./context.js";
-import { schedulePeriodMs } from "./schedule.js";
+import { firstRunAtOrAfter, schedulePeriodMs } from "./schedule.js";
 
 export const STATUS_JSON_VERSION = 1;
 
@@ -42,7 +42,13 @@ export interface CredentialStatus {
     awaiting_registration: boolean;
     registration_mailed_at: string | null;
     probe_attempts: number;
+    /**
+     * When the daemon will probe the token endpoint with the new certificate: its first scheduled
+     * check (check_schedule) once the probe's backoff has passed; null unless awaiting registration.
+     */
     next_probe_at: string | null;
+    /** The probe's backoff: no probe before this time (null: none yet). */
+    probe_backoff_until: string | null;
     last_probe_error: string | null;
   };
   next_renewal_at: string | null;
@@ -106,8 +112,9 @@ export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: st
   for (const a of alerts) if (a.credential !== null) alertsOf.set(a.credential, [...(alertsOf.get(a.credential) ?? []), a]);
   const mailsOf = new Map<string, QueuedSummary[]>();
   for (const m of snap.queued) if (m.credential !== null) mailsOf.set(m.credential, [...(mailsOf.get(m.credential) ?? []), m]);
+  const probeAt = probeTimes(config.check_schedule, now);
   const list = creds.map((cred) =>
-    credentialStatus(cred, snap, { alerts: alertsOf.get(cred.name) ?? [], mails: mailsOf.get(cred.name) ?? [] }, now, period),
+    credentialStatus(cred, snap, { alerts: alertsOf.get(cred.name) ?? [], mails: mailsOf.get(cred.name) ?? [] }, now, period, probeAt),
   );
   const lastCheck = snap.lastCheckAt ?? null;
   const queued = snap.queued;
@@ -133,6 +140,24 @@ export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: st
   };
 }
 
+/**
+ * When a registration probe whose backoff ends at `backoffUntil` (null: none) really runs: the
+ * daemon probes only inside a scheduled check (core/check.ts, probeDue), so at the first run of
+ * check_schedule at or after both that time and now. Cached per time: most share "now".
+ */
+export function probeTimes(schedule: string, now: Date): (backoffUntil: string | null) => string | null {
+  const cache = new Map<number, string | null>();
+  return (backoffUntil) => {
+    const from = Math.max(now.getTime(), backoffUntil ? Date.parse(backoffUntil) : 0);
+    let at = cache.get(from);
+    if (at === undefined) {
+      at = firstRunAtOrAfter(schedule, new Date(from))?.toISOString() ?? null;
+      cache.set(from, at);
+    }
+    return at;
+  };
+}
+
 /** Worst first, then oldest first. */
 function openAlertViews(snap: Snapshot): OpenAlertView[] {
   return [...snap.alerts]
@@ -154,6 +179,7 @@ function credentialStatus(
   own: { alerts: OpenAlertView[]; mails: QueuedSummary[] },
   now: Date,
   period: number,
+  probeAt: (backoffUntil: string | null) => string | null,
 ): CredentialStatus {
   const name = cred.name;
   const live = snap.live.get(name);
@@ -218,7 +244,8 @@ function credentialStatus(
           awaiting_registration: awaiting,
           registration_mailed_at: probe?.registration_mail_at ?? null,
           probe_attempts: probe?.probe_attempts ?? 0,
-          next_probe_at: probe?.next_probe_at ?? null,
+          next_probe_at: awaiting ? probeAt(probe?.next_probe_at ?? null) : null,
+          probe_backoff_until: probe?.next_probe_at ?? null,
           last_probe_error: probe?.last_probe_error ?? null,
         }
       : null,

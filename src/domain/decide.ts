@@ -17,6 +17,13 @@ export interface PendingRenewalFacts {
 }
 
 export interface CheckInput {
+  /** The credential's name, for the commands a reason suggests. */
+  name: string;
+  /**
+   * OAuth2 (RFC 8705): a signed certificate goes live only once the IDP accepts it, which may wait
+   * for Stellantis to bind it to the OAuth2 client (core/registration.ts).
+   */
+  oauth: boolean;
   live?: LiveCertFacts;
   pending?: PendingRenewalFacts;
   /** When this credential last made a new key + CSR (any renewal, pending or ended). */
@@ -68,6 +75,15 @@ export function decide(input: CheckInput, now: Date): Decision {
         reason: `waiting for the Stellantis CA to sign the CSR sent ${iso(p.sentAt ?? p.createdAt)}`,
       });
     }
+    if (p.state === "signed" && input.oauth) {
+      return withRenewAt({
+        action: "none",
+        check: "awaiting-registration",
+        reason:
+          "the new certificate is signed and installed but not live: waiting for Stellantis to bind it to the OAuth2 client " +
+          "(it was emailed to the contact); credd probes the token endpoint and makes it live once the IDP accepts it",
+      });
+    }
     return withRenewAt({ action: "none", check: "renewal-in-progress", reason: `renewal ${p.state}, finishing it` });
   }
 
@@ -79,7 +95,7 @@ export function decide(input: CheckInput, now: Date): Decision {
       return {
         action: "none",
         check: "not-enrolled",
-        reason: "no certificate yet: run `credd enroll NAME` or `credd import NAME --cert F --key F`",
+        reason: `no certificate yet: run \`credd enroll ${input.name}\` or \`credd import ${input.name} --cert FILE --key FILE\``,
       };
     }
     if (recentCsr) {
@@ -95,7 +111,7 @@ export function decide(input: CheckInput, now: Date): Decision {
       return {
         action: "none",
         check: "csr-rate-limit",
-        reason: `renewal due (${what}) but a CSR was already made in the last 24 h; \`credd renew NAME\` starts one now`,
+        reason: `renewal due (${what}) but a CSR was already made in the last 24 h; \`credd renew ${input.name}\` starts one now`,
         renewAt,
       };
     }
@@ -106,5 +122,10 @@ export function decide(input: CheckInput, now: Date): Decision {
       renewAt,
     };
   }
-  return { action: "none", check: "valid", reason: `${left} days left, renewal due ${iso(renewAt!)}`, renewAt };
+  return {
+    action: "none",
+    check: "valid",
+    reason: `nothing to do until the renewal is due on ${iso(renewAt!)} (${left} days left); credd starts it then`,
+    renewAt,
+  };
 }

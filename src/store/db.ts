@@ -1,11 +1,11 @@
 // Opens the SQLite database (WAL, foreign keys, busy timeout) and applies numbered migrations.
 import Database from "better-sqlite3";
 import { createRequire } from "node:module";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreddError, errorMessage } from "../errors.js";
-import { describeDbError } from "./db-errors.js";
+import { describeDbError, sqliteCodeOf } from "./db-errors.js";
 
 export type Db = Database.Database;
 
@@ -77,6 +77,58 @@ export function openDb(stateDir: string, opts: OpenOptions = {}): Db {
     throw err;
   }
   return db;
+}
+
+/** The database of a state_dir that has none yet: what a reading command reports, and nothing is made. */
+export class NoDatabaseError extends CreddError {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
+    super("NOT_FOUND", message);
+    this.name = "NoDatabaseError";
+  }
+}
+
+/**
+ * For commands that only read (status, token while its token is valid, alerts, check-config): the
+ * existing database, read-only. It never creates state_dir or the database (a typo in state_dir
+ * must not leave an empty credd.db behind and pass for "no certificates yet"); SQLite itself may
+ * add its -wal and -shm files beside an existing database, as any reader of a WAL database does.
+ * Readable also by a user who may read the state but not write its folder (group credd): with no
+ * credd process holding the database open, SQLite would have to create the -shm file and cannot,
+ * so such a reader gets an in-memory copy instead; the file is complete then (no -wal left behind).
+ * `configFile` is named in the message when there is no database.
+ */
+export function openDbForReading(stateDir: string, configFile?: string): Db {
+  const file = dbPath(stateDir);
+  if (!existsSync(file)) {
+    const where = configFile ? `state_dir in ${configFile}` : "state_dir";
+    const why = existsSync(stateDir)
+      ? `${stateDir} exists but holds no database yet`
+      : `the folder ${stateDir} does not exist`;
+    throw new NoDatabaseError(
+      file,
+      `no credd database at ${file}: ${why}. credd has not run with this state_dir yet (start \`credd run\`, ` +
+        `or \`credd import\`/\`credd enroll\` a credential), or ${where} names the wrong folder`,
+    );
+  }
+  const db = openDb(stateDir, { readonly: true });
+  try {
+    db.prepare("SELECT count(*) FROM sqlite_master").get();
+    return db;
+  } catch (err) {
+    db.close();
+    const code = sqliteCodeOf(err);
+    const wal = `${file}-wal`;
+    const walEmpty = !existsSync(wal) || statSync(wal).size === 0;
+    if (/^SQLITE_(READONLY|CANTOPEN)/.test(code) && walEmpty) return openDb(stateDir, { readonly: true, snapshot: true });
+    throw new CreddError(
+      "IO",
+      `cannot read the database in ${stateDir}: ${errorMessage(err)} (run it as credd's user, e.g. sudo -u credd credd status, or while credd run is running)`,
+      { cause: err },
+    );
+  }
 }
 
 /**

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { openDb } from "../../src/store/db.js";
 import { configFor, dnFor, runCredd, writeConfig } from "../helpers/credd.js";
 import { makeCa, makeKeyAndCert, makeTempDir, openssl, type TestCa } from "../helpers/openssl.js";
 import { startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
@@ -36,6 +37,8 @@ describe("command line", () => {
       `state_dir: ${join(dir, "state")}\nsmtp: { url: "smtp://127.0.0.1:1", from: "credd <credd@partner.example>" }\n` +
         `alerts: { to: [ops@partner.example] }\nstellantis: { contact: connectedcar@stellantis.example }\ncredentials:\n${creds.join("\n")}\n`,
     );
+    // status only reads: the database is made the way credd run makes it (its migrations).
+    openDb(join(dir, "state")).close();
     const text = await runCredd(["--config", config, "status"]);
     assert.equal(text.code, 1, "WARNING: no certificates yet");
     assert.ok(text.stdout.length > 64 * 1024, "more than a pipe holds at once");
@@ -52,14 +55,17 @@ describe("command line", () => {
       assert.ok(r.stdout.includes(` ${c}`), c);
     }
   });
-  test("no command, an unknown command and a bad option exit 2 with a message", async () => {
+  test("no command, an unknown command and a bad option exit 2 with a message (3 for status)", async () => {
     assert.equal((await runCredd([])).code, 2);
     const u = await runCredd(["frobnicate"]);
     assert.equal(u.code, 2);
     assert.match(u.stderr, /unknown command "frobnicate"/);
-    const i = await runCredd(["--frob", "status"]);
+    const i = await runCredd(["--frob", "run"]);
     assert.equal(i.code, 2);
     assert.match(i.stderr, /unknown option --frob/);
+    const s = await runCredd(["--frob", "status"]);
+    assert.equal(s.code, 3, "status: a command-line mistake is UNKNOWN for monitoring");
+    assert.match(s.stderr, /unknown option --frob/);
   });
   test("a bad config: status exits 3 (unknown), other commands exit 1, both naming file and key", async () => {
     const dir = makeTempDir("credd-e2e-badcfg-");

@@ -131,6 +131,16 @@ describe("staged go-live", () => {
     const st = JSON.parse((await runCredd(["--config", s.config, "status", "--json", "fleet-prod"])).stdout);
     assert.equal(st.credentials[0].renewal.awaiting_registration, true);
     assert.ok(st.credentials[0].problems.some((p: string) => /awaiting IDP registration/.test(p)));
+    assert.equal(st.credentials[0].next_step.check, "awaiting-registration");
+    // The next step and `renew` agree with that state: it waits for Stellantis; a new key is not the fix.
+    const text = await runCredd(["--config", s.config, "status", "fleet-prod"]);
+    assert.match(text.stdout, /^ {2}next step {5}.*waiting for Stellantis to bind it to the OAuth2 client/m);
+    assert.match(text.stdout, /^ {2}next probe {4}\d{4}-\d\d-\d\d \d\d:\d\d UTC/m);
+    assert.doesNotMatch(text.stdout, /--force/);
+    const renew = await runCredd(["--config", s.config, "renew", "fleet-prod"]);
+    assert.equal(renew.code, 1);
+    assert.match(renew.stderr, /awaiting IDP registration since .*waits for Stellantis to bind it to the OAuth2 client/);
+    assert.doesNotMatch(renew.stderr, /--force/);
 
     // Stellantis binds the certificate; the daemon's next probe (a minute later) finds it accepted.
     fake.register(fingerprint(signed));

@@ -315,8 +315,10 @@ describe("credd sandbox (the command)", () => {
     const yaml = readFileSync(join(dir, "credd.yaml"), "utf8");
     assert.match(yaml, /check_schedule: "\*\/2 \* \* \* \* \*"/);
     assert.match(yaml, new RegExp(`url: smtp://127\\.0\\.0\\.1:${first.ports.smtp}`));
+    // credd reads the written config: status finds no database yet (it creates none) in the sandbox's state_dir.
     const st = await runCredd(["--config", join(dir, "credd.yaml"), "status", "--json"], {});
-    assert.equal(JSON.parse(st.stdout).credentials[0].name, "fleet-demo", "credd reads the written config");
+    assert.equal(st.code, 3, st.stdout + st.stderr);
+    assert.match(JSON.parse(st.stdout).error, new RegExp(`no credd database at ${dir}/\\S+/credd\\.db`));
     await first.stop();
     for (const port of Object.values(first.ports)) {
       await new Promise<void>((resolve, reject) => {

@@ -7,7 +7,7 @@ const D = 86_400_000;
 const now = new Date("2026-06-01T12:00:00Z");
 const ago = (days: number) => new Date(now.getTime() - days * D);
 const ahead = (days: number) => new Date(now.getTime() + days * D);
-const base: CheckInput = { autoEnroll: false, renewBeforeDays: 30, remindAfterDays: 7 };
+const base: CheckInput = { name: "fleet-prod", oauth: false, autoEnroll: false, renewBeforeDays: 30, remindAfterDays: 7 };
 const live = (notBeforeAgo: number, notAfterAhead: number) => ({
   serial: "0A",
   notBefore: ago(notBeforeAgo),
@@ -85,6 +85,18 @@ const cases: { name: string; input: CheckInput; action: string; check: string }[
     check: "awaiting-ca",
   },
   {
+    name: "signed, Basic auth: goes live without the IDP",
+    input: { ...base, live: live(31, 29), pending: { id: 1, state: "signed", createdAt: ago(3), sentAt: ago(3) } },
+    action: "none",
+    check: "renewal-in-progress",
+  },
+  {
+    name: "signed, OAuth2: waits for Stellantis to bind it to the client",
+    input: { ...base, oauth: true, live: live(31, 29), pending: { id: 1, state: "signed", createdAt: ago(3), sentAt: ago(3) } },
+    action: "none",
+    check: "awaiting-registration",
+  },
+  {
     name: "remind_after_days 1",
     input: { ...base, remindAfterDays: 1, live: live(31, 29), pending: { id: 1, state: "sent", createdAt: ago(1), sentAt: ago(1) } },
     action: "remind",
@@ -100,6 +112,18 @@ for (const c of cases) {
     assert.ok(d.reason.length > 0);
   });
 }
+
+test("hints name the credential, never a NAME placeholder; awaiting registration does not offer a new key", () => {
+  const none = decide(base, now);
+  assert.match(none.reason, /credd enroll fleet-prod/);
+  assert.match(none.reason, /credd import fleet-prod/);
+  const limited = decide({ ...base, live: live(31, 29), lastCsrCreatedAt: new Date(now.getTime() - 3600_000) }, now);
+  assert.match(limited.reason, /credd renew fleet-prod/);
+  const signed = decide({ ...base, oauth: true, live: live(31, 29), pending: { id: 1, state: "signed", createdAt: ago(3) } }, now);
+  assert.match(signed.reason, /waiting for Stellantis to bind it to the OAuth2 client/);
+  for (const d of [none, limited, signed]) assert.doesNotMatch(d.reason, /\bNAME\b/);
+  assert.doesNotMatch(signed.reason, /--force|renew/);
+});
 
 test("decide gives renewAt for a live certificate", () => {
   const d = decide({ ...base, live: live(31, 29) }, now);

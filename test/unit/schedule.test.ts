@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import cron from "node-cron";
-import { schedulePeriodMs } from "../../src/core/schedule.js";
+import { firstRunAtOrAfter, schedulePeriodMs } from "../../src/core/schedule.js";
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -42,5 +42,32 @@ test("L (last day of the month) and nth weekday are left to node-cron: about a m
   for (const expr of ["0 0 L * *", "0 0 * * 1#2"]) {
     const p = schedulePeriodMs(expr, from);
     assert.ok(p >= 28 * DAY && p <= 35 * DAY + HOUR, `${expr}: ${p / DAY} days`);
+  }
+});
+
+test("firstRunAtOrAfter: the check that runs at or after a time (local, as node-cron runs it)", () => {
+  const d = (day: number, h: number, m: number, s = 0) => new Date(2026, 10, day, h, m, s);
+  const cases: [string, Date, Date][] = [
+    ["*/10 * * * *", d(25, 10, 3), d(25, 10, 10)],
+    ["*/10 * * * *", d(25, 10, 10), d(25, 10, 10)], // a run exactly then: that run
+    ["*/10 * * * *", d(25, 10, 10, 1), d(25, 10, 20)],
+    ["*/10 * * * *", d(25, 23, 55), d(26, 0, 0)],
+    ["0 9,17 * * *", d(25, 17, 0, 1), d(26, 9, 0)],
+    ["0 9 * * 1-5", d(27, 9, 30), d(30, 9, 0)], // Friday after the run: Monday
+    ["*/30 * * * * *", d(25, 10, 0, 31), d(25, 10, 1, 0)],
+    ["0 0 L * *", d(25, 10, 0), d(30, 0, 0)], // node-cron's own rule for L
+    ["0 0 * * 1#2", d(25, 10, 0), new Date(2026, 11, 14, 0, 0, 0)], // the second Monday of December
+  ];
+  for (const [expr, from, want] of cases) assert.equal(firstRunAtOrAfter(expr, from)?.getTime(), want.getTime(), `${expr} from ${from.toString()}`);
+});
+
+test("firstRunAtOrAfter agrees with node-cron's match: the run matches, no minute before it does", () => {
+  const from = new Date(2026, 10, 25, 10, 3, 7);
+  for (const expr of ["*/10 * * * *", "0 9,17 * * *", "15 3 * * 0", "0 */6 * * *", "30 8 1,15 * *", "0 0 L * *"]) {
+    const task = cron.createTask(expr, () => undefined);
+    const at = firstRunAtOrAfter(expr, from)!;
+    assert.ok(task.match(at), `${expr}: ${at.toString()} is a run`);
+    for (let t = Math.ceil(from.getTime() / MIN) * MIN; t < at.getTime(); t += MIN) assert.ok(!task.match(new Date(t)), `${expr}: no run at ${new Date(t).toString()}`);
+    void task.destroy();
   }
 });

@@ -1,0 +1,197 @@
+// `credd status` from a real SQLite file and a real config, at an injected time: the registration
+// probe time is the daemon's (the first scheduled check once the backoff has passed), the next step
+// agrees with the state, hints name the credential, and the text has one labelled fact per row and
+// one time format.
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ManualClock } from "../../src/clock.js";
+import { when } from "../../src/cli/format.js";
+import { statusText } from "../../src/cli/status-text.js";
+import { loadConfig } from "../../src/config/load.js";
+import type { Ctx } from "../../src/core/context.js";
+import { probeDue } from "../../src/core/registration.js";
+import { runsAfter } from "../../src/core/schedule.js";
+import { buildStatus } from "../../src/core/status.js";
+import { createLogger } from "../../src/log.js";
+import { insertInstalledCertificate, makeLive } from "../../src/store/certificates.js";
+import { recordCheck, setMeta } from "../../src/store/checks.js";
+import { openDb, type Db } from "../../src/store/db.js";
+import { getRenewal, insertRenewal, markCsrSent, markRegistrationMailed, recordProbeFailure, setRenewalState } from "../../src/store/renewals.js";
+import { credentialYaml } from "../helpers/credd.js";
+
+// Local time, as node-cron runs check_schedule: a check every 10 minutes, and "now" is 10:03.
+const NOW = new Date(2026, 10, 25, 10, 3, 0);
+const at = (h: number, m: number, s = 0) => new Date(2026, 10, 25, h, m, s);
+const DAY = 86_400_000;
+
+function setup(schedule = "*/10 * * * *") {
+  const dir = mkdtempSync(join(tmpdir(), "credd-status-view-"));
+  const file = join(dir, "credd.yaml");
+  writeFileSync(
+    file,
+    [
+      `state_dir: ${join(dir, "state")}`,
+      `check_schedule: "${schedule}"`,
+      'smtp: { url: "smtp://127.0.0.1:9", from: "credd <credd@partner.example>" }',
+      "alerts: { to: [ops@partner.example] }",
+      "stellantis: { contact: connectedcar@stellantis.example }",
+      "credentials:",
+      credentialYaml("fleet-oauth", "MZP000001", "oauth: { token_url: https://idp.example/as/token.oauth2, client_id: c, scope: openid }"),
+      credentialYaml("fleet-basic", "MZP000002", "basic_auth: { user: MZP000002, password_file: /dev/null }"),
+      credentialYaml("fleet-new", "MZP000003"),
+      "",
+    ].join("\n"),
+  );
+  const config = loadConfig(file);
+  const db = openDb(config.state_dir);
+  const clock = new ManualClock(NOW);
+  return { config, db, clock };
+}
+
+function cert(db: Db, credential: string, version: number, live: boolean): void {
+  insertInstalledCertificate(db, {
+    credential,
+    version,
+    serial: `0${version}AB`,
+    not_before: new Date(NOW.getTime() - 300 * DAY).toISOString(),
+    not_after: new Date(NOW.getTime() + 60 * DAY).toISOString(),
+    subject: "CN=x",
+    issuer: "CN=ca",
+    spki_sha256: `spki-${credential}-${version}`,
+    sha256: `${credential}-${version}`,
+    source: version === 1 ? "import" : "renewal",
+    installed_at: new Date(NOW.getTime() - DAY).toISOString(),
+    renewal_id: null,
+  });
+  if (live) makeLive(db, credential, version, new Date(NOW.getTime() - 300 * DAY).toISOString());
+}
+
+/** A renewal whose certificate (version 2) is signed and installed, the IDP probe backing off until `backoff`. */
+function signed(db: Db, credential: string, backoff?: Date): number {
+  cert(db, credential, 1, true);
+  const id = insertRenewal(db, {
+    credential,
+    version: 2,
+    kind: "renew",
+    forced: 0,
+    reason: "certificate 01AB: 60 days left, renewal due since 2026-11-20T10:00:00.000Z",
+    spki_sha256: `spki-${credential}-2`,
+    key_type: "rsa2048",
+    created_at: new Date(NOW.getTime() - 5 * DAY).toISOString(),
+  });
+  markCsrSent(db, id, new Date(NOW.getTime() - 5 * DAY).toISOString());
+  cert(db, credential, 2, false);
+  setRenewalState(db, id, "signed", new Date(NOW.getTime() - DAY).toISOString());
+  if (backoff) {
+    markRegistrationMailed(db, id, new Date(NOW.getTime() - DAY).toISOString());
+    recordProbeFailure(db, id, "invalid_client: certificate not bound to the client", backoff.toISOString());
+  }
+  return id;
+}
+
+test("the probe time shown is the first scheduled check at or after the probe's backoff, as the daemon runs it", () => {
+  const cases: { name: string; schedule?: string; backoff?: Date; want: Date }[] = [
+    { name: "backoff ends between two checks: the next check after it", backoff: at(10, 16), want: at(10, 20) },
+    { name: "backoff ends on a check: that check", backoff: at(10, 20), want: at(10, 20) },
+    { name: "backoff over: the next check from now", backoff: at(9, 0), want: at(10, 10) },
+    { name: "never probed yet: the next check from now", want: at(10, 10) },
+    { name: "an hourly schedule", schedule: "0 * * * *", backoff: at(10, 4), want: at(11, 0) },
+    { name: "twice a day", schedule: "0 9,17 * * *", backoff: at(17, 0, 1), want: new Date(2026, 10, 26, 9, 0, 0) },
+  ];
+  for (const c of cases) {
+    const s = setup(c.schedule);
+    const id = signed(s.db, "fleet-oauth", c.backoff);
+    const v = buildStatus(s, "fleet-oauth");
+    const r = v.credentials[0]!.renewal!;
+    assert.equal(r.awaiting_registration, true, c.name);
+    assert.equal(r.next_probe_at, c.want.toISOString(), c.name);
+    assert.equal(r.probe_backoff_until, c.backoff?.toISOString() ?? null, c.name);
+
+    // What the daemon does: at each scheduled check it probes if probeDue (core/check.ts). The first
+    // check where that holds is the one status shows.
+    const ctx = { ...s, log: createLogger({ level: "silent" }), mailer: () => assert.fail("no mail") } as unknown as Ctx;
+    const renewal = getRenewal(s.db, id)!;
+    const checks = runsAfter(s.config.check_schedule, new Date(NOW.getTime() - 1), 40);
+    const first = checks.find((t) => {
+      s.clock.set(t);
+      return probeDue(ctx, renewal);
+    });
+    assert.equal(first, c.want.getTime(), `${c.name}: the daemon's first probing check`);
+    s.db.close();
+  }
+});
+
+test("awaiting registration: the next step waits for Stellantis, never offers renew --force; the text shows the probe time", () => {
+  const s = setup();
+  signed(s.db, "fleet-oauth", at(10, 16));
+  recordCheck(s.db, "fleet-oauth", at(10, 0));
+  setMeta(s.db, "last_check_at", at(10, 0).toISOString());
+  const v = buildStatus(s, "fleet-oauth");
+  const c = v.credentials[0]!;
+  assert.equal(c.next_step.check, "awaiting-registration");
+  assert.match(c.next_step.reason, /waiting for Stellantis to bind it to the OAuth2 client/);
+  const lines: string[] = [];
+  statusText(v, (l) => lines.push(l));
+  const text = lines.join("\n");
+  assert.match(text, /^ {2}renewal {7}#\d+ \(renew\): awaiting IDP registration since /m);
+  assert.match(text, new RegExp(`^ {2}next probe {4}${when(at(10, 20))}$`, "m"));
+  assert.match(text, /^ {2}probe error {3}invalid_client: certificate not bound to the client$/m);
+  assert.match(text, /^ {2}next step {5}the new certificate is signed and installed but not live: waiting for Stellantis to bind it/m);
+  assert.doesNotMatch(text, /--force|credd renew/);
+  s.db.close();
+});
+
+test("a signed Basic-auth renewal is not awaiting registration and has no probe time", () => {
+  const s = setup();
+  signed(s.db, "fleet-basic");
+  const c = buildStatus(s, "fleet-basic").credentials[0]!;
+  assert.equal(c.renewal!.awaiting_registration, false);
+  assert.equal(c.renewal!.next_probe_at, null);
+  assert.equal(c.next_step.check, "renewal-in-progress");
+  s.db.close();
+});
+
+/** The labels a credential's rows may carry; a row with anything else is an unlabelled word. */
+const LABELS = new Set([
+  "certificate", "expires", "renewal due", "renewal", "reason", "csr sent", "registration", "probe error", "next probe",
+  "next step", "token", "token expires", "token retry", "deploy", "hook", "refused", "outbox", "last check", "last error", "problem", "alert",
+]);
+const HEADER_LABELS = new Set(["generated", "config", "last check", "schedule", "outbox", "alert"]);
+
+test("the text: one labelled fact per row, one time format, the real name in every hint", () => {
+  const s = setup();
+  signed(s.db, "fleet-oauth", at(10, 16));
+  cert(s.db, "fleet-basic", 1, true);
+  const v = buildStatus(s);
+  const lines: string[] = [];
+  statusText(v, (l) => lines.push(l));
+  const text = lines.join("\n");
+
+  assert.doesNotMatch(text, /\d{4}-\d\d-\d\dT\d\d:\d\d/, "no ISO 8601 in text output");
+  const times = text.match(/\d{4}-\d\d-\d\d[ T]\d\d:\d\d\S*( UTC)?/g) ?? [];
+  assert.ok(times.length > 10, "times are shown");
+  for (const t of times) assert.match(t, /^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/, t);
+  assert.match(text, /^ {2}reason {8}certificate 01AB: 60 days left, renewal due since 2026-11-20 10:00 UTC$/m, "times inside reasons too");
+  assert.doesNotMatch(text, /\bNAME\b/, "no placeholder");
+  assert.match(text, /credd enroll fleet-new\b/, "the hint names the credential");
+  assert.match(text, /credd import fleet-new\b/);
+
+  assert.equal(lines[0], "credd status WARNING");
+  let header = true;
+  for (const line of lines.slice(1)) {
+    if (line === "") {
+      header = false;
+      continue;
+    }
+    if (/^fleet-[a-z]+ \(MZP\d{6}\) {2}(OK|WARNING|CRITICAL)$/.test(line)) continue;
+    const m = header ? /^([a-z][a-z ]*?) {2,}(\S.*)$/.exec(line) : /^ {2}([a-z][a-z ]*?) {2,}(\S.*)$/.exec(line);
+    assert.ok(m, `a label, then its value: ${JSON.stringify(line)}`);
+    assert.ok((header ? HEADER_LABELS : LABELS).has(m[1]!), `known label: ${JSON.stringify(line)}`);
+  }
+  assert.match(text, /^ {2}certificate {3}serial 01AB \(version 1, source: import, installed \d{4}-\d\d-\d\d \d\d:\d\d UTC\)$/m);
+  assert.match(text, /^ {2}expires {7}\d{4}-\d\d-\d\d \d\d:\d\d UTC \(60 days left\)$/m);
+  s.db.close();
+});
