@@ -159,7 +159,7 @@ export const COMMANDS: readonly Command[] = [
     },
     args: { min: 0, max: 0 },
     usageExit: USAGE_EXIT,
-    help: async () => (await import("./sandbox.js")).SANDBOX_HELP,
+    help: async () => (await import("./sandbox.js")).LOADER_HELP,
     run: async (p, g, io) => (await import("./sandbox.js")).cmdSandbox(p, g, io),
   },
 ];

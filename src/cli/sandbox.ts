@@ -7,7 +7,7 @@ import { CreddError } from "../errors.js";
 import type { Parsed } from "./args.js";
 import type { Globals, Io } from "./io.js";
 
-export const SANDBOX_HELP = `Runs the development sandbox (a local stand-in for Stellantis: SMTP, CA, IDP
+export const LOADER_HELP = `Runs the development sandbox (a local stand-in for Stellantis: SMTP, CA, IDP
 and API on 127.0.0.1) from a clone of credd, until Ctrl-C. It lives in sandbox/
 of the clone and needs the dev dependencies; an installed credd has none of it.
 The same as \`npm run sandbox -- [OPTIONS]\` (docs/sandbox.md).
