@@ -23,6 +23,7 @@ commands:
   doctor NAME [--json]         live check: key, chain, TLS, token, one API call, step by step
   rollback NAME                make the previous certificate live again
   alerts [test]                list open alerts, or send a test alert email
+  check-config                 check the config and every file and folder it names; exit 0 ok, 2 problems
   sandbox [--dir DIR]          a local stand-in for Stellantis (SMTP, CA, IDP, API) on loopback, for trying credd
 
 options:
@@ -116,6 +117,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return (await import("./cli/alerts.js")).cmdAlerts(rest, g, io);
     case "sandbox":
       return (await import("./cli/sandbox.js")).cmdSandbox(rest, g, io);
+    case "check-config":
+      return (await import("./cli/check-config.js")).cmdCheckConfig(rest, g, io);
     default:
       throw new CreddError("USAGE", `unknown command "${cmd}"; see credd --help`);
   }

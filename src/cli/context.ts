@@ -1,6 +1,7 @@
 // Builds the shared context for a command: config, database, clock, logger, lazy SMTP transport.
 import { clockFromEnv } from "../clock.js";
 import { loadConfig } from "../config/load.js";
+import { loadCheckedConfig } from "../config/load-checked.js";
 import type { Config, CredentialConfig } from "../config/types.js";
 import type { Ctx } from "../core/context.js";
 import { CreddError } from "../errors.js";
@@ -12,10 +13,12 @@ export { requireCredential } from "../config/lookup.js";
 export interface CtxOptions {
   readonly?: boolean;
   log?: Logger;
+  /** Check every file and folder the config names before anything is opened (`run`). */
+  checkReferences?: boolean;
 }
 
 export function buildCtx(configPath: string, opts: CtxOptions = {}): Ctx {
-  const config = loadConfig(configPath);
+  const config = opts.checkReferences ? loadCheckedConfig(configPath).config : loadConfig(configPath);
   const db = openDb(config.state_dir, { readonly: opts.readonly ?? false });
   return {
     config,

@@ -3,7 +3,8 @@
 import { chmodSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
-import { ConfigInvalidError, loadConfig } from "../config/load.js";
+import { ConfigInvalidError } from "../config/load.js";
+import { loadCheckedConfig } from "../config/load-checked.js";
 import type { Config } from "../config/types.js";
 import { checkAll } from "../core/check.js";
 import type { Ctx } from "../core/context.js";
@@ -217,7 +218,8 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
       const file = ctx.config.file;
       let next: Config;
       try {
-        next = loadConfig(file);
+        // As at the start: every file and folder the new config names must be usable.
+        next = loadCheckedConfig(file).config;
         if (next.state_dir !== ctx.config.state_dir) {
           throw new ConfigError(file, "state_dir", `changed from ${ctx.config.state_dir} to ${next.state_dir}, which a reload cannot apply`, "restart credd (systemctl restart credd) after moving the state");
         }
