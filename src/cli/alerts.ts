@@ -35,7 +35,7 @@ export async function cmdAlerts(argv: string[], g: Globals, io: Io): Promise<num
       const now = ctx.clock.now();
       const mail = composeTestAlert(ctx.config, now);
       const id = enqueueMail(ctx.db, { mail, kind: "alert-test", now });
-      return (await sendNow(ctx, id, io, `a test alert to ${mail.to.join(", ")}`)) ? 0 : 1;
+      return (await sendNow(ctx, id, io, `a test alert to ${mail.to.join(", ")}`)) === "sent" ? 0 : 1;
     }
     const open = openAlerts(ctx.db);
     if (open.length === 0) io.out("no open alerts");

@@ -9,6 +9,7 @@ import { CERT_LABELS, findPemBlocks } from "../pki/pem.js";
 import { child, item, ROOT, type At } from "./issues.js";
 import { readSecret } from "./secrets.js";
 import type { Config } from "./types.js";
+import { ConfigError } from "../errors.js";
 
 export interface ReferenceProblem {
   at: At;
@@ -39,6 +40,23 @@ export interface ReferenceOptions {
 }
 
 type Outcome = { found: string } | { problem: string; fix: string };
+
+type CaKey = "smtp.ca_file" | "stellantis.ca_file";
+const CA_FILES: Record<CaKey, { noun: string; purpose: string; from: string }> = {
+  "smtp.ca_file": { noun: "the CA certificate of the SMTP server", purpose: "it signed the server's TLS certificate", from: "the mail server's administrator gives it" },
+  "stellantis.ca_file": { noun: "the Stellantis CA certificate", purpose: "every signed certificate must chain to it", from: "Stellantis sends it with the signed certificate" },
+};
+
+/**
+ * A CA file read when it is needed (the SMTP transport is made, a TLS connection opened): the
+ * same checks as at load, since the file may have changed since; a problem is a ConfigError
+ * naming the config file, the key, what was found and the fix.
+ */
+export function readCaFile(config: Config, key: CaKey, file: string, now = new Date()): string {
+  const out = caFile(file, now, key, CA_FILES[key]);
+  if ("problem" in out) throw new ConfigError(config.file, key, out.problem, out.fix);
+  return readFileSync(file, "utf8");
+}
 
 /** Every file and folder `config` names, in config order; one problem per broken reference. */
 export function checkReferences(config: Config, opts: ReferenceOptions = {}): ReferenceReport {
@@ -72,9 +90,7 @@ export function checkReferences(config: Config, opts: ReferenceOptions = {}): Re
   const smtp = top("smtp");
   if (config.smtp.ca_file) {
     const f = config.smtp.ca_file;
-    check(child(smtp, "ca_file"), f, "ca", () =>
-      caFile(f, now, "smtp.ca_file", { noun: "the CA certificate of the SMTP server", purpose: "it signed the server's TLS certificate", from: "the mail server's administrator gives it" }),
-    );
+    check(child(smtp, "ca_file"), f, "ca", () => caFile(f, now, "smtp.ca_file", CA_FILES["smtp.ca_file"]));
   }
   if (config.smtp.password_file) {
     const f = config.smtp.password_file;
@@ -82,9 +98,7 @@ export function checkReferences(config: Config, opts: ReferenceOptions = {}): Re
   }
   if (config.stellantis.ca_file) {
     const f = config.stellantis.ca_file;
-    check(child(top("stellantis"), "ca_file"), f, "ca", () =>
-      caFile(f, now, "stellantis.ca_file", { noun: "the Stellantis CA certificate", purpose: "every signed certificate must chain to it", from: "Stellantis sends it with the signed certificate" }),
-    );
+    check(child(top("stellantis"), "ca_file"), f, "ca", () => caFile(f, now, "stellantis.ca_file", CA_FILES["stellantis.ca_file"]));
   }
   config.credentials.forEach((cred, i) => {
     const at = item(top("credentials"), i, cred.name);

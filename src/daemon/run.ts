@@ -6,6 +6,7 @@ import cron, { type ScheduledTask } from "node-cron";
 import { ConfigInvalidError } from "../config/load.js";
 import { loadCheckedConfig } from "../config/load-checked.js";
 import type { Config } from "../config/types.js";
+import { evaluateAlerts } from "../core/alerts.js";
 import { checkAll } from "../core/check.js";
 import type { Ctx } from "../core/context.js";
 import { deliverDue } from "../core/deliver.js";
@@ -162,7 +163,8 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
         await inbox.scan();
         const s = await checkAll(ctx);
         log.info({ checked: s.checked, failed: s.failed.length }, "check done");
-        await deliverDue(ctx, { shouldStop: () => stopping });
+        const r = await deliverDue(ctx, { shouldStop: () => stopping });
+        if (r.permanent.length > 0) raiseAlerts();
       } finally {
         publish();
       }
@@ -170,8 +172,18 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   const runOutbox = () =>
     serial("outbox", async () => {
       const r = await deliverDue(ctx, { shouldStop: () => stopping });
+      // A refusal that retrying cannot cure is an ops alert now (recorded for status, and a digest
+      // queued for whatever path still works), not at the next scheduled check.
+      if (r.permanent.length > 0) raiseAlerts();
       if (r.sent + r.failed > 0) publish();
     });
+  const raiseAlerts = () => {
+    try {
+      evaluateAlerts(ctx);
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, "alert evaluation failed");
+    }
+  };
 
   const arm = (expr: string) => cron.schedule(expr, () => void runCheck(), { noOverlap: true, name: "credd-check" });
   let task: ScheduledTask = arm(ctx.config.check_schedule);
