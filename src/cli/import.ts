@@ -1,12 +1,12 @@
 // `credd import NAME --cert F --key F [--passphrase-file F]`: adopt a hand-made certificate as live.
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { readSecretFile } from "../config/load.js";
 import { importCertificate } from "../core/import.js";
 import { daysLeft } from "../domain/timing.js";
-import { CreddError, errorMessage } from "../errors.js";
+import { CreddError } from "../errors.js";
 import { buildCtx, requireCredential } from "./context.js";
 import type { Globals, Io } from "./io.js";
+import { readFileFor } from "../files/file-errors.js";
 
 export const IMPORT_HELP = `usage: credd import NAME --cert CERT.pem --key KEY.pem [--passphrase-file FILE]
 
@@ -21,12 +21,8 @@ certificate is expired or not yet valid.
 
 exit: 0 adopted (or already live), 1 refused with the reason, 2 usage`;
 
-function readInput(path: string, what: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (err) {
-    throw new CreddError("NOT_FOUND", `cannot read ${what} ${path}: ${errorMessage(err)}`);
-  }
+function readInput(path: string, what: string, option: string): string {
+  return readFileFor(path, { what, fix: `check the path given to ${option}`, code: "NOT_FOUND" }, "utf8");
 }
 
 export async function cmdImport(argv: string[], g: Globals, io: Io): Promise<number> {
@@ -47,8 +43,8 @@ export async function cmdImport(argv: string[], g: Globals, io: Io): Promise<num
   if (positionals.length !== 1 || !values.cert || !values.key) {
     throw new CreddError("USAGE", `import needs NAME, --cert and --key\n\n${IMPORT_HELP}`);
   }
-  const certText = readInput(values.cert, "certificate file");
-  const keyText = readInput(values.key, "key file");
+  const certText = readInput(values.cert, "the certificate to import (--cert)", "--cert");
+  const keyText = readInput(values.key, "the private key to import (--key)", "--key");
   const passphrase = values["passphrase-file"] ? readSecretFile(values["passphrase-file"], "--passphrase-file") : undefined;
   const ctx = buildCtx(g.configPath);
   try {

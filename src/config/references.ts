@@ -90,7 +90,9 @@ export function checkReferences(config: Config, opts: ReferenceOptions = {}): Re
   const smtp = top("smtp");
   if (config.smtp.ca_file) {
     const f = config.smtp.ca_file;
-    check(child(smtp, "ca_file"), f, "ca", () => caFile(f, now, "smtp.ca_file", CA_FILES["smtp.ca_file"]));
+    // With tls: none no certificate is ever checked: the file is not read, so it cannot break anything.
+    if (config.smtp.tls === "none") report.checked.push({ key: "smtp.ca_file", path: f, found: "not used: smtp.tls is none" });
+    else check(child(smtp, "ca_file"), f, "ca", () => caFile(f, now, "smtp.ca_file", CA_FILES["smtp.ca_file"]));
   }
   if (config.smtp.password_file) {
     const f = config.smtp.password_file;

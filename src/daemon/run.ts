@@ -1,7 +1,7 @@
 // The daemon: check at start and on check_schedule, deliver the outbox on a short tick, re-read the
 // config on reload, tell systemd where it stands, write the metrics file, stop cleanly.
 import { chmodSync, mkdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
 import { ConfigInvalidError } from "../config/load.js";
 import { loadCheckedConfig } from "../config/load-checked.js";
@@ -11,7 +11,8 @@ import { checkAll } from "../core/check.js";
 import type { Ctx } from "../core/context.js";
 import { deliverDue } from "../core/deliver.js";
 import { buildStatus } from "../core/status.js";
-import { ConfigError, errorMessage } from "../errors.js";
+import { ConfigError, CreddError, errorMessage } from "../errors.js";
+import { fsFound } from "../files/file-errors.js";
 import { makeMailerFactory } from "../mail/factory.js";
 import type { Mailer } from "../mail/smtp.js";
 import { getMeta, setMeta } from "../store/checks.js";
@@ -139,7 +140,13 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
       if (metricsFile) {
         const text = renderMetrics(view);
         if (text !== lastMetrics) {
-          writeMetricsFile(metricsFile, text);
+          try {
+            writeMetricsFile(metricsFile, text);
+          } catch (err) {
+            // Checked at load, but a folder can go away later: say which, in plain words, once.
+            const dir = dirname(metricsFile);
+            throw new CreddError("IO", `metrics_file ${metricsFile} cannot be written: its folder ${dir} ${fsFound(err, dir, "written")} (fix: create the folder or let credd's user write it, or correct metrics_file; credd check-config checks it)`, { cause: err });
+          }
           lastMetrics = text;
           lastMetricsError = "";
         }

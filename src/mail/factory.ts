@@ -10,7 +10,8 @@ export function makeMailerFactory(config: Config): () => Mailer {
     if (mailer) return mailer;
     const password = config.smtp.password_file ? readSecretFile(config.smtp.password_file, "smtp.password_file") : undefined;
     // Checked as at load: a CA file that is missing, not PEM or expired is said so, in plain words.
-    const ca = config.smtp.ca_file ? readCaFile(config, "smtp.ca_file", config.smtp.ca_file) : undefined;
+    // With tls: none no certificate is ever checked, so the file is not needed.
+    const ca = config.smtp.ca_file && config.smtp.tls !== "none" ? readCaFile(config, "smtp.ca_file", config.smtp.ca_file) : undefined;
     mailer = createMailer(config.smtp, password !== undefined ? { password } : {}, ca ? { ca } : {});
     return mailer;
   };
