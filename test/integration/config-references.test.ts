@@ -285,6 +285,14 @@ describe("a broken reference is a config error with file:line, key, what was fou
     assert.ok(lines[0]!.startsWith(`${f}:1: state_dir: `));
   });
 
+  test("smtp.tls: none never uses smtp.ca_file, so it is not read", () => {
+    const w = world();
+    const f = w.config;
+    writeFileSync(f, readFileSync(f, "utf8").replace("  user: credd\n", "  tls: none\n").replace(`  password_file: ${w.dir}/smtp.pass\n`, "").replace(`ca_file: ${w.dir}/smtp-ca.pem`, "ca_file: /dev/null"));
+    const { report } = loadCheckedConfig(f, ENV);
+    assert.deepEqual(report.checked.find((c) => c.key === "smtp.ca_file"), { key: "smtp.ca_file", path: "/dev/null", found: "not used: smtp.tls is none" });
+  });
+
   test("loading without the check (status, enroll, ...) does not look at the files", async () => {
     const w = world();
     rmSync(join(w.dir, "stellantis-ca.pem"));
