@@ -63,21 +63,25 @@ export function checkReferences(config: Config, opts: ReferenceOptions = {}): Re
   const now = opts.now ?? new Date();
   const env = opts.env ?? process.env;
   const report: ReferenceReport = { checked: [], problems: [] };
-  // Many credentials may share a password file or a hook program: look at each once.
-  const seen = new Map<string, Outcome>();
+  // Many credentials may share a password file or a hook program: a good one is looked at once.
+  // A problem is looked at again for each key, since its fix names the key.
+  const good = new Map<string, Outcome>();
   const check = (at: At, p: string, kind: string, look: () => Outcome): void => {
     const memo = `${kind}\u0000${p}`;
-    let out = seen.get(memo);
-    if (!out) seen.set(memo, (out = look()));
+    let out = good.get(memo);
+    if (!out) {
+      out = look();
+      if ("found" in out) good.set(memo, out);
+    }
     if ("found" in out) report.checked.push({ key: at.label, path: p, found: out.found });
     else report.problems.push({ at, problem: out.problem, fix: out.fix });
   };
   const top = (key: string): At => child(ROOT, key);
 
   check(top("state_dir"), config.state_dir, "dir", () => folder(config.state_dir, "state_dir", "credd keeps its database, keys and certificates there", true));
+  const stateBroken = report.problems.length > 0;
   check(top("runtime_dir"), config.runtime_dir, "dir", () => folder(config.runtime_dir, "runtime_dir", "credd writes the access tokens there for applications", true));
   // The default inbox_dir is below state_dir: a broken state_dir is reported once, not twice.
-  const stateBroken = report.problems.length > 0;
   if (!(stateBroken && config.inbox_dir.startsWith(`${config.state_dir}${path.sep}`))) {
     check(top("inbox_dir"), config.inbox_dir, "dir", () =>
       folder(config.inbox_dir, "inbox_dir", "credd takes in the signed certificates dropped there and moves them to done/ or refused/", true),

@@ -285,6 +285,16 @@ describe("a broken reference is a config error with file:line, key, what was fou
     assert.ok(lines[0]!.startsWith(`${f}:1: state_dir: `));
   });
 
+  test("two credentials naming the same missing password file: one line each, each fix naming its own key", () => {
+    const w = world();
+    rmSync(join(w.dir, "mzp.pass"));
+    writeFileSync(w.config, `${readFileSync(w.config, "utf8").trimEnd()}\n  - name: fleet-test\n    mzp: MZP654321\n    subject: ${SUBJECT_YAML}\n    basic_auth: { user: MZP654321, password_file: ${w.dir}/mzp.pass }\n`);
+    const lines = problems(w.config);
+    assert.equal(lines.length, 2, lines.join("\n"));
+    assert.ok(lines[0]!.startsWith(`${w.config}:19: ${C}.basic_auth.password_file: `) && lines[0]!.includes(`or correct ${C}.basic_auth.password_file;`));
+    assert.ok(lines[1]!.startsWith(`${w.config}:25: credentials[fleet-test].basic_auth.password_file: `) && lines[1]!.includes("or correct credentials[fleet-test].basic_auth.password_file;"), lines[1]);
+  });
+
   test("smtp.tls: none never uses smtp.ca_file, so it is not read", () => {
     const w = world();
     const f = w.config;
