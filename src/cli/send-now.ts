@@ -30,8 +30,10 @@ export async function sendNow(ctx: Ctx, outboxId: number, io: Io, what: string):
   const refused = r.permanent[0];
   if (refused) {
     io.err(`not sent: ${refused.error}`);
+    // A config error's message carries its fix already: say it once.
+    const fix = refused.error.includes(refused.fix) ? "" : `: ${refused.fix}`;
     io.err(
-      `this will not fix itself: ${refused.fix}. The email stays in the outbox and goes out once that is fixed ` +
+      `this will not fix itself${fix}. The email stays in the outbox and goes out once that is fixed ` +
         "(`credd run` retries it with backoff; `credd status` shows it).",
     );
     return "refused";
