@@ -31,7 +31,7 @@ export async function cmdAlerts(p: Parsed, g: Globals, io: Io): Promise<number> 
       const now = ctx.clock.now();
       const mail = composeTestAlert(ctx.config, now);
       const id = enqueueMail(ctx.db, { mail, kind: "alert-test", now });
-      return (await sendNow(ctx, id, io, `a test alert to ${mail.to.join(", ")}`)) ? 0 : 1;
+      return (await sendNow(ctx, id, io, `a test alert to ${mail.to.join(", ")}`)) === "sent" ? 0 : 1;
     } finally {
       ctx.db.close();
     }

@@ -142,6 +142,16 @@ export const COMMANDS: readonly Command[] = [
     run: async (p, g, io) => (await import("./alerts.js")).cmdAlerts(p, g, io),
   },
   {
+    name: "check-config",
+    usage: ["check-config"],
+    summary: "check the config and every file and folder it names; exit 0 ok, 2 problems",
+    options: {},
+    args: { min: 0, max: 0 },
+    usageExit: USAGE_EXIT,
+    help: async () => (await import("./check-config.js")).CHECK_CONFIG_HELP,
+    run: async (p, g, io) => (await import("./check-config.js")).cmdCheckConfig(p, g, io),
+  },
+  {
     name: "sandbox",
     usage: [
       "sandbox [--dir DIR] [--accept-all] [--sign-delay SECONDS] [--bind-delay SECONDS]",

@@ -2,6 +2,7 @@
 // transport. Commands that only read open the database with openDbForReading (src/store/db.ts).
 import { clockFromEnv, type Clock } from "../clock.js";
 import { loadConfig } from "../config/load.js";
+import { loadCheckedConfig } from "../config/load-checked.js";
 import type { Config } from "../config/types.js";
 import type { Ctx } from "../core/context.js";
 import { createLogger, type Logger } from "../log.js";
@@ -14,11 +15,13 @@ export interface CtxOptions {
   /** Already loaded by the command (it read first and found it must write). */
   config?: Config;
   clock?: Clock;
+  /** Check every file and folder the config names before anything is opened (`run`). */
+  checkReferences?: boolean;
 }
 
 /** Opens the database for writing: creates state_dir and the database if they are not there yet. */
 export function buildCtx(configPath: string, opts: CtxOptions = {}): Ctx {
-  const config = opts.config ?? loadConfig(configPath);
+  const config = opts.config ?? (opts.checkReferences ? loadCheckedConfig(configPath).config : loadConfig(configPath));
   const db = openDb(config.state_dir);
   return {
     config,

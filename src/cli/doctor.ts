@@ -1,8 +1,10 @@
 // `credd doctor NAME`: live check of TLS, token and one API call; each step reported with its time.
+import { existsSync } from "node:fs";
 import { clockFromEnv } from "../clock.js";
 import { loadConfig } from "../config/load.js";
 import { requireCredential } from "../config/lookup.js";
 import { doctor } from "../core/doctor.js";
+import { dbPath, openDbForReading } from "../store/db.js";
 import type { Parsed } from "./args.js";
 import { humanTimes } from "./format.js";
 import type { Globals, Io } from "./io.js";
@@ -15,15 +17,22 @@ time it took and a verdict:
   expires_in); one API request (GET api.base_url + api.probe_path with
   client_id, Accept: application/hal+json, Bearer or Basic) and its status.
 After a failed step the steps that need it are skipped. Nothing is changed or
-created: doctor reads the config and the live files, not the database, and the
-token it gets is not stored.
+created: doctor reads the config, the live files and the database (read-only,
+when there is one), and the token it gets is not stored.
 
 exit: 0 every step passed, 1 a step failed, 2 usage`;
 
 export async function cmdDoctor(p: Parsed, g: Globals, io: Io): Promise<number> {
   const config = loadConfig(g.configPath);
   const cred = requireCredential(config, p.args[0]);
-  const steps = await doctor({ config, clock: clockFromEnv() }, cred);
+  // The database, only if there is one, and read-only: doctor never creates or writes anything.
+  const db = existsSync(dbPath(config.state_dir)) ? openDbForReading(config.state_dir, config.file) : undefined;
+  let steps;
+  try {
+    steps = await doctor({ config, clock: clockFromEnv(), ...(db ? { db } : {}) }, cred);
+  } finally {
+    db?.close();
+  }
   const passed = steps.every((s) => s.ok !== false);
   if (p.flags.has("json")) io.out(JSON.stringify({ credential: cred.name, ok: passed, steps }, null, 2));
   else {

@@ -11,14 +11,20 @@ import { sendNow } from "./send-now.js";
 
 const BOTH = `Writes archive/key-N.pem (0600) and archive/csr-N.pem under
 state_dir/credentials/NAME/, queues the CSR email to stellantis.contact (ops in
-copy) and tries to send it at once; if SMTP fails it stays queued for \`credd run\`.`;
+copy) and tries to send it at once. If SMTP is down or slow it stays queued for
+\`credd run\`, which retries it. If the server refuses it for good (login
+refused, its certificate not trusted, a 5xx reply, smtp.ca_file or
+smtp.password_file unusable) the command fails with the reason and the fix;
+the renewal and the email are kept, and the email goes out once that is fixed.`;
 
 export const ENROLL_HELP = `Makes the first key and CSR for a credential that has no certificate yet.
 ${BOTH}
 
   --no-send   queue the email but do not try SMTP now
 
-exit: 0 started (email sent or queued), 1 refused (state does not allow it), 2 usage`;
+exit: 0 started (email sent, or queued after a temporary SMTP failure), 1 refused
+(state does not allow it) or the email refused for good by SMTP (it stays
+queued), 2 usage`;
 
 export const RENEW_HELP = `Starts a renewal now, even if it is not due (a person asked, so the
 one-new-CSR-a-day limit does not apply).
@@ -31,7 +37,8 @@ ${BOTH}
               and a new binding
   --no-send   queue the email but do not try SMTP now
 
-exit: 0 started (email sent or queued), 1 refused (state does not allow it), 2 usage`;
+exit: 0 started (email sent or queued), 1 refused (state does not allow it, or
+the mail server refused the email for good), 2 usage`;
 
 export async function cmdEnroll(kind: "enroll" | "renew", p: Parsed, g: Globals, io: Io): Promise<number> {
   const force = p.flags.has("force");
@@ -78,7 +85,9 @@ export async function cmdEnroll(kind: "enroll" | "renew", p: Parsed, g: Globals,
     io.out(`  key  ${r.keyPath} (0600)`);
     io.out(`  csr  ${r.csrPath}`);
     io.out(`  mail to ${ctx.config.stellantis.contact}, cc ${ctx.config.alerts.to.join(", ")}, Message-ID ${r.messageId}`);
-    if (!p.flags.has("no-send")) await sendNow(ctx, r.outboxId, io, "the CSR email");
+    // A refusal that retrying cannot cure is not "queued, will retry": the renewal is started (its
+    // key and CSR are kept, the email stays in the outbox), but the command fails with the reason.
+    if (!p.flags.has("no-send") && (await sendNow(ctx, r.outboxId, io, "the CSR email")) === "refused") return 1;
     return 0;
   } finally {
     ctx.db.close();

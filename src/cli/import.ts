@@ -1,9 +1,8 @@
 // `credd import NAME --cert F --key F [--passphrase-file F]`: adopt a hand-made certificate as live.
-import { readFileSync } from "node:fs";
 import { readSecretFile } from "../config/load.js";
 import { importCertificate } from "../core/import.js";
 import { daysLeft } from "../domain/timing.js";
-import { CreddError, errorMessage } from "../errors.js";
+import { readFileFor } from "../files/file-errors.js";
 import type { Parsed } from "./args.js";
 import { buildCtx, requireCredential } from "./context.js";
 import { when } from "./format.js";
@@ -20,20 +19,16 @@ certificate is expired or not yet valid.
 
 exit: 0 adopted (or already live), 1 refused with the reason, 2 usage`;
 
-function readInput(path: string, what: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (err) {
-    throw new CreddError("NOT_FOUND", `cannot read ${what} ${path}: ${errorMessage(err)}`);
-  }
+function readInput(path: string, what: string, option: string): string {
+  return readFileFor(path, { what, fix: `check the path given to ${option}`, code: "NOT_FOUND" }, "utf8");
 }
 
 export async function cmdImport(p: Parsed, g: Globals, io: Io): Promise<number> {
   // Both are required by the command's spec (src/cli/commands.ts): here they are there.
   const values = p.values as { cert: string; key: string; "passphrase-file"?: string };
   const positionals = p.args;
-  const certText = readInput(values.cert, "certificate file");
-  const keyText = readInput(values.key, "key file");
+  const certText = readInput(values.cert, "the certificate to import (--cert)", "--cert");
+  const keyText = readInput(values.key, "the private key to import (--key)", "--key");
   const passphrase = values["passphrase-file"] ? readSecretFile(values["passphrase-file"], "--passphrase-file") : undefined;
   const ctx = buildCtx(g.configPath);
   try {

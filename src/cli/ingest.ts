@@ -1,7 +1,6 @@
 // `credd ingest [NAME] FILE...`: take in a signed certificate (PEM, DER or PKCS#7, with or without the CA).
-import { readFileSync } from "node:fs";
 import { ingestBatch, type FileOutcome, type InputFile } from "../core/ingest.js";
-import { CreddError, errorMessage } from "../errors.js";
+import { readFileFor } from "../files/file-errors.js";
 import type { Parsed } from "./args.js";
 import { humanTimes } from "./format.js";
 import { buildCtx, requireCredential } from "./context.js";
@@ -38,13 +37,10 @@ export async function cmdIngest(parsed: Parsed, g: Globals, io: Io): Promise<num
       only = requireCredential(ctx.config, first);
       paths = positionals.slice(1);
     }
-    const files: InputFile[] = paths.map((p) => {
-      try {
-        return { name: p, bytes: readFileSync(p) };
-      } catch (err) {
-        throw new CreddError("NOT_FOUND", `cannot read ${p}: ${errorMessage(err)}`);
-      }
-    });
+    const files: InputFile[] = paths.map((p) => ({
+      name: p,
+      bytes: readFileFor(p, { what: "the signed certificate to take in", fix: "check the path; give the file Stellantis sent (PEM, DER or PKCS#7)", code: "NOT_FOUND" }),
+    }));
     const outcomes = await ingestBatch(ctx, files, only);
     for (const o of outcomes) io.out(humanTimes(describe(o)));
     // A staged certificate queues its registration email: send it now rather than wait for the daemon.

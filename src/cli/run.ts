@@ -14,7 +14,9 @@ prefixed with its syslog priority, e.g. <3> for errors, when stdout is the
 journal). SIGTERM or SIGINT, also during the start, finishes the step in
 flight and stops (exit 0); a second one stops at once, as a crash would
 (everything resumes from the database). SIGHUP re-reads the config (an
-invalid one is refused and the running one kept).
+invalid one is refused and the running one kept). At the start and at each
+reload every file and folder the config names is checked as \`credd
+check-config\` does; a broken one stops the start (or the reload).
 Under systemd (Type=notify) it reports READY=1, STATUS=, WATCHDOG=1 and
 STOPPING=1 on $NOTIFY_SOCKET. With metrics_file set, it writes Prometheus
 metrics there after each check.
@@ -33,7 +35,9 @@ export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals
   // Read (and removed from the environment, so deploy hooks do not inherit them) before anything runs.
   const notifyEnv = notifyEnvFrom(process.env);
   const log = createLogger({ stream: "stdout" });
-  const ctx = buildCtx(g.configPath, { log });
+  // Every file and folder the config names is checked before the database is opened (and its
+  // folder created): a typo is a refusal to start now, not an error at the renewal a year later.
+  const ctx = buildCtx(g.configPath, { log, checkReferences: true });
   // From buildCtx to onStop below all is synchronous, so a signal is dispatched only once the daemon
   // listens; this check keeps that true should a step in between ever wait.
   if (stoppedEarly()) {

@@ -19,9 +19,14 @@ export { DEFAULT_CONFIG_PATH, defaultConfigPath } from "./path.js";
 /** Reads, parses and validates the config file; throws ConfigError. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const abs = path.resolve(file);
-  let text: string;
+  return parseConfig(readConfigText(abs), abs, env);
+}
+
+/** The config file's text; a missing or unreadable file is a ConfigError naming it and the fix. */
+export function readConfigText(file: string): string {
+  const abs = path.resolve(file);
   try {
-    text = fs.readFileSync(abs, "utf8");
+    return fs.readFileSync(abs, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const problem =
@@ -38,7 +43,6 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
         : "create it, or name another file with --config FILE or $CREDD_CONFIG";
     throw new ConfigError(abs, "", problem, fix, { cause: err });
   }
-  return parseConfig(text, abs, env);
 }
 
 /** parseConfig without reading: `file` is used for messages and to resolve relative paths. */
@@ -89,7 +93,7 @@ export function parseConfigSlowly(text: string, abs: string, env: NodeJS.Process
 }
 
 /** In file order, as an editor would show them; problems without a line (missing keys) last. */
-function byLine(issues: readonly Issue[]): Issue[] {
+export function byLine(issues: readonly Issue[]): Issue[] {
   return [...issues].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
 }
 
@@ -97,6 +101,14 @@ function byLine(issues: readonly Issue[]): Issue[] {
 let yamlModule: typeof import("yaml") | undefined;
 function yamlLib(): typeof import("yaml") {
   return (yamlModule ??= createRequire(import.meta.url)("yaml") as typeof import("yaml"));
+}
+
+/** Finds the line of any key path in `text` (a config that parsed): for problems found after loading. */
+export function lineLocator(text: string): Locate {
+  const { LineCounter, parseDocument } = yamlLib();
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
+  return locator(doc, lineCounter);
 }
 
 /** Line of a path in the document; falls back to the nearest parent that exists. */

@@ -56,7 +56,11 @@ function credentialFacts(ctx: Ctx, cred: CredentialConfig, snap: Snapshot): Cred
 
 function daemonFacts(ctx: Ctx, snap: Snapshot): DaemonFacts {
   const facts: DaemonFacts = {};
-  const failing = snap.queued.filter((m) => m.kind !== "alert" && m.attempts >= SMTP_FAILING_ATTEMPTS);
+  // A permanent refusal is its own alert, at once and for every kind of email (an alert digest
+  // refused for good must be seen too); temporary failures count after a few attempts.
+  const refused = snap.queued.filter((m) => m.last_error_permanent === 1);
+  if (refused.length) facts.smtpRefused = { count: refused.length, error: refused[0]!.last_error ?? "" };
+  const failing = snap.queued.filter((m) => m.kind !== "alert" && m.last_error_permanent !== 1 && m.attempts >= SMTP_FAILING_ATTEMPTS);
   if (failing.length) facts.smtpFailing = { attempts: Math.max(...failing.map((m) => m.attempts)), error: failing[0]!.last_error ?? "" };
   const stray = prep(ctx.db, "SELECT * FROM ingests WHERE credential IS NULL AND outcome = 'refused' ORDER BY id DESC LIMIT 1")
     .get() as { id: number; file: string; check_name: string | null; reason: string | null; at: string } | undefined;

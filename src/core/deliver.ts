@@ -1,7 +1,7 @@
 // Sends due outbox emails through SMTP, marks them sent, or reschedules them with backoff.
 import { mailBackoffMs } from "../domain/timing.js";
-import { errorMessage } from "../errors.js";
-import { SmtpRejectedError } from "../mail/smtp.js";
+import { ConfigError, CreddError, errorMessage } from "../errors.js";
+import { SmtpError, SmtpRejectedError } from "../mail/smtp.js";
 import type { Db } from "../store/db.js";
 import { claimDue, markMailFailed, markMailSent, type OutboxRow } from "../store/outbox.js";
 import { markCsrSent } from "../store/renewals.js";
@@ -13,6 +13,11 @@ export interface DeliveryReport {
   sent: number;
   failed: number;
   errors: string[];
+  /**
+   * The failures that cannot cure themselves (login refused, certificate not trusted, 5xx, the CA
+   * or password file unusable), each with what a person must fix. They stay queued all the same.
+   */
+  permanent: { outbox: number; error: string; fix: string }[];
   /** Accepted by SMTP but not recorded as sent (the database write failed): what happened and what comes next. */
   unrecorded: string[];
 }
@@ -37,6 +42,17 @@ function unrecordedOf(db: Db): Map<number, Unrecorded> {
   return m;
 }
 
+/**
+ * What a person must fix when `err` cannot cure itself by retrying, else undefined: a permanent
+ * SMTP refusal, or the SMTP settings' files unusable (a CONFIG error from the mailer factory).
+ */
+export function permanentFix(err: unknown): string | undefined {
+  if (err instanceof SmtpError) return err.permanent ? err.fix : undefined;
+  if (err instanceof ConfigError) return err.fix || "correct the config (credd check-config checks it)";
+  if (err instanceof CreddError && err.code === "CONFIG") return "correct the config (credd check-config checks it)";
+  return undefined;
+}
+
 /** Marks the row sent (and its renewal's CSR sent), in one transaction; throws if the database refuses. */
 function recordSent(db: Db, row: OutboxRow, sentAt: Date, note: string | null): void {
   db.transaction(() => {
@@ -55,7 +71,7 @@ function recordSent(db: Db, row: OutboxRow, sentAt: Date, note: string | null): 
  * the row come due again (once its claim runs out), and it goes out again with the same Message-ID.
  */
 export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?: () => boolean } = {}): Promise<DeliveryReport> {
-  const report: DeliveryReport = { sent: 0, failed: 0, errors: [], unrecorded: [] };
+  const report: DeliveryReport = { sent: 0, failed: 0, errors: [], permanent: [], unrecorded: [] };
   const unrecorded = unrecordedOf(ctx.db);
   for (const u of [...unrecorded.values()]) {
     try {
@@ -92,10 +108,12 @@ export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?:
       const attempts = row.attempts + 1;
       const next = new Date(ctx.clock.now().getTime() + mailBackoffMs(attempts));
       const msg = errorMessage(err);
+      const fix = permanentFix(err);
       report.failed++;
       report.errors.push(msg);
+      if (fix !== undefined) report.permanent.push({ outbox: row.id, error: msg, fix });
       try {
-        markMailFailed(ctx.db, row.id, msg, next);
+        markMailFailed(ctx.db, row.id, msg, next, fix !== undefined);
       } catch (dbErr) {
         ctx.log.error(
           { ...what, attempts, err: msg, dbErr: errorMessage(dbErr), retryAt: new Date(ctx.clock.now().getTime() + CLAIM_MS).toISOString() },
@@ -103,7 +121,12 @@ export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?:
         );
         continue;
       }
-      ctx.log.error({ ...what, attempts, retryAt: next.toISOString(), err: msg }, "email not sent, will retry");
+      if (fix !== undefined) {
+        ctx.log.error(
+          { ...what, attempts, permanent: true, retryAt: next.toISOString(), err: msg, fix },
+          "email refused for good by SMTP: a person must fix it; it stays queued and is retried with backoff",
+        );
+      } else ctx.log.error({ ...what, attempts, retryAt: next.toISOString(), err: msg }, "email not sent, will retry");
       continue;
     }
     crashPoint("deliver-after-smtp");

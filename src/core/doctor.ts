@@ -1,11 +1,11 @@
 // `doctor`: the chain a person would run with curl, one step at a time, each with its time and verdict.
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { readSecretFile } from "../config/load.js";
 import type { CredentialConfig } from "../config/types.js";
 import { daysLeft } from "../domain/timing.js";
 import { errorMessage } from "../errors.js";
+import { readFileFor } from "../files/file-errors.js";
 import { credentialPaths } from "../files/layout.js";
 import { callApi, type ApiAuth } from "../oauth/api.js";
 import { tlsHandshake, type TlsMaterial } from "../oauth/http.js";
@@ -14,6 +14,9 @@ import { requestToken } from "../oauth/token-client.js";
 import { parseCertificate, splitPemCertificates } from "../pki/certs.js";
 import { verifyChain } from "../pki/chain.js";
 import { loadPrivateKey } from "../pki/keys.js";
+import { liveCertificate } from "../store/certificates.js";
+import { pendingRenewal } from "../store/renewals.js";
+import type { Db } from "../store/db.js";
 import type { Ctx } from "./context.js";
 
 export interface DoctorStep {
@@ -25,8 +28,21 @@ export interface DoctorStep {
 
 const TIMEOUT_MS = 15_000;
 
-/** Reads the config and the live files only: no database, nothing written (the token is not stored). */
-export async function doctor(ctx: Pick<Ctx, "config" | "clock">, cred: CredentialConfig): Promise<DoctorStep[]> {
+/** Why there is nothing to check yet, and the command that moves the credential on. */
+function noLiveCertificate(db: Db | undefined, cred: CredentialConfig): string {
+  const pending = db ? pendingRenewal(db, cred.name) : undefined;
+  if (!pending) return `no live certificate yet: run credd enroll ${cred.name} (or credd import ${cred.name} --cert F --key F for one made by hand)`;
+  return (
+    `no live certificate yet: renewal #${pending.id} is ${pending.state} since ${pending.state_since}; ` +
+    `when Stellantis sends the signed certificate, drop it in the inbox or run credd ingest FILE (credd status ${cred.name} shows where it stands)`
+  );
+}
+
+/**
+ * Reads the config, the live files and (when given, opened read-only) the database: nothing is
+ * written or created, and the token it gets is not stored.
+ */
+export async function doctor(ctx: Pick<Ctx, "config" | "clock"> & { db?: Db }, cred: CredentialConfig): Promise<DoctorStep[]> {
   const steps: DoctorStep[] = [];
   const now = ctx.clock.now();
   let failed = false;
@@ -54,9 +70,14 @@ export async function doctor(ctx: Pick<Ctx, "config" | "clock">, cred: Credentia
   await step("config valid", () => `${ctx.config.file}: ${cred.name} (${cred.mzp})`);
   const live = credentialPaths(ctx.config.state_dir, cred.name).live;
   let tls: TlsMaterial | undefined;
+  // live/ holds what `credd status` calls the live certificate: say which step of the lifecycle is
+  // missing rather than which file is.
+  const liveFile = (name: string, what: string) =>
+    readFileFor(join(live, name), { what, fix: `credd status ${cred.name} shows the live version; credd rollback ${cred.name} or a new certificate rewrites live/` }, "utf8");
   await step("key matches the live certificate", () => {
-    const keyPem = readFileSync(join(live, "key.pem"), "utf8");
-    const certPem = readFileSync(join(live, "fullchain.pem"), "utf8");
+    if (!ctx.db || !liveCertificate(ctx.db, cred.name)) throw new Error(noLiveCertificate(ctx.db, cred));
+    const keyPem = liveFile("key.pem", "the live private key");
+    const certPem = liveFile("fullchain.pem", "the live certificate and its chain");
     const key = loadPrivateKey(keyPem);
     const leaf = parseCertificate(splitPemCertificates(certPem)[0] ?? "");
     if (leaf.spkiSha256 !== key.spkiSha256) throw new Error(`live/key.pem does not match live/cert.pem (serial ${leaf.serial})`);
@@ -64,7 +85,7 @@ export async function doctor(ctx: Pick<Ctx, "config" | "clock">, cred: Credentia
     return `live/key.pem matches certificate ${leaf.serial}`;
   });
   await step("certificate valid and chains to the Stellantis CA", async () => {
-    const certs = splitPemCertificates(readFileSync(join(live, "fullchain.pem"), "utf8")).map((p) => parseCertificate(p));
+    const certs = splitPemCertificates(liveFile("fullchain.pem", "the live certificate and its chain")).map((p) => parseCertificate(p));
     const leaf = certs[0]!;
     if (leaf.notAfter.getTime() <= now.getTime()) throw new Error(`certificate ${leaf.serial} expired on ${leaf.notAfter.toISOString()}`);
     if (leaf.notBefore.getTime() > now.getTime()) throw new Error(`certificate ${leaf.serial} is not valid before ${leaf.notBefore.toISOString()}`);

@@ -1,8 +1,7 @@
 // Making an archived certificate version live: the atomic live/ switch, bundle.p12, the database, deploy hooks.
-import { readFileSync } from "node:fs";
 import { readSecretFile } from "../config/load.js";
 import type { CredentialConfig } from "../config/types.js";
-import { CreddError, errorMessage } from "../errors.js";
+import { CreddError } from "../errors.js";
 import { runHooks, type HookResult } from "../files/hooks.js";
 import { credentialPaths } from "../files/layout.js";
 import { liveVersion, switchLive } from "../files/live.js";
@@ -16,6 +15,7 @@ import { tokensOf } from "../oauth/tokens-of.js";
 import { forgetToken } from "../store/tokens.js";
 import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
+import { readFileFor } from "../files/file-errors.js";
 
 export interface GoLiveResult {
   version: number;
@@ -24,11 +24,7 @@ export interface GoLiveResult {
 }
 
 function readArchived(path: string, what: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (err) {
-    throw new CreddError("IO", `cannot read ${what} ${path}: ${errorMessage(err)}`, { cause: err });
-  }
+  return readFileFor(path, { what, fix: "archive/ under state_dir keeps every version and must not be edited by hand; restore it from a backup of state_dir" }, "utf8");
 }
 
 /** Writes live/ for `version` from archive/ (plus bundle.p12 when a PKCS#12 password is configured). */

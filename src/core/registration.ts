@@ -1,5 +1,4 @@
 // Staged go-live for OAuth2 credentials: a new certificate goes live once the IDP accepts it (seed step 5).
-import { readFileSync } from "node:fs";
 import type { CredentialConfig } from "../config/types.js";
 import { credentialPaths } from "../files/layout.js";
 import { probeBackoffMs } from "../domain/token-timing.js";
@@ -19,6 +18,7 @@ import {
 } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 import { goLive, type GoLiveResult } from "./golive.js";
+import { readFileFor } from "../files/file-errors.js";
 
 export type ProbeOutcome =
   | { state: "live"; live: GoLiveResult }
@@ -57,7 +57,10 @@ export async function probeRegistration(ctx: Ctx, cred: CredentialConfig, renewa
       const mail = composeRegistrationMail({
         config: ctx.config,
         cred,
-        certPem: readFileSync(credentialPaths(ctx.config.state_dir, cred.name).cert(renewal.version), "utf8"),
+        certPem: readFileFor(credentialPaths(ctx.config.state_dir, cred.name).cert(renewal.version), {
+          what: `the new certificate of renewal #${renewal.id} (to email it for IDP registration)`,
+          fix: "restore archive/ from a backup of state_dir, or ingest the signed certificate again",
+        }, "utf8"),
         serial: row.serial,
         notBefore: row.not_before,
         notAfter: row.not_after,

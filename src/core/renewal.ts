@@ -1,5 +1,4 @@
 // Starting a renewal (key + CSR, stored, email queued) and queueing its reminders.
-import { readFileSync } from "node:fs";
 import type { CredentialConfig } from "../config/types.js";
 import { CreddError, errorMessage } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic.js";
@@ -12,6 +11,7 @@ import { enqueueMail } from "../store/outbox.js";
 import { insertRenewal, markReminded, pendingRenewal, type RenewalRow } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
+import { readFileFor } from "../files/file-errors.js";
 
 export interface StartedRenewal {
   renewalId: number;
@@ -116,7 +116,10 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
 /** Queues the same CSR again to the contact, with a reminder subject and a new Message-ID. */
 export function queueReminder(ctx: Ctx, cred: CredentialConfig, renewal: RenewalRow): number {
   const paths = credentialPaths(ctx.config.state_dir, cred.name);
-  const csrPem = readFileSync(paths.csr(renewal.version), "utf8");
+  const csrPem = readFileFor(paths.csr(renewal.version), {
+    what: `the CSR of renewal #${renewal.id} (to send the reminder)`,
+    fix: `restore archive/ from a backup of state_dir, or start over with credd renew ${cred.name} --force`,
+  }, "utf8");
   const live = liveCertificate(ctx.db, cred.name);
   const now = ctx.clock.now();
   const n = renewal.remind_count + 1;

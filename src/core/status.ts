@@ -205,6 +205,7 @@ function credentialStatus(
       ...(check ? { lastCheckAt: new Date(check.last_check_at) } : {}),
       ...(check?.last_error ? { lastError: check.last_error } : {}),
       failingMails: mails.filter((m) => m.attempts > 0).length,
+      ...(mails.some((m) => m.last_error_permanent === 1) ? { refusedMail: mails.find((m) => m.last_error_permanent === 1)!.last_error ?? "" } : {}),
       checkPeriodMs: period,
       failedHooks,
       ...(tState && live ? { token: { state: tState, failures: tok?.failures ?? 0, ...(tok?.last_error ? { lastError: tok.last_error } : {}) } } : {}),

@@ -1,15 +1,18 @@
 // The daemon: check at start and on check_schedule, deliver the outbox on a short tick, re-read the
 // config on reload, tell systemd where it stands, write the metrics file, stop cleanly.
 import { chmodSync, mkdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
-import { ConfigInvalidError, loadConfig } from "../config/load.js";
+import { ConfigInvalidError } from "../config/load.js";
+import { loadCheckedConfig } from "../config/load-checked.js";
 import type { Config } from "../config/types.js";
+import { evaluateAlerts } from "../core/alerts.js";
 import { checkAll } from "../core/check.js";
 import type { Ctx } from "../core/context.js";
 import { deliverDue } from "../core/deliver.js";
 import { buildStatus } from "../core/status.js";
-import { ConfigError, errorMessage } from "../errors.js";
+import { ConfigError, CreddError, errorMessage } from "../errors.js";
+import { fsFound } from "../files/file-errors.js";
 import { makeMailerFactory } from "../mail/factory.js";
 import type { Mailer } from "../mail/smtp.js";
 import { getMeta, setMeta } from "../store/checks.js";
@@ -137,7 +140,13 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
       if (metricsFile) {
         const text = renderMetrics(view);
         if (text !== lastMetrics) {
-          writeMetricsFile(metricsFile, text);
+          try {
+            writeMetricsFile(metricsFile, text);
+          } catch (err) {
+            // Checked at load, but a folder can go away later: say which, in plain words, once.
+            const dir = dirname(metricsFile);
+            throw new CreddError("IO", `metrics_file ${metricsFile} cannot be written: its folder ${dir} ${fsFound(err, dir, "written")} (fix: create the folder or let credd's user write it, or correct metrics_file; credd check-config checks it)`, { cause: err });
+          }
           lastMetrics = text;
           lastMetricsError = "";
         }
@@ -161,7 +170,8 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
         await inbox.scan();
         const s = await checkAll(ctx);
         log.info({ checked: s.checked, failed: s.failed.length }, "check done");
-        await deliverDue(ctx, { shouldStop: () => stopping });
+        const r = await deliverDue(ctx, { shouldStop: () => stopping });
+        if (r.permanent.length > 0) raiseAlerts();
       } finally {
         publish();
       }
@@ -169,8 +179,18 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   const runOutbox = () =>
     serial("outbox", async () => {
       const r = await deliverDue(ctx, { shouldStop: () => stopping });
+      // A refusal that retrying cannot cure is an ops alert now (recorded for status, and a digest
+      // queued for whatever path still works), not at the next scheduled check.
+      if (r.permanent.length > 0) raiseAlerts();
       if (r.sent + r.failed > 0) publish();
     });
+  const raiseAlerts = () => {
+    try {
+      evaluateAlerts(ctx);
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, "alert evaluation failed");
+    }
+  };
 
   const arm = (expr: string) => cron.schedule(expr, () => void runCheck(), { noOverlap: true, name: "credd-check" });
   let task: ScheduledTask = arm(ctx.config.check_schedule);
@@ -217,7 +237,8 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
       const file = ctx.config.file;
       let next: Config;
       try {
-        next = loadConfig(file);
+        // As at the start: every file and folder the new config names must be usable.
+        next = loadCheckedConfig(file).config;
         if (next.state_dir !== ctx.config.state_dir) {
           throw new ConfigError(file, "state_dir", `changed from ${ctx.config.state_dir} to ${next.state_dir}, which a reload cannot apply`, "restart credd (systemctl restart credd) after moving the state");
         }

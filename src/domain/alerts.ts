@@ -22,6 +22,8 @@ export interface CredentialFacts {
 
 export interface DaemonFacts {
   smtpFailing?: { attempts: number; error: string };
+  /** Queued emails whose last failure was permanent (see src/mail/smtp.ts): a person must act. */
+  smtpRefused?: { count: number; error: string };
   uncleanRestartAt?: string;
   /** The latest refused file that matched no credential (no pending renewal had its key). */
   unmatchedRefusal?: { id: number; file: string; check: string; reason: string };
@@ -62,6 +64,21 @@ export function situations(creds: CredentialFacts[], daemon: DaemonFacts, now: D
       title: "emails are not going out",
       detail: `SMTP failed ${daemon.smtpFailing.attempts} times: ${daemon.smtpFailing.error}`,
       action: "check smtp.url, the SMTP server and smtp.password_file; queued emails go out by themselves once it works",
+    });
+  }
+  if (daemon.smtpRefused) {
+    const r = daemon.smtpRefused;
+    out.push({
+      credential: null,
+      kind: "smtp-refused",
+      // One stage while it lasts: the digest saying so may itself be refused, and must not fire another.
+      stage: "1",
+      severity: "warning",
+      title: "the SMTP server refuses credd's emails",
+      detail: `${r.count} queued email${r.count === 1 ? " was" : "s were"} refused for good (retrying cannot help): ${r.error}`,
+      action:
+        "fix what the error names (smtp.user and smtp.password_file, smtp.ca_file, the sender or recipients), then `systemctl reload credd`; " +
+        "the queued emails go out by themselves once it works",
     });
   }
   if (daemon.unmatchedRefusal) {

@@ -17,6 +17,8 @@ export interface HealthInput {
   lastError?: string;
   /** Queued emails for this credential that have failed at least once. */
   failingMails: number;
+  /** The error of a queued email refused for good (login, certificate, 5xx): it needs a person. */
+  refusedMail?: string;
   /** Expected time between checks, from check_schedule. */
   checkPeriodMs: number;
   /** The last deploy's failed hooks, as "argv: what happened". */
@@ -62,7 +64,8 @@ export function assessHealth(h: HealthInput, now: Date): Health {
     else if (t.state === "expiring" && t.failures > 0) raise("critical", `the last valid token lapses within 10 minutes and refreshing fails${why}`);
     else if (t.failures > 0) raise("warning", `token refresh failing (${t.failures}x), the current token is still valid${why}`);
   }
-  if (h.failingMails > 0) raise("warning", `${h.failingMails} email(s) not delivered yet`);
+  if (h.refusedMail) raise("warning", `an email was refused for good by SMTP (it stays queued until that is fixed): ${h.refusedMail}`);
+  else if (h.failingMails > 0) raise("warning", `${h.failingMails} email(s) not delivered yet`);
   if (!h.lastCheckAt) raise("warning", "never checked by the daemon (is `credd run` running?)");
   else if (now.getTime() - h.lastCheckAt.getTime() > 2 * h.checkPeriodMs) {
     const mins = Math.round((now.getTime() - h.lastCheckAt.getTime()) / 60_000);

@@ -1,8 +1,7 @@
 // Makes the SMTP transport from the config on first use: reads the password and CA files only then.
-import { readFileSync } from "node:fs";
 import { readSecretFile } from "../config/load.js";
+import { readCaFile } from "../config/references.js";
 import type { Config } from "../config/types.js";
-import { CreddError, errorMessage } from "../errors.js";
 import { createMailer, type Mailer } from "./smtp.js";
 
 export function makeMailerFactory(config: Config): () => Mailer {
@@ -10,14 +9,9 @@ export function makeMailerFactory(config: Config): () => Mailer {
   return () => {
     if (mailer) return mailer;
     const password = config.smtp.password_file ? readSecretFile(config.smtp.password_file, "smtp.password_file") : undefined;
-    let ca: string | undefined;
-    if (config.smtp.ca_file) {
-      try {
-        ca = readFileSync(config.smtp.ca_file, "utf8");
-      } catch (err) {
-        throw new CreddError("CONFIG", `${config.file}: smtp.ca_file: cannot read ${config.smtp.ca_file}: ${errorMessage(err)}`);
-      }
-    }
+    // Checked as at load: a CA file that is missing, not PEM or expired is said so, in plain words.
+    // With tls: none no certificate is ever checked, so the file is not needed.
+    const ca = config.smtp.ca_file && config.smtp.tls !== "none" ? readCaFile(config, "smtp.ca_file", config.smtp.ca_file) : undefined;
     mailer = createMailer(config.smtp, password !== undefined ? { password } : {}, ca ? { ca } : {});
     return mailer;
   };

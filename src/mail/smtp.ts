@@ -44,6 +44,24 @@ export class SmtpRejectedError extends CreddError {
   }
 }
 
+/**
+ * A failed SMTP attempt. `permanent`: retrying cannot help until a person changes something (the
+ * login refused, the server's certificate not trusted, a 5xx reply, TLS not spoken as configured);
+ * otherwise it is temporary (down, slow, a 4xx) and the outbox retries it by itself. `fix` says what
+ * to look at for a permanent one.
+ */
+export class SmtpError extends CreddError {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+    readonly fix: string,
+    options?: { cause?: unknown },
+  ) {
+    super("NETWORK", message, options);
+    this.name = "SmtpError";
+  }
+}
+
 /** How many per-step timeouts one whole send or verify may take before it is cut off. */
 const OVERALL_TIMEOUT_STEPS = 4;
 
@@ -205,13 +223,42 @@ const CERT_ERRORS = new Set([
 const CERT_MESSAGE =
   /self[- ]signed certificate|unable to verify|unable to get (local )?issuer|certificate has expired|certificate is not yet valid|Hostname\/IP does not match/i;
 
-function toNetworkError(err: unknown, ctx: Ctx, overallTimeout: boolean): CreddError {
+function toNetworkError(err: unknown, ctx: Ctx, overallTimeout: boolean): SmtpError {
+  const e = err as NodemailerError;
   const detail = overallTimeout
     ? `timed out after ${seconds(ctx.timeoutMs * OVERALL_TIMEOUT_STEPS)} s in all (the server answers, but too slowly)`
-    : describe(err as NodemailerError, ctx);
-  return new CreddError("NETWORK", redact(`${ctx.where}: ${detail}`, ctx.password), {
+    : describe(e, ctx);
+  const fix = overallTimeout ? "" : permanentFix(e, ctx);
+  return new SmtpError(redact(`${ctx.where}: ${detail}`, ctx.password), fix !== "", fix, {
     cause: scrubCause(err, ctx.password),
   });
+}
+
+/**
+ * What a person must change for a failure that retrying cannot cure, or "" when it is temporary
+ * (timeouts, a refused or reset connection, DNS, a 4xx reply: the outbox retries those).
+ */
+function permanentFix(e: NodemailerError, ctx: Ctx): string {
+  const sys = e.originalCode ?? (e.cause as NodeJS.ErrnoException | undefined)?.code;
+  const text = String(e.message ?? e);
+  const code = e.responseCode;
+  const temporary = code !== undefined && code >= 400 && code < 500;
+  if (e.code === "ETIMEDOUT" || e.code === "EDNS" || e.code === "ECONNECTION" || e.code === "EPROTOCOL") return "";
+  if (isCertificateError(e, sys, text)) {
+    return ctx.extraCa ? "check smtp.ca_file (the CA that signed the server's certificate) and the host name in smtp.url" : "set smtp.ca_file to the CA that signed the server's certificate, or correct the host name in smtp.url";
+  }
+  switch (e.code) {
+    case "EAUTH":
+      return temporary ? "" : "check smtp.user and the password in smtp.password_file (the server refused the login), then reload credd (systemctl reload credd)";
+    case "ENOAUTH":
+      return "set smtp.user and smtp.password_file";
+    case "ETLS":
+      if (temporary) return "";
+      return e.command === "STARTTLS" ? "use a server that offers STARTTLS, smtps:// for implicit TLS, or tls: none only on a trusted network" : "check smtp.url's scheme and port (smtps:// for implicit TLS, usually 465; smtp:// with STARTTLS, usually 587)";
+  }
+  if (code !== undefined && code >= 500) return "the server refused it for good (its reply says why): check smtp.from, the recipients and the server's rules";
+  if (sys?.startsWith("ERR_SSL_") || /SSL routines/.test(text)) return "check smtp.url's scheme and port (smtps:// for implicit TLS, usually 465; smtp:// with STARTTLS, usually 587)";
+  return "";
 }
 
 /** One sentence saying what went wrong, from nodemailer's error code, reply and cause. */

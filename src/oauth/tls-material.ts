@@ -2,7 +2,7 @@
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Config, CredentialConfig } from "../config/types.js";
-import { CreddError, errorMessage } from "../errors.js";
+import { readFileFor } from "../files/file-errors.js";
 import { credentialPaths } from "../files/layout.js";
 import { splitPemCertificates } from "../pki/pem.js";
 import type { TlsMaterial } from "./http.js";
@@ -10,23 +10,20 @@ import type { TlsMaterial } from "./http.js";
 /** The Stellantis CA file's certificates, trusted besides the system roots for the IDP and API hosts. */
 export function stellantisCaPems(config: Config): string[] {
   if (!config.stellantis.ca_file) return [];
-  try {
-    return splitPemCertificates(readFileSync(config.stellantis.ca_file, "utf8"));
-  } catch (err) {
-    throw new CreddError("CONFIG", `${config.file}: stellantis.ca_file: cannot read ${config.stellantis.ca_file}: ${errorMessage(err)}`);
-  }
+  const file = config.stellantis.ca_file;
+  const text = readFileFor(file, {
+    what: `stellantis.ca_file (${config.file}), the Stellantis CA certificate trusted for the IDP and API hosts`,
+    fix: "save the Stellantis CA certificate there as PEM, or correct stellantis.ca_file; credd check-config checks every file the config names",
+    code: "CONFIG",
+  }, "utf8");
+  return splitPemCertificates(text);
 }
 
 /** TLS material for archive version `version` (the live one, or a new one being probed). */
 export function tlsForVersion(config: Config, cred: CredentialConfig, version: number): TlsMaterial {
   const p = credentialPaths(config.state_dir, cred.name);
-  const read = (f: string) => {
-    try {
-      return readFileSync(f, "utf8");
-    } catch (err) {
-      throw new CreddError("IO", `${cred.name}: cannot read ${f}: ${errorMessage(err)}`);
-    }
-  };
+  const read = (f: string) =>
+    readFileFor(f, { what: `${cred.name}'s certificate version ${version} (archive/)`, fix: `credd status ${cred.name} shows which version is live; credd rollback ${cred.name} or a new renewal restores a complete pair` }, "utf8");
   const cert = read(p.cert(version));
   let chain = "";
   try {

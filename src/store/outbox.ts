@@ -14,6 +14,8 @@ export interface OutboxRow {
   next_attempt_at: string;
   claimed_until: string | null;
   last_error: string | null;
+  /** 1 when the last failure cannot cure itself (see src/mail/smtp.ts SmtpError.permanent). */
+  last_error_permanent: number;
   sent_at: string | null;
 }
 
@@ -68,10 +70,11 @@ export function markMailSent(db: Db, id: number, now: Date, note: string | null 
   );
 }
 
-export function markMailFailed(db: Db, id: number, error: string, nextAttemptAt: Date): void {
+/** `permanent`: retrying cannot help until a person fixes something; it is still retried, with backoff. */
+export function markMailFailed(db: Db, id: number, error: string, nextAttemptAt: Date, permanent = false): void {
   prep(db,
-    "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, claimed_until = NULL WHERE id = ?",
-  ).run(error, nextAttemptAt.toISOString(), id);
+    "UPDATE outbox SET attempts = attempts + 1, last_error = ?, last_error_permanent = ?, next_attempt_at = ?, claimed_until = NULL WHERE id = ?",
+  ).run(error, permanent ? 1 : 0, nextAttemptAt.toISOString(), id);
 }
 
 export function queuedMails(db: Db, credential?: string): OutboxRow[] {

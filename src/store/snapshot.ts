@@ -17,6 +17,8 @@ export interface QueuedSummary {
   created_at: string;
   attempts: number;
   last_error: string | null;
+  /** 1: the last failure was permanent (a person must fix something). */
+  last_error_permanent: number;
 }
 
 /** What status and the alert rules use of a live certificate (not its subject, issuer or key hash). */
@@ -57,7 +59,7 @@ const SQL = {
   refusals: `SELECT * FROM ingests WHERE id IN
     (SELECT MAX(id) FROM ingests WHERE outcome = 'refused' AND credential IS NOT NULL
        AND COALESCE(check_name, '') <> 'previously-live' GROUP BY credential)`,
-  queued: "SELECT id, kind, credential, created_at, attempts, last_error FROM outbox WHERE sent_at IS NULL ORDER BY id",
+  queued: "SELECT id, kind, credential, created_at, attempts, last_error, last_error_permanent FROM outbox WHERE sent_at IS NULL ORDER BY id",
   alerts: "SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id",
   lastCheck: "SELECT value FROM meta WHERE key = 'last_check_at'",
 } as const;

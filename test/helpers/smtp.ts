@@ -28,6 +28,8 @@ export interface SmtpServerOptions {
   rejectRecipients?: string[];
   /** Answer 451 to the next N messages (after DATA), then accept. */
   failNext?: number;
+  /** Answer 554 (refused for good) to every message after DATA. */
+  refuseMessages?: boolean;
   /** Server certificate to use; by default one test CA and certificate shared by every server in this process. */
   serverTls?: ServerTls;
 }
@@ -120,6 +122,10 @@ export async function startSmtpServer(opts: SmtpServerOptions = {}): Promise<Tes
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("error", (err: Error) => cb(err));
       stream.on("end", () => {
+        if (opts.refuseMessages) {
+          cb(smtpError("Message refused: rejected by local policy", 554));
+          return;
+        }
         if (failNext > 0) {
           failNext -= 1;
           cb(smtpError("Temporary local problem, try again later", 451));
