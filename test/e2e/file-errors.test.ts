@@ -26,7 +26,7 @@ test("doctor before any certificate: no live certificate yet, run credd enroll N
   assert.doesNotMatch(r.stdout + r.stderr, /ENOENT|no such file/);
   assert.equal((await runCredd(["--config", config, "enroll", "fleet-prod", "--no-send"])).code, 0);
   const after = await runCredd(["--config", config, "doctor", "fleet-prod"]);
-  assert.match(after.stdout, /no live certificate yet: renewal #1 is created since \S+; when Stellantis sends the signed certificate, drop it in the inbox or run credd ingest FILE/);
+  assert.match(after.stdout, /no live certificate yet: renewal #1 is created since \d{4}-\d\d-\d\d \d\d:\d\d UTC; when Stellantis sends the signed certificate, drop it in the inbox or run credd ingest FILE/);
 });
 
 test("import and ingest of a file that is not there: the file, what credd wanted, the fix", async () => {
