@@ -57,9 +57,12 @@ trap 'rc=$?; cleanup; [ $rc -eq 0 ] || echo "ci-package.sh: stopped at \"$STEP\"
 rm -rf "$STATE" "$RUNTIME" /etc/credd/$TEST*   # a previous run's, if it was killed
 
 # --- build and lint ---------------------------------------------------------------------------
+BUILT=0
 if [ -z "$DEB" ]; then
-  step "build: npm run package"
-  DEB="$(npm run package --silent | tail -n 1)"
+  step "build: npm run package (README \"Install\")"
+  npm run package > "$WORK/package.txt" 2>&1 || { cat "$WORK/package.txt" >&2; fail "npm run package"; }
+  DEB="$(tail -n 1 "$WORK/package.txt")"
+  BUILT=1
 fi
 [ -f "$DEB" ] || fail "no package file at $DEB"
 echo "package: $DEB"
@@ -79,8 +82,18 @@ install_pkg() {
   DEBIAN_FRONTEND=noninteractive dpkg -i "$DEB" > "$WORK/dpkg.txt" 2>&1 || { cat "$WORK/dpkg.txt" >&2; fail "dpkg -i $DEB"; }
   [ "$(dpkg-query -W -f='${db:Status-Abbrev}' credd)" = "ii " ] || fail "credd is not installed and configured after dpkg -i"
 }
-step "dpkg -i (first install, or an upgrade over a previous one)"
-install_pkg
+if [ "$BUILT" = 1 ]; then
+  # README "Install", word for word: the one package file npm run package wrote here.
+  step "dpkg -i ./credd_*.deb (first install, or an upgrade over a previous one)"
+  debs=(./credd_*.deb)
+  [ ${#debs[@]} -eq 1 ] && [ "$(readlink -f "${debs[0]}")" = "$(readlink -f "$DEB")" ] \
+    || fail "npm run package wrote $DEB, but ./credd_*.deb matches ${debs[*]}: remove the old package files"
+  DEBIAN_FRONTEND=noninteractive dpkg -i ./credd_*.deb > "$WORK/dpkg.txt" 2>&1 || { cat "$WORK/dpkg.txt" >&2; fail "dpkg -i ./credd_*.deb"; }
+  [ "$(dpkg-query -W -f='${db:Status-Abbrev}' credd)" = "ii " ] || fail "credd is not installed and configured after dpkg -i"
+else
+  step "dpkg -i $DEB (first install, or an upgrade over a previous one)"
+  install_pkg
+fi
 step "dpkg -i again (the same version over itself: postinst's upgrade path must be idempotent)"
 install_pkg
 
