@@ -45,8 +45,8 @@ const isCheckDone = (l: Line) => l.msg === "check done";
 function unitCopy(): string {
   const dir = makeTempDir("credd-unit-");
   const text = readFileSync(UNIT, "utf8");
-  const exec = /^ExecStart=\/usr\/bin\/node \/opt\/credd\/dist\/main\.js /m;
-  assert.match(text, exec, "ExecStart runs /usr/bin/node /opt/credd/dist/main.js");
+  const exec = /^ExecStart=\/usr\/bin\/node \/usr\/lib\/credd\/dist\/main\.js /m;
+  assert.match(text, exec, "ExecStart runs /usr/bin/node /usr/lib/credd/dist/main.js");
   const file = join(dir, "credd.service");
   writeFileSync(file, text.replace(exec, `ExecStart=${process.execPath} ${CREDD_BIN} `));
   return file;
@@ -57,7 +57,7 @@ describe("the unit file", () => {
     const text = readFileSync(UNIT, "utf8");
     for (const line of [
       "Type=notify",
-      "ExecStart=/usr/bin/node /opt/credd/dist/main.js --config /etc/credd/credd.yaml run",
+      "ExecStart=/usr/bin/node /usr/lib/credd/dist/main.js --config /etc/credd/credd.yaml run",
       "ExecReload=/bin/kill -HUP $MAINPID",
       "Restart=on-failure",
       "Wants=network-online.target",
@@ -544,5 +544,37 @@ describe("scripts/install.sh", () => {
     run();
     assert.ok(existsSync(join(app, "dist/main.js")));
     assert.deepEqual(readdirSync(join(dest, "opt")), ["credd"]);
+    // The user and the state folder come from the Debian package's own sysusers.d/tmpfiles.d files.
+    assert.equal(readFileSync(join(dest, "etc/sysusers.d/credd.conf"), "utf8"), readFileSync(join(ROOT, "packaging/deb/sysusers.conf"), "utf8"));
+    assert.equal(readFileSync(join(dest, "etc/tmpfiles.d/credd.conf"), "utf8"), readFileSync(join(ROOT, "packaging/deb/tmpfiles.conf"), "utf8"));
+  });
+
+  test("a failure halfway names what was already written, and its undo commands remove exactly that", { timeout: 400_000 }, () => {
+    const dest = makeTempDir("credd-install-fail-");
+    // /etc/credd is a file, so `install -d /etc/credd` fails after the tree, the command and the unit are written.
+    mkdirSync(join(dest, "etc"));
+    writeFileSync(join(dest, "etc/credd"), "in the way\n");
+    const r = spawnSync("bash", [join(ROOT, "scripts/install.sh"), "--no-build"], {
+      env: { ...process.env, DESTDIR: dest },
+      encoding: "utf8",
+      timeout: 180_000,
+    });
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /install\.sh: failed \(exit 1\) at line \d+: install -d -m 0755 "\$DESTDIR\$CONF"/);
+    const written = [
+      "opt/credd",
+      "usr/local/bin/credd",
+      "etc/systemd/system/credd.service",
+      "etc/sysusers.d/credd.conf",
+      "etc/tmpfiles.d/credd.conf",
+    ].map((p) => join(dest, p));
+    const listed = r.stderr.split("before failing it had written:\n")[1]?.split("\ninstall.sh:")[0] ?? "";
+    assert.deepEqual(listed.split("\n").map((l) => l.trim()), written, r.stderr);
+    for (const p of written) assert.ok(existsSync(p), p);
+    const undo = r.stderr.split("or undo this run with:\n")[1]?.trim().split("\n").map((l) => l.trim()) ?? [];
+    assert.equal(undo.length, written.length, r.stderr);
+    execFileSync("sh", ["-ec", undo.join("\n")]);
+    for (const p of written) assert.ok(!existsSync(p), `${p} removed by the undo commands`);
+    assert.equal(readFileSync(join(dest, "etc/credd"), "utf8"), "in the way\n", "what was there before is untouched");
   });
 });
