@@ -82,6 +82,12 @@ B3="$APP/node_modules/better-sqlite3"
 rm -rf "$B3/deps" "$B3/src" "$B3/binding.gyp"
 find "$B3/build" -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} +
 find "$B3/build/Release" -mindepth 1 -maxdepth 1 ! -name better_sqlite3.node -exec rm -rf {} +
+# unix-dgram (sd_notify): likewise only build/Release/unix_dgram.node, which `bindings` finds; the
+# obj.target/ copy node-gyp leaves is a hard link lintian rightly flags.
+UD="$APP/node_modules/unix-dgram"
+rm -rf "$UD/src" "$UD/binding.gyp"
+find "$UD/build" -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} +
+find "$UD/build/Release" -mindepth 1 -maxdepth 1 ! -name unix_dgram.node -exec rm -rf {} +
 # What the modules ship for their own development and web sites, never loaded by credd: CI and git
 # settings, test folders, and documentation (README, CHANGELOG, docs/, pino's docsify index.html
 # that pulls scripts from CDNs). License and notice files stay: the licenses ask for them.
