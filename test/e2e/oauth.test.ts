@@ -118,14 +118,14 @@ describe("staged go-live", () => {
     assert.match(r.stdout, /NOT live yet: awaiting IDP registration/);
     assert.equal(fingerprint(join(s.live, "cert.pem")), fingerprint(old.certPath), "the old certificate stays live");
     const mails = (await smtp.waitFor(n + 1)).slice(n); // the registration email (the CSR was queued with --no-send)
-    const reg = mails.find((m) => /bind it to OAuth2 client/.test(m.parsed.subject))!;
+    const reg = mails.find((m) => /bind it to OAuth2 client/.test(m.parsed.subject ?? ""))!;
     assert.ok(reg, mails.map((m) => m.parsed.subject).join(" | "));
     assert.deepEqual(reg.envelopeTo.sort(), ["connectedcar@stellantis.example", "ops@partner.example"]);
     assert.match(reg.parsed.text as string, /MZP128745/);
     assert.match(reg.parsed.text as string, /app-1a2b3c/);
     assert.match(reg.parsed.text as string, /partner-client/);
-    assert.equal(reg.parsed.attachments[0].filename, "MZP128745.pem");
-    assert.equal(new X509Certificate(Buffer.from(reg.parsed.attachments[0].content)).fingerprint256, fingerprint(signed));
+    assert.equal(reg.parsed.attachments[0]!.filename, "MZP128745.pem");
+    assert.equal(new X509Certificate(Buffer.from(reg.parsed.attachments[0]!.content)).fingerprint256, fingerprint(signed));
     assert.ok(!reg.raw.toString().includes("PRIVATE KEY"), "no key material");
 
     const st = JSON.parse((await runCredd(["--config", s.config, "status", "--json", "fleet-prod"])).stdout);
