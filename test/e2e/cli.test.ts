@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import type { StatusView } from "../../src/core/status.js";
 import { openDb } from "../../src/store/db.js";
 import { configFor, dnFor, runCredd, writeConfig } from "../helpers/credd.js";
 import { makeCa, makeKeyAndCert, makeTempDir, openssl, type TestCa } from "../helpers/openssl.js";
@@ -22,7 +23,7 @@ after(async () => {
 
 const statusJson = async (config: string, ...args: string[]) => {
   const r = await runCredd(["--config", config, "status", "--json", ...args]);
-  return { code: r.code, json: JSON.parse(r.stdout) as Record<string, any>, stderr: r.stderr };
+  return { code: r.code, json: JSON.parse(r.stdout) as StatusView, stderr: r.stderr };
 };
 
 describe("command line", () => {
@@ -43,7 +44,7 @@ describe("command line", () => {
     assert.equal(text.code, 1, "WARNING: no certificates yet");
     assert.ok(text.stdout.length > 64 * 1024, "more than a pipe holds at once");
     assert.equal(text.stdout.match(/^fleet-\d{6} \(MZP\d{6}\)/gm)?.length, 400);
-    assert.match(text.stdout, /fleet-000400 \(MZP000400\) {2}WARNING\n[^]*never checked by the daemon[^\n]*\n?$/, "ends with the last credential's block");
+    assert.match(text.stdout, /fleet-000400 \(MZP000400\) {2}WARNING\n[\s\S]*never checked by the daemon[^\n]*\n?$/, "ends with the last credential's block");
     const json = await statusJson(config);
     assert.equal(json.json.credentials.length, 400);
   });
@@ -126,8 +127,8 @@ describe("import", () => {
 
     const s = await statusJson(config, "fleet-prod");
     const serial = openssl(["x509", "-in", good.certPath, "-noout", "-serial"]).stdout.trim().replace(/^serial=/, "");
-    assert.equal(s.json.credentials[0].certificate.serial.replace(/^0+/, ""), serial.replace(/^0+/, ""));
-    assert.equal(s.json.credentials[0].certificate.days_left, 364);
+    assert.equal(s.json.credentials[0]!.certificate!.serial.replace(/^0+/, ""), serial.replace(/^0+/, ""));
+    assert.equal(s.json.credentials[0]!.certificate!.days_left, 364);
   });
 
   test("an encrypted PKCS#8 key with --passphrase-file", async () => {
@@ -185,9 +186,9 @@ describe("enroll", () => {
 
     const s = await statusJson(config, "fleet-prod");
     assert.equal(s.code, 1);
-    assert.equal(s.json.credentials[0].renewal.state, "sent");
-    assert.equal(s.json.credentials[0].renewal.kind, "enroll");
-    assert.ok(s.json.credentials[0].renewal.csr_sent_at);
+    assert.equal(s.json.credentials[0]!.renewal!.state, "sent");
+    assert.equal(s.json.credentials[0]!.renewal!.kind, "enroll");
+    assert.ok(s.json.credentials[0]!.renewal!.csr_sent_at);
   });
 });
 
