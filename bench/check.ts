@@ -2,7 +2,7 @@
 import { mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { fromDist } from "./lib/dist.js";
-import { credName, populateDb, writeManyConfig } from "./lib/fixtures.js";
+import { populateDb, writeManyConfig } from "./lib/fixtures.js";
 import type { BenchOptions } from "./lib/options.js";
 import { ms, spread, summarize } from "./lib/stats.js";
 import { verdict, type Row } from "./lib/table.js";

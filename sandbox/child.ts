@@ -94,8 +94,7 @@ export function startCreddDaemon(args: string[], env: NodeJS.ProcessEnv, logFile
   c.stdout!.on("data", (d: Buffer) => {
     out.write(d);
     buf += d.toString();
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
+    for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
       const text = buf.slice(0, i);
       buf = buf.slice(i + 1);
       let line: LogLine;

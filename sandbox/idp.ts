@@ -379,7 +379,7 @@ function peerFingerprint(req: IncomingMessage): string {
 /** Request-time check of the client certificate (clientCertCheck "request"): issued by a client CA, valid at `now`. */
 function clientCertProblem(req: IncomingMessage, cas: X509Certificate[], now: Date): string {
   const peer = (req.socket as TLSSocket).getPeerCertificate(false);
-  if (!peer || !peer.raw) return "no client certificate";
+  if (!peer?.raw) return "no client certificate";
   let leaf: X509Certificate;
   try {
     leaf = new X509Certificate(peer.raw);

@@ -21,6 +21,6 @@ export function renderTable(rows: Row[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
   const out = [line(head), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...body.map(line), ""];
-  rows.forEach((r, i) => out.push(`${i + 1}. ${r.figure}: ${r.detail}`));
+  for (const [i, r] of rows.entries()) out.push(`${i + 1}. ${r.figure}: ${r.detail}`);
   return out.join("\n");
 }

@@ -100,7 +100,8 @@ export function byLine(issues: readonly Issue[]): Issue[] {
 /** `yaml`, loaded on first use (about 25 ms): a good file never needs it. */
 let yamlModule: typeof import("yaml") | undefined;
 function yamlLib(): typeof import("yaml") {
-  return (yamlModule ??= createRequire(import.meta.url)("yaml") as typeof import("yaml"));
+  yamlModule ??= createRequire(import.meta.url)("yaml") as typeof import("yaml");
+  return yamlModule;
 }
 
 /** Finds the line of any key path in `text` (a config that parsed): for problems found after loading. */

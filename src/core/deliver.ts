@@ -38,7 +38,10 @@ const unrecordedByDb = new WeakMap<Db, Map<number, Unrecorded>>();
 
 function unrecordedOf(db: Db): Map<number, Unrecorded> {
   let m = unrecordedByDb.get(db);
-  if (!m) unrecordedByDb.set(db, (m = new Map()));
+  if (!m) {
+    m = new Map();
+    unrecordedByDb.set(db, m);
+  }
   return m;
 }
 

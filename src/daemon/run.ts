@@ -135,7 +135,10 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
       const view = buildStatus(ctx);
       if (notifier.enabled) {
         const line = statusSummary(view, task.getNextRun());
-        if (line !== lastStatusLine) notifier.status((lastStatusLine = line));
+        if (line !== lastStatusLine) {
+          lastStatusLine = line;
+          notifier.status(line);
+        }
       }
       if (metricsFile) {
         const text = renderMetrics(view);

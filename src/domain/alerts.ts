@@ -188,7 +188,7 @@ function credentialSituations(c: CredentialFacts, now: Date): Situation[] {
       action: `run credd doctor ${c.credential} to see which step fails`,
     });
   }
-  if (c.failedHooks && c.failedHooks.lines.length) {
+  if (c.failedHooks?.lines.length) {
     out.push({
       ...base,
       kind: "hook-failed",

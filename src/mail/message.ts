@@ -35,7 +35,7 @@ function domainOf(from: string): string {
   const at = addr.lastIndexOf("@");
   const domain = at >= 0 ? addr.slice(at + 1).trim().toLowerCase() : "";
   // A Message-ID's right side is a dot-atom or a domain literal: keep only what fits one.
-  return /^(?:[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*|\[[^\[\]\\\s]*\])$/.test(domain)
+  return /^(?:[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*|\[[^[\]\\\s]*\])$/.test(domain)
     ? domain
     : "localhost";
 }

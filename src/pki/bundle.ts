@@ -56,7 +56,11 @@ export function readCertificateFiles(files: NamedFile[]): { files: Array<ReadCer
 
 export function uniqueBySha256(certs: CertInfo[]): CertInfo[] {
   const seen = new Set<string>();
-  return certs.filter((c) => (seen.has(c.sha256) ? false : (seen.add(c.sha256), true)));
+  return certs.filter((c) => {
+    if (seen.has(c.sha256)) return false;
+    seen.add(c.sha256);
+    return true;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -190,19 +190,29 @@ const x509Cache = new WeakMap<CertInfo, x509.X509Certificate>();
 
 function node(cert: CertInfo): NodeX509 {
   let n = nodeCache.get(cert);
-  if (!n) nodeCache.set(cert, (n = new NodeX509(cert.der)));
+  if (!n) {
+    n = new NodeX509(cert.der);
+    nodeCache.set(cert, n);
+  }
   return n;
 }
 
 function decoded(cert: CertInfo): x509.X509Certificate {
   let c = x509Cache.get(cert);
-  if (!c) x509Cache.set(cert, (c = new x509.X509Certificate(new Uint8Array(cert.der))));
+  if (!c) {
+    c = new x509.X509Certificate(new Uint8Array(cert.der));
+    x509Cache.set(cert, c);
+  }
   return c;
 }
 
 function unique(certs: CertInfo[]): CertInfo[] {
   const seen = new Set<string>();
-  return certs.filter((c) => (seen.has(c.sha256) ? false : (seen.add(c.sha256), true)));
+  return certs.filter((c) => {
+    if (seen.has(c.sha256)) return false;
+    seen.add(c.sha256);
+    return true;
+  });
 }
 
 const KEY_USAGE_NAMES: Array<[number, string]> = [

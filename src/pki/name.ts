@@ -47,10 +47,10 @@ export function readName(name: ArrayBuffer | ArrayBufferView): DnAttribute[] {
     throw new RefusedError("parse", `the distinguished name is not valid DER: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   // Spread into plain arrays: map on asn1-schema's AsnArray subclasses would build more of them.
-  return [...parsed].flatMap((rdn) => [...rdn].map((atv) => ({ type: attributeName(atv.type), oid: atv.type, ...valueOf(atv.value) })));
+  return [...parsed].flatMap((rdn) => [...rdn].map((atv) => ({ type: attributeName(atv.type), oid: atv.type, ...attributeValue(atv.value) })));
 }
 
-function valueOf(v: AttributeValue): { value: string; stringType: string } {
+function attributeValue(v: AttributeValue): { value: string; stringType: string } {
   if (v.printableString !== undefined) return { value: v.printableString, stringType: "PrintableString" };
   if (v.utf8String !== undefined) return { value: v.utf8String, stringType: "UTF8String" };
   if (v.ia5String !== undefined) return { value: v.ia5String, stringType: "IA5String" };

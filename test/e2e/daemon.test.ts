@@ -38,13 +38,13 @@ test("a certificate inside the window is renewed once: CSR emailed, no second ke
   await d1.waitForLog((l) => l.msg === "email sent" && l.kind === "alert");
   assert.equal(await d1.stop(), 0, "clean stop exits 0");
   await smtp.waitFor(n + 2);
-  const mails = smtp.received.slice(n).filter((m) => !m.parsed.subject.startsWith("[credd]"));
+  const mails = smtp.received.slice(n).filter((m) => !m.parsed.subject?.startsWith("[credd]"));
   assert.equal(mails.length, 1, "one CSR email");
   const mail = mails[0]!;
-  assert.match(mail.parsed.subject, /renewal/);
+  assert.match(mail.parsed.subject ?? "", /renewal/);
   assert.match(mail.parsed.text as string, new RegExp(`serial 0*${serial}`, "i"));
   const archive = join(dir, "state/credentials/fleet-prod/archive");
-  assert.deepEqual(Buffer.from(mail.parsed.attachments[0].content), readFileSync(join(archive, "csr-2.pem")));
+  assert.deepEqual(Buffer.from(mail.parsed.attachments[0]!.content), readFileSync(join(archive, "csr-2.pem")));
   // The daemon logs never carry key material.
   assert.ok(!d1.lines.some((l) => JSON.stringify(l).includes("PRIVATE KEY")));
 

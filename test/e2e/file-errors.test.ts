@@ -74,7 +74,7 @@ test("metrics_file's folder removed while credd runs: logged once, naming the fo
   );
   // Three more checks: the same failure is not logged again.
   const at = d.lines.indexOf(logged);
-  for (let i = 0; i < 3; i++) await d.waitForLog((l) => l.msg === "check done", 10_000, d.lines.findLastIndex((l) => l.msg === "check done") + 1);
+  for (let i = 0; i < 3; i++) await d.waitForLog((l) => l.msg === "check done", 10_000, d.lines.map((l) => l.msg).lastIndexOf("check done") + 1);
   assert.equal(d.lines.slice(at).filter((l) => l.msg === "cannot publish status and metrics").length, 1);
   assert.ok(!d.lines.some((l) => /ENOENT/.test(JSON.stringify(l))));
   assert.equal(await d.stop(), 0);

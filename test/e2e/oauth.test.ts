@@ -118,14 +118,14 @@ describe("staged go-live", () => {
     assert.match(r.stdout, /NOT live yet: awaiting IDP registration/);
     assert.equal(fingerprint(join(s.live, "cert.pem")), fingerprint(old.certPath), "the old certificate stays live");
     const mails = (await smtp.waitFor(n + 1)).slice(n); // the registration email (the CSR was queued with --no-send)
-    const reg = mails.find((m) => /bind it to OAuth2 client/.test(m.parsed.subject))!;
+    const reg = mails.find((m) => /bind it to OAuth2 client/.test(m.parsed.subject ?? ""))!;
     assert.ok(reg, mails.map((m) => m.parsed.subject).join(" | "));
     assert.deepEqual(reg.envelopeTo.sort(), ["connectedcar@stellantis.example", "ops@partner.example"]);
     assert.match(reg.parsed.text as string, /MZP128745/);
     assert.match(reg.parsed.text as string, /app-1a2b3c/);
     assert.match(reg.parsed.text as string, /partner-client/);
-    assert.equal(reg.parsed.attachments[0].filename, "MZP128745.pem");
-    assert.equal(new X509Certificate(Buffer.from(reg.parsed.attachments[0].content)).fingerprint256, fingerprint(signed));
+    assert.equal(reg.parsed.attachments[0]!.filename, "MZP128745.pem");
+    assert.equal(new X509Certificate(Buffer.from(reg.parsed.attachments[0]!.content)).fingerprint256, fingerprint(signed));
     assert.ok(!reg.raw.toString().includes("PRIVATE KEY"), "no key material");
 
     const st = JSON.parse((await runCredd(["--config", s.config, "status", "--json", "fleet-prod"])).stdout);
@@ -188,23 +188,23 @@ describe("credd doctor", () => {
     fake.failNextApi(2, "401-invalid_token");
     const twice = await runCredd(["--config", s.config, "doctor", "fleet-prod"]);
     assert.equal(twice.code, 1);
-    assert.match(twice.stdout, /FAIL  API request.*401/);
+    assert.match(twice.stdout, /FAIL {2}API request.*401/);
 
     fake.failNextApi(1, "495");
     const cert495 = await runCredd(["--config", s.config, "doctor", "fleet-prod"]);
     assert.equal(cert495.code, 1);
-    assert.match(cert495.stdout, /FAIL  API request.*495.*invalid or expired client certificate/i);
+    assert.match(cert495.stdout, /FAIL {2}API request.*495.*invalid or expired client certificate/i);
 
     fake.unregister(fingerprint(hand.certPath));
     const refused = await runCredd(["--config", s.config, "doctor", "fleet-prod"]);
     assert.equal(refused.code, 1);
-    assert.match(refused.stdout, /FAIL  token obtained.*invalid_client/);
-    assert.match(refused.stdout, /skip  API request/);
+    assert.match(refused.stdout, /FAIL {2}token obtained.*invalid_client/);
+    assert.match(refused.stdout, /skip {2}API request/);
     fake.register(fingerprint(hand.certPath));
 
     const expired = await runCredd(["--config", s.config, "doctor", "fleet-prod"], { CREDD_FAKE_NOW: new Date(Date.now() + 400 * 86_400_000).toISOString() });
     assert.equal(expired.code, 1);
-    assert.match(expired.stdout, /FAIL  certificate valid and chains to the Stellantis CA.*expired/);
+    assert.match(expired.stdout, /FAIL {2}certificate valid and chains to the Stellantis CA.*expired/);
 
     // A CA file without the server's CA: the server certificate is not trusted (verification stays on).
     const onlyClientCa = join(s.dir, "only-client-ca.pem");
@@ -213,6 +213,6 @@ describe("credd doctor", () => {
     writeFileSync(s.config, text);
     const wrongCa = await runCredd(["--config", s.config, "doctor", "fleet-prod"]);
     assert.equal(wrongCa.code, 1);
-    assert.match(wrongCa.stdout, /FAIL  TLS handshake with the token endpoint.*not trusted/);
+    assert.match(wrongCa.stdout, /FAIL {2}TLS handshake with the token endpoint.*not trusted/);
   });
 });

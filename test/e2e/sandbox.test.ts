@@ -101,7 +101,7 @@ describe("credd against the sandbox", () => {
       await daemon.waitForLog((l) => l.msg === "token obtained" && l.certVersion === 1);
       const doctor1 = await runCredd([...cfg, "doctor", name], env);
       assert.equal(doctor1.code, 0, doctor1.stdout + doctor1.stderr);
-      assert.match(doctor1.stdout, /PASS  API request .*HTTP 200 application\/hal\+json/);
+      assert.match(doctor1.stdout, /PASS {2}API request .*HTTP 200 application\/hal\+json/);
 
       // The token endpoint goes down when the token is due for refresh: the old token is served meanwhile.
       const token1 = readFileSync(tokenFile, "utf8").trim();

@@ -55,8 +55,7 @@ export function followLog(child: ChildProcess, opts: { context: () => string; st
   let buf = "";
   child.stdout!.on("data", (d: Buffer) => {
     buf += d.toString();
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
+    for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       try {

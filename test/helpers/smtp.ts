@@ -3,7 +3,7 @@
 import { EventEmitter } from "node:events";
 import { chmodSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { simpleParser, type ParsedMail } from "mailparser";
+import { simpleParser, type AddressObject, type ParsedMail } from "mailparser";
 import { SMTPServer } from "smtp-server";
 import type { SmtpConfig } from "../../src/config/types.js";
 import { makeServerTls, removeTestPki, type ServerTls } from "./tls.js";
@@ -60,6 +60,11 @@ function processTls(): ServerTls {
     process.once("exit", () => removeTestPki(made.dir));
   }
   return sharedTls;
+}
+
+/** A parsed To/Cc header as its display text ("" when absent; one header may parse to several objects). */
+export function addressText(header: AddressObject | AddressObject[] | undefined): string {
+  return [header ?? []].flat().map((a) => a.text).join(", ");
 }
 
 let serverCount = 0;

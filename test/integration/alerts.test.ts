@@ -50,7 +50,7 @@ function openCtx(dir: string, port: number, clock: ManualClock): Ctx {
   return { config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) };
 }
 
-const alertSubjects = (from: number) => smtp.received.slice(from).filter((m) => m.parsed.subject.startsWith("[credd]")).map((m) => m.parsed.subject);
+const alertSubjects = (from: number) => smtp.received.slice(from).filter((m) => m.parsed.subject?.startsWith("[credd]")).map((m) => m.parsed.subject);
 
 test("threshold digests at 30/14/7/3/1 days and daily once expired, no duplicate after a restart, then resolved", async () => {
   const dir = makeTempDir("credd-alerts-");
@@ -97,10 +97,10 @@ test("threshold digests at 30/14/7/3/1 days and daily once expired, no duplicate
     const got = await step(left);
     assert.deepEqual(got, want, `at ${left} days left`);
   }
-  const critical = smtp.received.slice(start).find((m) => m.parsed.subject.startsWith("[credd] CRITICAL"))!;
+  const critical = smtp.received.slice(start).find((m) => m.parsed.subject?.startsWith("[credd] CRITICAL"))!;
   assert.ok(critical.envelopeTo.includes("pager@partner.example"), "critical_to is told of critical digests");
   assert.match(critical.parsed.text as string, /what to do: chase connectedcar@stellantis\.example/);
-  const warning = smtp.received.slice(start).find((m) => m.parsed.subject.startsWith("[credd] WARNING"))!;
+  const warning = smtp.received.slice(start).find((m) => m.parsed.subject?.startsWith("[credd] WARNING"))!;
   assert.ok(!warning.envelopeTo.includes("pager@partner.example"));
 
   // The renewal's CSR comes back signed: once live, the situation ends with one "resolved" email.
@@ -145,9 +145,9 @@ test("SMTP down when a threshold is reached: the digest arrives once after SMTP 
     clock.advance(10 * 60_000);
     await checkAll(ctx);
     await deliverDue(ctx);
-    const alerts = up.received.filter((m) => m.parsed.subject.startsWith("[credd]"));
+    const alerts = up.received.filter((m) => m.parsed.subject?.startsWith("[credd]"));
     assert.equal(alerts.length, 1, alerts.map((m) => m.parsed.subject).join(" | "));
-    assert.match(alerts[0]!.parsed.subject, /^\[credd\] WARNING fleet-prod: certificate expires in 19 days/);
+    assert.match(alerts[0]!.parsed.subject ?? "", /^\[credd\] WARNING fleet-prod: certificate expires in 19 days/);
   } finally {
     await up.stop();
     ctx.db.close();

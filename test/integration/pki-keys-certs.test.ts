@@ -2,7 +2,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { keyMatchesCertificate, parseCertificate, splitPemCertificates } from "../../src/pki/certs.js";
 import { compareDn } from "../../src/pki/dn.js";

@@ -88,8 +88,8 @@ test("SMTP down at first, up later: the CSR email stays queued, is retried with 
     assert.equal(third.sent, 1);
     const mails = await up.waitFor(1);
     const bare = (id: string) => id.replace(/^<|>$/g, "");
-    assert.equal(bare(mails[0]!.parsed.messageId), bare(r.messageId), "the Message-ID fixed when queued");
-    assert.match(bare(mails[0]!.parsed.messageId), /^credd\.[0-9a-f-]{36}@partner\.example$/, "on the domain of smtp.from");
+    assert.equal(bare(mails[0]!.parsed.messageId ?? ""), bare(r.messageId), "the Message-ID fixed when queued");
+    assert.match(bare(mails[0]!.parsed.messageId ?? ""), /^credd\.[0-9a-f-]{36}@partner\.example$/, "on the domain of smtp.from");
     clock.advance(DAY);
     assert.equal((await deliverDue(ctx)).sent, 0, "nothing left to send");
     assert.equal(up.received.length, 1, "arrived once");
@@ -112,7 +112,7 @@ test("check: enrolls once, never a second key while pending, reminds after remin
   const [csrMail] = (await smtp.waitFor(n + 1)).slice(n);
   const csrPath = join(ctx.config.state_dir, "credentials/fleet-prod/archive/csr-1.pem");
   const csr = readFileSync(csrPath);
-  assert.deepEqual(Buffer.from(csrMail!.parsed.attachments[0].content), csr);
+  assert.deepEqual(Buffer.from(csrMail!.parsed.attachments[0]!.content), csr);
   // The UTF8String locality went out intact.
   assert.match(openssl(["req", "-in", csrPath, "-noout", "-subject", "-nameopt", "utf8"]).stdout, /Saint-Étienne/);
 
@@ -127,11 +127,11 @@ test("check: enrolls once, never a second key while pending, reminds after remin
   await deliverDue(ctx);
   // The reminder to the contact, and the alert digest to ops about the unanswered CSR.
   const day7 = (await smtp.waitFor(n + 3)).slice(n + 1);
-  const reminder = day7.find((m) => m.parsed.subject.startsWith("Reminder"));
-  assert.match(reminder!.parsed.subject, /^Reminder 1: CSR for MZP128745/);
-  const alert = day7.find((m) => m.parsed.subject.startsWith("[credd]"));
+  const reminder = day7.find((m) => m.parsed.subject?.startsWith("Reminder"));
+  assert.match(reminder!.parsed.subject ?? "", /^Reminder 1: CSR for MZP128745/);
+  const alert = day7.find((m) => m.parsed.subject?.startsWith("[credd]"));
   assert.equal(alert?.parsed.subject, "[credd] WARNING fleet-prod: CSR sent 7 days ago, no certificate back");
-  assert.deepEqual(Buffer.from(reminder!.parsed.attachments[0].content), csr, "the same CSR, not a new key");
+  assert.deepEqual(Buffer.from(reminder!.parsed.attachments[0]!.content), csr, "the same CSR, not a new key");
   assert.notEqual(reminder!.parsed.messageId, csrMail!.parsed.messageId);
   await checkAll(ctx, [ctx.config.credentials[0]!]);
   await deliverDue(ctx);

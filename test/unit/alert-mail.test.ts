@@ -34,7 +34,7 @@ test("subject: worst severity first, with the count of the rest; critical_to add
   );
   assert.equal(m.subject, "[credd] CRITICAL fleet-prod: certificate expires in 3 days (+2 more)");
   assert.deepEqual(m.to, ["ops@partner.example", "pager@partner.example"]);
-  assert.match(m.text, /== fleet-test ==\nWARNING: token refresh failing\n  token-failing detail\n  what to do: token-failing action\n\nRESOLVED: deploy hook failed/);
+  assert.match(m.text, /== fleet-test ==\nWARNING: token refresh failing\n {2}token-failing detail\n {2}what to do: token-failing action\n\nRESOLVED: deploy hook failed/);
   assert.match(m.text, /== fleet-prod ==\nCRITICAL: certificate expires in 3 days/);
 });
 

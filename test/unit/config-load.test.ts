@@ -70,6 +70,7 @@ credentials:
 `;
 
 // Parsed YAML, edited freely by the table rows below.
+// biome-ignore lint/suspicious/noExplicitAny: the rows write values of the wrong type on purpose, at any depth.
 type Tree = Record<string, any>;
 
 /** MINIMAL with an edit applied to its parsed tree, as YAML text again. */

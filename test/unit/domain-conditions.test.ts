@@ -16,7 +16,7 @@ describe("Conditions", () => {
       ["a", "SQLITE_BUSY", "changed"],
       ["a", "SQLITE_BUSY", "repeat"],
     ];
-    steps.forEach(([key, sig, want], i) => assert.equal(c.see(key, sig, `${sig} #${i}`, t(i)).report, want, `step ${i}`));
+    for (const [i, [key, sig, want]] of steps.entries()) assert.equal(c.see(key, sig, `${sig} #${i}`, t(i)).report, want, `step ${i}`);
     const a = c.clear("a");
     assert.deepEqual(a, { signature: "SQLITE_BUSY", message: "SQLITE_BUSY #5", since: t(4), attempts: 2 });
     assert.equal(c.clear("a"), undefined, "cleared once");

@@ -1,7 +1,7 @@
 // The Stellantis DN: exact string types and order when built, attribute-by-attribute comparison.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { compareDn, DN_ORDER, formatDn, isPrintableString, subjectAttributes, type DnAttribute } from "../../src/pki/dn.js";
+import { compareDn, DN_ORDER, formatDn, isPrintableString, type DnAttribute } from "../../src/pki/dn.js";
 import { readName, subjectName } from "../../src/pki/name.js";
 import { RefusedError } from "../../src/errors.js";
 import type { StellantisDn } from "../../src/config/types.js";
