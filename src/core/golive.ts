@@ -12,7 +12,7 @@ import { inTransaction } from "../store/db.js";
 import { recordHookRun } from "../store/history.js";
 import { setRenewalState } from "../store/renewals.js";
 import { removeTokenFiles } from "../oauth/token-files.js";
-import { tokensOf } from "../oauth/tokens-of.js";
+import { tokensOf } from "./tokens-of.js";
 import { forgetToken } from "../store/tokens.js";
 import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";

@@ -4,7 +4,7 @@ import { credentialPaths } from "../files/layout.js";
 import { probeBackoffMs } from "../domain/token-timing.js";
 import { CreddError, errorMessage } from "../errors.js";
 import { composeRegistrationMail } from "../mail/compose.js";
-import { tokensOf } from "../oauth/tokens-of.js";
+import { tokensOf } from "./tokens-of.js";
 import { requestToken, TokenError } from "../oauth/token-client.js";
 import { tlsForVersion } from "../oauth/tls-material.js";
 import { certificateByVersion, liveCertificate } from "../store/certificates.js";
