@@ -1,4 +1,5 @@
-// Opens the SQLite database (WAL, foreign keys, busy timeout) and applies numbered migrations.
+// Opens the SQLite database (WAL, foreign keys, busy timeout), applies numbered migrations, and is
+// the one place store/ calls better-sqlite3 through (prep, inTransaction), naming the file in its errors.
 import Database from "better-sqlite3";
 import { createRequire } from "node:module";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -67,8 +68,8 @@ export function openDb(stateDir: string, opts: OpenOptions = {}): Db {
       if (opts.readonly && opts.snapshot) {
         // The copy keeps the file's journal mode. A WAL database needs a shared-memory index, which
         // an in-memory database has not; in exclusive locking mode, set before the first read,
-        // SQLite keeps that index in its own memory instead (sqlite.org/wal.html, "Use of WAL
-        // Without Shared-Memory"). query_only: the copy is never written, not even in memory.
+        // SQLite keeps that index in its own memory instead (its documented way to use WAL without
+        // shared memory). query_only: the copy is never written, not even in memory.
         db.pragma("locking_mode = EXCLUSIVE");
         db.pragma("query_only = ON");
       }
