@@ -5,7 +5,7 @@ import type { Ctx } from "../core/context.js";
 import { errorMessage, CreddError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { makeMailerFactory } from "../mail/factory.js";
-import { tokensOf } from "../oauth/tokens-of.js";
+import { tokensOf } from "../core/tokens-of.js";
 import type { TokenJson } from "../oauth/token-files.js";
 import { openDbForReading } from "../store/db.js";
 import { getToken } from "../store/tokens.js";

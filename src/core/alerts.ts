@@ -4,8 +4,8 @@ import { planAlerts, situations, type CredentialFacts, type DaemonFacts } from "
 import { composeAlertDigest } from "../mail/alert-mail.js";
 import { getMeta } from "../store/checks.js";
 import { eventSent, recordEvent, resolveAlert, upsertAlert } from "../store/alerts.js";
-import { prep } from "../store/db.js";
-import { failedHookLines, refusalSince } from "../store/history.js";
+import { inTransaction } from "../store/db.js";
+import { failedHookLines, lastUnmatchedRefusal, refusalSince } from "../store/history.js";
 import { enqueueMail } from "../store/outbox.js";
 import { readSnapshot, type Snapshot } from "../store/snapshot.js";
 import type { Ctx } from "./context.js";
@@ -62,8 +62,7 @@ function daemonFacts(ctx: Ctx, snap: Snapshot): DaemonFacts {
   if (refused.length) facts.smtpRefused = { count: refused.length, error: refused[0]!.last_error ?? "" };
   const failing = snap.queued.filter((m) => m.kind !== "alert" && m.last_error_permanent !== 1 && m.attempts >= SMTP_FAILING_ATTEMPTS);
   if (failing.length) facts.smtpFailing = { attempts: Math.max(...failing.map((m) => m.attempts)), error: failing[0]!.last_error ?? "" };
-  const stray = prep(ctx.db, "SELECT * FROM ingests WHERE credential IS NULL AND outcome = 'refused' ORDER BY id DESC LIMIT 1")
-    .get() as { id: number; file: string; check_name: string | null; reason: string | null; at: string } | undefined;
+  const stray = lastUnmatchedRefusal(ctx.db);
   if (stray && ctx.clock.now().getTime() - Date.parse(stray.at) < 7 * 86_400_000) {
     facts.unmatchedRefusal = { id: stray.id, file: stray.file, check: stray.check_name ?? "", reason: stray.reason ?? "" };
   }
@@ -99,7 +98,7 @@ export function evaluateAlerts(ctx: Ctx): AlertRun {
     .filter((a) => plan.resolve.some((r) => r.id === a.id))
     .map((a) => ({ credential: a.credential, title: a.title, opened_at: a.opened_at }));
   if (plan.fire.length === 0 && plan.resolve.length === 0) return { fired: 0, resolved: 0 };
-  return ctx.db.transaction((): AlertRun => {
+  return inTransaction(ctx.db, (): AlertRun => {
     for (const s of plan.fire) (s.event ? recordEvent : upsertAlert)(ctx.db, s, at);
     for (const r of plan.resolve) resolveAlert(ctx.db, r.id, at);
     const mail = composeAlertDigest(ctx.config, plan.fire, resolvedMail, now);
@@ -109,5 +108,5 @@ export function evaluateAlerts(ctx: Ctx): AlertRun {
       "alert digest queued",
     );
     return { fired: plan.fire.length, resolved: plan.resolve.length, outboxId };
-  })();
+  });
 }

@@ -2,8 +2,8 @@
 import { mailBackoffMs } from "../domain/timing.js";
 import { ConfigError, CreddError, errorMessage } from "../errors.js";
 import { SmtpError, SmtpRejectedError } from "../mail/smtp.js";
-import type { Db } from "../store/db.js";
-import { claimDue, markMailFailed, markMailSent, type OutboxRow } from "../store/outbox.js";
+import { inTransaction, type Db } from "../store/db.js";
+import { claimDue, markMailFailed, markMailSent, releaseClaim, type OutboxRow } from "../store/outbox.js";
 import { markCsrSent } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
@@ -58,12 +58,12 @@ export function permanentFix(err: unknown): string | undefined {
 
 /** Marks the row sent (and its renewal's CSR sent), in one transaction; throws if the database refuses. */
 function recordSent(db: Db, row: OutboxRow, sentAt: Date, note: string | null): void {
-  db.transaction(() => {
+  inTransaction(db, () => {
     markMailSent(db, row.id, sentAt, note);
     if (row.renewal_id !== null && (row.kind === "csr" || row.kind === "csr-reminder")) {
       markCsrSent(db, row.renewal_id, sentAt.toISOString());
     }
-  })();
+  });
 }
 
 /**
@@ -93,7 +93,7 @@ export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?:
   for (const { row, mail } of batch) {
     if (opts.shouldStop?.()) {
       // Give the claim back so the next run picks it up at once.
-      ctx.db.prepare("UPDATE outbox SET claimed_until = NULL WHERE id = ?").run(row.id);
+      releaseClaim(ctx.db, row.id);
       continue;
     }
     const what = { outbox: row.id, kind: row.kind, credential: row.credential, messageId: mail.messageId };

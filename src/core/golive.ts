@@ -8,10 +8,11 @@ import { liveVersion, switchLive } from "../files/live.js";
 import { splitPemCertificates } from "../pki/pem.js";
 import { buildPkcs12 } from "../pki/pkcs12.js";
 import { certificateByVersion, makeLive, type CertificateRow } from "../store/certificates.js";
+import { inTransaction } from "../store/db.js";
 import { recordHookRun } from "../store/history.js";
 import { setRenewalState } from "../store/renewals.js";
 import { removeTokenFiles } from "../oauth/token-files.js";
-import { tokensOf } from "../oauth/tokens-of.js";
+import { tokensOf } from "./tokens-of.js";
 import { forgetToken } from "../store/tokens.js";
 import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
@@ -75,10 +76,10 @@ export async function goLive(
 
 export function markLiveInDb(ctx: Ctx, row: CertificateRow): void {
   const at = ctx.clock.now().toISOString();
-  ctx.db.transaction(() => {
+  inTransaction(ctx.db, () => {
     makeLive(ctx.db, row.credential, row.version, at);
     if (row.renewal_id !== null) setRenewalState(ctx.db, row.renewal_id, "live", at);
-  })();
+  });
 }
 
 /** Runs the credential's deploy hooks and records each; a failed hook never rolls back a good certificate. */

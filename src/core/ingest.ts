@@ -16,6 +16,7 @@ import {
   previousCertificate,
   type CertificateRow,
 } from "../store/certificates.js";
+import { inTransaction } from "../store/db.js";
 import { recordIngest } from "../store/history.js";
 import { getRenewal, pendingRenewal, setRenewalState, type RenewalRow } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
@@ -277,10 +278,10 @@ async function ingestLeaf(
   writeFileAtomic(paths.chain(renewal.version), above.map((c) => c.pem).join(""), 0o644);
   crashPoint("after-archive");
   const at = now.toISOString();
-  ctx.db.transaction(() => {
+  inTransaction(ctx.db, () => {
     insertInstalledCertificate(ctx.db, { ...certificateRow(cred.name, renewal.version, leaf, "renewal", now), renewal_id: renewal.id });
     setRenewalState(ctx.db, renewal.id, "signed", at);
-  })();
+  });
   crashPoint("after-signed");
   ctx.log.info({ credential: cred.name, renewal: renewal.id, serial: leaf.serial, file }, "signed certificate accepted and installed");
   const base = { file, outcome: "installed" as const, credential: cred.name, serial: leaf.serial, version: renewal.version };

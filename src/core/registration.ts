@@ -4,10 +4,11 @@ import { credentialPaths } from "../files/layout.js";
 import { probeBackoffMs } from "../domain/token-timing.js";
 import { CreddError, errorMessage } from "../errors.js";
 import { composeRegistrationMail } from "../mail/compose.js";
-import { tokensOf } from "../oauth/tokens-of.js";
+import { tokensOf } from "./tokens-of.js";
 import { requestToken, TokenError } from "../oauth/token-client.js";
 import { tlsForVersion } from "../oauth/tls-material.js";
 import { certificateByVersion, liveCertificate } from "../store/certificates.js";
+import { inTransaction } from "../store/db.js";
 import { enqueueMail } from "../store/outbox.js";
 import {
   markRegistrationMailed,
@@ -66,10 +67,10 @@ export async function probeRegistration(ctx: Ctx, cred: CredentialConfig, renewa
         notAfter: row.not_after,
         sha256: row.sha256,
       });
-      ctx.db.transaction(() => {
+      inTransaction(ctx.db, () => {
         enqueueMail(ctx.db, { mail, kind: "registration", credential: cred.name, renewalId: renewal.id, now });
         markRegistrationMailed(ctx.db, renewal.id, now.toISOString());
-      })();
+      });
       mailed = true;
       ctx.log.warn({ credential: cred.name, renewal: renewal.id, serial: row.serial }, "IDP refused the new certificate: emailed it to the contact for registration");
     }

@@ -7,6 +7,7 @@ import { composeCsrMail } from "../mail/compose.js";
 import { createCsr } from "../pki/csr.js";
 import { exportPrivateKeyPem, generateKeyPair } from "../pki/keys.js";
 import { liveCertificate, maxVersion } from "../store/certificates.js";
+import { inTransaction } from "../store/db.js";
 import { enqueueMail } from "../store/outbox.js";
 import { insertRenewal, markReminded, pendingRenewal, type RenewalRow } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
@@ -76,7 +77,7 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
     ...(live ? { current: { serial: live.serial, notAfter: live.not_after } } : {}),
     reminder: 0,
   });
-  const record = ctx.db.transaction(() => {
+  const record = () => inTransaction(ctx.db, () => {
     const renewalId = insertRenewal(ctx.db, {
       credential: cred.name,
       version,
@@ -132,10 +133,10 @@ export function queueReminder(ctx: Ctx, cred: CredentialConfig, renewal: Renewal
     reminder: n,
     ...(renewal.sent_at ? { firstSentAt: renewal.sent_at } : {}),
   });
-  const id = ctx.db.transaction(() => {
+  const id = inTransaction(ctx.db, () => {
     markReminded(ctx.db, renewal.id, now.toISOString());
     return enqueueMail(ctx.db, { mail, kind: "csr-reminder", credential: cred.name, renewalId: renewal.id, now });
-  })();
+  });
   ctx.log.info({ credential: cred.name, renewal: renewal.id, reminder: n }, "CSR reminder queued");
   return id;
 }

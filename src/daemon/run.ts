@@ -17,7 +17,7 @@ import { makeMailerFactory } from "../mail/factory.js";
 import type { Mailer } from "../mail/smtp.js";
 import { getMeta, setMeta } from "../store/checks.js";
 import { getToken } from "../store/tokens.js";
-import { tokensOf } from "../oauth/tokens-of.js";
+import { tokensOf } from "../core/tokens-of.js";
 import { createInbox } from "./inbox.js";
 import { acquireLock } from "./lock.js";
 import { renderMetrics, writeMetricsFile } from "./metrics.js";

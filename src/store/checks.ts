@@ -1,5 +1,5 @@
 // The checks and meta tables: when each credential was last checked, its last error, daemon facts.
-import { prep, type Db } from "./db.js";
+import { inTransaction, prep, type Db } from "./db.js";
 
 export interface CheckRow {
   credential: string;
@@ -25,9 +25,9 @@ export interface CheckBeat {
 
 /** Many heartbeats in one transaction (the check writes one per credential). */
 export function recordChecks(db: Db, beats: readonly CheckBeat[]): void {
-  db.transaction(() => {
+  inTransaction(db, () => {
     for (const b of beats) recordCheck(db, b.credential, b.at, b.error);
-  })();
+  });
 }
 
 export function setMeta(db: Db, key: string, value: string): void {

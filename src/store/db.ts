@@ -1,4 +1,5 @@
-// Opens the SQLite database (WAL, foreign keys, busy timeout) and applies numbered migrations.
+// Opens the SQLite database (WAL, foreign keys, busy timeout), applies numbered migrations, and is
+// the one place store/ calls better-sqlite3 through (prep, inTransaction), naming the file in its errors.
 import Database from "better-sqlite3";
 import { createRequire } from "node:module";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -24,6 +25,7 @@ export interface OpenOptions {
    * reader who may not write state_dir (`credd status` by someone in group credd) while no credd
    * process has the database open: SQLite then needs to create the WAL's -shm file and cannot.
    * Only exact when there is no -wal file (after a clean stop every change is in the main file).
+   * The copy is SQLite's own deserialized database; its bytes are not changed.
    */
   snapshot?: boolean;
   /** How long to wait for another connection's lock before SQLITE_BUSY (default 5 s). */
@@ -50,12 +52,8 @@ export function openDb(stateDir: string, opts: OpenOptions = {}): Db {
   let db: Db;
   try {
     if (!opts.readonly) mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    if (opts.readonly && opts.snapshot) {
-      const image = readFileSync(file);
-      // Header bytes 18-19 are 2 in WAL mode; an in-memory database cannot be WAL, so say "rollback".
-      if (image.length >= 20 && image[18] === 2) image[18] = image[19] = 1;
-      db = new Database(image, { readonly: true, ...NATIVE });
-    } else db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false, ...NATIVE });
+    if (opts.readonly && opts.snapshot) db = new Database(readFileSync(file), NATIVE);
+    else db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false, ...NATIVE });
   } catch (err) {
     const hint = opts.readonly
       ? "no state yet: start `credd run`, or run `credd import`/`credd enroll` first"
@@ -63,14 +61,24 @@ export function openDb(stateDir: string, opts: OpenOptions = {}): Db {
     throw new CreddError("IO", `cannot open database ${file}: ${errorMessage(err)} (${hint})`, { cause: err });
   }
   const busyMs = opts.busyTimeoutMs ?? BUSY_TIMEOUT_MS;
-  nameFileInErrors(db, file, busyMs);
+  places.set(db, { file, busyMs });
   try {
-    db.pragma(`busy_timeout = ${Math.max(0, Math.round(busyMs))}`);
-    if (!opts.readonly) {
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = FULL");
-    }
-    db.pragma("foreign_keys = ON");
+    driver(db, () => {
+      db.pragma(`busy_timeout = ${Math.max(0, Math.round(busyMs))}`);
+      if (opts.readonly && opts.snapshot) {
+        // The copy keeps the file's journal mode. A WAL database needs a shared-memory index, which
+        // an in-memory database has not; in exclusive locking mode, set before the first read,
+        // SQLite keeps that index in its own memory instead (its documented way to use WAL without
+        // shared memory). query_only: the copy is never written, not even in memory.
+        db.pragma("locking_mode = EXCLUSIVE");
+        db.pragma("query_only = ON");
+      }
+      if (!opts.readonly) {
+        db.pragma("journal_mode = WAL");
+        db.pragma("synchronous = FULL");
+      }
+      db.pragma("foreign_keys = ON");
+    });
     if (!opts.readonly) migrate(db, opts.migrationsDir ?? MIGRATIONS_DIR);
   } catch (err) {
     db.close();
@@ -115,7 +123,7 @@ export function openDbForReading(stateDir: string, configFile?: string): Db {
   }
   const db = openDb(stateDir, { readonly: true });
   try {
-    db.prepare("SELECT count(*) FROM sqlite_master").get();
+    prep(db, "SELECT count(*) FROM sqlite_master").get();
     return db;
   } catch (err) {
     db.close();
@@ -131,48 +139,41 @@ export function openDbForReading(stateDir: string, configFile?: string): Db {
   }
 }
 
+/** Where each connection's errors point: its file and its busy timeout (set by openDb). */
+const places = new WeakMap<Db, { file: string; busyMs: number }>();
+
 /**
- * Every error from this connection that comes from outside credd (locked, disk full, read-only,
- * I/O, damaged) names the file and the fix (see db-errors.ts): SQLite's own "database is locked"
- * says neither which database nor who holds it.
+ * Runs `fn`, which calls the driver on `db`; a failure that comes from outside credd (locked, disk
+ * full, read-only, I/O, damaged) comes out naming the file and the fix (db-errors.ts): SQLite's own
+ * "database is locked" says neither which database nor who holds it. Every call store/ makes into
+ * better-sqlite3 goes through here (prep's statements, inTransaction, openDb, migrate), so the
+ * driver itself is used as published.
  */
-function nameFileInErrors(db: Db, file: string, busyMs: number): void {
-  const named = <A extends unknown[], R>(fn: (...args: A) => R, self: unknown): ((...args: A) => R) =>
-    function (this: unknown, ...args: A): R {
-      try {
-        return fn.apply(this ?? self, args);
-      } catch (err) {
-        throw describeDbError(err, file, busyMs);
-      }
-    };
-  const prepare = db.prepare.bind(db);
-  db.prepare = ((source: string) => {
-    const st = prepare(source);
-    st.run = named(st.run, st) as typeof st.run;
-    st.get = named(st.get, st) as typeof st.get;
-    st.all = named(st.all, st) as typeof st.all;
-    st.iterate = named(st.iterate, st) as typeof st.iterate;
-    return st;
-  }) as Db["prepare"];
-  db.exec = named(db.exec, db) as Db["exec"];
-  db.pragma = named(db.pragma, db) as Db["pragma"];
-  const transaction = db.transaction.bind(db);
-  db.transaction = ((fn: (...args: unknown[]) => unknown) => {
-    const t = transaction(fn);
-    const variants = { default: t.default, deferred: t.deferred, immediate: t.immediate, exclusive: t.exclusive };
-    const wrapped = Object.fromEntries(Object.entries(variants).map(([k, v]) => [k, named(v, undefined)]));
-    const props = { ...Object.fromEntries(Object.entries(wrapped).map(([k, v]) => [k, { value: v }])), database: { value: db, enumerable: true } };
-    for (const v of Object.values(wrapped)) Object.defineProperties(v, props);
-    return wrapped.default;
-  }) as Db["transaction"];
+function driver<T>(db: Db, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const place = places.get(db) ?? { file: db.name, busyMs: BUSY_TIMEOUT_MS };
+    throw describeDbError(err, place.file, place.busyMs);
+  }
+}
+
+/**
+ * Runs `fn` in one transaction: BEGIN, COMMIT, or ROLLBACK when it throws (better-sqlite3's
+ * `transaction`, nested ones as savepoints). Failures name the database file as in `driver`.
+ */
+export function inTransaction<T>(db: Db, fn: () => T): T {
+  return driver(db, () => db.transaction(fn)());
 }
 
 /** Applies every `NNNN_name.sql` not yet recorded, in order, one transaction each. */
 export function migrate(db: Db, dir: string): string[] {
-  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+  driver(db, () =>
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`),
+  );
   const done = new Set(
-    (db.prepare("SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version),
+    (prep(db, "SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version),
   );
   const files = readdirSync(dir)
     .filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f))
@@ -185,32 +186,55 @@ export function migrate(db: Db, dir: string): string[] {
     const version = Number(f.slice(0, 4));
     if (done.has(version)) continue;
     const sql = readFileSync(join(dir, f), "utf8");
-    db.transaction(() => {
-      db.exec(sql);
-      db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(
+    inTransaction(db, () => {
+      driver(db, () => db.exec(sql));
+      prep(db, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(
         version,
         f,
         new Date().toISOString(),
       );
-    })();
+    });
     applied.push(f);
   }
   return applied;
 }
 
-const statements = new WeakMap<Db, Map<string, Database.Statement>>();
+/**
+ * A prepared statement as store/ uses it: run, get and all of better-sqlite3's Statement, each
+ * failure named as in `driver`.
+ */
+export class Query {
+  constructor(
+    private readonly db: Db,
+    private readonly st: Database.Statement,
+  ) {}
+
+  run(...params: unknown[]): Database.RunResult {
+    return driver(this.db, () => this.st.run(...params));
+  }
+
+  get(...params: unknown[]): unknown {
+    return driver(this.db, () => this.st.get(...params));
+  }
+
+  all(...params: unknown[]): unknown[] {
+    return driver(this.db, () => this.st.all(...params));
+  }
+}
+
+const statements = new WeakMap<Db, Map<string, Query>>();
 
 /** A prepared statement, compiled once per connection: the store runs the same few queries all day. */
-export function prep(db: Db, sql: string): Database.Statement {
+export function prep(db: Db, sql: string): Query {
   let cache = statements.get(db);
   if (!cache) {
     cache = new Map();
     statements.set(db, cache);
   }
-  let st = cache.get(sql);
-  if (!st) {
-    st = db.prepare(sql);
-    cache.set(sql, st);
+  let q = cache.get(sql);
+  if (!q) {
+    q = new Query(db, driver(db, () => db.prepare(sql)));
+    cache.set(sql, q);
   }
-  return st;
+  return q;
 }

@@ -41,6 +41,13 @@ export function recordIngest(db: Db, r: IngestRow): void {
   ).run(r);
 }
 
+/** The last refused file that matched no credential, if any. */
+export function lastUnmatchedRefusal(db: Db): (IngestRow & { id: number }) | undefined {
+  return prep(db, "SELECT * FROM ingests WHERE credential IS NULL AND outcome = 'refused' ORDER BY id DESC LIMIT 1").get() as
+    | (IngestRow & { id: number })
+    | undefined;
+}
+
 /** `r` (a credential's last refusal) if it came after the live certificate went live. */
 export function refusalSince<R extends { at: string }>(
   r: R | undefined,

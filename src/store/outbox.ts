@@ -58,6 +58,11 @@ export function claimDue(db: Db, now: Date, holdMs: number, limit = 20, onlyId?:
   return rows.sort((a, b) => a.id - b.id).map((row) => ({ row, mail: JSON.parse(row.mail_json) as OutgoingMail }));
 }
 
+/** Gives a claimed row back unsent, so that the next run picks it up at once. */
+export function releaseClaim(db: Db, id: number): void {
+  prep(db, "UPDATE outbox SET claimed_until = NULL WHERE id = ?").run(id);
+}
+
 /** `note` records a partial refusal: sent to some recipients, refused for others (not resent). */
 export function markMailSent(db: Db, id: number, now: Date, note: string | null = null): void {
   prep(

@@ -4,7 +4,7 @@
 import type { AlertRow } from "./alerts.js";
 import type { CertificateRow } from "./certificates.js";
 import type { CheckRow } from "./checks.js";
-import { prep, type Db } from "./db.js";
+import { inTransaction, prep, type Db } from "./db.js";
 import type { HookRunRow, IngestRow } from "./history.js";
 import type { ProbeFields, RenewalRow } from "./renewals.js";
 import type { TokenRow } from "./tokens.js";
@@ -71,7 +71,7 @@ function byCredential<T extends { credential: string | null }>(rows: unknown[]):
 }
 
 export function readSnapshot(db: Db): Snapshot {
-  return db.transaction((): Snapshot => {
+  return inTransaction(db, (): Snapshot => {
     const hooks = new Map<string, HookRunRow[]>();
     for (const h of prep(db, SQL.hooks).all() as HookRunRow[]) {
       const runs = hooks.get(h.credential);
@@ -94,5 +94,5 @@ export function readSnapshot(db: Db): Snapshot {
       alerts: prep(db, SQL.alerts).all() as AlertRow[],
       lastCheckAt: (prep(db, SQL.lastCheck).get() as { value: string } | undefined)?.value,
     };
-  })();
+  });
 }

@@ -44,6 +44,25 @@ export function recordTokenFailure(db: Db, credential: string, error: string, at
   return getToken(db, credential)!.failures;
 }
 
+/** A credential with a live certificate: its version and its token row's timing fields (none yet: null). */
+export interface TokenTiming {
+  credential: string;
+  version: number;
+  next_attempt_at: string | null;
+  expires_at: string | null;
+  refresh_at: string | null;
+  cert_version: number | null;
+}
+
+/** Every credential with a live certificate, with its token timing, in one query (the token tick runs every second). */
+export function tokenTimings(db: Db): TokenTiming[] {
+  return prep(
+    db,
+    `SELECT c.credential, c.version, t.next_attempt_at, t.expires_at, t.refresh_at, t.cert_version
+       FROM certificates c LEFT JOIN tokens t ON t.credential = c.credential WHERE c.live = 1`,
+  ).all() as TokenTiming[];
+}
+
 /** The token now on disk no longer counts (certificate changed): keep the error history, drop validity. */
 export function forgetToken(db: Db, credential: string): void {
   prep(db,

@@ -1,12 +1,13 @@
 // The SQLite store on a real file: migrations applied once and recorded, one pending renewal, outbox claims.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync, cpSync } from "node:fs";
+import { mkdtempSync, writeFileSync, cpSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { DbError } from "../../src/store/db-errors.js";
-import { MIGRATIONS_DIR, migrate, openDb } from "../../src/store/db.js";
+import { dbPath, inTransaction, MIGRATIONS_DIR, migrate, openDb, openDbForReading, prep } from "../../src/store/db.js";
+import { getMeta, setMeta } from "../../src/store/checks.js";
 import { claimDue, enqueueMail, markMailFailed, markMailSent, queuedMails } from "../../src/store/outbox.js";
 import { insertRenewal, pendingRenewal, setRenewalState } from "../../src/store/renewals.js";
 
@@ -101,9 +102,9 @@ test("database locked by another process: opening and using it name the file, th
       assert.match(err.message, /Fix: let that process finish and try again/);
       return true;
     };
-    // Using it: a write, and a transaction.
-    assert.throws(() => db.prepare("INSERT INTO meta (key, value) VALUES ('x', '1')").run(), check);
-    assert.throws(() => db.transaction(() => db.prepare("INSERT INTO meta (key, value) VALUES ('y', '1')").run())(), check);
+    // Using it through store/: a write, and a transaction.
+    assert.throws(() => setMeta(db, "x", "1"), check);
+    assert.throws(() => inTransaction(db, () => setMeta(db, "y", "1")), check);
     // Opening it: reading goes on beside the lock (WAL), a migration to apply needs it.
     openDb(dir, { busyTimeoutMs: 50 }).close();
     const mig = join(dir, "migrations");
@@ -111,12 +112,12 @@ test("database locked by another process: opening and using it name the file, th
     writeFileSync(join(mig, "9998_more.sql"), "CREATE TABLE more (x INTEGER);\n");
     assert.throws(() => openDb(dir, { busyTimeoutMs: 50, migrationsDir: mig }), check);
     // A mistake of ours is not dressed up as a database failure.
-    assert.throws(() => db.prepare("SELECT nope FROM meta").get(), (err: unknown) => !(err instanceof DbError) && /no such column/.test(String(err)));
+    assert.throws(() => prep(db, "SELECT nope FROM meta").get(), (err: unknown) => !(err instanceof DbError) && /no such column/.test(String(err)));
   } finally {
     holder.kill("SIGKILL");
     await new Promise((r) => holder.once("exit", r));
   }
-  db.prepare("INSERT INTO meta (key, value) VALUES ('x', '1')").run();
+  setMeta(db, "x", "1");
   db.close();
 });
 
@@ -127,7 +128,7 @@ test("database full: the error names the file, says the disk is full and what to
   const pages = db.pragma("page_count", { simple: true }) as number;
   db.pragma(`max_page_count = ${pages}`);
   assert.throws(
-    () => db.prepare("INSERT INTO meta (key, value) VALUES ('big', ?)").run("x".repeat(1 << 20)),
+    () => setMeta(db, "big", "x".repeat(1 << 20)),
     (err: unknown) => {
       assert.ok(err instanceof DbError, String(err));
       assert.equal(err.sqliteCode, "SQLITE_FULL");
@@ -137,4 +138,39 @@ test("database full: the error names the file, says the disk is full and what to
     },
   );
   db.close();
+});
+
+test("the driver is used as published: no method of the connection or its statements is replaced", () => {
+  const db = openDb(tmp());
+  const fresh = openDb(tmp());
+  for (const name of ["prepare", "exec", "pragma", "transaction"] as const) {
+    assert.equal(Object.hasOwn(db, name), false, `db.${name} is better-sqlite3's own`);
+  }
+  const st = db.prepare("SELECT 1");
+  for (const name of ["run", "get", "all", "iterate"] as const) assert.equal(Object.hasOwn(st, name), false, `statement.${name} is better-sqlite3's own`);
+  assert.equal(db.prepare, fresh.prepare);
+  db.close();
+  fresh.close();
+});
+
+test("a reader who may not write the folder reads an in-memory copy of a WAL database: same rows, the file untouched, nothing created", () => {
+  const dir = tmp();
+  const db = openDb(dir);
+  setMeta(db, "last_check_at", "2026-01-01T00:00:00.000Z");
+  db.close(); // a clean stop: every change is in the main file, which still says WAL
+  const file = dbPath(dir);
+  const bytes = readFileSync(file);
+  assert.equal(bytes[18], 2, "the file is in WAL mode");
+  const before = readdirSync(dir).sort();
+  const copy = openDb(dir, { readonly: true, snapshot: true });
+  assert.equal(getMeta(copy, "last_check_at"), "2026-01-01T00:00:00.000Z");
+  assert.equal(copy.pragma("journal_mode", { simple: true }), "wal", "the copy keeps the file's journal mode");
+  assert.throws(() => setMeta(copy, "x", "1"), /readonly|query_only|attempt to write/i, "the copy is not written either");
+  copy.close();
+  assert.deepEqual(readdirSync(dir).sort(), before, "no -wal, -shm or other file created");
+  assert.deepEqual(readFileSync(file), bytes, "the database file is unchanged");
+  // openDbForReading opens the file itself when it can (here: root, or the folder's owner).
+  const reader = openDbForReading(dir);
+  assert.equal(getMeta(reader, "last_check_at"), "2026-01-01T00:00:00.000Z");
+  reader.close();
 });

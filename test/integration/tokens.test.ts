@@ -9,8 +9,9 @@ import type { Ctx } from "../../src/core/context.js";
 import { importCertificate } from "../../src/core/import.js";
 import { createLogger } from "../../src/log.js";
 import { makeMailerFactory } from "../../src/mail/factory.js";
-import { TokenManager } from "../../src/oauth/manager.js";
+import { TokenManager } from "../../src/core/tokens.js";
 import { openDb } from "../../src/store/db.js";
+import { liveCertificate } from "../../src/store/certificates.js";
 import { getToken } from "../../src/store/tokens.js";
 import { dnFor } from "../helpers/credd.js";
 import { makeCa, makeKeyAndCert, makeTempDir, type TestCa } from "../helpers/openssl.js";
@@ -151,5 +152,30 @@ test("the tick fetches again when a token file is removed or emptied, and not ot
   await m.tick();
   assert.equal(fake.tokensIssued.length, issued + 3, "unreadable token file: fetched again");
   assert.equal(readFileSync(join(dir, "token"), "utf8"), fake.tokensIssued.at(-1)!.token);
+  ctx.db.close();
+});
+
+test("the token request is handed in: the manager asks its client with the live certificate and stores the answer", async () => {
+  fake.expiresIn = 3600;
+  const { ctx } = await makeCtx();
+  const cred = ctx.config.credentials[0]!;
+  const live = liveCertificate(ctx.db, cred.name)!;
+  const asked: { config: unknown; cred: string; version: number; timeoutMs: number }[] = [];
+  const m = new TokenManager(ctx, {
+    random: () => 0.5,
+    timeoutMs: 1234,
+    client: async (config, c, version, opts) => {
+      asked.push({ config, cred: c.name, version, timeoutMs: opts.timeoutMs });
+      return { access_token: "from-the-injected-client", token_type: "Bearer", expires_in: 600 };
+    },
+  });
+  const issued = fake.tokensIssued.length;
+  const t = await m.fetch(cred, "test");
+  assert.deepEqual(asked, [{ config: ctx.config, cred: cred.name, version: live.version, timeoutMs: 1234 }]);
+  assert.equal(fake.tokensIssued.length, issued, "the default HTTPS client was not used");
+  assert.equal(t.token, "from-the-injected-client");
+  assert.equal(readFileSync(join(ctx.config.runtime_dir, "fleet-prod/token"), "utf8"), "from-the-injected-client");
+  assert.equal(getToken(ctx.db, cred.name)!.cert_version, live.version);
+  assert.equal(m.current(cred)?.token, "from-the-injected-client");
   ctx.db.close();
 });

@@ -1,6 +1,6 @@
 // One TokenManager per context, made on first use, so single-flight holds across the daemon's callers.
-import type { Ctx } from "../core/context.js";
-import { TokenManager } from "./manager.js";
+import type { Ctx } from "./context.js";
+import { TokenManager } from "./tokens.js";
 
 const managers = new WeakMap<Ctx, TokenManager>();
 

@@ -1,36 +1,36 @@
-// Keeps one valid OAuth2 token per credential: fetch over mTLS, refresh at ~2/3 of its life, back off on failure.
-import type { CredentialConfig } from "../config/types.js";
-import type { Ctx } from "../core/context.js";
+// Keeps one valid OAuth2 token per credential: fetch over mTLS, refresh at ~2/3 of its life, back off on
+// failure. The orchestration lives here; the HTTP exchange, the TLS material and the token files are
+// the oauth/ adapter's, and the token request itself is handed in (TokenClient).
+import type { Config, CredentialConfig } from "../config/types.js";
 import { TOKEN_LAPSE_WARNING_MS, tokenBackoffMs, tokenRefreshAt } from "../domain/token-timing.js";
-import { crashPoint } from "../core/crash.js";
 import { CreddError, errorMessage } from "../errors.js";
+import { tryFetchLock, waitForFetchLock } from "../oauth/fetch-lock.js";
+import type { RequestTokenOptions, TokenResponse } from "../oauth/token-client.js";
+import { readTokenFiles, tokenFilesPresent, writeTokenFiles, type TokenJson } from "../oauth/token-files.js";
 import { certificateByVersion, liveCertificate } from "../store/certificates.js";
-import { prep } from "../store/db.js";
-import { getToken, recordTokenFailure, recordTokenSuccess } from "../store/tokens.js";
-import { tryFetchLock, waitForFetchLock } from "./fetch-lock.js";
-import { readTokenFiles, tokenFilesPresent, writeTokenFiles, type TokenJson } from "./token-files.js";
-import type { TokenResponse } from "./token-client.js";
+import { getToken, recordTokenFailure, recordTokenSuccess, tokenTimings, type TokenTiming } from "../store/tokens.js";
+import type { Ctx } from "./context.js";
+import { crashPoint } from "./crash.js";
 
-// The HTTPS client (https, tls, http) is loaded with the first token request: an idle daemon
-// whose tokens are all valid never needs it.
-const client = () => Promise.all([import("./token-client.js"), import("./tls-material.js")]);
+/** One token request to `cred`'s IDP with its archived certificate `version` (the transport of the manager). */
+export type TokenClient = (config: Config, cred: CredentialConfig, version: number, opts: RequestTokenOptions) => Promise<TokenResponse>;
 
-/** Each credential with a live certificate: its version and its token row's timing fields. */
-const TICK_SQL = `SELECT c.credential, c.version, t.next_attempt_at, t.expires_at, t.refresh_at, t.cert_version
-  FROM certificates c LEFT JOIN tokens t ON t.credential = c.credential WHERE c.live = 1`;
-interface TickRow {
-  credential: string;
-  version: number;
-  next_attempt_at: string | null;
-  expires_at: string | null;
-  refresh_at: string | null;
-  cert_version: number | null;
-}
+/**
+ * The oauth/ adapter's request over mutual TLS. Its modules (and https, tls, http under them) are
+ * loaded with the first token request: an idle daemon whose tokens are all valid never needs them.
+ */
+export const httpsTokenClient: TokenClient = async (config, cred, version, opts) => {
+  if (!cred.oauth) throw new CreddError("STATE", `${cred.name} has no oauth settings`);
+  const [{ requestToken }, { tlsForVersion }] = await Promise.all([import("../oauth/token-client.js"), import("../oauth/tls-material.js")]);
+  return requestToken(cred.oauth, tlsForVersion(config, cred, version), opts);
+};
 
 export interface TokenManagerOptions {
   /** [0, 1) for refresh jitter; injected so tests are exact. */
   random?: () => number;
   timeoutMs?: number;
+  /** How a token is asked for (default httpsTokenClient). */
+  client?: TokenClient;
 }
 
 export class TokenManager {
@@ -67,9 +67,7 @@ export class TokenManager {
   /** What the daemon calls on its short tick: fetch where a token is missing, due, or from an older certificate. */
   async tick(): Promise<void> {
     // One query for every credential's live version and token row: the tick runs every second.
-    const rows = new Map(
-      (prep(this.ctx.db, TICK_SQL).all() as TickRow[]).map((r) => [r.credential, r]),
-    );
+    const rows = new Map(tokenTimings(this.ctx.db).map((r) => [r.credential, r]));
     for (const cred of this.ctx.config.credentials) {
       if (!cred.oauth) continue;
       try {
@@ -83,8 +81,8 @@ export class TokenManager {
     }
   }
 
-  /** Why `cred` needs a new token now, if it does; `row` is its line of TICK_SQL (none: no live certificate). */
-  private dueReason(cred: CredentialConfig, row: TickRow | undefined): string | undefined {
+  /** Why `cred` needs a new token now, if it does; `row` is its line of tokenTimings (none: no live certificate). */
+  private dueReason(cred: CredentialConfig, row: TokenTiming | undefined): string | undefined {
     if (!row || !cred.oauth) return undefined;
     const now = this.ctx.clock.now().getTime();
     if (row.next_attempt_at && Date.parse(row.next_attempt_at) > now) return undefined; // backing off
@@ -132,12 +130,10 @@ export class TokenManager {
   /** Asks the IDP with certificate `version` and, on success, writes the token files and the metadata. */
   async fetchWith(cred: CredentialConfig, version: number, why: string): Promise<TokenJson> {
     const { ctx } = this;
-    const oauth = cred.oauth;
-    if (!oauth) throw new CreddError("STATE", `${cred.name} has no oauth settings`);
+    if (!cred.oauth) throw new CreddError("STATE", `${cred.name} has no oauth settings`);
     const started = ctx.clock.now();
     try {
-      const [{ requestToken }, { tlsForVersion }] = await client();
-      const resp = await requestToken(oauth, tlsForVersion(ctx.config, cred, version), {
+      const resp = await (this.opts.client ?? httpsTokenClient)(ctx.config, cred, version, {
         timeoutMs: this.opts.timeoutMs ?? 30_000,
         now: () => ctx.clock.now(),
       });
