@@ -1,5 +1,6 @@
-// Loading the config file: find it, read it, parse the YAML (keeping line numbers for messages)
-// and validate it into a Config. Every failure is a ConfigError naming file, key and fix.
+// Loading the config file: find it, read it, parse the YAML with `yaml` (keeping line numbers for
+// messages) and validate it into a Config. Every failure is a ConfigError naming file, key and fix.
+// A good file's Config is cached by its bytes (src/config/cache.ts), so large configs load fast.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -7,8 +8,8 @@ import { createRequire } from "node:module";
 import type { Document, LineCounter } from "yaml";
 import { ConfigError } from "../errors.js";
 import type { Config } from "./types.js";
+import { readCachedConfig, recordingEnv, writeCachedConfig } from "./cache.js";
 import { ConfigInvalidError, Issues, type Issue, type Locate, type Seg } from "./issues.js";
-import { quickParse } from "./fast-yaml.js";
 import { validateConfig } from "./validate.js";
 
 export { readSecretFile, resolveSecretPath } from "./secrets.js";
@@ -16,17 +17,35 @@ export { ConfigInvalidError, type Issue } from "./issues.js";
 
 export { DEFAULT_CONFIG_PATH, defaultConfigPath } from "./path.js";
 
-/** Reads, parses and validates the config file; throws ConfigError. */
+/** Reads, parses and validates the config file (or takes its cached Config); throws ConfigError. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const abs = path.resolve(file);
-  return parseConfig(readConfigText(abs), abs, env);
+  return configOfBytes(readConfigBytes(abs), abs, env);
+}
+
+/**
+ * The Config of the file `abs` whose content is `bytes`: from the cache when it holds this very
+ * content, else parsed and validated (and then cached when the cache folder is ours to write).
+ */
+export function configOfBytes(bytes: Buffer, abs: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const cached = readCachedConfig(abs, bytes, env);
+  if (cached) return cached;
+  const envRead: Record<string, string | null> = {};
+  const config = parseConfigReading(bytes.toString("utf8"), abs, env, envRead);
+  writeCachedConfig(abs, bytes, envRead, config, env);
+  return config;
 }
 
 /** The config file's text; a missing or unreadable file is a ConfigError naming it and the fix. */
 export function readConfigText(file: string): string {
+  return readConfigBytes(file).toString("utf8");
+}
+
+/** The config file's bytes; a missing or unreadable file is a ConfigError naming it and the fix. */
+export function readConfigBytes(file: string): Buffer {
   const abs = path.resolve(file);
   try {
-    return fs.readFileSync(abs, "utf8");
+    return fs.readFileSync(abs);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const problem =
@@ -45,22 +64,16 @@ export function readConfigText(file: string): string {
   }
 }
 
-/** parseConfig without reading: `file` is used for messages and to resolve relative paths. */
+/**
+ * Parses and validates `text` with the `yaml` Document API, so every problem in the file is named
+ * on its line; never cached. `file` is used for messages and to resolve relative paths.
+ */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  const abs = path.resolve(file);
-  // The quick parse first; on any problem the file is read again by `yaml`, whose Document places
-  // every message on its line. A file that passes gives the same value either way (config-parse tests).
-  const quick = quickParse(text);
-  if (quick !== undefined) {
-    const ix = new Issues();
-    const config = validateConfig(ix, quick, abs, env);
-    if (ix.list.length === 0 && config) return config;
-  }
-  return parseConfigSlowly(text, abs, env);
+  return parseConfigReading(text, path.resolve(file), env, {});
 }
 
-/** The `yaml` Document parse, with line numbers: every problem in the file is named on its line. */
-export function parseConfigSlowly(text: string, abs: string, env: NodeJS.ProcessEnv): Config {
+/** parseConfig, noting into `envRead` each environment variable validation looked at. */
+function parseConfigReading(text: string, abs: string, env: NodeJS.ProcessEnv, envRead: Record<string, string | null>): Config {
   const { LineCounter, parseDocument } = yamlLib();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
@@ -87,7 +100,7 @@ export function parseConfigSlowly(text: string, abs: string, env: NodeJS.Process
     throw new ConfigError(abs, "", `cannot be read as YAML: ${(err as Error).message}`, "simplify the anchors and aliases", { cause: err });
   }
   const ix = new Issues(locator(doc, lineCounter));
-  const config = validateConfig(ix, value, abs, env);
+  const config = validateConfig(ix, value, abs, recordingEnv(env, envRead));
   if (ix.list.length > 0 || !config) throw new ConfigInvalidError(abs, byLine(ix.list));
   return config;
 }
@@ -97,7 +110,7 @@ export function byLine(issues: readonly Issue[]): Issue[] {
   return [...issues].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
 }
 
-/** `yaml`, loaded on first use (about 25 ms): a good file never needs it. */
+/** `yaml`, loaded on first use (about 25 ms): a config found in the cache never needs it. */
 let yamlModule: typeof import("yaml") | undefined;
 function yamlLib(): typeof import("yaml") {
   return (yamlModule ??= createRequire(import.meta.url)("yaml") as typeof import("yaml"));

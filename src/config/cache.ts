@@ -1,0 +1,128 @@
+// The validated config cached as JSON, so `status` skips the YAML parse and validation on a large
+// config. A cache is only ever a copy of what a fresh parse gives: anything doubtful is ignored.
+//
+// Where: $CREDD_CACHE_DIR, else /var/cache/credd (the unit's CacheDirectory=credd), one file per
+// config path. credd never creates that folder, and writes into it only when the folder belongs to
+// the user it runs as (the daemon, `sudo -u credd credd ...`): root and group credd read, never
+// write, so a reading command leaves no file of theirs behind. The folder is fixed rather than
+// under state_dir because state_dir is only known once the config is parsed.
+//
+// Key: the config's bytes (sha256), its absolute path (relative paths resolve against its folder),
+// credd's version (the validation code), and every environment variable validation looked at with
+// its value (today CREDENTIALS_DIRECTORY, for relative `*_password_file` names). Validation reads
+// no other file, so nothing else can change its result. The Config holds paths to secret files,
+// never a secret: the config refuses secrets (src/config/validate.ts), and they are read only when
+// needed (src/config/secrets.ts).
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { writeFileAtomic } from "../files/atomic.js";
+import type { Config } from "./types.js";
+
+export const DEFAULT_CACHE_DIR = "/var/cache/credd";
+
+/** Bump when the entry's shape changes; older entries are then simply rebuilt. */
+const FORMAT = 1;
+
+/** A cache file larger than this is not one credd wrote for a config: ignored unread. */
+const MAX_CACHE_BYTES = 64 * 1024 * 1024;
+
+interface Entry {
+  format: number;
+  credd: string;
+  file: string;
+  sha256: string;
+  /** The environment variables validation read, with their values (null: unset). */
+  env: Record<string, string | null>;
+  config: Config;
+}
+
+export function cacheDir(env: NodeJS.ProcessEnv): string {
+  return env.CREDD_CACHE_DIR ? path.resolve(env.CREDD_CACHE_DIR) : DEFAULT_CACHE_DIR;
+}
+
+/** One file per config path: a changed config replaces its entry instead of adding one. */
+export function cacheFileFor(abs: string, env: NodeJS.ProcessEnv): string {
+  const id = createHash("sha256").update(abs).digest("hex").slice(0, 32);
+  return path.join(cacheDir(env), `config-${id}.json`);
+}
+
+export function sha256(bytes: Buffer): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * The cached Config for the config file `abs` whose content is `bytes`, or undefined when there is
+ * none to trust: missing, unreadable, a symlink, written by another user, writable by others, not
+ * JSON, another format or credd version, another content, path or environment.
+ */
+export function readCachedConfig(abs: string, bytes: Buffer, env: NodeJS.ProcessEnv): Config | undefined {
+  const file = cacheFileFor(abs, env);
+  let text: string;
+  try {
+    const dirOwner = fs.statSync(path.dirname(file)).uid;
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile() || st.size > MAX_CACHE_BYTES || (st.mode & 0o022) !== 0) return undefined;
+      // Written by this user, root, or the folder's owner (the daemon's user): nobody else.
+      if (st.uid !== euid() && st.uid !== 0 && st.uid !== dirOwner) return undefined;
+      text = fs.readFileSync(fd, "utf8");
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  let e: Partial<Entry>;
+  try {
+    e = JSON.parse(text) as Partial<Entry>;
+  } catch {
+    return undefined;
+  }
+  if (typeof e !== "object" || e === null) return undefined;
+  if (e.format !== FORMAT || e.credd !== creddVersion() || e.file !== abs || e.sha256 !== sha256(bytes)) return undefined;
+  if (typeof e.env !== "object" || e.env === null) return undefined;
+  for (const [k, v] of Object.entries(e.env)) if ((env[k] ?? null) !== v) return undefined;
+  const c = e.config;
+  if (typeof c !== "object" || c === null || c.file !== abs || !Array.isArray(c.credentials)) return undefined;
+  return c;
+}
+
+/**
+ * Stores a freshly validated Config; `envRead` is what validation read of the environment.
+ * Only into an existing folder owned by this user; any failure leaves the cache as it was.
+ */
+export function writeCachedConfig(abs: string, bytes: Buffer, envRead: Record<string, string | null>, config: Config, env: NodeJS.ProcessEnv): void {
+  const file = cacheFileFor(abs, env);
+  try {
+    const dir = fs.lstatSync(path.dirname(file));
+    if (!dir.isDirectory() || dir.uid !== euid()) return;
+    const entry: Entry = { format: FORMAT, credd: creddVersion(), file: abs, sha256: sha256(bytes), env: envRead, config };
+    // 0640 like credd.yaml (root:credd 0640): group credd may read what it may read in the config.
+    writeFileAtomic(file, JSON.stringify(entry), 0o640, { exactMode: true, createDir: false });
+  } catch {
+    // A cache that cannot be written costs only time on the next load.
+  }
+}
+
+/** `env` as validation sees it, noting every variable read (and its value) into `read`. */
+export function recordingEnv(env: NodeJS.ProcessEnv, read: Record<string, string | null>): NodeJS.ProcessEnv {
+  return new Proxy(env, {
+    get(target, key, receiver) {
+      const v: unknown = Reflect.get(target, key, receiver);
+      if (typeof key === "string") read[key] = typeof v === "string" ? v : null;
+      return v;
+    },
+  });
+}
+
+function euid(): number {
+  return process.geteuid?.() ?? -1;
+}
+
+let version: string | undefined;
+function creddVersion(): string {
+  return (version ??= (createRequire(import.meta.url)("../../package.json") as { version: string }).version);
+}
