@@ -58,6 +58,8 @@ export function sha256(bytes: Buffer): string {
  * JSON, another format or credd version, another content, path or environment.
  */
 export function readCachedConfig(abs: string, bytes: Buffer, env: NodeJS.ProcessEnv): Config | undefined {
+  const credd = creddVersion();
+  if (credd === undefined) return undefined;
   const file = cacheFileFor(abs, env);
   let text: string;
   try {
@@ -82,7 +84,7 @@ export function readCachedConfig(abs: string, bytes: Buffer, env: NodeJS.Process
     return undefined;
   }
   if (typeof e !== "object" || e === null) return undefined;
-  if (e.format !== FORMAT || e.credd !== creddVersion() || e.file !== abs || e.sha256 !== sha256(bytes)) return undefined;
+  if (e.format !== FORMAT || e.credd !== credd || e.file !== abs || e.sha256 !== sha256(bytes)) return undefined;
   if (typeof e.env !== "object" || e.env === null) return undefined;
   for (const [k, v] of Object.entries(e.env)) if ((env[k] ?? null) !== v) return undefined;
   const c = e.config;
@@ -95,11 +97,13 @@ export function readCachedConfig(abs: string, bytes: Buffer, env: NodeJS.Process
  * Only into an existing folder owned by this user; any failure leaves the cache as it was.
  */
 export function writeCachedConfig(abs: string, bytes: Buffer, envRead: Record<string, string | null>, config: Config, env: NodeJS.ProcessEnv): void {
+  const credd = creddVersion();
+  if (credd === undefined) return;
   const file = cacheFileFor(abs, env);
   try {
     const dir = fs.lstatSync(path.dirname(file));
     if (!dir.isDirectory() || dir.uid !== euid()) return;
-    const entry: Entry = { format: FORMAT, credd: creddVersion(), file: abs, sha256: sha256(bytes), env: envRead, config };
+    const entry: Entry = { format: FORMAT, credd, file: abs, sha256: sha256(bytes), env: envRead, config };
     // 0640 like credd.yaml (root:credd 0640): group credd may read what it may read in the config.
     writeFileAtomic(file, JSON.stringify(entry), 0o640, { exactMode: true, createDir: false });
   } catch {
@@ -122,7 +126,16 @@ function euid(): number {
   return process.geteuid?.() ?? -1;
 }
 
-let version: string | undefined;
-function creddVersion(): string {
-  return (version ??= (createRequire(import.meta.url)("../../package.json") as { version: string }).version);
+/** credd's version (package.json, as `credd --version` reads it); without it, no cache. */
+let version: string | null | undefined;
+function creddVersion(): string | undefined {
+  if (version === undefined) {
+    try {
+      const v = (createRequire(import.meta.url)("../../package.json") as { version?: unknown }).version;
+      version = typeof v === "string" ? v : null;
+    } catch {
+      version = null;
+    }
+  }
+  return version ?? undefined;
 }
