@@ -9,8 +9,10 @@
 //
 // Key: the config's bytes (sha256), its absolute path (relative paths resolve against its folder),
 // credd's version (the validation code), and every environment variable validation looked at with
-// its value (today CREDENTIALS_DIRECTORY, for relative `*_password_file` names). Validation reads
-// no other file, so nothing else can change its result. The Config holds paths to secret files,
+// its value (today CREDENTIALS_DIRECTORY, for relative `*_password_file` names). An entry holds a
+// Config per such environment: the daemon's (under LoadCredential=) and, written by the daemon
+// too, the one a person running `credd status` without those variables gets. Validation reads no
+// other file, so nothing else can change its result. The Config holds paths to secret files,
 // never a secret: the config refuses secrets (src/config/validate.ts), and they are read only when
 // needed (src/config/secrets.ts).
 import { createHash } from "node:crypto";
@@ -28,14 +30,19 @@ const FORMAT = 1;
 /** A cache file larger than this is not one credd wrote for a config: ignored unread. */
 const MAX_CACHE_BYTES = 64 * 1024 * 1024;
 
+/** The Config as a process with these environment variables gets it. */
+export interface CacheVariant {
+  /** The environment variables validation read, with their values (null: unset). */
+  env: Record<string, string | null>;
+  config: Config;
+}
+
 interface Entry {
   format: number;
   credd: string;
   file: string;
   sha256: string;
-  /** The environment variables validation read, with their values (null: unset). */
-  env: Record<string, string | null>;
-  config: Config;
+  variants: CacheVariant[];
 }
 
 export function cacheDir(env: NodeJS.ProcessEnv): string {
@@ -85,25 +92,30 @@ export function readCachedConfig(abs: string, bytes: Buffer, env: NodeJS.Process
   }
   if (typeof e !== "object" || e === null) return undefined;
   if (e.format !== FORMAT || e.credd !== credd || e.file !== abs || e.sha256 !== sha256(bytes)) return undefined;
-  if (typeof e.env !== "object" || e.env === null) return undefined;
-  for (const [k, v] of Object.entries(e.env)) if ((env[k] ?? null) !== v) return undefined;
-  const c = e.config;
-  if (typeof c !== "object" || c === null || c.file !== abs || !Array.isArray(c.credentials)) return undefined;
-  return c;
+  if (!Array.isArray(e.variants)) return undefined;
+  for (const v of e.variants as unknown[]) {
+    if (typeof v !== "object" || v === null) continue;
+    const { env: read, config: c } = v as Partial<CacheVariant>;
+    if (typeof read !== "object" || read === null) continue;
+    if (!Object.entries(read).every(([k, x]) => (env[k] ?? null) === x)) continue;
+    if (typeof c !== "object" || c === null || c.file !== abs || !Array.isArray(c.credentials)) return undefined;
+    return c;
+  }
+  return undefined;
 }
 
 /**
- * Stores a freshly validated Config; `envRead` is what validation read of the environment.
- * Only into an existing folder owned by this user; any failure leaves the cache as it was.
+ * Stores freshly validated Configs, each with what validation read of the environment. Only into
+ * an existing folder owned by this user; any failure leaves the cache as it was.
  */
-export function writeCachedConfig(abs: string, bytes: Buffer, envRead: Record<string, string | null>, config: Config, env: NodeJS.ProcessEnv): void {
+export function writeCachedConfig(abs: string, bytes: Buffer, variants: CacheVariant[], env: NodeJS.ProcessEnv): void {
   const credd = creddVersion();
   if (credd === undefined) return;
   const file = cacheFileFor(abs, env);
   try {
     const dir = fs.lstatSync(path.dirname(file));
     if (!dir.isDirectory() || dir.uid !== euid()) return;
-    const entry: Entry = { format: FORMAT, credd, file: abs, sha256: sha256(bytes), env: envRead, config };
+    const entry: Entry = { format: FORMAT, credd, file: abs, sha256: sha256(bytes), variants };
     // 0640 like credd.yaml (root:credd 0640): group credd may read what it may read in the config.
     writeFileAtomic(file, JSON.stringify(entry), 0o640, { exactMode: true, createDir: false });
   } catch {

@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import type { Document, LineCounter } from "yaml";
 import { ConfigError } from "../errors.js";
 import type { Config } from "./types.js";
-import { readCachedConfig, recordingEnv, writeCachedConfig } from "./cache.js";
+import { readCachedConfig, recordingEnv, writeCachedConfig, type CacheVariant } from "./cache.js";
 import { ConfigInvalidError, Issues, type Issue, type Locate, type Seg } from "./issues.js";
 import { validateConfig } from "./validate.js";
 
@@ -30,9 +30,24 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 export function configOfBytes(bytes: Buffer, abs: string, env: NodeJS.ProcessEnv = process.env): Config {
   const cached = readCachedConfig(abs, bytes, env);
   if (cached) return cached;
+  const parsed = parseYaml(bytes.toString("utf8"), abs);
   const envRead: Record<string, string | null> = {};
-  const config = parseConfigReading(bytes.toString("utf8"), abs, env, envRead);
-  writeCachedConfig(abs, bytes, envRead, config, env);
+  const config = validated(parsed, abs, env, envRead);
+  const variants: CacheVariant[] = [{ env: envRead, config }];
+  // The daemon sees CREDENTIALS_DIRECTORY (LoadCredential=), a person running `credd status` does
+  // not, and relative secret names resolve differently: store the Config as they get it too.
+  const set = Object.keys(envRead).filter((k) => envRead[k] !== null);
+  if (set.length > 0) {
+    const without = { ...env };
+    for (const k of set) delete without[k];
+    const read: Record<string, string | null> = {};
+    try {
+      variants.push({ env: read, config: validated(parsed, abs, without, read) });
+    } catch {
+      // Valid only with those variables: a reader without them parses and gets the message.
+    }
+  }
+  writeCachedConfig(abs, bytes, variants, env);
   return config;
 }
 
@@ -69,11 +84,18 @@ export function readConfigBytes(file: string): Buffer {
  * on its line; never cached. `file` is used for messages and to resolve relative paths.
  */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  return parseConfigReading(text, path.resolve(file), env, {});
+  const abs = path.resolve(file);
+  return validated(parseYaml(text, abs), abs, env, {});
 }
 
-/** parseConfig, noting into `envRead` each environment variable validation looked at. */
-function parseConfigReading(text: string, abs: string, env: NodeJS.ProcessEnv, envRead: Record<string, string | null>): Config {
+interface Parsed {
+  doc: Document;
+  lineCounter: LineCounter;
+  value: unknown;
+}
+
+/** The `yaml` Document parse; a YAML problem is a ConfigInvalidError naming its line. */
+function parseYaml(text: string, abs: string): Parsed {
   const { LineCounter, parseDocument } = yamlLib();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
@@ -99,8 +121,13 @@ function parseConfigReading(text: string, abs: string, env: NodeJS.ProcessEnv, e
   } catch (err) {
     throw new ConfigError(abs, "", `cannot be read as YAML: ${(err as Error).message}`, "simplify the anchors and aliases", { cause: err });
   }
-  const ix = new Issues(locator(doc, lineCounter));
-  const config = validateConfig(ix, value, abs, recordingEnv(env, envRead));
+  return { doc, lineCounter, value };
+}
+
+/** The Config of a parsed file, noting into `envRead` each environment variable validation read. */
+function validated(p: Parsed, abs: string, env: NodeJS.ProcessEnv, envRead: Record<string, string | null>): Config {
+  const ix = new Issues(locator(p.doc, p.lineCounter));
+  const config = validateConfig(ix, p.value, abs, recordingEnv(env, envRead));
   if (ix.list.length > 0 || !config) throw new ConfigInvalidError(abs, byLine(ix.list));
   return config;
 }

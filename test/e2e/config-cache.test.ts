@@ -40,8 +40,8 @@ test("status fills its own cache folder, then takes the config from it", async (
   const files = readdirSync(s.cache);
   assert.equal(files.length, 1, "one entry, no temp file");
   const file = join(s.cache, files[0]!);
-  const entry = JSON.parse(readFileSync(file, "utf8")) as { config: { state_dir: string } };
-  entry.config.state_dir = join(s.dir, "from-cache");
+  const entry = JSON.parse(readFileSync(file, "utf8")) as { variants: { config: { state_dir: string } }[] };
+  entry.variants[0]!.config.state_dir = join(s.dir, "from-cache");
   writeFileSync(file, JSON.stringify(entry));
   mkdirSync(join(s.dir, "from-cache"));
   assert.equal(await databaseNamed(s.config, s.cache), join(s.dir, "from-cache", "credd.db"));

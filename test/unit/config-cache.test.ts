@@ -36,13 +36,14 @@ credentials:
     subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
 `;
 
-type Entry = { sha256: string; env: Record<string, string | null>; config: { state_dir: string } & Record<string, unknown> };
+type Variant = { env: Record<string, string | null>; config: { state_dir: string } & Record<string, unknown> };
+type Entry = { sha256: string; variants: Variant[] };
 const entryOf = (file: string): Entry => JSON.parse(fs.readFileSync(file, "utf8")) as Entry;
 
-/** Rewrites the cached entry's state_dir: a later load showing it proves the load came from the cache. */
-function mark(cacheFile: string, stateDir: string): void {
+/** Rewrites a cached state_dir: a later load showing it proves the load came from the cache. */
+function mark(cacheFile: string, stateDir: string, variant = 0): void {
   const e = entryOf(cacheFile);
-  e.config.state_dir = stateDir;
+  e.variants[variant]!.config.state_dir = stateDir;
   fs.writeFileSync(cacheFile, JSON.stringify(e));
 }
 
@@ -56,7 +57,7 @@ describe("a cache hit", () => {
       const fresh = parseConfig(text, w.config, env);
       assert.deepEqual(loadConfig(w.config, env), fresh, "the first load parses");
       assert.ok(fs.existsSync(w.cacheFile), "and fills the cache");
-      assert.deepEqual(entryOf(w.cacheFile).config, fresh, "the cache holds the fresh Config");
+      assert.deepEqual(entryOf(w.cacheFile).variants[0]!.config, fresh, "the cache holds the fresh Config");
       assert.deepEqual(loadConfig(w.config, env), fresh, "the second load comes from the cache, the same");
     }
   });
@@ -106,7 +107,7 @@ describe("a cache that does not fit is rebuilt, never an error", () => {
     assert.equal(loadConfig(w.config, w.env).state_dir, "/srv/credd");
     const after = entryOf(w.cacheFile);
     assert.notEqual(after.sha256, before);
-    assert.equal(after.config.state_dir, "/srv/credd", "rebuilt from the new bytes");
+    assert.equal(after.variants[0]!.config.state_dir, "/srv/credd", "rebuilt from the new bytes");
   });
 
   test("corrupt, foreign or old entries", () => {
@@ -120,9 +121,12 @@ describe("a cache that does not fit is rebuilt, never an error", () => {
       { ...e, credd: "0.0.0-older" },
       { ...e, sha256: "0".repeat(64) },
       { ...e, file: "/etc/credd/other.yaml" },
-      { ...e, config: null },
-      { ...e, config: { ...(e.config as object), file: "/elsewhere.yaml" } },
-      { ...e, env: null },
+      { ...e, variants: null },
+      { ...e, variants: [] },
+      { ...e, variants: [null, { env: null, config: {} }] },
+      { ...e, variants: [{ env: {}, config: null }] },
+      { ...e, variants: [{ env: {}, config: { ...(e.variants as Variant[])[0]!.config, file: "/elsewhere.yaml" } }] },
+      { ...e, variants: [{ ...(e.variants as Variant[])[0]!, env: { CREDD_NOT_SET: "x" } }] },
     ].map((x) => JSON.stringify(x));
     for (const text of [...bad, ...edited]) {
       fs.writeFileSync(w.cacheFile, text, { mode: 0o640 });
@@ -155,16 +159,27 @@ describe("a cache that does not fit is rebuilt, never an error", () => {
 
   test("another CREDENTIALS_DIRECTORY, when validation read it", () => {
     const w = world(MINIMAL.replace("  from: credd@partner.example\n", "  from: credd@partner.example\n  user: credd\n  password_file: smtp\n"));
-    assert.equal(loadConfig(w.config, { ...w.env, CREDENTIALS_DIRECTORY: "/run/a" }).smtp.password_file, "/run/a/smtp");
-    assert.deepEqual(entryOf(w.cacheFile).env, { CREDENTIALS_DIRECTORY: "/run/a" });
-    assert.equal(loadConfig(w.config, { ...w.env, CREDENTIALS_DIRECTORY: "/run/b" }).smtp.password_file, "/run/b/smtp");
-    assert.equal(loadConfig(w.config, w.env).smtp.password_file, path.join(w.dir, "smtp"));
-    assert.deepEqual(entryOf(w.cacheFile).env, { CREDENTIALS_DIRECTORY: null });
+    const daemon = { ...w.env, CREDENTIALS_DIRECTORY: "/run/a" };
+    assert.equal(loadConfig(w.config, daemon).smtp.password_file, "/run/a/smtp");
+    assert.deepEqual(
+      entryOf(w.cacheFile).variants.map((v) => v.env),
+      [{ CREDENTIALS_DIRECTORY: "/run/a" }, { CREDENTIALS_DIRECTORY: null }],
+      "as the daemon gets it, and as a person running credd status (no CREDENTIALS_DIRECTORY) gets it",
+    );
+    assert.deepEqual(entryOf(w.cacheFile).variants[1]!.config, parseConfig(fs.readFileSync(w.config, "utf8"), w.config, w.env));
+    mark(w.cacheFile, "/as/the/daemon", 0);
+    mark(w.cacheFile, "/as/a/person", 1);
+    assert.equal(loadConfig(w.config, daemon).state_dir, "/as/the/daemon");
+    assert.equal(loadConfig(w.config, w.env).state_dir, "/as/a/person");
 
-    // Absolute paths only: the environment plays no part, and the entry serves either.
+    // A third value fits neither: parsed, its own path, and the entry rewritten for it.
+    assert.equal(loadConfig(w.config, { ...w.env, CREDENTIALS_DIRECTORY: "/run/b" }).smtp.password_file, "/run/b/smtp");
+    assert.deepEqual(entryOf(w.cacheFile).variants[0]!.env, { CREDENTIALS_DIRECTORY: "/run/b" });
+
+    // Absolute paths only: the environment plays no part, and the one variant serves either.
     const abs = world(MINIMAL);
     loadConfig(abs.config, { ...abs.env, CREDENTIALS_DIRECTORY: "/run/a" });
-    assert.deepEqual(entryOf(abs.cacheFile).env, {});
+    assert.deepEqual(entryOf(abs.cacheFile).variants.map((v) => v.env), [{}]);
     mark(abs.cacheFile, "/shared");
     assert.equal(loadConfig(abs.config, abs.env).state_dir, "/shared");
   });
