@@ -71,7 +71,8 @@ export function readCachedConfig(abs: string, bytes: Buffer, env: NodeJS.Process
   let text: string;
   try {
     const dirOwner = fs.statSync(path.dirname(file)).uid;
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO in its place must not hang the load.
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     try {
       const st = fs.fstatSync(fd);
       if (!st.isFile() || st.size > MAX_CACHE_BYTES || (st.mode & 0o022) !== 0) return undefined;

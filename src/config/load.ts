@@ -51,11 +51,6 @@ export function configOfBytes(bytes: Buffer, abs: string, env: NodeJS.ProcessEnv
   return config;
 }
 
-/** The config file's text; a missing or unreadable file is a ConfigError naming it and the fix. */
-export function readConfigText(file: string): string {
-  return readConfigBytes(file).toString("utf8");
-}
-
 /** The config file's bytes; a missing or unreadable file is a ConfigError naming it and the fix. */
 export function readConfigBytes(file: string): Buffer {
   const abs = path.resolve(file);

@@ -1,6 +1,7 @@
 // The validated-config cache (src/config/cache.ts) against real files: a hit is what a fresh `yaml`
 // parse gives, any change or doubt rebuilds it, a reader never creates it, and it holds no secret.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -149,6 +150,11 @@ describe("a cache that does not fit is rebuilt, never an error", () => {
     fs.symlinkSync(elsewhere, w.cacheFile);
     assert.equal(loadConfig(w.config, w.env).state_dir, "/var/lib/credd", "a symlink");
     assert.equal(fs.lstatSync(w.cacheFile).isSymbolicLink(), false, "replaced by a file");
+
+    fs.rmSync(w.cacheFile);
+    execFileSync("mkfifo", ["-m", "0600", w.cacheFile]);
+    assert.equal(loadConfig(w.config, w.env).state_dir, "/var/lib/credd", "a FIFO: read without hanging");
+    assert.ok(fs.lstatSync(w.cacheFile).isFile(), "replaced by a file");
 
     if (isRoot) {
       mark(w.cacheFile, "/tampered");
