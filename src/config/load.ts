@@ -1,5 +1,6 @@
-// Loading the config file: find it, read it, parse the YAML (keeping line numbers for messages)
-// and validate it into a Config. Every failure is a ConfigError naming file, key and fix.
+// Loading the config file: find it, read it, parse the YAML with `yaml` (keeping line numbers for
+// messages) and validate it into a Config. Every failure is a ConfigError naming file, key and fix.
+// A good file's Config is cached by its bytes (src/config/cache.ts), so large configs load fast.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -7,8 +8,8 @@ import { createRequire } from "node:module";
 import type { Document, LineCounter } from "yaml";
 import { ConfigError } from "../errors.js";
 import type { Config } from "./types.js";
+import { readCachedConfig, recordingEnv, writeCachedConfig, type CacheVariant } from "./cache.js";
 import { ConfigInvalidError, Issues, type Issue, type Locate, type Seg } from "./issues.js";
-import { quickParse } from "./fast-yaml.js";
 import { validateConfig } from "./validate.js";
 
 export { readSecretFile, resolveSecretPath } from "./secrets.js";
@@ -16,17 +17,45 @@ export { ConfigInvalidError, type Issue } from "./issues.js";
 
 export { DEFAULT_CONFIG_PATH, defaultConfigPath } from "./path.js";
 
-/** Reads, parses and validates the config file; throws ConfigError. */
+/** Reads, parses and validates the config file (or takes its cached Config); throws ConfigError. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const abs = path.resolve(file);
-  return parseConfig(readConfigText(abs), abs, env);
+  return configOfBytes(readConfigBytes(abs), abs, env);
 }
 
-/** The config file's text; a missing or unreadable file is a ConfigError naming it and the fix. */
-export function readConfigText(file: string): string {
+/**
+ * The Config of the file `abs` whose content is `bytes`: from the cache when it holds this very
+ * content, else parsed and validated (and then cached when the cache folder is ours to write).
+ */
+export function configOfBytes(bytes: Buffer, abs: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const cached = readCachedConfig(abs, bytes, env);
+  if (cached) return cached;
+  const parsed = parseYaml(bytes.toString("utf8"), abs);
+  const envRead: Record<string, string | null> = {};
+  const config = validated(parsed, abs, env, envRead);
+  const variants: CacheVariant[] = [{ env: envRead, config }];
+  // The daemon sees CREDENTIALS_DIRECTORY (LoadCredential=), a person running `credd status` does
+  // not, and relative secret names resolve differently: store the Config as they get it too.
+  const set = Object.keys(envRead).filter((k) => envRead[k] !== null);
+  if (set.length > 0) {
+    const without = { ...env };
+    for (const k of set) delete without[k];
+    const read: Record<string, string | null> = {};
+    try {
+      variants.push({ env: read, config: validated(parsed, abs, without, read) });
+    } catch {
+      // Valid only with those variables: a reader without them parses and gets the message.
+    }
+  }
+  writeCachedConfig(abs, bytes, variants, env);
+  return config;
+}
+
+/** The config file's bytes; a missing or unreadable file is a ConfigError naming it and the fix. */
+export function readConfigBytes(file: string): Buffer {
   const abs = path.resolve(file);
   try {
-    return fs.readFileSync(abs, "utf8");
+    return fs.readFileSync(abs);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const problem =
@@ -45,22 +74,23 @@ export function readConfigText(file: string): string {
   }
 }
 
-/** parseConfig without reading: `file` is used for messages and to resolve relative paths. */
+/**
+ * Parses and validates `text` with the `yaml` Document API, so every problem in the file is named
+ * on its line; never cached. `file` is used for messages and to resolve relative paths.
+ */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const abs = path.resolve(file);
-  // The quick parse first; on any problem the file is read again by `yaml`, whose Document places
-  // every message on its line. A file that passes gives the same value either way (config-parse tests).
-  const quick = quickParse(text);
-  if (quick !== undefined) {
-    const ix = new Issues();
-    const config = validateConfig(ix, quick, abs, env);
-    if (ix.list.length === 0 && config) return config;
-  }
-  return parseConfigSlowly(text, abs, env);
+  return validated(parseYaml(text, abs), abs, env, {});
 }
 
-/** The `yaml` Document parse, with line numbers: every problem in the file is named on its line. */
-export function parseConfigSlowly(text: string, abs: string, env: NodeJS.ProcessEnv): Config {
+interface Parsed {
+  doc: Document;
+  lineCounter: LineCounter;
+  value: unknown;
+}
+
+/** The `yaml` Document parse; a YAML problem is a ConfigInvalidError naming its line. */
+function parseYaml(text: string, abs: string): Parsed {
   const { LineCounter, parseDocument } = yamlLib();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
@@ -86,8 +116,13 @@ export function parseConfigSlowly(text: string, abs: string, env: NodeJS.Process
   } catch (err) {
     throw new ConfigError(abs, "", `cannot be read as YAML: ${(err as Error).message}`, "simplify the anchors and aliases", { cause: err });
   }
-  const ix = new Issues(locator(doc, lineCounter));
-  const config = validateConfig(ix, value, abs, env);
+  return { doc, lineCounter, value };
+}
+
+/** The Config of a parsed file, noting into `envRead` each environment variable validation read. */
+function validated(p: Parsed, abs: string, env: NodeJS.ProcessEnv, envRead: Record<string, string | null>): Config {
+  const ix = new Issues(locator(p.doc, p.lineCounter));
+  const config = validateConfig(ix, p.value, abs, recordingEnv(env, envRead));
   if (ix.list.length > 0 || !config) throw new ConfigInvalidError(abs, byLine(ix.list));
   return config;
 }
@@ -97,7 +132,7 @@ export function byLine(issues: readonly Issue[]): Issue[] {
   return [...issues].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
 }
 
-/** `yaml`, loaded on first use (about 25 ms): a good file never needs it. */
+/** `yaml`, loaded on first use (about 25 ms): a config found in the cache never needs it. */
 let yamlModule: typeof import("yaml") | undefined;
 function yamlLib(): typeof import("yaml") {
   yamlModule ??= createRequire(import.meta.url)("yaml") as typeof import("yaml");
