@@ -10,7 +10,7 @@ import { checkAll } from "../../src/core/check.js";
 import type { Ctx } from "../../src/core/context.js";
 import { importCertificate } from "../../src/core/import.js";
 import { buildStatus } from "../../src/core/status.js";
-import { renderMetrics, writeMetricsFile } from "../../src/daemon/metrics.js";
+import { renderMetrics, writeMetricsFile, type MetricsView } from "../../src/daemon/metrics.js";
 import { createLogger } from "../../src/log.js";
 import { makeMailerFactory } from "../../src/mail/factory.js";
 import { openDb } from "../../src/store/db.js";
@@ -65,6 +65,31 @@ credentials:
   return { file: config.metrics_file!, text, families: metricFamilies(text) };
 }
 
+/**
+ * The label names of every family, from renderMetrics over a view where each family has a sample
+ * (an OAuth2 token, an open alert): for the families a real run above leaves without one.
+ */
+export function labelsOfEveryFamily(): Map<string, Set<string>> {
+  const view: MetricsView = {
+    status: "warning",
+    daemon: { last_check_at: "2026-11-25T15:00:00.000Z" },
+    outbox: { queued: 0 },
+    alerts: [{ credential: "a", kind: "token-failing", severity: "warning" }],
+    credentials: [
+      {
+        name: "a",
+        mzp: "MZP128745",
+        status: "warning",
+        certificate: { serial: "0A", not_after: "2027-01-01T00:00:00.000Z" },
+        renewal: { state: "sent" },
+        next_renewal_at: "2026-12-01T00:00:00.000Z",
+        token: { expires_at: "2026-11-25T16:00:00.000Z", failures: 1 },
+      },
+    ],
+  };
+  return metricFamilies(renderMetrics(view));
+}
+
 /** Family name → label names seen on its samples, from `# TYPE` lines and sample lines. */
 export function metricFamilies(text: string): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
@@ -100,7 +125,11 @@ export function promqlMetricNames(expr: string): string[] {
   return [...names];
 }
 
-const PROMQL_WORDS = new Set(["and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "inf", "nan", "Inf", "NaN"]);
+const PROMQL_WORDS = new Set([
+  ...["and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "inf", "nan", "Inf", "NaN"],
+  // Aggregations, which may take `by (...)` before their parenthesis: `sum by (x) (m)`.
+  ...["sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk", "quantile", "limitk", "limit_ratio"],
+]);
 
 /** Label names an expression selects or groups on, by the metric they go with (`{credential="x"}`, `by (state)`). */
 export function promqlSelectorLabels(expr: string): { metric: string; labels: string[] }[] {
