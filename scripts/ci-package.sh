@@ -126,6 +126,7 @@ expect_stat /usr/share/doc/credd/copyright "644 root:root regular file"
 expect_stat /usr/share/lintian/overrides/credd "644 root:root regular file"
 expect_stat /usr/share/man/man1/credd.1.gz "644 root:root regular file"
 expect_stat /usr/share/man/man5/credd.yaml.5.gz "644 root:root regular file"
+expect_stat /usr/share/bash-completion/completions/credd "644 root:root regular file"
 expect_stat /etc/credd "755 root:root directory"
 expect_stat /var/lib/credd "750 credd:credd directory"
 bad="$(find /usr/lib/credd /usr/bin/credd \( ! -user root -o ! -group root -o -perm /6022 \) -printf '%m %u:%g %p\n' | head -5)"
@@ -144,6 +145,12 @@ for page in "1 credd" "5 credd.yaml"; do
     *) grep -q 'check_schedule' <<<"$out" || fail "man 5 credd.yaml has no check_schedule" ;;
   esac
 done
+
+step "the bash completion offers the commands"
+# shellcheck disable=SC2016 # expanded by the inner bash
+got="$(bash --norc -c 'source /usr/share/bash-completion/completions/credd && COMP_WORDS=(credd st) COMP_CWORD=1 && _credd && echo "${COMPREPLY[*]}"')" \
+  || fail "sourcing /usr/share/bash-completion/completions/credd failed"
+[ "$got" = status ] || fail "credd st<TAB> offers \"$got\", expected status"
 
 # --- run it as user credd ---------------------------------------------------------------------
 as_credd() { setpriv --reuid=credd --regid=credd --init-groups --reset-env -- "$@"; }

@@ -100,7 +100,8 @@ if [ "$BUILD" = 1 ]; then
 fi
 [ -f dist/main.js ] || { echo "install.sh: dist/main.js missing: run without --no-build (or npm run build)" >&2; exit 1; }
 [ -d node_modules ] || { echo "install.sh: node_modules missing: run without --no-build (or npm ci)" >&2; exit 1; }
-[ -f dist/man/credd.1 ] && [ -f dist/man/credd.yaml.5 ] || { echo "install.sh: dist/man/ (the manual pages) missing: run without --no-build (or npm run build)" >&2; exit 1; }
+[ -f dist/man/credd.1 ] && [ -f dist/man/credd.yaml.5 ] && [ -f dist/completion/credd ] || {
+  echo "install.sh: dist/man/ or dist/completion/ (made by the build) missing: run without --no-build (or npm run build)" >&2; exit 1; }
 
 # Stage the new tree beside the old one, then swap: a running credd keeps its files until restarted.
 APP="$DESTDIR$PREFIX"
@@ -149,6 +150,12 @@ for page in credd.1 credd.yaml.5; do
   install -D -m 0644 "dist/man/$page" "$f"
   wrote "$f" "$f_existed"
 done
+# The bash completion, where bash-completion loads it on first use (it searches XDG_DATA_DIRS,
+# /usr/local/share first).
+f="$DESTDIR$DATADIR/bash-completion/completions/credd"
+f_existed="$(existed "$f")"
+install -D -m 0644 dist/completion/credd "$f"
+wrote "$f" "$f_existed"
 
 # The unit, with this host's node and prefix in ExecStart.
 f="$DESTDIR$UNITDIR/credd.service"

@@ -130,6 +130,10 @@ node --import tsx scripts/gen-man.ts "$WORK/man"
 install -D -m 0644 "$WORK/man/credd.1" "$PKG/usr/share/man/man1/credd.1"
 install -D -m 0644 "$WORK/man/credd.yaml.5" "$PKG/usr/share/man/man5/credd.yaml.5"
 gzip -9n "$PKG/usr/share/man/man1/credd.1" "$PKG/usr/share/man/man5/credd.yaml.5"
+# The bash completion (scripts/gen-completion.ts, from the command table), loaded on first use by
+# bash-completion.
+node --import tsx scripts/gen-completion.ts "$WORK/completion"
+install -D -m 0644 "$WORK/completion/credd" "$PKG/usr/share/bash-completion/completions/credd"
 
 # Documentation: the config example, the README and the install guide (gzip -9n as policy asks
 # of files over 4 KiB), the copyright and the changelog.
