@@ -24,7 +24,7 @@ fail() { echo "ci-install.sh: FAILED at \"$STEP\": $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || fail "run as root: it runs scripts/install.sh into this machine's /"
 [ -f dist/main.js ] || fail "dist/main.js missing: npm run build first"
-for tool in systemd-analyze setpriv; do command -v "$tool" >/dev/null 2>&1 || fail "$tool is missing"; done
+for tool in systemd-analyze setpriv man; do command -v "$tool" >/dev/null 2>&1 || fail "$tool is missing"; done
 [ ! -e /var/lib/credd/credd.db ] || fail "/var/lib/credd/credd.db exists: credd is in real use here"
 [ ! -e "$UNIT" ] || fail "$UNIT exists: credd is installed here by install.sh; this test would overwrite its unit"
 [ "$(dpkg-query -W -f='${db:Status-Abbrev}' credd 2>/dev/null || true)" != "ii " ] || fail "the credd package is installed here; this test's unit in /etc would override the package's"
