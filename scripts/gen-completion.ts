@@ -56,7 +56,7 @@ _credd() {
 
   # The value of an option.
   case "$prev" in
-${branch(v.files, 'COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return 0')}${branch(v.dirs, 'COMPREPLY=($(compgen -d -- "$cur")); compopt -o filenames 2>/dev/null; return 0')}${branch(v.other, "return 0")}  esac
+${branch(v.files, 'mapfile -t COMPREPLY < <(compgen -f -- "$cur"); compopt -o filenames 2>/dev/null; return 0')}${branch(v.dirs, 'mapfile -t COMPREPLY < <(compgen -d -- "$cur"); compopt -o filenames 2>/dev/null; return 0')}${branch(v.other, "return 0")}  esac
 
   # The command, the config file, and how many arguments are already given.
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -95,7 +95,7 @@ ${cases.join("\n")}
   case "$kind" in
     words) COMPREPLY=($(compgen -W "$words" -- "$cur")) ;;
     name) COMPREPLY=($(compgen -W "$names" -- "$cur")) ;;
-    name-file|file) COMPREPLY=($(compgen -W "$names" -- "$cur") $(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null ;;
+    name-file|file) mapfile -t COMPREPLY < <(compgen -W "$names" -- "$cur"; compgen -f -- "$cur"); compopt -o filenames 2>/dev/null ;;
   esac
   return 0
 }

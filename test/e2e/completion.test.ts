@@ -20,7 +20,7 @@ const file = join(dir, "credd.bash");
 writeFileSync(file, bashCompletion());
 const work = join(dir, "work");
 mkdirSync(work);
-for (const f of ["cert.pem", "chain.pem", "key.pem"]) writeFileSync(join(work, f), "");
+for (const f of ["cert.pem", "chain.pem", "key.pem", "signed cert.pem"]) writeFileSync(join(work, f), "");
 mkdirSync(join(work, "certs"));
 
 const config = (path: string, names: string[]) =>
@@ -88,6 +88,7 @@ test("fixed words, files for FILE options and ingest, folders for --dir", () => 
   assert.deepEqual(complete("credd", "ingest", "f"), ["fleet-prod", "fleet-test"], "the first argument may be a NAME");
   assert.deepEqual(complete("credd", "ingest", "fleet-prod", "c"), ["cert.pem", "certs", "chain.pem"], "then files");
   assert.deepEqual(complete("credd", "sandbox", "--sign-delay", ""), [], "a number: nothing to offer");
+  assert.deepEqual(complete("credd", "ingest", "fleet-prod", "s"), ["signed cert.pem"], "a file name with a space stays one word");
 });
 
 test("credd list: the names in config order; an unreadable config exits 1, a usage mistake 2", async () => {
