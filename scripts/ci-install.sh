@@ -15,6 +15,7 @@ VERSION="$(node -p 'require("./package.json").version')"
 NODE="$(readlink -f "$(command -v node)")"
 PREFIX=/opt/credd-ci-install-test
 BINDIR=$PREFIX/bin
+DATADIR=$PREFIX/share
 UNIT=/etc/systemd/system/credd.service
 
 STEP="starting"
@@ -23,7 +24,7 @@ fail() { echo "ci-install.sh: FAILED at \"$STEP\": $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || fail "run as root: it runs scripts/install.sh into this machine's /"
 [ -f dist/main.js ] || fail "dist/main.js missing: npm run build first"
-for tool in systemd-analyze setpriv; do command -v "$tool" >/dev/null 2>&1 || fail "$tool is missing"; done
+for tool in systemd-analyze setpriv man; do command -v "$tool" >/dev/null 2>&1 || fail "$tool is missing"; done
 [ ! -e /var/lib/credd/credd.db ] || fail "/var/lib/credd/credd.db exists: credd is in real use here"
 [ ! -e "$UNIT" ] || fail "$UNIT exists: credd is installed here by install.sh; this test would overwrite its unit"
 [ "$(dpkg-query -W -f='${db:Status-Abbrev}' credd 2>/dev/null || true)" != "ii " ] || fail "the credd package is installed here; this test's unit in /etc would override the package's"
@@ -52,7 +53,7 @@ trap 'rc=$?; cleanup; [ $rc -eq 0 ] || echo "ci-install.sh: stopped at \"$STEP\"
 run_install() {
   local path="$1"
   set +e
-  env PATH="$path" bash scripts/install.sh --no-build --prefix "$PREFIX" --bindir "$BINDIR" > "$WORK/out.txt" 2>&1
+  env PATH="$path" bash scripts/install.sh --no-build --prefix "$PREFIX" --bindir "$BINDIR" --datadir "$DATADIR" > "$WORK/out.txt" 2>&1
   local rc=$?
   set -e
   cat "$WORK/out.txt"
@@ -80,6 +81,11 @@ check_install() {
   expect_stat /etc/tmpfiles.d/credd.conf "644 root:root regular file"
   expect_stat /etc/credd/credd.yaml.example "644 root:root regular file"
   expect_stat /etc/credstore "700 root:root directory"
+  expect_stat "$DATADIR/man/man1/credd.1" "644 root:root regular file"
+  expect_stat "$DATADIR/man/man5/credd.yaml.5" "644 root:root regular file"
+  expect_stat "$DATADIR/bash-completion/completions/credd" "644 root:root regular file"
+  bash -c 'source "$1" && complete -p credd' _ "$DATADIR/bash-completion/completions/credd" >/dev/null || fail "the bash completion does not register credd"
+  grep -q 'credd status \[NAME\]' <<<"$(LC_ALL=C.UTF-8 MANPAGER=cat man -l "$DATADIR/man/man1/credd.1")" || fail "man -l $DATADIR/man/man1/credd.1 does not show the commands"
   grep -qx "ExecStart=$NODE $PREFIX/dist/main.js --config /etc/credd/credd.yaml run" "$UNIT" || fail "$UNIT's ExecStart is not this node and $PREFIX"
   systemd-analyze verify "$UNIT" > "$WORK/verify.txt" 2>&1 || { cat "$WORK/verify.txt" >&2; fail "systemd-analyze verify $UNIT"; }
   [ ! -s "$WORK/verify.txt" ] || { cat "$WORK/verify.txt" >&2; fail "systemd-analyze verify printed warnings"; }

@@ -124,6 +124,9 @@ expect_stat /usr/lib/tmpfiles.d/credd.conf "644 root:root regular file"
 expect_stat /usr/share/doc/credd/examples/credd.yaml.example "644 root:root regular file"
 expect_stat /usr/share/doc/credd/copyright "644 root:root regular file"
 expect_stat /usr/share/lintian/overrides/credd "644 root:root regular file"
+expect_stat /usr/share/man/man1/credd.1.gz "644 root:root regular file"
+expect_stat /usr/share/man/man5/credd.yaml.5.gz "644 root:root regular file"
+expect_stat /usr/share/bash-completion/completions/credd "644 root:root regular file"
 expect_stat /etc/credd "755 root:root directory"
 expect_stat /var/lib/credd "750 credd:credd directory"
 bad="$(find /usr/lib/credd /usr/bin/credd \( ! -user root -o ! -group root -o -perm /6022 \) -printf '%m %u:%g %p\n' | head -5)"
@@ -131,6 +134,23 @@ bad="$(find /usr/lib/credd /usr/bin/credd \( ! -user root -o ! -group root -o -p
 [ ! -e /usr/lib/credd/dist/sandbox ] && [ ! -e /usr/lib/credd/dist/cli/sandbox.js ] || fail "the sandbox is in the package"
 [ -z "$(find /usr/lib/credd/dist ! -name '*.js' -type f | head -1)" ] || fail "/usr/lib/credd/dist holds more than the compiled .js (source maps?)"
 [ -z "$(dpkg-query -W -f='${Conffiles}' credd)" ] || fail "the package ships conffiles; it should ship none"
+
+step "man credd and man 5 credd.yaml find the installed pages and render them without a warning"
+for page in "1 credd" "5 credd.yaml"; do
+  # shellcheck disable=SC2086 # section and name, two words on purpose
+  out="$(LC_ALL=C.UTF-8 MANPAGER=cat MANWIDTH=100 man --warnings $page 2>"$WORK/man.err")" || fail "man $page exited $?: $(cat "$WORK/man.err")"
+  [ ! -s "$WORK/man.err" ] || fail "man --warnings $page: $(cat "$WORK/man.err")"
+  case "$page" in
+    "1 credd") grep -q 'credd status \[NAME\] \[--json\]' <<<"$out" || fail "man credd has no status command" ;;
+    *) grep -q 'check_schedule' <<<"$out" || fail "man 5 credd.yaml has no check_schedule" ;;
+  esac
+done
+
+step "the bash completion offers the commands"
+# shellcheck disable=SC2016 # expanded by the inner bash
+got="$(bash --norc -c 'source /usr/share/bash-completion/completions/credd && COMP_WORDS=(credd st) COMP_CWORD=1 && _credd && echo "${COMPREPLY[*]}"')" \
+  || fail "sourcing /usr/share/bash-completion/completions/credd failed"
+[ "$got" = status ] || fail "credd st<TAB> offers \"$got\", expected status"
 
 # --- run it as user credd ---------------------------------------------------------------------
 as_credd() { setpriv --reuid=credd --regid=credd --init-groups --reset-env -- "$@"; }

@@ -8,17 +8,20 @@
 #   DESTDIR=/tmp/root scripts/install.sh    stage the files under /tmp/root only (no root needed:
 #                                           no user, no chown, no systemctl)
 #
-# Options: --prefix DIR (default /opt/credd), --bindir DIR (default /usr/local/bin), --no-build.
+# Options: --prefix DIR (default /opt/credd), --bindir DIR (default /usr/local/bin), --datadir DIR
+# (default /usr/local/share: the manual pages in man/, the bash completion in bash-completion/),
+# --no-build.
 # The build needs the dev dependencies (typescript), so it runs here (`npm ci && npm run build`);
 # the installed copy gets the production node_modules only (`npm prune --omit=dev`, offline).
 # The user and group credd come from packaging/deb/sysusers.conf (the package's file) through
 # systemd-sysusers, or through useradd where systemd-sysusers is missing.
 set -eEuo pipefail
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 
 PREFIX=/opt/credd
 BINDIR=/usr/local/bin
+DATADIR=/usr/local/share
 BUILD=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -26,6 +29,8 @@ while [ $# -gt 0 ]; do
     --prefix=*) PREFIX="${1#--prefix=}"; shift ;;
     --bindir) BINDIR="${2:?--bindir needs a DIR}"; shift 2 ;;
     --bindir=*) BINDIR="${1#--bindir=}"; shift ;;
+    --datadir) DATADIR="${2:?--datadir needs a DIR}"; shift 2 ;;
+    --datadir=*) DATADIR="${1#--datadir=}"; shift ;;
     --no-build) BUILD=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -33,8 +38,10 @@ while [ $# -gt 0 ]; do
 done
 case "$PREFIX" in /*) ;; *) echo "install.sh: --prefix must be absolute" >&2; exit 2 ;; esac
 case "$BINDIR" in /*) ;; *) echo "install.sh: --bindir must be absolute" >&2; exit 2 ;; esac
+case "$DATADIR" in /*) ;; *) echo "install.sh: --datadir must be absolute" >&2; exit 2 ;; esac
 PREFIX="${PREFIX%/}"
 BINDIR="${BINDIR%/}"
+DATADIR="${DATADIR%/}"
 
 DESTDIR="${DESTDIR:-}"
 if [ -z "$DESTDIR" ] && [ "$(id -u)" -ne 0 ]; then
@@ -93,6 +100,8 @@ if [ "$BUILD" = 1 ]; then
 fi
 [ -f dist/main.js ] || { echo "install.sh: dist/main.js missing: run without --no-build (or npm run build)" >&2; exit 1; }
 [ -d node_modules ] || { echo "install.sh: node_modules missing: run without --no-build (or npm ci)" >&2; exit 1; }
+[ -f dist/man/credd.1 ] && [ -f dist/man/credd.yaml.5 ] && [ -f dist/completion/credd ] || {
+  echo "install.sh: dist/man/ or dist/completion/ (made by the build) missing: run without --no-build (or npm run build)" >&2; exit 1; }
 
 # Stage the new tree beside the old one, then swap: a running credd keeps its files until restarted.
 APP="$DESTDIR$PREFIX"
@@ -132,6 +141,20 @@ exec $NODE $PREFIX/dist/main.js "\$@"
 EOF
 chmod 0755 "$f.tmp"
 mv -f "$f.tmp" "$f"
+wrote "$f" "$f_existed"
+
+# The manual pages (generated into dist/man by npm run build), where man looks for local ones.
+for page in credd.1 credd.yaml.5; do
+  f="$DESTDIR$DATADIR/man/man${page##*.}/$page"
+  f_existed="$(existed "$f")"
+  install -D -m 0644 "dist/man/$page" "$f"
+  wrote "$f" "$f_existed"
+done
+# The bash completion, where bash-completion loads it on first use (it searches XDG_DATA_DIRS,
+# /usr/local/share first).
+f="$DESTDIR$DATADIR/bash-completion/completions/credd"
+f_existed="$(existed "$f")"
+install -D -m 0644 dist/completion/credd "$f"
 wrote "$f" "$f_existed"
 
 # The unit, with this host's node and prefix in ExecStart.

@@ -34,7 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "package-deb.sh: missing ${missing[*]}: apt-get install nodejs dpkg-dev binutils gzip" >&2
   exit 1
 fi
-[ -x node_modules/.bin/tsc ] && [ -d node_modules/better-sqlite3/build/Release ] || {
+[ -x node_modules/.bin/tsc ] && [ -x node_modules/.bin/tsx ] && [ -d node_modules/better-sqlite3/build/Release ] || {
   echo "package-deb.sh: node_modules is not installed or better-sqlite3 is not built: run npm ci first" >&2
   exit 1
 }
@@ -122,6 +122,18 @@ install -D -m 0644 "$DEB/sysusers.conf" "$PKG/usr/lib/sysusers.d/credd.conf"
 install -D -m 0644 "$DEB/tmpfiles.conf" "$PKG/usr/lib/tmpfiles.d/credd.conf"
 install -d -m 0755 "$PKG/etc/credd"
 install -D -m 0644 "$DEB/lintian-overrides" "$PKG/usr/share/lintian/overrides/credd"
+
+# Manual pages, generated from the command table and the config key table (scripts/gen-man.ts,
+# with tsx from the dev dependencies), compressed as policy asks.
+log "generating the manual pages credd(1) and credd.yaml(5)"
+node --import tsx scripts/gen-man.ts "$WORK/man"
+install -D -m 0644 "$WORK/man/credd.1" "$PKG/usr/share/man/man1/credd.1"
+install -D -m 0644 "$WORK/man/credd.yaml.5" "$PKG/usr/share/man/man5/credd.yaml.5"
+gzip -9n "$PKG/usr/share/man/man1/credd.1" "$PKG/usr/share/man/man5/credd.yaml.5"
+# The bash completion (scripts/gen-completion.ts, from the command table), loaded on first use by
+# bash-completion.
+node --import tsx scripts/gen-completion.ts "$WORK/completion"
+install -D -m 0644 "$WORK/completion/credd" "$PKG/usr/share/bash-completion/completions/credd"
 
 # Documentation: the config example, the README and the install guide (gzip -9n as policy asks
 # of files over 4 KiB), the copyright and the changelog.

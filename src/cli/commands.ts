@@ -152,6 +152,16 @@ export const COMMANDS: readonly Command[] = [
     run: async (p, g, io) => (await import("./check-config.js")).cmdCheckConfig(p, g, io),
   },
   {
+    name: "list",
+    usage: ["list"],
+    summary: "the credential names in the config, one per line (for completion and scripts)",
+    options: {},
+    args: { min: 0, max: 0 },
+    usageExit: USAGE_EXIT,
+    help: async () => (await import("./list.js")).LIST_HELP,
+    run: async (p, g, io) => (await import("./list.js")).cmdList(p, g, io),
+  },
+  {
     name: "sandbox",
     usage: [
       "sandbox [--dir DIR] [--accept-all] [--sign-delay SECONDS] [--bind-delay SECONDS]",

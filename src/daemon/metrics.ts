@@ -7,8 +7,8 @@ export interface MetricsView {
   status: string;
   daemon: { last_check_at: string | null };
   outbox: { queued: number };
-  /** Open alerts, when the status view has them. */
-  alerts?: readonly { severity: string }[];
+  /** Open alerts, when the status view has them (credential null: daemon-wide). */
+  alerts?: readonly { severity: string; credential?: string | null; kind?: string }[];
   credentials: readonly {
     name: string;
     mzp: string;
@@ -16,7 +16,8 @@ export interface MetricsView {
     certificate: null | { serial: string; not_after: string };
     renewal: null | { state: string };
     next_renewal_at: string | null;
-    token: { expires_at?: string | null };
+    /** `failures` only for OAuth2 credentials: consecutive failed refreshes. */
+    token: { expires_at?: string | null; failures?: number };
   }[];
 }
 
@@ -67,6 +68,11 @@ export function renderMetrics(v: MetricsView): string {
   const lastCheck = fam("credd_last_check_timestamp_seconds", "When the daemon last checked every credential, as a Unix timestamp.");
   const outbox = fam("credd_outbox_queued", "Emails waiting in the outbox (CSRs, reminders, alerts).");
   const alerts = fam("credd_alerts_open", "Open alerts by severity.");
+  const failures = fam("credd_token_refresh_failures", "Consecutive failed token refreshes of an OAuth2 credential (0 after a success).");
+  const firing = fam(
+    "credd_alert_firing",
+    "1 for each open alert, by credential (empty: daemon-wide), kind and severity, as `credd alerts` lists them.",
+  );
 
   for (const c of v.credentials) {
     if (c.certificate) {
@@ -77,6 +83,7 @@ export function renderMetrics(v: MetricsView): string {
     if (c.renewal && !states.includes(c.renewal.state)) states.push(c.renewal.state);
     for (const s of states) pending.samples.push({ labels: { credential: c.name, state: s }, value: c.renewal?.state === s ? 1 : 0 });
     if (c.token.expires_at) token.samples.push({ labels: { credential: c.name }, value: seconds(c.token.expires_at) });
+    if (typeof c.token.failures === "number") failures.samples.push({ labels: { credential: c.name }, value: c.token.failures });
     severity.samples.push({ labels: { credential: c.name }, value: SEVERITY_CODE[c.status] ?? 3 });
   }
   if (v.daemon.last_check_at) lastCheck.samples.push({ labels: {}, value: seconds(v.daemon.last_check_at) });
@@ -84,9 +91,18 @@ export function renderMetrics(v: MetricsView): string {
   const counts = new Map<string, number>(ALERT_SEVERITIES.map((s) => [s, 0]));
   for (const a of v.alerts ?? []) counts.set(a.severity, (counts.get(a.severity) ?? 0) + 1);
   for (const [s, n] of counts) alerts.samples.push({ labels: { severity: s }, value: n });
+  // Per alert, so a Prometheus rule can follow one of credd's own alerts (a failed deploy hook, an unanswered CSR).
+  // One series per (credential, kind, severity): a duplicate series would make node_exporter drop the file.
+  const seen = new Set<string>();
+  for (const a of v.alerts ?? []) {
+    const labels = { credential: a.credential ?? "", kind: a.kind ?? "unknown", severity: a.severity };
+    const key = JSON.stringify(labels);
+    if (!seen.has(key)) firing.samples.push({ labels, value: 1 });
+    seen.add(key);
+  }
 
   const lines: string[] = [];
-  for (const f of [expiry, renewal, pending, token, severity, lastCheck, outbox, alerts]) {
+  for (const f of [expiry, renewal, pending, token, failures, severity, lastCheck, outbox, alerts, firing]) {
     lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} gauge`);
     for (const s of f.samples) {
       const labels = Object.entries(s.labels).map(([k, val]) => `${k}="${escapeLabelValue(val)}"`);

@@ -531,6 +531,11 @@ describe("scripts/install.sh", () => {
     assert.match(readFileSync(wrapper, "utf8"), new RegExp(`^exec ${node} /opt/credd/dist/main.js "\\$@"$`, "m"));
     assert.ok(existsSync(join(dest, "etc/credd/credd.yaml.example")));
     assert.equal(statSync(join(dest, "etc/credstore")).mode & 0o777, 0o700);
+    // The manual pages and the bash completion, from the build (dist/man, dist/completion).
+    for (const f of ["man/man1/credd.1", "man/man5/credd.yaml.5", "bash-completion/completions/credd"]) {
+      assert.equal(statSync(join(dest, "usr/local/share", f)).mode & 0o777, 0o644, f);
+    }
+    assert.equal(readFileSync(join(dest, "usr/local/share/man/man1/credd.1"), "utf8"), readFileSync(join(ROOT, "dist/man/credd.1"), "utf8"));
 
     // The installed copy runs on its own production node_modules.
     const help = execFileSync(process.execPath, [join(app, "dist/main.js"), "--help"], { encoding: "utf8" });
@@ -564,6 +569,9 @@ describe("scripts/install.sh", () => {
     const written = [
       "opt/credd",
       "usr/local/bin/credd",
+      "usr/local/share/man/man1/credd.1",
+      "usr/local/share/man/man5/credd.yaml.5",
+      "usr/local/share/bash-completion/completions/credd",
       "etc/systemd/system/credd.service",
       "etc/sysusers.d/credd.conf",
       "etc/tmpfiles.d/credd.conf",

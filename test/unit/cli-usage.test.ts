@@ -20,7 +20,7 @@ async function cli(...argv: string[]): Promise<Out> {
   return { code, stdout: out.join("\n"), stderr: err.join("\n") };
 }
 
-const CONTRACT = ["run", "status", "import", "enroll", "renew", "ingest", "token", "doctor", "rollback", "alerts", "check-config", "sandbox"];
+const CONTRACT = ["run", "status", "import", "enroll", "renew", "ingest", "token", "doctor", "rollback", "alerts", "check-config", "list", "sandbox"];
 
 test("the table holds every command of the contract", () => {
   for (const name of CONTRACT) assert.ok(COMMANDS.some((c) => c.name === name), name);
