@@ -94,5 +94,6 @@ test("the panels: days left, renewal state, token refreshes and failures, last c
   assert.equal(new Set(panels.map((p) => p.id)).size, panels.length, "panel ids are unique");
   const ds = d.templating.list.find((v) => v.type === "datasource");
   assert.equal(ds?.name, "datasource");
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, not a template
   for (const p of panels) if (p.targets) assert.equal(p.datasource?.uid, "${datasource}", `panel "${p.title}" uses the data source variable`);
 });
