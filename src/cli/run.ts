@@ -1,8 +1,9 @@
 // `credd run`: the daemon in the foreground, logging JSON to stdout (what systemd starts).
 import { createNotifier, notifyEnvFrom } from "../daemon/notify.js";
-import { startDaemon, type DaemonOptions } from "../daemon/run.js";
+import { startDaemon } from "../daemon/run.js";
 import type { RunSignals } from "../daemon/signals.js";
 import { createLogger } from "../log.js";
+import { activeTestSwitches, daemonTicksFromEnv, refuseTestSwitchesUnderSystemd } from "../test-switches.js";
 import type { Parsed } from "./args.js";
 import { buildCtx } from "./context.js";
 import type { Globals, Io } from "./io.js";
@@ -32,9 +33,18 @@ export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals
     return true;
   };
   if (stoppedEarly()) return 0;
+  // A test aid left in a unit's environment is refused before anything opens (src/test-switches.ts).
+  refuseTestSwitchesUnderSystemd(process.env);
   // Read (and removed from the environment, so deploy hooks do not inherit them) before anything runs.
   const notifyEnv = notifyEnvFrom(process.env);
   const log = createLogger({ stream: "stdout" });
+  const switches = activeTestSwitches(process.env);
+  if (switches.length > 0) {
+    log.warn(
+      { test_switches: Object.fromEntries(switches.map((s) => [s.name, s.value])) },
+      `test switches set: ${switches.map((s) => s.name).join(", ")} (test aids, not for production: docs/operations.md)`,
+    );
+  }
   // Every file and folder the config names is checked before the database is opened (and its
   // folder created): a typo is a refusal to start now, not an error at the renewal a year later.
   const ctx = buildCtx(g.configPath, { log, checkReferences: true });
@@ -44,7 +54,7 @@ export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals
     ctx.db.close();
     return 0;
   }
-  const daemon = startDaemon(ctx, { ...daemonOptionsFromEnv(), notifier: createNotifier(notifyEnv, log) });
+  const daemon = startDaemon(ctx, { ...daemonTicksFromEnv(process.env), notifier: createNotifier(notifyEnv, log) });
   // The daemon takes over: a stop signal that came meanwhile is handed on at once, a SIGHUP reloads.
   signals.onStop((sig) => void daemon.stop(sig));
   signals.onReload(() => {
@@ -55,22 +65,4 @@ export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals
   // Everything is closed; should a stray handle keep the event loop alive, do not hang the stop.
   setTimeout(() => process.exit(process.exitCode ?? 0), 3_000).unref();
   return 0;
-}
-
-/** Test and demo knobs (not for production): faster outbox and inbox polling. */
-function daemonOptionsFromEnv(env = process.env): DaemonOptions {
-  const num = (k: string) => {
-    const v = Number(env[k] ?? "");
-    return Number.isFinite(v) && env[k] !== undefined && env[k] !== "" ? v : undefined;
-  };
-  const o: DaemonOptions = {};
-  const tick = num("CREDD_OUTBOX_TICK_MS");
-  const poll = num("CREDD_INBOX_POLL_MS");
-  const age = num("CREDD_INBOX_MIN_AGE_MS");
-  const tok = num("CREDD_TOKEN_TICK_MS");
-  if (tok !== undefined) o.tokenTickMs = tok;
-  if (tick !== undefined) o.outboxTickMs = tick;
-  if (poll !== undefined) o.inboxPollMs = poll;
-  if (age !== undefined) o.inboxMinAgeMs = age;
-  return o;
 }

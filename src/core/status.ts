@@ -89,6 +89,11 @@ export interface StatusView {
   /** Open alerts (credential null: daemon-wide), worst first. */
   alerts: OpenAlertView[];
   credentials: CredentialStatus[];
+  /**
+   * The test switches set for the command that built this view (src/test-switches.ts), by name;
+   * empty in production. Non-empty means the times shown may not be real time.
+   */
+  test_switches: string[];
 }
 
 export interface OpenAlertView {
@@ -101,7 +106,7 @@ export interface OpenAlertView {
   last_sent_at: string;
 }
 
-export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: string): StatusView {
+export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: string, testSwitches: readonly string[] = []): StatusView {
   const { config, db } = ctx;
   const now = ctx.clock.now();
   const period = schedulePeriodMs(config.check_schedule, now);
@@ -137,6 +142,7 @@ export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: st
     },
     alerts,
     credentials: list,
+    test_switches: [...testSwitches],
   };
 }
 

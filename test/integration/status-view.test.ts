@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ManualClock } from "../../src/clock.js";
+import { ManualClock } from "../helpers/clock.js";
 import { when } from "../../src/cli/format.js";
 import { statusText } from "../../src/cli/status-text.js";
 import { loadConfig } from "../../src/config/load.js";
