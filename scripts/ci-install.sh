@@ -80,7 +80,7 @@ check_install() {
   expect_stat /etc/tmpfiles.d/credd.conf "644 root:root regular file"
   expect_stat /etc/credd/credd.yaml.example "644 root:root regular file"
   expect_stat /etc/credstore "700 root:root directory"
-  grep -qx "ExecStart=$NODE $PREFIX/dist/main.js --config /etc/credd/credd.yaml run" "$UNIT" || fail "$UNIT's ExecStart is not this node and $PREFIX"
+  grep -qx "ExecStart=$NODE --no-opt $PREFIX/dist/main.js --config /etc/credd/credd.yaml run" "$UNIT" || fail "$UNIT's ExecStart is not this node and $PREFIX"
   systemd-analyze verify "$UNIT" > "$WORK/verify.txt" 2>&1 || { cat "$WORK/verify.txt" >&2; fail "systemd-analyze verify $UNIT"; }
   [ ! -s "$WORK/verify.txt" ] || { cat "$WORK/verify.txt" >&2; fail "systemd-analyze verify printed warnings"; }
   local out
