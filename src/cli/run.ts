@@ -22,7 +22,12 @@ Under systemd (Type=notify) it reports READY=1, STATUS=, WATCHDOG=1 and
 STOPPING=1 on $NOTIFY_SOCKET. With metrics_file set, it writes Prometheus
 metrics there after each check.
 
-exit: 0 clean stop, 1 could not start (config, database, another credd run)`;
+Test switches (CREDD_FAKE_NOW, CREDD_CLOCK_FILE, CREDD_CRASH_AT, the tick knobs)
+are logged at warning level, and refused under systemd ($INVOCATION_ID) unless
+CREDD_ALLOW_TEST_SWITCHES=1 (docs/operations.md).
+
+exit: 0 clean stop, 1 could not start (config, database, another credd run,
+test switches under systemd)`;
 
 export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals): Promise<number> {
   // `signals` has trapped SIGTERM/SIGINT since main() saw `run`. A stop that came while the modules
