@@ -1,8 +1,8 @@
 // When check_schedule runs, from a time given by the caller (the injected clock, never the system
 // clock): the expected time between checks (`credd run` stores it so `status` can tell a stale
 // heartbeat) and the first check at or after a given time (when a due registration probe runs).
-// node-cron decides what a run is: the candidates come from its parse() and each is kept only if
-// its task.match() says so. Why this small walk remains: docs/architecture.md, "check_schedule".
+// node-cron decides what a run is: the candidates come from its parse() and its task.match()
+// judges each day. Why this small walk remains: docs/architecture.md, "check_schedule".
 import { nodeCron } from "../config/cron.js";
 
 /** How far ahead the period looks: a whole week, so a weekday schedule's weekend gap counts. */
