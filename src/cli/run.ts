@@ -43,13 +43,6 @@ export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals
   // Read (and removed from the environment, so deploy hooks do not inherit them) before anything runs.
   const notifyEnv = notifyEnvFrom(process.env);
   const log = createLogger({ stream: "stdout" });
-  const switches = activeTestSwitches(process.env);
-  if (switches.length > 0) {
-    log.warn(
-      { test_switches: Object.fromEntries(switches.map((s) => [s.name, s.value])) },
-      `test switches set: ${switches.map((s) => s.name).join(", ")} (test aids, not for production: docs/operations.md)`,
-    );
-  }
   // Every file and folder the config names is checked before the database is opened (and its
   // folder created): a typo is a refusal to start now, not an error at the renewal a year later.
   const ctx = buildCtx(g.configPath, { log, checkReferences: true });
@@ -59,7 +52,11 @@ export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals
     ctx.db.close();
     return 0;
   }
-  const daemon = startDaemon(ctx, { ...daemonTicksFromEnv(process.env), notifier: createNotifier(notifyEnv, log) });
+  const daemon = startDaemon(ctx, {
+    ...daemonTicksFromEnv(process.env),
+    testSwitches: activeTestSwitches(process.env),
+    notifier: createNotifier(notifyEnv, log),
+  });
   // The daemon takes over: a stop signal that came meanwhile is handed on at once, a SIGHUP reloads.
   signals.onStop((sig) => void daemon.stop(sig));
   signals.onReload(() => {

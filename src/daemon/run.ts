@@ -39,6 +39,8 @@ export interface DaemonOptions {
    * withheld so systemd restarts credd (everything that matters is in SQLite). Default 30 min.
    */
   stuckStepMs?: number;
+  /** Test switches set (src/test-switches.ts): logged at warning level once the daemon has its lock. */
+  testSwitches?: readonly { name: string; value: string }[];
 }
 
 export interface Daemon {
@@ -88,6 +90,14 @@ function storeCheckPeriod(ctx: Ctx): void {
 export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   const lock = acquireLock(ctx.config.state_dir);
   const { log } = ctx;
+  // Once this daemon is the one that runs (a second `credd run` refused by the lock says only that).
+  const switches = opts.testSwitches ?? [];
+  if (switches.length > 0) {
+    log.warn(
+      { test_switches: Object.fromEntries(switches.map((s) => [s.name, s.value])) },
+      `test switches set: ${switches.map((s) => s.name).join(", ")} (test aids, not for production: docs/operations.md)`,
+    );
+  }
   shareLiveWithGroup(ctx.config, log);
   const notifier = opts.notifier ?? createNotifier({}, log);
   try {
