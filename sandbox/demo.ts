@@ -93,8 +93,9 @@ async function main(): Promise<number> {
       CREDD_INBOX_MIN_AGE_MS: "200",
       CREDD_TOKEN_TICK_MS: "300",
     };
-    // Not this demo's business: a fake date, another config, a systemd unit's notify socket.
-    for (const k of ["CREDD_FAKE_NOW", "CREDD_CONFIG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]) delete env[k];
+    // Not this demo's business: a fake date, another config, a systemd unit's notify socket and
+    // invocation (under which `credd run` refuses the test switches above: src/test-switches.ts).
+    for (const k of ["CREDD_FAKE_NOW", "CREDD_CONFIG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID"]) delete env[k];
     const cli = (...args: string[]) => runCredd(["--config", sb.configPath, ...args], env);
 
     const d = startCreddDaemon(["--config", sb.configPath, "run"], env, join(dir, "credd.log"));

@@ -1,7 +1,8 @@
 // The sandbox's virtual clock: an offset in milliseconds kept in a file that credd (CREDD_CLOCK_FILE)
 // and the sandbox both read, so the demo moves everyone's time forward at once without restarts.
 import { existsSync, readFileSync } from "node:fs";
-import { clockFromEnv, DAY_MS, type Clock } from "../src/clock.js";
+import { DAY_MS, type Clock } from "../src/clock.js";
+import { clockFromEnv } from "../src/test-switches.js";
 import { writeFileAtomic } from "../src/files/atomic.js";
 
 /** The clock credd sees with CREDD_CLOCK_FILE=file: real time plus the file's offset. */

@@ -86,7 +86,7 @@ check_install() {
   expect_stat "$DATADIR/bash-completion/completions/credd" "644 root:root regular file"
   bash -c 'source "$1" && complete -p credd' _ "$DATADIR/bash-completion/completions/credd" >/dev/null || fail "the bash completion does not register credd"
   grep -q 'credd status \[NAME\]' <<<"$(LC_ALL=C.UTF-8 MANPAGER=cat man -l "$DATADIR/man/man1/credd.1")" || fail "man -l $DATADIR/man/man1/credd.1 does not show the commands"
-  grep -qx "ExecStart=$NODE $PREFIX/dist/main.js --config /etc/credd/credd.yaml run" "$UNIT" || fail "$UNIT's ExecStart is not this node and $PREFIX"
+  grep -qx "ExecStart=$NODE --no-opt $PREFIX/dist/main.js --config /etc/credd/credd.yaml run" "$UNIT" || fail "$UNIT's ExecStart is not this node and $PREFIX"
   systemd-analyze verify "$UNIT" > "$WORK/verify.txt" 2>&1 || { cat "$WORK/verify.txt" >&2; fail "systemd-analyze verify $UNIT"; }
   [ ! -s "$WORK/verify.txt" ] || { cat "$WORK/verify.txt" >&2; fail "systemd-analyze verify printed warnings"; }
   local out

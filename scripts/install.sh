@@ -161,12 +161,12 @@ wrote "$f" "$f_existed"
 f="$DESTDIR$UNITDIR/credd.service"
 f_existed="$(existed "$f")"
 install -d -m 0755 "$DESTDIR$UNITDIR"
-sed -e "s#^ExecStart=/usr/bin/node /usr/lib/credd/dist/main.js #ExecStart=$NODE $PREFIX/dist/main.js #" \
+sed -e "s#^ExecStart=/usr/bin/node --no-opt /usr/lib/credd/dist/main.js #ExecStart=$NODE --no-opt $PREFIX/dist/main.js #" \
     -e "s#^Documentation=.*#Documentation=file://$PREFIX/docs/install.md file://$PREFIX/README.md#" \
     systemd/credd.service > "$f.tmp"
-grep -q "^ExecStart=$NODE $PREFIX/dist/main.js " "$f.tmp" || {
+grep -q "^ExecStart=$NODE --no-opt $PREFIX/dist/main.js " "$f.tmp" || {
   rm -f "$f.tmp"
-  echo "install.sh: systemd/credd.service's ExecStart is not /usr/bin/node /usr/lib/credd/dist/main.js ...: update this script" >&2
+  echo "install.sh: systemd/credd.service's ExecStart is not /usr/bin/node --no-opt /usr/lib/credd/dist/main.js ...: update this script" >&2
   false
 }
 chmod 0644 "$f.tmp"

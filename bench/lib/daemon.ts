@@ -13,8 +13,9 @@ export interface RunningDaemon {
   stop(): Promise<number | null>;
 }
 
-export function startDaemon(config: string, env: NodeJS.ProcessEnv = {}): RunningDaemon {
-  const child = spawn(process.execPath, [creddMain(), "--config", config, "run"], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+/** `nodeFlags`: what node is given before dist/main.js (the idle figure passes the unit's, bench/lib/unit.ts). */
+export function startDaemon(config: string, env: NodeJS.ProcessEnv = {}, nodeFlags: readonly string[] = []): RunningDaemon {
+  const child = spawn(process.execPath, [...nodeFlags, creddMain(), "--config", config, "run"], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const log = followLog(child, {

@@ -10,6 +10,7 @@ export function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
   delete env.NODE_EXTRA_CA_CERTS;
   delete env.NODE_OPTIONS; // tsx's loader must not leak into the measured node processes
+  delete env.INVOCATION_ID; // a bench run from a systemd service: its test switches are meant (src/test-switches.ts)
   return env;
 }
 

@@ -1,6 +1,5 @@
 // Every command's command line in one table: usage, options, arguments, exit code of a mistake,
 // and how to load and run it. A command's module is loaded only when that command runs.
-import { setFlagsFromString } from "node:v8";
 import { trapRunSignals } from "../daemon/signals.js";
 import type { CommandSpec, Parsed } from "./args.js";
 import { processIo, type Globals, type Io } from "./io.js";
@@ -29,10 +28,6 @@ export const COMMANDS: readonly Command[] = [
       // Trapped before anything else of `run` happens and held to its exit (src/daemon/signals.ts):
       // a SIGTERM while the daemon's modules load, the config is read or the lock is taken is a clean stop.
       const signals = trapRunSignals();
-      // The daemon is idle nearly all the time: V8's optimizing compiler would add ~5 MiB of resident
-      // code for hot loops that a check every few minutes does not need (the check over 10,000
-      // credentials takes about as long without it; README "Benchmark"). Set before any daemon code runs.
-      setFlagsFromString("--no-opt");
       return (await import("./run.js")).cmdRun(p, g, io, signals);
     },
   },

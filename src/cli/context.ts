@@ -1,6 +1,7 @@
 // Builds the shared context for a command that writes: config, database, clock, logger, lazy SMTP
 // transport. Commands that only read open the database with openDbForReading (src/store/db.ts).
-import { clockFromEnv, type Clock } from "../clock.js";
+import type { Clock } from "../clock.js";
+import { clockFromEnv } from "../test-switches.js";
 import { loadConfig } from "../config/load.js";
 import { loadCheckedConfig } from "../config/load-checked.js";
 import type { Config } from "../config/types.js";

@@ -1,6 +1,6 @@
 // `credd doctor NAME`: live check of TLS, token and one API call; each step reported with its time.
 import { existsSync } from "node:fs";
-import { clockFromEnv } from "../clock.js";
+import { clockFromEnv } from "../test-switches.js";
 import { loadConfig } from "../config/load.js";
 import { requireCredential } from "../config/lookup.js";
 import { doctor } from "../core/doctor.js";

@@ -1,8 +1,9 @@
 // `credd run`: the daemon in the foreground, logging JSON to stdout (what systemd starts).
 import { createNotifier, notifyEnvFrom } from "../daemon/notify.js";
-import { startDaemon, type DaemonOptions } from "../daemon/run.js";
+import { startDaemon } from "../daemon/run.js";
 import type { RunSignals } from "../daemon/signals.js";
 import { createLogger } from "../log.js";
+import { activeTestSwitches, daemonTicksFromEnv, refuseTestSwitchesUnderSystemd } from "../test-switches.js";
 import type { Parsed } from "./args.js";
 import { buildCtx } from "./context.js";
 import type { Globals, Io } from "./io.js";
@@ -21,7 +22,12 @@ Under systemd (Type=notify) it reports READY=1, STATUS=, WATCHDOG=1 and
 STOPPING=1 on $NOTIFY_SOCKET. With metrics_file set, it writes Prometheus
 metrics there after each check.
 
-exit: 0 clean stop, 1 could not start (config, database, another credd run)`;
+Test switches (CREDD_FAKE_NOW, CREDD_CLOCK_FILE, CREDD_CRASH_AT, the tick knobs)
+are logged at warning level, and refused under systemd ($INVOCATION_ID) unless
+CREDD_ALLOW_TEST_SWITCHES=1 (docs/operations.md).
+
+exit: 0 clean stop, 1 could not start (config, database, another credd run,
+test switches under systemd)`;
 
 export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals): Promise<number> {
   // `signals` has trapped SIGTERM/SIGINT since main() saw `run`. A stop that came while the modules
@@ -32,6 +38,8 @@ export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals
     return true;
   };
   if (stoppedEarly()) return 0;
+  // A test aid left in a unit's environment is refused before anything opens (src/test-switches.ts).
+  refuseTestSwitchesUnderSystemd(process.env);
   // Read (and removed from the environment, so deploy hooks do not inherit them) before anything runs.
   const notifyEnv = notifyEnvFrom(process.env);
   const log = createLogger({ stream: "stdout" });
@@ -44,7 +52,11 @@ export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals
     ctx.db.close();
     return 0;
   }
-  const daemon = startDaemon(ctx, { ...daemonOptionsFromEnv(), notifier: createNotifier(notifyEnv, log) });
+  const daemon = startDaemon(ctx, {
+    ...daemonTicksFromEnv(process.env),
+    testSwitches: activeTestSwitches(process.env),
+    notifier: createNotifier(notifyEnv, log),
+  });
   // The daemon takes over: a stop signal that came meanwhile is handed on at once, a SIGHUP reloads.
   signals.onStop((sig) => void daemon.stop(sig));
   signals.onReload(() => {
@@ -55,22 +67,4 @@ export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals
   // Everything is closed; should a stray handle keep the event loop alive, do not hang the stop.
   setTimeout(() => process.exit(process.exitCode ?? 0), 3_000).unref();
   return 0;
-}
-
-/** Test and demo knobs (not for production): faster outbox and inbox polling. */
-function daemonOptionsFromEnv(env = process.env): DaemonOptions {
-  const num = (k: string) => {
-    const v = Number(env[k] ?? "");
-    return Number.isFinite(v) && env[k] !== undefined && env[k] !== "" ? v : undefined;
-  };
-  const o: DaemonOptions = {};
-  const tick = num("CREDD_OUTBOX_TICK_MS");
-  const poll = num("CREDD_INBOX_POLL_MS");
-  const age = num("CREDD_INBOX_MIN_AGE_MS");
-  const tok = num("CREDD_TOKEN_TICK_MS");
-  if (tok !== undefined) o.tokenTickMs = tok;
-  if (tick !== undefined) o.outboxTickMs = tick;
-  if (poll !== undefined) o.inboxPollMs = poll;
-  if (age !== undefined) o.inboxMinAgeMs = age;
-  return o;
 }

@@ -1,5 +1,6 @@
 // The text of `credd status`: one labelled fact per row, one time format (src/cli/format.ts).
 import type { CredentialStatus, StatusView } from "../core/status.js";
+import { testSwitchBanner } from "../test-switches.js";
 import { humanTimes, when } from "./format.js";
 
 const up = (s: string) => s.toUpperCase();
@@ -8,6 +9,8 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 /** Every line of the report (no trailing newline); `push` is handed each in turn. */
 export function statusText(v: StatusView, push: (line: string) => void): void {
   const row = (k: string, val: string) => push(`${k.padEnd(14)}${humanTimes(val)}`);
+  const banner = testSwitchBanner(v.test_switches);
+  if (banner) push(banner);
   push(`credd status ${up(v.status)}`);
   row("generated", when(v.generated_at));
   row("config", v.config);

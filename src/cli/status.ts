@@ -1,5 +1,5 @@
 // `credd status [NAME] [--json]`: where every credential stands; exits 0/1/2/3 like a monitoring plugin.
-import { clockFromEnv } from "../clock.js";
+import { activeTestSwitches, clockFromEnv, testSwitchBanner } from "../test-switches.js";
 import { requireCredential } from "../config/lookup.js";
 import { loadConfig } from "../config/load.js";
 import { buildStatus, STATUS_JSON_VERSION, type StatusView } from "../core/status.js";
@@ -31,19 +31,25 @@ export async function cmdStatus(p: Parsed, g: Globals, io: Io): Promise<number> 
   const json = p.flags.has("json");
   const only = p.args[0];
   let view: StatusView;
+  // Shown first (text) and in `test_switches` (json): the times below may not be real time.
+  const switches = activeTestSwitches(process.env).map((s) => s.name);
   try {
     const config = loadConfig(g.configPath);
     if (only) requireCredential(config, only);
     const db = openDbForReading(config.state_dir, config.file);
     try {
-      view = buildStatus({ config, db, clock: clockFromEnv() }, only);
+      view = buildStatus({ config, db, clock: clockFromEnv() }, only, switches);
     } finally {
       db.close();
     }
   } catch (err) {
     const msg = errorMessage(err);
-    if (json) io.out(JSON.stringify({ version: STATUS_JSON_VERSION, status: "unknown", exit_code: 3, error: msg }, null, 2));
-    else io.err(`credd status: UNKNOWN: ${msg}`);
+    if (json) io.out(JSON.stringify({ version: STATUS_JSON_VERSION, status: "unknown", exit_code: 3, error: msg, test_switches: switches }, null, 2));
+    else {
+      const banner = testSwitchBanner(switches);
+      if (banner) io.out(banner);
+      io.err(`credd status: UNKNOWN: ${msg}`);
+    }
     return 3;
   }
   if (json) io.out(JSON.stringify(view, null, 2));

@@ -1,5 +1,5 @@
 // `credd token NAME [--json]`: print a valid access token for scripts, fetching one if none is valid.
-import { clockFromEnv } from "../clock.js";
+import { clockFromEnv } from "../test-switches.js";
 import { loadConfig } from "../config/load.js";
 import type { Ctx } from "../core/context.js";
 import { errorMessage, CreddError } from "../errors.js";

@@ -1,4 +1,7 @@
-// Test-only fault points: CREDD_CRASH_AT=name kills the process right there, as a power cut would.
+// Test-only fault points: CREDD_CRASH_AT=name (a test switch, src/test-switches.ts) kills the
+// process right there, as a power cut would.
+import { crashPointFromEnv } from "../test-switches.js";
+
 export function crashPoint(name: string): void {
-  if (process.env.CREDD_CRASH_AT === name) process.kill(process.pid, "SIGKILL");
+  if (crashPointFromEnv() === name) process.kill(process.pid, "SIGKILL");
 }

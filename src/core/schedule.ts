@@ -1,16 +1,26 @@
-// When check_schedule runs: the expected time between checks (so `status` can tell a stale
+// When check_schedule runs, from a time given by the caller (the injected clock, never the system
+// clock): the expected time between checks (`credd run` stores it so `status` can tell a stale
 // heartbeat) and the first check at or after a given time (when a due registration probe runs).
-import { nodeCron, parsePlainCron } from "../config/cron.js";
+// node-cron decides what a run is: the candidates come from its parse() and its task.match()
+// judges each day. Why this small walk remains: docs/architecture.md, "check_schedule".
+import { nodeCron } from "../config/cron.js";
 
-/** When fewer than three runs are found (never, for a valid expression). */
-const FALLBACK_MS = 10 * 60_000;
+/** How far ahead the period looks: a whole week, so a weekday schedule's weekend gap counts. */
+const PERIOD_SPAN_MS = 7 * 86_400_000;
+/** ...but no more runs than this (a schedule every second or minute is even anyway). */
+const PERIOD_MAX_RUNS = 1_000;
 
 /**
- * The longest gap between the next three runs, so an uneven schedule ("0 9,17 * * *") is not
- * flagged early.
+ * The longest gap between runs after `from`, over the next seven days (at least three runs, at
+ * most 1,000), so an uneven schedule ("0 9,17 * * *", "0 9 * * 1-5") is not flagged stale over
+ * its long gap. Undefined if fewer than three runs are found (never, for a valid expression).
  */
-export function schedulePeriodMs(expr: string, from: Date = new Date()): number {
-  return longestGap(runsAfter(expr, from, 3)) ?? FALLBACK_MS;
+export function schedulePeriodMs(expr: string, from: Date): number | undefined {
+  const runs = runsAfter(expr, from, PERIOD_MAX_RUNS, from.getTime() + PERIOD_SPAN_MS);
+  if (runs.length < 3) return undefined;
+  let gap = 0;
+  for (let i = 1; i < runs.length; i++) gap = Math.max(gap, runs[i]! - runs[i - 1]!);
+  return gap;
 }
 
 /**
@@ -23,43 +33,56 @@ export function firstRunAtOrAfter(expr: string, notBefore: Date): Date | undefin
   return at === undefined ? undefined : new Date(at);
 }
 
+/** Sixteen years: a schedule on 29 February still finds three runs (leap days can be 8 years apart). */
+const SEARCH_DAYS = 366 * 16;
+
 /**
- * The next `count` runs strictly after `from`, in local time as node-cron runs them (the daemon
- * gives it no timezone). Worked out from node-cron's parsed fields (node-cron's own getNextRuns
- * needs a whole task, counts from the real clock, not an injected one, and takes about 20 ms on a
- * cold start, a sixth of a `status` over 1,000 credentials); its rules are followed: day of month
- * AND day of week must match. "L" (last day of the month) and "1#2" (second Monday) are asked of
- * node-cron's task.match, day by day.
+ * The next `count` runs strictly after `from` (ms since the epoch; with `until`, fewer once at
+ * least three runs reach past `until`, ms since the epoch), in local time as node-cron runs them
+ * (the daemon gives it no timezone). node-cron's own getNextRuns counts from the system clock, so
+ * it cannot answer for an injected one. This walks the days from `from`; each day's candidate times
+ * are built from node-cron's parsed second, minute and hour fields, and node-cron's task.match()
+ * judges the day on its first candidate (day of month, weekday, L, #, month: a refusal of a time
+ * made of its own fields can only be the day's). A day it accepts runs at every candidate, except
+ * one a DST gap moved, which match() judges again. The parsed month and plain days of the month
+ * only skip days match() would refuse (match() is about 0.1 ms: a month-long search asks it little).
  */
-export function runsAfter(expr: string, from: Date, count: number): number[] {
-  const f = parsePlainCron(expr) ?? nodeCron().parse(expr);
-  const dom = f.dayOfMonth;
-  const dow = f.dayOfWeek;
-  const numeric = [...dom, ...dow].every((d) => typeof d === "number");
-  const task = numeric ? undefined : nodeCron().createTask(expr, () => undefined);
+export function runsAfter(expr: string, from: Date, count: number, until = Infinity): number[] {
+  const cron = nodeCron();
+  const f = cron.parse(expr);
+  const task = cron.createTask(expr, () => undefined);
   try {
-    // A set: node-cron's parse keeps a value written twice ("5,1,1"), which would make a gap of 0.
-    const times = [...new Set(f.hour.flatMap((h) => f.minute.flatMap((m) => f.second.map((s) => h * 3600 + m * 60 + s))))];
-    times.sort((a, b) => a - b);
+    // Ascending, each value once: node-cron's parse keeps a value written twice ("5,1,1").
+    const asc = (v: number[]) => [...new Set(v)].sort((a, b) => a - b);
+    const [hours, minutes, seconds] = [asc(f.hour), asc(f.minute), asc(f.second)];
+    const plainDays = f.dayOfMonth.every((d) => typeof d === "number") ? new Set(f.dayOfMonth) : undefined;
     const runs: number[] = [];
-    // Sixteen years: a schedule on 29 February still finds three runs (leap days can be 8 years apart).
-    for (let i = 0; i < 366 * 16 && runs.length < count && times.length > 0; i++) {
-      const d = new Date(from.getFullYear(), from.getMonth(), from.getDate() + i);
-      if (!f.month.includes(d.getMonth() + 1)) continue;
-      if (numeric && (!dom.includes(d.getDate()) || !dow.includes(d.getDay()))) continue;
-      for (const t of times) {
-        const at = new Date(d.getFullYear(), d.getMonth(), d.getDate(), Math.floor(t / 3600), Math.floor(t / 60) % 60, t % 60);
-        if (at.getTime() > from.getTime() && (!task || task.match(at))) runs.push(at.getTime());
-        if (runs.length === count) break;
+    const enough = () => runs.length >= count || (runs.length >= 3 && runs[runs.length - 1]! >= until);
+    for (let i = 0; i < SEARCH_DAYS && !enough(); i++) {
+      const date = new Date(from.getFullYear(), from.getMonth(), from.getDate() + i);
+      if (!f.month.includes(date.getMonth() + 1) || (plainDays && !plainDays.has(date.getDate()))) continue;
+      const found = new Set<number>();
+      let dayJudged = false;
+      candidates: for (const h of hours) {
+        for (const m of minutes) {
+          for (const s of seconds) {
+            const at = new Date(date.getFullYear(), date.getMonth(), date.getDate(), h, m, s);
+            if (at.getTime() <= from.getTime()) continue;
+            const asBuilt = at.getHours() === h && at.getMinutes() === m && at.getSeconds() === s;
+            if (asBuilt && dayJudged) found.add(at.getTime());
+            else if (task.match(at)) {
+              found.add(at.getTime());
+              dayJudged ||= asBuilt;
+            } else if (asBuilt) break candidates; // the day is not one of the schedule's
+            if (runs.length + found.size >= count) break candidates;
+          }
+        }
       }
+      // A DST gap can move a candidate onto a later one's time: each run once, in order.
+      for (const at of [...found].sort((a, b) => a - b)) if (runs.length < count) runs.push(at);
     }
     return runs;
   } finally {
-    void task?.destroy();
+    void task.destroy();
   }
-}
-
-function longestGap(runs: number[]): number | undefined {
-  if (runs.length < 3) return undefined;
-  return Math.max(runs[1]! - runs[0]!, runs[2]! - runs[1]!);
 }

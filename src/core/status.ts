@@ -89,6 +89,11 @@ export interface StatusView {
   /** Open alerts (credential null: daemon-wide), worst first. */
   alerts: OpenAlertView[];
   credentials: CredentialStatus[];
+  /**
+   * The test switches set for the command that built this view (src/test-switches.ts), by name;
+   * empty in production. Non-empty means the times shown may not be real time.
+   */
+  test_switches: string[];
 }
 
 export interface OpenAlertView {
@@ -101,12 +106,12 @@ export interface OpenAlertView {
   last_sent_at: string;
 }
 
-export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: string): StatusView {
+export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: string, testSwitches: readonly string[] = []): StatusView {
   const { config, db } = ctx;
   const now = ctx.clock.now();
-  const period = schedulePeriodMs(config.check_schedule, now);
   const creds = config.credentials.filter((c) => !only || c.name === only);
   const snap = readSnapshot(db);
+  const period = checkPeriod(snap, config.check_schedule, now);
   const alerts = openAlertViews(snap);
   const alertsOf = new Map<string, OpenAlertView[]>();
   for (const a of alerts) if (a.credential !== null) alertsOf.set(a.credential, [...(alertsOf.get(a.credential) ?? []), a]);
@@ -137,7 +142,19 @@ export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: st
     },
     alerts,
     credentials: list,
+    test_switches: [...testSwitches],
   };
+}
+
+/** When no period is stored and the schedule gives none (never, for a valid expression). */
+const FALLBACK_PERIOD_MS = 10 * 60_000;
+
+/**
+ * The time between the daemon's checks: the one `credd run` stored for the schedule it runs; from
+ * a database no `credd run` of this version has stored it in yet, worked out from the config.
+ */
+function checkPeriod(snap: Snapshot, schedule: string, now: Date): number {
+  return snap.checkPeriodMs ?? schedulePeriodMs(schedule, now) ?? FALLBACK_PERIOD_MS;
 }
 
 /**

@@ -15,7 +15,8 @@ import { ConfigError, CreddError, errorMessage } from "../errors.js";
 import { fsFound } from "../files/file-errors.js";
 import { makeMailerFactory } from "../mail/factory.js";
 import type { Mailer } from "../mail/smtp.js";
-import { getMeta, setMeta } from "../store/checks.js";
+import { runsAfter, schedulePeriodMs } from "../core/schedule.js";
+import { getMeta, setCheckPeriodMs, setMeta } from "../store/checks.js";
 import { getToken } from "../store/tokens.js";
 import { tokensOf } from "../core/tokens-of.js";
 import { createInbox } from "./inbox.js";
@@ -38,6 +39,8 @@ export interface DaemonOptions {
    * withheld so systemd restarts credd (everything that matters is in SQLite). Default 30 min.
    */
   stuckStepMs?: number;
+  /** Test switches set (src/test-switches.ts): logged at warning level once the daemon has its lock. */
+  testSwitches?: readonly { name: string; value: string }[];
 }
 
 export interface Daemon {
@@ -78,9 +81,23 @@ export function shareLiveWithGroup(config: Config, log: Ctx["log"]): void {
   }
 }
 
+/** What `credd status` judges a stale daemon by: the period of the schedule this daemon runs. */
+function storeCheckPeriod(ctx: Ctx): void {
+  const ms = schedulePeriodMs(ctx.config.check_schedule, ctx.clock.now());
+  if (ms !== undefined) setCheckPeriodMs(ctx.db, ms);
+}
+
 export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   const lock = acquireLock(ctx.config.state_dir);
   const { log } = ctx;
+  // Once this daemon is the one that runs (a second `credd run` refused by the lock says only that).
+  const switches = opts.testSwitches ?? [];
+  if (switches.length > 0) {
+    log.warn(
+      { test_switches: Object.fromEntries(switches.map((s) => [s.name, s.value])) },
+      `test switches set: ${switches.map((s) => s.name).join(", ")} (test aids, not for production: docs/operations.md)`,
+    );
+  }
   shareLiveWithGroup(ctx.config, log);
   const notifier = opts.notifier ?? createNotifier({}, log);
   try {
@@ -92,6 +109,7 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
     }
     setMeta(ctx.db, "clean_stop", "0");
     setMeta(ctx.db, "started_at", ctx.clock.now().toISOString());
+    storeCheckPeriod(ctx);
   } catch (err) {
     // Could not start (the database locked or the disk full): the lock is not left behind.
     lock.release();
@@ -134,7 +152,9 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
     try {
       const view = buildStatus(ctx);
       if (notifier.enabled) {
-        const line = statusSummary(view, task.getNextRun());
+        // The next check by credd's clock (the one every time it shows is read from), not node-cron's.
+        const [next] = runsAfter(ctx.config.check_schedule, ctx.clock.now(), 1);
+        const line = statusSummary(view, next === undefined ? null : new Date(next));
         if (line !== lastStatusLine) {
           lastStatusLine = line;
           notifier.status(line);
@@ -263,6 +283,7 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
       if (next.check_schedule !== prev.check_schedule) {
         await task.destroy();
         task = arm(next.check_schedule);
+        storeCheckPeriod(ctx);
       }
       const before = new Set(prev.credentials.map((c) => c.name));
       const after = new Set(next.credentials.map((c) => c.name));

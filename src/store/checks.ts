@@ -1,5 +1,6 @@
 // The checks and meta tables: when each credential was last checked, its last error, daemon facts.
 import { inTransaction, prep, type Db } from "./db.js";
+import { periodMs } from "./snapshot.js";
 
 export interface CheckRow {
   credential: string;
@@ -43,4 +44,17 @@ export function setMeta(db: Db, key: string, value: string): void {
 export function getMeta(db: Db, key: string): string | undefined {
   const r = prep(db, "SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
   return r?.value;
+}
+
+/**
+ * The time between checks that `credd run` expects from the schedule it runs (core/schedule.ts,
+ * schedulePeriodMs), stored at start and at each reload: `credd status` judges a stale daemon by
+ * it, not by a schedule it would have to work out again (or one edited but not yet reloaded).
+ */
+export function setCheckPeriodMs(db: Db, ms: number): void {
+  setMeta(db, "check_period_ms", String(Math.round(ms)));
+}
+
+export function getCheckPeriodMs(db: Db): number | undefined {
+  return periodMs(getMeta(db, "check_period_ms"));
 }

@@ -43,6 +43,8 @@ export interface Snapshot {
   /** Open alerts, by id. */
   alerts: AlertRow[];
   lastCheckAt: string | undefined;
+  /** The check period `credd run` last stored (store/checks.ts, setCheckPeriodMs); undefined: none yet. */
+  checkPeriodMs: number | undefined;
 }
 
 const SQL = {
@@ -62,6 +64,7 @@ const SQL = {
   queued: "SELECT id, kind, credential, created_at, attempts, last_error, last_error_permanent FROM outbox WHERE sent_at IS NULL ORDER BY id",
   alerts: "SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id",
   lastCheck: "SELECT value FROM meta WHERE key = 'last_check_at'",
+  checkPeriod: "SELECT value FROM meta WHERE key = 'check_period_ms'",
 } as const;
 
 function byCredential<T extends { credential: string | null }>(rows: unknown[]): Map<string, T> {
@@ -93,6 +96,13 @@ export function readSnapshot(db: Db): Snapshot {
       queued: prep(db, SQL.queued).all() as QueuedSummary[],
       alerts: prep(db, SQL.alerts).all() as AlertRow[],
       lastCheckAt: (prep(db, SQL.lastCheck).get() as { value: string } | undefined)?.value,
+      checkPeriodMs: periodMs((prep(db, SQL.checkPeriod).get() as { value: string } | undefined)?.value),
     };
   });
+}
+
+/** A stored period in ms, or undefined when there is none or it is not a positive number. */
+export function periodMs(value: string | undefined): number | undefined {
+  const n = Number(value);
+  return value !== undefined && Number.isFinite(n) && n > 0 ? n : undefined;
 }

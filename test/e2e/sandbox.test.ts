@@ -7,7 +7,8 @@ import { cpSync, existsSync, readdirSync, readFileSync, rmSync, symlinkSync, wri
 import net from "node:net";
 import { dirname, join } from "node:path";
 import { after, describe, test } from "node:test";
-import { clockFromEnv, DAY_MS } from "../../src/clock.js";
+import { DAY_MS } from "../../src/clock.js";
+import { clockFromEnv } from "../../src/test-switches.js";
 import type { SandboxEvent } from "../../sandbox/events.js";
 import { startSandbox, type Sandbox } from "../../sandbox/sandbox.js";
 import { CLOCK_SETTLE_MS, travel, writeClockOffset } from "../../sandbox/time.js";

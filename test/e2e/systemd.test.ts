@@ -45,10 +45,10 @@ const isCheckDone = (l: Line) => l.msg === "check done";
 function unitCopy(): string {
   const dir = makeTempDir("credd-unit-");
   const text = readFileSync(UNIT, "utf8");
-  const exec = /^ExecStart=\/usr\/bin\/node \/usr\/lib\/credd\/dist\/main\.js /m;
-  assert.match(text, exec, "ExecStart runs /usr/bin/node /usr/lib/credd/dist/main.js");
+  const exec = /^ExecStart=\/usr\/bin\/node --no-opt \/usr\/lib\/credd\/dist\/main\.js /m;
+  assert.match(text, exec, "ExecStart runs /usr/bin/node --no-opt /usr/lib/credd/dist/main.js");
   const file = join(dir, "credd.service");
-  writeFileSync(file, text.replace(exec, `ExecStart=${process.execPath} ${CREDD_BIN} `));
+  writeFileSync(file, text.replace(exec, `ExecStart=${process.execPath} --no-opt ${CREDD_BIN} `));
   return file;
 }
 
@@ -57,7 +57,7 @@ describe("the unit file", () => {
     const text = readFileSync(UNIT, "utf8");
     for (const line of [
       "Type=notify",
-      "ExecStart=/usr/bin/node /usr/lib/credd/dist/main.js --config /etc/credd/credd.yaml run",
+      "ExecStart=/usr/bin/node --no-opt /usr/lib/credd/dist/main.js --config /etc/credd/credd.yaml run",
       "ExecReload=/bin/kill -HUP $MAINPID",
       "Restart=on-failure",
       "Wants=network-online.target",
@@ -525,7 +525,7 @@ describe("scripts/install.sh", () => {
 
     const unit = readFileSync(join(dest, "etc/systemd/system/credd.service"), "utf8");
     const node = execFileSync("sh", ["-c", 'readlink -f "$(command -v node)"'], { encoding: "utf8" }).trim();
-    assert.match(unit, new RegExp(`^ExecStart=${node} /opt/credd/dist/main.js --config /etc/credd/credd.yaml run$`, "m"));
+    assert.match(unit, new RegExp(`^ExecStart=${node} --no-opt /opt/credd/dist/main.js --config /etc/credd/credd.yaml run$`, "m"));
     const wrapper = join(dest, "usr/local/bin/credd");
     assert.equal(statSync(wrapper).mode & 0o777, 0o755);
     assert.match(readFileSync(wrapper, "utf8"), new RegExp(`^exec ${node} /opt/credd/dist/main.js "\\$@"$`, "m"));

@@ -13,9 +13,20 @@ export interface RunResult {
   stderr: string;
 }
 
+/**
+ * The environment a test's credd runs with: this process's, minus INVOCATION_ID (a test runner
+ * that is itself a systemd service must not make every `credd run` with a test switch refuse to
+ * start; src/test-switches.ts), plus `env`, which may set it back.
+ */
+export function creddEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...process.env };
+  delete out.INVOCATION_ID;
+  return { ...out, ...env };
+}
+
 export function runCredd(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CREDD_BIN, ...args], { env: { ...process.env, ...env }, stdio: "pipe" });
+    const child = spawn(process.execPath, [CREDD_BIN, ...args], { env: creddEnv(env), stdio: "pipe" });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -111,7 +122,7 @@ export interface Daemon {
 }
 
 export function startCreddDaemon(args: string[], env: NodeJS.ProcessEnv = {}): Daemon {
-  const child = spawn(process.execPath, [CREDD_BIN, ...args], { env: { ...process.env, ...env }, stdio: "pipe" });
+  const child = spawn(process.execPath, [CREDD_BIN, ...args], { env: creddEnv(env), stdio: "pipe" });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const log = followLog(child, { context: () => `got:\n${log.lines.map((l) => JSON.stringify(l)).join("\n")}\n${err}` });

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from "n
 import { join } from "node:path";
 import { test } from "node:test";
 import { pino } from "pino";
-import { ManualClock } from "../../src/clock.js";
+import { ManualClock } from "../helpers/clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import type { Ctx } from "../../src/core/context.js";
 import { failedOutcome, ingestBatch, type FileOutcome, type InputFile } from "../../src/core/ingest.js";

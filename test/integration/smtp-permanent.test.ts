@@ -6,7 +6,7 @@ import net from "node:net";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ManualClock } from "../../src/clock.js";
+import { ManualClock } from "../helpers/clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import { evaluateAlerts } from "../../src/core/alerts.js";
 import type { Ctx } from "../../src/core/context.js";

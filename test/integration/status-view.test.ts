@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ManualClock } from "../../src/clock.js";
+import { ManualClock } from "../helpers/clock.js";
 import { when } from "../../src/cli/format.js";
 import { statusText } from "../../src/cli/status-text.js";
 import { loadConfig } from "../../src/config/load.js";
@@ -17,7 +17,7 @@ import { runsAfter } from "../../src/core/schedule.js";
 import { buildStatus } from "../../src/core/status.js";
 import { createLogger } from "../../src/log.js";
 import { insertInstalledCertificate, makeLive } from "../../src/store/certificates.js";
-import { recordCheck, setMeta } from "../../src/store/checks.js";
+import { getCheckPeriodMs, recordCheck, setCheckPeriodMs, setMeta } from "../../src/store/checks.js";
 import { openDb, type Db } from "../../src/store/db.js";
 import { getRenewal, insertRenewal, markCsrSent, markRegistrationMailed, recordProbeFailure, setRenewalState } from "../../src/store/renewals.js";
 import { credentialYaml } from "../helpers/credd.js";
@@ -193,5 +193,42 @@ test("the text: one labelled fact per row, one time format, the real name in eve
   }
   assert.match(text, /^ {2}certificate {3}serial 01AB \(version 1, source: import, installed \d{4}-\d\d-\d\d \d\d:\d\d UTC\)$/m);
   assert.match(text, /^ {2}expires {7}\d{4}-\d\d-\d\d \d\d:\d\d UTC \(60 days left\)$/m);
+  s.db.close();
+});
+
+test("the daemon's staleness is judged by the check period `credd run` stored, not the config's schedule", () => {
+  // The config says every 10 minutes; the daemon still runs an hourly schedule (edited, not reloaded).
+  const s = setup();
+  setMeta(s.db, "last_check_at", at(9, 0).toISOString());
+  recordCheck(s.db, "fleet-basic", at(9, 0));
+  const stale = () => buildStatus(s).daemon.stale;
+  const daemonProblems = () => buildStatus(s, "fleet-basic").credentials[0]!.problems.filter((p) => p.includes("the daemon may be stopped"));
+  assert.equal(stale(), true, "no period stored (a database from before): worked out from the config, 10 min; 63 min is stale");
+  assert.equal(daemonProblems().length, 1);
+  setCheckPeriodMs(s.db, 60 * 60_000);
+  assert.equal(getCheckPeriodMs(s.db), 60 * 60_000);
+  assert.equal(stale(), false, "63 min after the last check of an hourly daemon: not stale");
+  assert.deepEqual(daemonProblems(), [], "nor a credential problem");
+  s.clock.set(at(11, 0, 1));
+  assert.equal(stale(), true, "more than two stored periods: stale");
+  assert.equal(daemonProblems().length, 1, "and a credential problem");
+  // A value the daemon could not have written is ignored, not trusted.
+  setMeta(s.db, "check_period_ms", "soon");
+  s.clock.set(at(9, 25));
+  assert.equal(stale(), true, "unreadable period: the config's 10 min again");
+  s.db.close();
+});
+
+test("status shows the test switches it was given: a banner on the first line, test_switches in the view", () => {
+  const s = setup();
+  const lines: string[] = [];
+  statusText(buildStatus(s, undefined, ["CREDD_FAKE_NOW", "CREDD_CLOCK_FILE"]), (l) => lines.push(l));
+  assert.equal(lines[0], "TEST SWITCHES: CREDD_FAKE_NOW, CREDD_CLOCK_FILE set (test aids, not for production: docs/operations.md)");
+  assert.match(lines[1]!, /^credd status /);
+  assert.deepEqual(buildStatus(s, undefined, ["CREDD_CRASH_AT"]).test_switches, ["CREDD_CRASH_AT"]);
+  const plain: string[] = [];
+  statusText(buildStatus(s), (l) => plain.push(l));
+  assert.match(plain[0]!, /^credd status /, "none set: no banner");
+  assert.deepEqual(buildStatus(s).test_switches, []);
   s.db.close();
 });

@@ -1,15 +1,16 @@
-// schedulePeriodMs works out the gap between check runs from node-cron's parsed fields: it must
-// agree with node-cron's own getNextRuns, which it replaces on the common path.
+// Run times of check_schedule from an injected time (src/core/schedule.ts): candidates from
+// node-cron's parse, each judged by node-cron's match; they must agree with node-cron's own
+// getNextRuns, which only counts from the system clock.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import cron from "node-cron";
-import { firstRunAtOrAfter, schedulePeriodMs } from "../../src/core/schedule.js";
+import { firstRunAtOrAfter, runsAfter, schedulePeriodMs } from "../../src/core/schedule.js";
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
 
-test("common schedules: the longest gap between the next runs", () => {
+test("common schedules: the longest gap between runs over the next week, from the given time", () => {
   const from = new Date(2026, 10, 25, 10, 3, 0); // a Wednesday, local time
   const cases: [string, number][] = [
     ["*/10 * * * *", 10 * MIN],
@@ -21,19 +22,43 @@ test("common schedules: the longest gap between the next runs", () => {
     ["@daily", DAY],
     ["0 6 * * 1", 7 * DAY],
     ["0 9 * * 1-5", 3 * DAY], // Thu, Fri, then Monday
+    ["0 9-17 * * 1-5", 64 * HOUR], // Friday 17:00 to Monday 09:00
     ["0 0 1 * *", 31 * DAY], // 1 Dec, 1 Jan, 1 Feb
   ];
   for (const [expr, want] of cases) assert.equal(schedulePeriodMs(expr, from), want, expr);
 });
 
-test("agrees with node-cron's getNextRuns", () => {
-  for (const expr of ["*/10 * * * *", "0 9,17 * * *", "15 3 * * 0", "0 0 29 2 *", "0 */6 * * *", "30 8 1,15 * *", "0 12 * 6 1-5"]) {
+test("the period depends only on the time given: a weekday schedule counts its weekend from any day", () => {
+  for (let day = 23; day <= 29; day++) {
+    // Monday 23 to Sunday 29 November 2026, local time: the weekend gap is always within the week ahead.
+    assert.equal(schedulePeriodMs("0 9 * * 1-5", new Date(2026, 10, day, 12, 0, 0)), 3 * DAY, `from the ${day}th`);
+  }
+  assert.equal(schedulePeriodMs("*/10 * * * *", new Date(2030, 0, 1)), 10 * MIN);
+  assert.equal(schedulePeriodMs("0 0 29 2 *", new Date(2026, 0, 1)), (new Date(2032, 1, 29).getTime() - new Date(2028, 1, 29).getTime()), "29 February: 2028, 2032, 2036");
+});
+
+test("runsAfter: the next runs strictly after the given time, a table", () => {
+  const d = (y: number, mo: number, day: number, h: number, m: number, s = 0) => new Date(y, mo - 1, day, h, m, s).getTime();
+  const cases: [string, Date, number, number[]][] = [
+    ["*/10 * * * *", new Date(2026, 10, 25, 10, 3), 3, [d(2026, 11, 25, 10, 10), d(2026, 11, 25, 10, 20), d(2026, 11, 25, 10, 30)]],
+    ["*/10 * * * *", new Date(2026, 10, 25, 10, 10), 1, [d(2026, 11, 25, 10, 20)]], // strictly after
+    ["0 9,17 * * *", new Date(2026, 11, 31, 18, 0), 3, [d(2027, 1, 1, 9, 0), d(2027, 1, 1, 17, 0), d(2027, 1, 2, 9, 0)]], // over a new year
+    ["0 9 * * 1-5", new Date(2026, 10, 27, 9, 30), 2, [d(2026, 11, 30, 9, 0), d(2026, 12, 1, 9, 0)]], // Friday after the run
+    ["@daily", new Date(2026, 1, 28, 12, 0), 2, [d(2026, 3, 1, 0, 0), d(2026, 3, 2, 0, 0)]],
+    ["0 0 L * *", new Date(2027, 0, 31, 1, 0), 2, [d(2027, 2, 28, 0, 0), d(2027, 3, 31, 0, 0)]],
+    ["0 0 * * 1#2", new Date(2026, 10, 25, 10, 0), 1, [d(2026, 12, 14, 0, 0)]],
+    ["*/20 * * * * *", new Date(2026, 10, 25, 23, 59, 50), 3, [d(2026, 11, 26, 0, 0, 0), d(2026, 11, 26, 0, 0, 20), d(2026, 11, 26, 0, 0, 40)]],
+  ];
+  for (const [expr, from, count, want] of cases) assert.deepEqual(runsAfter(expr, from, count), want, `${expr} after ${from.toString()}`);
+});
+
+test("agrees with node-cron's getNextRuns (which counts from the system clock, so this test does too)", () => {
+  for (const expr of ["*/10 * * * *", "0 9,17 * * *", "15 3 * * 0", "0 0 29 2 *", "0 */6 * * *", "30 8 1,15 * *", "0 12 * 6 1-5", "0 0 L * *", "0 0 * * 1#2", "0 0 * * MON"]) {
     const task = cron.createTask(expr, () => undefined);
     const before = Date.now();
     const runs = task.getNextRuns(3).map((d) => d.getTime());
     void task.destroy();
-    const expected = Math.max(runs[1]! - runs[0]!, runs[2]! - runs[1]!);
-    assert.equal(schedulePeriodMs(expr, new Date(before)), expected, expr);
+    assert.deepEqual(runsAfter(expr, new Date(before), 3), runs, expr);
   }
 });
 

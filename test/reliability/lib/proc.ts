@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { CREDD_BIN, followLog } from "../../helpers/credd.js";
+import { CREDD_BIN, creddEnv, followLog } from "../../helpers/credd.js";
 
 /**
  * A private copy of dist/ taken when the test file starts, so that a rebuild of dist/ by someone else
@@ -60,7 +60,7 @@ export interface Proc {
 }
 
 export function spawnCredd(journal: Journal, args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, ...args], { env: creddEnv(env), stdio: ["ignore", "pipe", "pipe"] });
   const entry: JournalEntry = { args, env, stdout: "", stderr: "" };
   journal.entries.push(entry);
   child.stdout!.on("data", (d: Buffer) => (entry.stdout += d.toString()));
