@@ -4,7 +4,7 @@
 // (contrib/prometheus, contrib/grafana): every name they use must be one credd writes.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ManualClock } from "../../src/clock.js";
+import { ManualClock } from "./clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import { checkAll } from "../../src/core/check.js";
 import type { Ctx } from "../../src/core/context.js";

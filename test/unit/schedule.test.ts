@@ -66,6 +66,7 @@ test("L (last day of the month) and nth weekday are left to node-cron: about a m
   const from = new Date(2026, 10, 25, 10, 3, 0);
   for (const expr of ["0 0 L * *", "0 0 * * 1#2"]) {
     const p = schedulePeriodMs(expr, from);
+    assert.ok(p !== undefined, `${expr}: no period`);
     assert.ok(p >= 28 * DAY && p <= 35 * DAY + HOUR, `${expr}: ${p / DAY} days`);
   }
 });
