@@ -12,6 +12,17 @@ export function fsyncDir(dir: string): void {
   }
 }
 
+/** The name's start in the temp name: cut so that the temp name (18 bytes more) still fits in 255 bytes. */
+function tempBase(name: string): string {
+  if (Buffer.byteLength(name) <= 200) return name;
+  let cut = "";
+  for (const ch of name) {
+    if (Buffer.byteLength(cut + ch) > 200) break;
+    cut += ch;
+  }
+  return cut;
+}
+
 /**
  * If writing fails, the original file is not modified. The mode is set at creation, not after
  * (the umask may still take bits away; with `exactMode` it is set with fchmod, which the umask does
@@ -27,7 +38,7 @@ export function writeFileAtomic(
 ): void {
   const dir = dirname(path);
   if (opts.createDir !== false) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = join(dir, `.${tempBase(basename(path))}.${randomBytes(6).toString("hex")}.tmp`);
   const fd = openSync(tmp, "wx", mode);
   try {
     if (opts.exactMode) fchmodSync(fd, mode);
