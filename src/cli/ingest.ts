@@ -1,6 +1,7 @@
 // `credd ingest [NAME] FILE...`: take in a signed certificate (PEM, DER or PKCS#7, with or without the CA).
 import { ingestBatch, type FileOutcome, type InputFile } from "../core/ingest.js";
-import { readFileFor } from "../files/file-errors.js";
+import { readBoundedFor } from "../files/file-errors.js";
+import { MAX_CERTIFICATE_FILE_BYTES } from "../pki/bundle.js";
 import type { Parsed } from "./args.js";
 import { humanTimes } from "./format.js";
 import { buildCtx, requireCredential } from "./context.js";
@@ -37,10 +38,16 @@ export async function cmdIngest(parsed: Parsed, g: Globals, io: Io): Promise<num
       only = requireCredential(ctx.config, first);
       paths = positionals.slice(1);
     }
-    const files: InputFile[] = paths.map((p) => ({
-      name: p,
-      bytes: readFileFor(p, { what: "the signed certificate to take in", fix: "check the path; give the file Stellantis sent (PEM, DER or PKCS#7)", code: "NOT_FOUND" }),
-    }));
+    const files: InputFile[] = [];
+    for (const p of paths) {
+      // Opened once without blocking and read up to the cap: a FIFO or /dev/zero given by mistake is refused, unread.
+      const r = await readBoundedFor(
+        p,
+        { what: "the signed certificate to take in", fix: "check the path; give the file Stellantis sent (PEM, DER or PKCS#7)", code: "NOT_FOUND" },
+        MAX_CERTIFICATE_FILE_BYTES,
+      );
+      files.push("bytes" in r ? { name: p, bytes: r.bytes } : { name: p, bytes: Buffer.alloc(0), refused: { check: r.check, reason: `${p} ${r.reason}` } });
+    }
     const outcomes = await ingestBatch(ctx, files, only);
     for (const o of outcomes) io.out(humanTimes(describe(o)));
     // A staged certificate queues its registration email: send it now rather than wait for the daemon.
