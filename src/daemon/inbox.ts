@@ -6,8 +6,8 @@
 // A failure that lasts (disk full, database locked) is retried at every scan but logged once: when it
 // starts, when it changes and when it clears.
 import { createHash } from "node:crypto";
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, renameSync, chmodSync, statSync, type Stats } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { chmodSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, statSync, type Stats } from "node:fs";
+import { lstat, readdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { evaluateAlerts } from "../core/alerts.js";
 import type { Ctx } from "../core/context.js";
@@ -15,7 +15,7 @@ import type { BatchOptions, FileOutcome, InputFile } from "../core/ingest.js";
 import { Conditions, errorSignature, type Seen } from "../domain/conditions.js";
 import { escapeName } from "../domain/untrusted.js";
 import { errorMessage, underlyingCode } from "../errors.js";
-import { writeFileAtomic } from "../files/atomic.js";
+import { writeFileAtomicAsync } from "../files/atomic.js";
 import { readBounded } from "../files/bounded-read.js";
 import { removeStaleTemps } from "../files/leftovers.js";
 import { MAX_CERTIFICATE_FILE_BYTES } from "../pki/bundle.js";
@@ -238,7 +238,7 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
     const fresh = files.filter((f) => !conditions.has(keyOf("take", f.name)) && !conditions.has(keyOf("move", f.name)));
     if (fresh.length > 0) ctx.log.info({ files: fresh.map((f) => f.name) }, "inbox: taking in");
     const settled = new Set<string>();
-    const onOutcome = (o: FileOutcome): void => {
+    const onOutcome = async (o: FileOutcome): Promise<void> => {
       if (settled.has(o.file)) return;
       settled.add(o.file);
       if (o.outcome === "failed") {
@@ -251,16 +251,16 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
       }
       cleared(keyOf("take", o.file), "a certificate file that could not be taken in before has been handled", { file: o.file, outcome: o.outcome });
       const raw = shown.get(o.file);
-      if (raw) settle(o, raw, folders);
+      if (raw) await settle(o, raw, folders);
     };
     const outcomes = await ingest(ctx, files, { onOutcome, pace });
     // A stand-in that does not call onOutcome: settle what it returned.
-    for (const o of outcomes) onOutcome(o);
+    for (const o of outcomes) await onOutcome(o);
     return outcomes;
   };
 
   /** Moves a file out of the way (rename keeps its mode: a key dropped by mistake is never widened). */
-  const settle = (o: Exclude<FileOutcome, { outcome: "failed" }>, raw: Buffer, folders: Map<Sub, Stats>): void => {
+  const settle = async (o: Exclude<FileOutcome, { outcome: "failed" }>, raw: Buffer, folders: Map<Sub, Stats>): Promise<void> => {
     if (unsafe) return;
     const dir = ctx.config.inbox_dir;
     const sub: Sub = o.outcome === "refused" ? "rejected" : "processed";
@@ -270,19 +270,19 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
     try {
       // The folder must still be the one checked at the start of the scan.
       const was = folders.get(sub)!;
-      const same = (): boolean => {
-        const st = lstatSync(target, { throwIfNoEntry: false });
+      const same = async (): Promise<boolean> => {
+        const st = await lstat(target).catch(() => undefined);
         return !!st && st.isDirectory() && !st.isSymbolicLink() && st.dev === was.dev && st.ino === was.ino;
       };
-      if (!same()) {
+      if (!(await same())) {
         refuseInbox(`${target} was replaced since the scan checked it`);
         return;
       }
       const targetBytes = Buffer.from(`${target}/`);
-      const taken = (name: Buffer) => lstatSync(Buffer.concat([targetBytes, name]), { throwIfNoEntry: false }) !== undefined;
-      for (let n = 1; taken(destName); n++) destName = fitName(Buffer.from(`${stamp}${n > 1 ? `-${n}` : ""}-`), raw);
-      renameSync(Buffer.concat([Buffer.from(`${dir}/`), raw]), Buffer.concat([targetBytes, destName]));
-      if (!same()) {
+      const taken = async (name: Buffer) => (await lstat(Buffer.concat([targetBytes, name])).catch(() => undefined)) !== undefined;
+      for (let n = 1; await taken(destName); n++) destName = fitName(Buffer.from(`${stamp}${n > 1 ? `-${n}` : ""}-`), raw);
+      await rename(Buffer.concat([Buffer.from(`${dir}/`), raw]), Buffer.concat([targetBytes, destName]));
+      if (!(await same())) {
         refuseInbox(`${target} was replaced while ${o.file} was moved into it`);
         return;
       }
@@ -290,7 +290,7 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
       if (o.outcome === "refused") {
         const reasonName = reasonFileName(destName);
         const text = `${o.check}: ${o.reason}\n${reasonName.startsWith(destName.toString("utf8")) ? "" : `file: ${shownDest}\n`}`;
-        writeFileAtomic(join(target, reasonName), text, 0o644, { createDir: false });
+        await writeFileAtomicAsync(join(target, reasonName), text, 0o644);
       }
       cleared(keyOf("move", o.file), "an inbox file could be moved this time", { file: o.file, to: join(target, shownDest) });
       ctx.log.info({ file: o.file, outcome: o.outcome, to: join(target, shownDest) }, "inbox file moved");
