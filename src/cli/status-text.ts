@@ -8,7 +8,7 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 
 /** Every line of the report (no trailing newline); `push` is handed each in turn. */
 export function statusText(v: StatusView, push: (line: string) => void): void {
-  const row = (k: string, val: string) => push(`${k.padEnd(14)}${humanTimes(val)}`);
+  const row = (k: string, val: string) => push(`${k.padEnd(14)}${visible(humanTimes(val))}`);
   push(`credd status ${up(v.status)}`);
   row("generated", when(v.generated_at));
   row("config", v.config);

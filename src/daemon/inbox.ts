@@ -210,7 +210,8 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
     let looked = 0;
     for (const raw of ordered) {
       if (files.length >= maxFiles || looked >= maxFiles * 10) {
-        backlog = true;
+        // Scan again at once only for work waiting, not for files still being copied (they wait for the tick).
+        backlog = files.length >= maxFiles;
         break;
       }
       looked++;
