@@ -19,7 +19,9 @@ key (NAME is optional: the key finds the credential), its subject is the DN
 asked for, it chains to stellantis.ca_file, it is inside its validity window
 and not already due for renewal, and its key usage allows TLS client auth.
 Then it is archived, live/ is switched atomically, and the deploy hooks run.
-A refused file changes nothing; the reason names the check that failed.
+A refused file changes nothing; the reason names the check that failed. Each
+FILE is opened once and read up to 1 MiB: a named pipe, a device or a larger
+file is refused unread.
 The live certificate taken in again is "already installed" (exit 0); one that
 was live before and has been replaced is refused (previously-live), saying
 when it was replaced and whether \`credd rollback NAME\` brings it back.
