@@ -69,6 +69,8 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
   let backlog = false;
   let checkedOnce = false;
   const uid = process.getuid?.();
+  /** The entry (its bytes as latin1) behind each name shown, for the files of this scan and those with a failure that lasts. */
+  const rawOfShown = new Map<string, string>();
 
   /** Logs a failure if it is new or different from the last one for `key`; a repeat says nothing. */
   const failed = (key: string, err: { code?: string; message: string }, what: string, fields: Record<string, unknown>): void => {
@@ -187,54 +189,60 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
       if (removed.length) ctx.log.info({ removed }, "inbox: removed temp files left by an interrupted write");
     }
     const dirBytes = Buffer.from(`${dir}/`);
-    const entries = (await readdir(dir, { encoding: "buffer" })).filter((n) => {
-      const s = n.toString("utf8");
-      return !SKIP.test(s) && !(SUBFOLDERS as readonly string[]).includes(s);
-    });
+    // Names as latin1 strings: one character per byte, so cheap to hold for 10,000 entries and exact
+    // to turn back into the bytes (a name need not be UTF-8). Only the files looked at get escaped.
+    const entries = (await readdir(dir, { encoding: "latin1" })).filter((n) => !SKIP.test(n) && !(SUBFOLDERS as readonly string[]).includes(n));
+    const present = new Set(entries);
+    // Files whose last attempt failed come last, so that they never keep new files waiting.
+    const failingRaw = new Set<string>();
+    for (const key of conditions.keys()) {
+      const raw = rawOfShown.get(key.slice(key.indexOf(":") + 1));
+      if (raw !== undefined) failingRaw.add(raw);
+    }
+    const ordered = failingRaw.size ? [...entries.filter((r) => !failingRaw.has(r)), ...entries.filter((r) => failingRaw.has(r))] : entries;
+
     // Display names: escaped, capped, and made unique within the scan (two long names may share the capped form).
     const shown = new Map<string, Buffer>();
-    const nameOf = new Map<Buffer, string>();
-    for (const raw of entries) {
-      let name = escapeName(raw);
-      for (let n = 2; shown.has(name); n++) name = `${escapeName(raw)} #${n}`;
-      shown.set(name, raw);
-      nameOf.set(raw, name);
-    }
-    const present = new Set(shown.keys());
-    // Files whose last attempt failed come last, so that they never keep new files waiting.
-    const failing = (raw: Buffer) => ["read", "take", "move"].some((s) => conditions.has(keyOf(s as "read", nameOf.get(raw)!)));
-    const ordered = [...entries.filter((r) => !failing(r)), ...entries.filter(failing)];
-
     const files: InputFile[] = [];
     const nowMs = Date.now(); // file ages are wall-clock facts about the file system, not credd's clock
     let looked = 0;
-    for (const raw of ordered) {
+    for (const latin1 of ordered) {
       if (files.length >= maxFiles || looked >= maxFiles * 10) {
         // Scan again at once only for work waiting, not for files still being copied (they wait for the tick).
         backlog = files.length >= maxFiles;
         break;
       }
       looked++;
-      const name = nameOf.get(raw)!;
+      const raw = Buffer.from(latin1, "latin1");
+      let name = escapeName(raw);
+      for (let n = 2; shown.has(name); n++) name = `${escapeName(raw)} #${n}`;
+      shown.set(name, raw);
+      rawOfShown.set(name, latin1);
       const path = Buffer.concat([dirBytes, raw]);
       try {
         const r = await readBounded(path, { maxBytes: MAX_CERTIFICATE_FILE_BYTES, refuseHardLinks: true, minAgeMs: opts.minAgeMs, nowMs });
         if (r.outcome === "read") files.push({ name, bytes: r.bytes });
-        else if (r.stat?.isDirectory()) present.delete(name); // a folder someone made: not a file to take in, left alone
+        else if (r.stat?.isDirectory()) present.delete(latin1); // a folder someone made: not a file to take in, left alone
         else if (r.outcome === "refused") files.push({ name, bytes: Buffer.alloc(0), refused: { check: r.check, reason: `${name} ${r.reason}` } });
         cleared(keyOf("read", name), "an inbox file can be read again", { file: name });
       } catch (err) {
         const code = underlyingCode(err);
-        if (code === "ENOENT") present.delete(name); // gone meanwhile
+        if (code === "ENOENT") present.delete(latin1); // gone meanwhile
         else failed(keyOf("read", name), { code, message: errorMessage(err) }, "cannot read a file in the inbox", { file: name });
       }
       await pace();
     }
     // Files that left the inbox (moved by a person, or taken meanwhile) end their conditions.
+    const withConditions = new Set<string>();
     for (const key of conditions.keys()) {
+      if (key === SCAN) continue;
       const file = key.slice(key.indexOf(":") + 1);
-      if (key !== SCAN && !present.has(file)) cleared(key, "a file that could not be handled is no longer in the inbox", { file });
+      const raw = rawOfShown.get(file);
+      if (raw === undefined || !present.has(raw)) cleared(key, "a file that could not be handled is no longer in the inbox", { file });
+      else withConditions.add(file);
     }
+    // Only names that may still be needed to find a condition's file are remembered.
+    for (const file of [...rawOfShown.keys()]) if (!withConditions.has(file) && !shown.has(file)) rawOfShown.delete(file);
     if (files.length === 0) return [];
     const fresh = files.filter((f) => !conditions.has(keyOf("take", f.name)) && !conditions.has(keyOf("move", f.name)));
     if (fresh.length > 0) ctx.log.info({ files: fresh.map((f) => f.name) }, "inbox: taking in");
