@@ -1,6 +1,7 @@
 // `credd ingest [NAME] FILE...`: take in a signed certificate (PEM, DER or PKCS#7, with or without the CA).
 import { ingestBatch, type FileOutcome, type InputFile } from "../core/ingest.js";
-import { readFileFor } from "../files/file-errors.js";
+import { readBoundedFor } from "../files/file-errors.js";
+import { MAX_CERTIFICATE_FILE_BYTES } from "../pki/bundle.js";
 import type { Parsed } from "./args.js";
 import { humanTimes } from "./format.js";
 import { buildCtx, requireCredential } from "./context.js";
@@ -18,7 +19,9 @@ key (NAME is optional: the key finds the credential), its subject is the DN
 asked for, it chains to stellantis.ca_file, it is inside its validity window
 and not already due for renewal, and its key usage allows TLS client auth.
 Then it is archived, live/ is switched atomically, and the deploy hooks run.
-A refused file changes nothing; the reason names the check that failed.
+A refused file changes nothing; the reason names the check that failed. Each
+FILE is opened once and read up to 1 MiB: a named pipe, a device or a larger
+file is refused unread.
 The live certificate taken in again is "already installed" (exit 0); one that
 was live before and has been replaced is refused (previously-live), saying
 when it was replaced and whether \`credd rollback NAME\` brings it back.
@@ -37,10 +40,16 @@ export async function cmdIngest(parsed: Parsed, g: Globals, io: Io): Promise<num
       only = requireCredential(ctx.config, first);
       paths = positionals.slice(1);
     }
-    const files: InputFile[] = paths.map((p) => ({
-      name: p,
-      bytes: readFileFor(p, { what: "the signed certificate to take in", fix: "check the path; give the file Stellantis sent (PEM, DER or PKCS#7)", code: "NOT_FOUND" }),
-    }));
+    const files: InputFile[] = [];
+    for (const p of paths) {
+      // Opened once without blocking and read up to the cap: a FIFO or /dev/zero given by mistake is refused, unread.
+      const r = await readBoundedFor(
+        p,
+        { what: "the signed certificate to take in", fix: "check the path; give the file Stellantis sent (PEM, DER or PKCS#7)", code: "NOT_FOUND" },
+        MAX_CERTIFICATE_FILE_BYTES,
+      );
+      files.push("bytes" in r ? { name: p, bytes: r.bytes } : { name: p, bytes: Buffer.alloc(0), refused: { check: r.check, reason: `${p} ${r.reason}` } });
+    }
     const outcomes = await ingestBatch(ctx, files, only);
     for (const o of outcomes) io.out(humanTimes(describe(o)));
     // A staged certificate queues its registration email: send it now rather than wait for the daemon.

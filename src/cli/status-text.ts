@@ -1,6 +1,7 @@
 // The text of `credd status`: one labelled fact per row, one time format (src/cli/format.ts).
 import type { CredentialStatus, StatusView } from "../core/status.js";
 import { testSwitchBanner } from "../test-switches.js";
+import { visible } from "../domain/untrusted.js";
 import { humanTimes, when } from "./format.js";
 
 const up = (s: string) => s.toUpperCase();
@@ -8,7 +9,7 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 
 /** Every line of the report (no trailing newline); `push` is handed each in turn. */
 export function statusText(v: StatusView, push: (line: string) => void): void {
-  const row = (k: string, val: string) => push(`${k.padEnd(14)}${humanTimes(val)}`);
+  const row = (k: string, val: string) => push(`${k.padEnd(14)}${visible(humanTimes(val))}`);
   const banner = testSwitchBanner(v.test_switches);
   if (banner) push(banner);
   push(`credd status ${up(v.status)}`);
@@ -30,7 +31,8 @@ function outbox(queued: number, lastError: string | null, oldest?: string | null
 const alert = (a: StatusView["alerts"][number]) => `${up(a.severity)}: ${a.title} (since ${when(a.opened_at)}, last sent ${when(a.last_sent_at)})`;
 
 function credentialText(c: CredentialStatus, daemonStale: boolean, push: (line: string) => void): void {
-  const row = (k: string, val: string) => push(`  ${k.padEnd(14)}${humanTimes(val)}`);
+  // Rows carry names someone else chose (an inbox file, a certificate's subject): control characters shown, never sent to the terminal.
+  const row = (k: string, val: string) => push(`  ${k.padEnd(14)}${visible(humanTimes(val))}`);
   push("");
   push(`${c.name} (${c.mzp})  ${up(c.status)}`);
   const x = c.certificate;

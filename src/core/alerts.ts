@@ -66,6 +66,8 @@ function daemonFacts(ctx: Ctx, snap: Snapshot): DaemonFacts {
   if (stray && ctx.clock.now().getTime() - Date.parse(stray.at) < 7 * 86_400_000) {
     facts.unmatchedRefusal = { id: stray.id, file: stray.file, check: stray.check_name ?? "", reason: stray.reason ?? "" };
   }
+  const inbox = getMeta(ctx.db, "inbox_unsafe");
+  if (inbox) facts.inboxUnsafe = JSON.parse(inbox) as { at: string; reason: string };
   const unclean = getMeta(ctx.db, "unclean_restart_at");
   if (unclean) facts.uncleanRestartAt = unclean;
   return facts;

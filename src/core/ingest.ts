@@ -26,8 +26,18 @@ import { certificateRow } from "./import.js";
 import { probeRegistration } from "./registration.js";
 
 export interface InputFile {
+  /** The name shown in outcomes, logs, the database and emails (for the inbox: escaped, see domain/untrusted.ts). */
   name: string;
   bytes: Buffer;
+  /** Already refused before parsing (not a regular file, too large): recorded and reported like any refusal. */
+  refused?: { check: string; reason: string };
+}
+
+export interface BatchOptions {
+  /** Called once per file as soon as its outcome is known and recorded (the inbox moves the file then). */
+  onOutcome?: (o: FileOutcome) => void | Promise<void>;
+  /** Awaited between files, so that a large batch never holds the event loop (the inbox yields there). */
+  pace?: () => Promise<void>;
 }
 
 export type FileOutcome =
@@ -56,15 +66,26 @@ interface Parsed {
  * Takes in one batch of files (the CLI's arguments, or what is in the inbox now): their certificates
  * form one pool, so a leaf in one file may chain through an intermediate in another.
  */
-export async function ingestBatch(ctx: Ctx, files: InputFile[], only?: CredentialConfig): Promise<FileOutcome[]> {
+export async function ingestBatch(ctx: Ctx, files: InputFile[], only?: CredentialConfig, opts: BatchOptions = {}): Promise<FileOutcome[]> {
   const out: FileOutcome[] = [];
+  const pace = opts.pace ?? (async () => {});
+  const emit = async (o: FileOutcome): Promise<void> => {
+    out.push(o);
+    record(ctx, o);
+    await opts.onOutcome?.(o);
+  };
   const parsed: Parsed[] = [];
   for (const f of files) {
-    try {
-      parsed.push({ file: f.name, certs: readCertificateFile(f.bytes, f.name).certificates });
-    } catch (err) {
-      out.push(refusal(f.name, err));
+    if (f.refused) {
+      await emit({ file: f.name, outcome: "refused", check: f.refused.check, reason: f.refused.reason });
+    } else {
+      try {
+        parsed.push({ file: f.name, certs: readCertificateFile(f.bytes, f.name).certificates });
+      } catch (err) {
+        await emit(refusal(f.name, err));
+      }
     }
+    await pace();
   }
   const pool = dedupe(parsed.flatMap((p) => p.certs));
   const usedBy = new Map<string, string>(); // cert sha256 → credential whose chain used it
@@ -72,7 +93,7 @@ export async function ingestBatch(ctx: Ctx, files: InputFile[], only?: Credentia
   for (const p of leafFiles) {
     const leaves = p.certs.filter((c) => !c.isCa);
     if (leaves.length > 1) {
-      out.push({
+      await emit({
         file: p.file,
         outcome: "refused",
         check: "parse",
@@ -81,19 +102,22 @@ export async function ingestBatch(ctx: Ctx, files: InputFile[], only?: Credentia
       continue;
     }
     const leaf = leaves[0]!;
+    let o: FileOutcome;
     try {
       const r = await ingestLeaf(ctx, p.file, leaf, pool.filter((c) => c !== leaf), only);
       for (const c of r.chainUsed) usedBy.set(c.sha256, r.outcome.credential);
-      out.push(r.outcome);
+      o = r.outcome;
     } catch (err) {
-      out.push(refusal(p.file, err, err instanceof IngestRefusal ? err.credential : undefined));
+      o = refusal(p.file, err, err instanceof IngestRefusal ? err.credential : undefined);
     }
+    await emit(o);
+    await pace();
   }
   for (const p of parsed.filter((x) => !leafFiles.includes(x))) {
     const user = p.certs.map((c) => usedBy.get(c.sha256)).find((c) => c !== undefined);
-    if (user) out.push({ file: p.file, outcome: "chain", credential: user });
+    if (user) await emit({ file: p.file, outcome: "chain", credential: user });
     else {
-      out.push({
+      await emit({
         file: p.file,
         outcome: "refused",
         check: "key-match",
@@ -101,24 +125,25 @@ export async function ingestBatch(ctx: Ctx, files: InputFile[], only?: Credentia
       });
     }
   }
-  const now = ctx.clock.now().toISOString();
-  for (const o of out) {
-    // A failure on our side is not recorded (the database may be what failed); the caller reports it:
-    // the CLI prints it, the inbox logs it once while it lasts (daemon/inbox.ts).
-    if (o.outcome === "failed") continue;
-    recordIngest(ctx.db, {
-      at: now,
-      file: o.file,
-      credential: "credential" in o ? (o.credential ?? null) : null,
-      outcome: o.outcome,
-      check_name: o.outcome === "refused" ? o.check : null,
-      reason: o.outcome === "refused" ? o.reason : null,
-      serial: o.outcome === "installed" || o.outcome === "already-live" ? o.serial : null,
-      sha256: null,
-    });
-    if (o.outcome === "refused") ctx.log.warn({ file: o.file, check: o.check, credential: o.credential, reason: o.reason }, "certificate refused");
-  }
   return out;
+}
+
+/** Records what became of one file (history, and a warning for a refusal). */
+function record(ctx: Ctx, o: FileOutcome): void {
+  // A failure on our side is not recorded (the database may be what failed); the caller reports it:
+  // the CLI prints it, the inbox logs it once while it lasts (daemon/inbox.ts).
+  if (o.outcome === "failed") return;
+  recordIngest(ctx.db, {
+    at: ctx.clock.now().toISOString(),
+    file: o.file,
+    credential: "credential" in o ? (o.credential ?? null) : null,
+    outcome: o.outcome,
+    check_name: o.outcome === "refused" ? o.check : null,
+    reason: o.outcome === "refused" ? o.reason : null,
+    serial: o.outcome === "installed" || o.outcome === "already-live" ? o.serial : null,
+    sha256: null,
+  });
+  if (o.outcome === "refused") ctx.log.warn({ file: o.file, check: o.check, credential: o.credential, reason: o.reason }, "certificate refused");
 }
 
 class IngestRefusal extends RefusedError {

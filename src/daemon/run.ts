@@ -13,6 +13,7 @@ import { deliverDue } from "../core/deliver.js";
 import { buildStatus } from "../core/status.js";
 import { ConfigError, CreddError, errorMessage } from "../errors.js";
 import { fsFound } from "../files/file-errors.js";
+import { ownedWriteDirs, removeStaleTemps } from "../files/leftovers.js";
 import { makeMailerFactory } from "../mail/factory.js";
 import type { Mailer } from "../mail/smtp.js";
 import { runsAfter, schedulePeriodMs } from "../core/schedule.js";
@@ -99,6 +100,12 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
     );
   }
   shareLiveWithGroup(ctx.config, log);
+  // Under the lock, no other daemon writes: temp files of an interrupted write (a SIGKILL) are removed.
+  const leftovers = removeStaleTemps(
+    ownedWriteDirs({ credentials: join(ctx.config.state_dir, "credentials"), runtime: ctx.config.runtime_dir }, ctx.config.credentials.map((c) => c.name)),
+    Date.now(),
+  );
+  if (leftovers.length) log.info({ removed: leftovers }, "removed temp files left by an interrupted write");
   const notifier = opts.notifier ?? createNotifier({}, log);
   try {
     const previousStop = getMeta(ctx.db, "clean_stop");
@@ -183,9 +190,12 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
 
   // One inbox for both callers, so a failure that lasts is logged once, not at every scan.
   const inbox = createInbox(ctx, { minAgeMs: opts.inboxMinAgeMs ?? 1_000 });
-  const runInbox = () =>
+  const runInbox = (): Promise<void> =>
     serial("inbox", async () => {
       if ((await inbox.scan()).length > 0) publish();
+    }).then(() => {
+      // More files than one scan takes: the next scan is queued now, behind any step waiting meanwhile.
+      if (inbox.backlog() && !stopping) void runInbox();
     });
   const runCheck = () =>
     serial("check", async () => {

@@ -27,6 +27,8 @@ export interface DaemonFacts {
   uncleanRestartAt?: string;
   /** The latest refused file that matched no credential (no pending renewal had its key). */
   unmatchedRefusal?: { id: number; file: string; check: string; reason: string };
+  /** The inbox is no longer used: a folder credd writes into was replaced (daemon/inbox.ts). */
+  inboxUnsafe?: { at: string; reason: string };
 }
 
 export interface Situation {
@@ -92,6 +94,19 @@ export function situations(creds: CredentialFacts[], daemon: DaemonFacts, now: D
       detail: `${r.file}: ${r.reason}`,
       action: "nothing was changed; check the file is the certificate Stellantis signed for a pending CSR (credd status lists them)",
       event: true,
+    });
+  }
+  if (daemon.inboxUnsafe) {
+    out.push({
+      credential: null,
+      kind: "inbox-unsafe",
+      stage: daemon.inboxUnsafe.at,
+      severity: "critical",
+      title: "the inbox is no longer used: someone replaced a folder credd writes into",
+      detail: `${daemon.inboxUnsafe.reason}; credd stopped reading and moving inbox files at ${daemon.inboxUnsafe.at} (everything else runs)`,
+      action:
+        "find out who replaced it (only the inbox's writers could), remove the link or folder, then `systemctl restart credd`: " +
+        "credd makes processed/ and rejected/ again (0700); meanwhile use `credd ingest FILE`",
     });
   }
   if (daemon.uncleanRestartAt) {

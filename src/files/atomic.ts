@@ -1,5 +1,6 @@
 // Atomic file writes with explicit modes: temp file in the same folder, fsync, rename, fsync the folder.
 import { closeSync, fchmodSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { open, rename, unlink } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 
@@ -10,6 +11,17 @@ export function fsyncDir(dir: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The name's start in the temp name: cut so that the temp name (18 bytes more) still fits in 255 bytes. */
+function tempBase(name: string): string {
+  if (Buffer.byteLength(name) <= 200) return name;
+  let cut = "";
+  for (const ch of name) {
+    if (Buffer.byteLength(cut + ch) > 200) break;
+    cut += ch;
+  }
+  return cut;
 }
 
 /**
@@ -27,7 +39,7 @@ export function writeFileAtomic(
 ): void {
   const dir = dirname(path);
   if (opts.createDir !== false) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = join(dir, `.${tempBase(basename(path))}.${randomBytes(6).toString("hex")}.tmp`);
   const fd = openSync(tmp, "wx", mode);
   try {
     if (opts.exactMode) fchmodSync(fd, mode);
@@ -57,4 +69,36 @@ export function writeFileAtomic(
     }
   }
   fsyncDir(dir);
+}
+
+/**
+ * writeFileAtomic for a folder that already exists, off the main thread: the writes and fsyncs run
+ * in libuv's pool, so a slow disk delays this write, not the daemon's timers (the inbox writes a
+ * reason per refused file). Same temp name, same guarantees; replaces an existing file.
+ */
+export async function writeFileAtomicAsync(path: string, data: string | Buffer, mode: number): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${tempBase(basename(path))}.${randomBytes(6).toString("hex")}.tmp`);
+  const file = await open(tmp, "wx", mode);
+  try {
+    await file.writeFile(typeof data === "string" ? Buffer.from(data, "utf8") : data);
+    await file.sync();
+  } catch (err) {
+    await file.close();
+    await unlink(tmp);
+    throw err;
+  }
+  await file.close();
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp);
+    throw err;
+  }
+  const d = await open(dir, "r");
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
 }

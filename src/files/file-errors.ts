@@ -4,6 +4,7 @@ import { readFileSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CreddError, errorMessage, type ErrorCode } from "../errors.js";
+import { readBounded, type Unread } from "./bounded-read.js";
 
 /** "user credd (uid 998)", or "uid 65534" when the uid has no name: permissions depend on it. */
 export function runningUser(): string {
@@ -95,4 +96,27 @@ export function readFileFor(p: string, want: Wanted, encoding?: "utf8"): Buffer 
   } catch (err) {
     throw new CreddError(want.code ?? "IO", `cannot read ${want.what}: ${p} ${fsFound(err, p)} (fix: ${fsFix(err, p, want.fix)})`, { cause: err });
   }
+}
+
+/**
+ * Reads `p` as readBounded does (one non-blocking open, checked on the descriptor, never past
+ * `maxBytes` plus one byte; a symbolic link the person typed is followed), with readFileFor's
+ * errors. A FIFO, a device or a file over the cap comes back as a refusal, unread.
+ */
+export async function readBoundedFor(p: string, want: Wanted, maxBytes: number): Promise<{ bytes: Buffer } | Unread> {
+  const fail = (err: unknown): never => {
+    throw new CreddError(want.code ?? "IO", `cannot read ${want.what}: ${p} ${fsFound(err, p)} (fix: ${fsFix(err, p, want.fix)})`, { cause: err });
+  };
+  let r;
+  try {
+    r = await readBounded(p, { maxBytes, followSymlink: true });
+  } catch (err) {
+    return fail(err);
+  }
+  if (r.outcome === "read") return { bytes: r.bytes };
+  if (r.outcome === "young") {
+    throw new CreddError(want.code ?? "IO", `cannot read ${want.what}: ${p} grew while it was read (fix: wait until the copy or download has finished, then run the command again)`);
+  }
+  if (r.stat?.isDirectory()) return fail(Object.assign(new Error(`EISDIR: ${p}`), { code: "EISDIR" }));
+  return r;
 }

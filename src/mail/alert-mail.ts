@@ -1,6 +1,7 @@
 // The alert digest: one email for every alert due in a check, grouped by credential, worst first.
 import type { Config } from "../config/types.js";
 import { worstSeverity, type Situation } from "../domain/alerts.js";
+import { visible } from "../domain/untrusted.js";
 import { newMessageId, type OutgoingMail } from "./message.js";
 
 export interface ResolvedAlert {
@@ -18,17 +19,18 @@ export function composeAlertDigest(config: Config, fire: Situation[], resolved: 
   const total = fire.length + resolved.length;
   const label = worst ? worst.toUpperCase() : "RESOLVED";
   const first = head ? `${head.credential ?? "credd"}: ${head.title}` : `${resolved[0]!.credential ?? "credd"}: ${resolved[0]!.title}`;
-  const subject = `[credd] ${label} ${first}${total > 1 ? ` (+${total - 1} more)` : ""}`;
+  const subject = `[credd] ${label} ${visible(first)}${total > 1 ? ` (+${total - 1} more)` : ""}`;
 
   const lines: string[] = [`credd on ${config.file}, ${now.toISOString()}`, ""];
   const names = [...new Set([...fire.map((f) => f.credential), ...resolved.map((r) => r.credential)])];
   for (const name of names) {
     lines.push(`== ${GROUP(name)} ==`);
     for (const a of ordered.filter((f) => f.credential === name)) {
-      lines.push(`${a.severity.toUpperCase()}: ${a.title}`, `  ${a.detail}`, `  what to do: ${a.action}`, "");
+      // Details carry names someone else chose (an inbox file, a certificate's subject): never a raw control character.
+      lines.push(`${a.severity.toUpperCase()}: ${visible(a.title)}`, `  ${visible(a.detail)}`, `  what to do: ${visible(a.action)}`, "");
     }
     for (const r of resolved.filter((x) => x.credential === name)) {
-      lines.push(`RESOLVED: ${r.title} (open since ${r.opened_at})`, "");
+      lines.push(`RESOLVED: ${visible(r.title)} (open since ${r.opened_at})`, "");
     }
   }
   lines.push("-- ", "credd status shows every credential; this email is sent once per threshold and situation.");

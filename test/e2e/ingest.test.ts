@@ -1,7 +1,7 @@
 // `credd ingest`, the inbox, install, hooks, PKCS#12 and rollback with the real binary, a real openssl CA,
 // a real SMTP server, keytool and an HTTPS server that requires client certificates.
 import assert from "node:assert/strict";
-import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { createServer } from "node:https";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -381,6 +381,31 @@ describe("the daemon's inbox", () => {
     } finally {
       assert.equal(await d.stop(), 0);
     }
+  });
+});
+
+describe("ingest reads its file argument safely", () => {
+  test("a FIFO, a device and a 3 GB file are refused unread, at once; a missing file keeps its message", async () => {
+    const s = setup();
+    const fifo = join(s.dir, "signed.pem");
+    execFileSync("mkfifo", [fifo]);
+    // Before, a writer-less FIFO blocked `credd ingest` for ever (runCredd kills it after 20 s here).
+    const r = await runCredd(["--config", s.config, "ingest", fifo], {}, 20_000);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.equal(r.stdout.trim(), `${fifo}: REFUSED [file-type] ${fifo} is a named pipe (FIFO), not a regular file; credd reads only regular files (it was not read)`);
+    const dev = await runCredd(["--config", s.config, "ingest", "/dev/zero"], {}, 20_000);
+    assert.equal(dev.code, 1);
+    assert.match(dev.stdout, /\/dev\/zero is a character device, not a regular file/);
+    const big = join(s.dir, "huge.pem");
+    writeFileSync(big, "");
+    truncateSync(big, 3 * 1024 ** 3); // sparse; before: ERR_FS_FILE_TOO_LARGE, not a refusal
+    const huge = await runCredd(["--config", s.config, "ingest", big], {}, 20_000);
+    assert.equal(huge.code, 1, huge.stderr);
+    assert.equal(huge.stdout.trim(), `${big}: REFUSED [parse] ${big} is 3221225472 bytes, too large for a certificate (limit 1 MiB): is it the right file?`);
+    const missing = join(s.dir, "nope.pem");
+    const gone = await runCredd(["--config", s.config, "ingest", missing]);
+    assert.equal(gone.code, 1);
+    assert.equal(gone.stderr.trim(), `credd: cannot read the signed certificate to take in: ${missing} does not exist (fix: check the path; give the file Stellantis sent (PEM, DER or PKCS#7))`);
   });
 });
 

@@ -232,3 +232,25 @@ test("status shows the test switches it was given: a banner on the first line, t
   assert.deepEqual(buildStatus(s).test_switches, []);
   s.db.close();
 });
+
+test("a refused file's name and reason show control characters escaped, never raw", async () => {
+  const { recordIngest } = await import("../../src/store/history.js");
+  const s = setup();
+  cert(s.db, "fleet-basic", 1, true);
+  recordIngest(s.db, {
+    at: NOW.toISOString(),
+    file: "bad\r\nBcc: x@evil.example\x1b[2J.pem",
+    credential: "fleet-basic",
+    outcome: "refused",
+    check_name: "subject",
+    reason: "subject CN=\u202etxt.exe\n is not the DN asked for",
+    serial: null,
+    sha256: null,
+  });
+  const lines: string[] = [];
+  statusText(buildStatus(s, "fleet-basic"), (l) => lines.push(l));
+  const text = lines.join("\n");
+  assert.ok(!/[\r\x1b\u202e]/.test(text), "no raw control character");
+  assert.match(text, /^ {2}refused {7}bad\\r\\nBcc: x@evil\.example\\x1b\[2J\.pem, .*\[subject\] subject CN=\\u202etxt\.exe\\n is not the DN asked for$/m);
+  s.db.close();
+});
