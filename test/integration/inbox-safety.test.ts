@@ -20,7 +20,7 @@ import {
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { pino } from "pino";
-import { ManualClock } from "../../src/clock.js";
+import { ManualClock } from "../helpers/clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import type { Ctx } from "../../src/core/context.js";
 import { createInbox, reasonFileName, type InboxOptions } from "../../src/daemon/inbox.js";
@@ -252,7 +252,8 @@ describe("size", () => {
     drop(w, "over.pem", Buffer.alloc(1024 * 1024 + 1, 0x41));
     const outcomes = await inboxOf(w).scan();
     const by = new Map(outcomes.map((o) => [o.file, o]));
-    assert.ok(by.get("exact.pem")?.outcome === "refused" && !/too large/.test(by.get("exact.pem")!.reason), "parsed, not refused for its size");
+    const exact = by.get("exact.pem");
+    assert.ok(exact?.outcome === "refused" && !/too large/.test(exact.reason), "parsed, not refused for its size");
     assert.match((by.get("over.pem") as { reason: string }).reason, /is 1048577 bytes, too large/);
     w.ctx.db.close();
   });
