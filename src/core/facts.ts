@@ -11,6 +11,7 @@ interface LiveFacts {
   serial: string;
   not_before: string;
   not_after: string;
+  ca_not_after: string | null;
 }
 interface PendingFacts {
   credential: string;
@@ -26,7 +27,7 @@ interface LatestFacts {
   created_at: string;
 }
 
-const LIVE = "SELECT credential, serial, not_before, not_after FROM certificates WHERE live = 1";
+const LIVE = "SELECT credential, serial, not_before, not_after, ca_not_after FROM certificates WHERE live = 1";
 const PENDING = `SELECT credential, id, state, created_at, sent_at, reminded_at FROM renewals
   WHERE state IN ('created','sent','signed','registered')`;
 // renewals.id grows with time, so a credential's highest id is its latest CSR.
@@ -47,7 +48,14 @@ function toInput(cred: CredentialConfig, live?: LiveFacts, pending?: PendingFact
     renewBeforeDays: cred.renew_before_days,
     remindAfterDays: cred.remind_after_days,
   };
-  if (live) input.live = { serial: live.serial, notBefore: new Date(live.not_before), notAfter: new Date(live.not_after) };
+  if (live) {
+    input.live = {
+      serial: live.serial,
+      notBefore: new Date(live.not_before),
+      notAfter: new Date(live.not_after),
+      ...(live.ca_not_after ? { caNotAfter: new Date(live.ca_not_after) } : {}),
+    };
+  }
   if (pending) {
     input.pending = {
       id: pending.id,

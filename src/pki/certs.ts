@@ -13,7 +13,7 @@ export interface CertInfo {
   /** Canonical PEM (LF, 64 columns, trailing newline). */
   pem: string;
   der: Buffer;
-  /** Upper-case hex, no colons, without DER's sign-padding zero byte: what `openssl x509 -serial` prints. */
+  /** Upper-case hex, no colons, without DER's sign-padding zero byte, "-" when negative: what `openssl x509 -serial` prints. */
   serial: string;
   notBefore: Date;
   notAfter: Date;
@@ -61,7 +61,7 @@ export function parseCertificate(pemOrDer: string | Buffer): CertInfo {
   return {
     pem: encodePem("CERTIFICATE", der),
     der,
-    serial: normaliseSerial(cert.serialNumber),
+    serial: opensslSerial(cert.serialNumber),
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
     subject,
@@ -115,11 +115,19 @@ function safeVerify(node: NodeX509): boolean {
   }
 }
 
-/** openssl prints the INTEGER's magnitude: DER's leading 00 (sign padding) is not part of it. */
-function normaliseSerial(hex: string): string {
-  let s = hex.toUpperCase();
-  while (s.length > 2 && s.startsWith("00")) s = s.slice(2);
-  return s;
+/**
+ * What `openssl x509 -serial` prints: the INTEGER's magnitude in upper-case hex, an even number of
+ * digits, with a "-" when it is negative (DER's two's complement: FB is -05, not FB).
+ */
+export function opensslSerial(hex: string): string {
+  const bytes = Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex");
+  if (bytes.length === 0) return "00";
+  let value = BigInt(`0x${bytes.toString("hex")}`);
+  const negative = (bytes[0]! & 0x80) !== 0;
+  if (negative) value = (1n << BigInt(bytes.length * 8)) - value;
+  let digits = value.toString(16).toUpperCase();
+  if (digits.length % 2) digits = `0${digits}`;
+  return negative ? `-${digits}` : digits;
 }
 
 function colonHex(bytes: Buffer): string {
