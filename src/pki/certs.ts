@@ -61,7 +61,8 @@ export function parseCertificate(pemOrDer: string | Buffer): CertInfo {
   return {
     pem: encodePem("CERTIFICATE", der),
     der,
-    serial: opensslSerial(cert.serialNumber),
+    // OpenSSL's own rendering (BN_bn2hex): "-05" for a negative serial, where the DER bytes are FB.
+    serial: node.serialNumber.toUpperCase(),
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
     subject,
@@ -113,21 +114,6 @@ function safeVerify(node: NodeX509): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * What `openssl x509 -serial` prints: the INTEGER's magnitude in upper-case hex, an even number of
- * digits, with a "-" when it is negative (DER's two's complement: FB is -05, not FB).
- */
-export function opensslSerial(hex: string): string {
-  const bytes = Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex");
-  if (bytes.length === 0) return "00";
-  let value = BigInt(`0x${bytes.toString("hex")}`);
-  const negative = (bytes[0]! & 0x80) !== 0;
-  if (negative) value = (1n << BigInt(bytes.length * 8)) - value;
-  let digits = value.toString(16).toUpperCase();
-  if (digits.length % 2) digits = `0${digits}`;
-  return negative ? `-${digits}` : digits;
 }
 
 function colonHex(bytes: Buffer): string {

@@ -5,7 +5,10 @@ import { RsaSaPssParams } from "@peculiar/asn1-rsa";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate, id_ce_nameConstraints } from "@peculiar/asn1-x509";
 import { checkPath, RSASSA_PSS, type CertFacts, type KeyFacts, type PathRole, type PolicyRefusal } from "../domain/cert-policy.js";
+import { pathRenewalTime } from "../domain/timing.js";
+import { errorMessage, RefusedError } from "../errors.js";
 import type { CertInfo } from "./certs.js";
+import { checkLeafUsage, checkValidity, verifyChain, type ChainResult } from "./chain.js";
 
 /** The facts the policy checks read, for `cert` at `role` on its path. */
 export function policyFacts(cert: CertInfo, role: PathRole): CertFacts {
@@ -84,4 +87,51 @@ export function earliestCaExpiry(path: readonly CertInfo[], anchored: boolean): 
     best = { notAfter: c.notAfter, role, subject: c.subjectText, serial: c.serial };
   });
   return best;
+}
+
+/**
+ * Every check a signed certificate meets before it is installed, in order: the leaf's dates and
+ * usages, its chain to the pinned CA, the certificate policy on each certificate of that chain, and
+ * a renewal date still ahead counting the CA that expires first. Refusals are RefusedError with the
+ * check's name; the message starts with the leaf's serial.
+ */
+export async function checkIssuedCertificate(
+  leaf: CertInfo,
+  others: CertInfo[],
+  pinnedCa: CertInfo[],
+  now: Date,
+  renewBeforeDays: number,
+): Promise<{ chain: ChainResult; ca: CaExpiry | undefined }> {
+  const refuse = (check: string, message: string): never => {
+    throw new RefusedError(check, `certificate ${leaf.serial}: ${message}`);
+  };
+  try {
+    checkValidity(leaf, now);
+    checkLeafUsage(leaf);
+  } catch (err) {
+    refuse(err instanceof RefusedError ? err.check : "validity", errorMessage(err));
+  }
+  let chain: ChainResult;
+  try {
+    chain = await verifyChain(leaf, others, pinnedCa, now);
+  } catch (err) {
+    if (!(err instanceof RefusedError)) throw err;
+    return refuse("chain", errorMessage(err));
+  }
+  const refusal = checkCertificatePolicy(chain.chain, true);
+  if (refusal) refuse(refusal.check, refusal.reason);
+  const ca = earliestCaExpiry(chain.chain, true);
+  const due = pathRenewalTime(leaf, ca?.notAfter, renewBeforeDays);
+  if (due.at.getTime() <= now.getTime()) {
+    refuse(
+      "renewal-due",
+      due.by === "leaf" || !ca
+        ? `expires ${leaf.notAfter.toISOString()} and would be due for renewal at once (due ${due.at.toISOString()}): ` +
+            "installing it would start a renewal loop; ask Stellantis for a longer validity or lower renew_before_days"
+        : `outlives ${ca.role} "${ca.subject}" (serial ${ca.serial}), which expires ${ca.notAfter.toISOString()}: the credential ` +
+            `stops working then, so renewal would be due at once (due ${due.at.toISOString()}, renew_before_days before it); ` +
+            "ask Stellantis for a certificate under a CA that is valid for longer",
+    );
+  }
+  return { chain, ca };
 }
