@@ -12,6 +12,8 @@ import { readCertificateFile } from "../../src/pki/bundle.js";
 import type { CertInfo } from "../../src/pki/certs.js";
 import { checkIssuedCertificate } from "../../src/pki/policy.js";
 import { RefusedError } from "../../src/errors.js";
+import type { CredentialConfig } from "../../src/config/types.js";
+import { checkImport } from "../../src/core/import.js";
 import { dnFor } from "../helpers/credd.js";
 import { makeCa, makeIntermediateCa, makeTempDir, openssl, subjFromDn, type TestCa } from "../helpers/openssl.js";
 
@@ -47,6 +49,8 @@ interface Case {
 
 let dir: string;
 let root: TestCa;
+/** Each leaf's private key file, for `credd import`. */
+const keyOf = new Map<string, string>();
 const cases: Case[] = [];
 /** Set once every certificate is made (openssl dates them from the wall clock as it signs). */
 let now: Date;
@@ -74,7 +78,7 @@ interface IssueOptions {
 /** A client leaf issued by `issuer` with openssl x509 -req, the extensions a real CA puts in, and the tweaks asked. */
 function issueLeaf(issuer: Pick<TestCa, "certPath" | "keyPath">, name: string, opts: IssueOptions = {}): string {
   const work = mkdtempSync(join(dir, "leaf-"));
-  const { csrPath } = keyAndCsr(work, opts.key ?? { rsa: 2048 });
+  const { csrPath, keyPath } = keyAndCsr(work, opts.key ?? { rsa: 2048 });
   const ext = [
     "basicConstraints = critical,CA:FALSE",
     "keyUsage = critical,digitalSignature,keyEncipherment",
@@ -88,6 +92,7 @@ function issueLeaf(issuer: Pick<TestCa, "certPath" | "keyPath">, name: string, o
   openssl(["x509", "-req", "-in", csrPath, "-CA", issuer.certPath, "-CAkey", issuer.keyPath, "-set_serial", opts.serial ?? "0x1A2B3C4D",
     "-days", String(opts.days ?? 365), `-${opts.digest ?? "sha256"}`, ...(opts.sigopts ?? []),
     "-extfile", join(work, "ext.cnf"), "-extensions", "leaf", "-out", out]);
+  keyOf.set(out, keyPath);
   return out;
 }
 
@@ -215,5 +220,29 @@ describe("credd and openssl verify agree on every certificate", () => {
     }
     const neg = cases.find((x) => x.name === "negative serial")!;
     assert.equal(readCertificateFile(readFileSync(neg.leaf), neg.leaf).certificates[0]!.serial, "-05");
+  });
+});
+
+describe("credd import applies the same policy", () => {
+  const cred = { name: "corp", dn: DN } as unknown as CredentialConfig;
+  const input = (leaf: string, chain: string[] = []) => ({
+    certText: [leaf, ...chain].map((f) => readFileSync(f, "utf8")).join(""),
+    certFile: leaf,
+    keyText: readFileSync(keyOf.get(leaf)!, "utf8"),
+    keyFile: keyOf.get(leaf)!,
+  });
+
+  it("refuses a SHA-1 leaf and a chain with a 1024-bit intermediate, naming the check", () => {
+    const sha1 = cases.find((c) => c.name === "leaf signed with sha1WithRSAEncryption")!;
+    assert.throws(() => checkImport(cred, input(sha1.leaf), now), (e: unknown) => e instanceof RefusedError && e.check === "signature-algorithm");
+    const weak = cases.find((c) => c.name === "intermediate with a 1024-bit RSA key")!;
+    assert.throws(() => checkImport(cred, input(weak.leaf, weak.untrusted), now), (e: unknown) => e instanceof RefusedError && e.check === "key-size" && /1024-bit/.test(e.message));
+  });
+
+  it("accepts a good leaf and records the CA of its chain that expires first", () => {
+    const mid = cases.find((c) => c.name === "leaf outliving an intermediate that expires in 120 days")!;
+    const r = checkImport(cred, input(mid.leaf, mid.untrusted), now);
+    assert.equal(r.ca?.role, "intermediate");
+    assert.equal(r.ca?.subject, "C=FR, O=Test Stellantis, CN=Mid-life CA");
   });
 });
