@@ -62,7 +62,7 @@ export function parseCertificate(pemOrDer: string | Buffer): CertInfo {
     pem: encodePem("CERTIFICATE", der),
     der,
     // OpenSSL's own rendering (BN_bn2hex): "-05" for a negative serial, where the DER bytes are FB.
-    serial: node.serialNumber.toUpperCase(),
+    serial: opensslSerial(node.serialNumber),
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
     subject,
@@ -114,6 +114,13 @@ function safeVerify(node: NodeX509): boolean {
   } catch {
     return false;
   }
+}
+
+/** Node's serial (BN_bn2hex) with an even number of digits, as `openssl x509 -serial` prints it: 0 is "00". */
+function opensslSerial(hex: string): string {
+  const negative = hex.startsWith("-");
+  const digits = hex.slice(negative ? 1 : 0).toUpperCase();
+  return `${negative ? "-" : ""}${digits.length % 2 ? `0${digits}` : digits}`;
 }
 
 function colonHex(bytes: Buffer): string {
