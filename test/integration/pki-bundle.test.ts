@@ -128,6 +128,16 @@ describe("readCertificateFile: what the CA may send", () => {
     }
   });
 
+  it("reads BER PKCS#7 with indefinite lengths (what Java and `openssl cms -stream` write), each certificate's bytes exact", () => {
+    writeFileSync(path("msg.txt"), "hello\n");
+    openssl(["cms", "-sign", "-in", path("msg.txt"), "-signer", leaf.certPath, "-inkey", leaf.keyPath, "-certfile", ca.certPath,
+      "-outform", "DER", "-stream", "-nodetach", "-out", path("streamed.p7")]);
+    assert.match(openssl(["asn1parse", "-inform", "DER", "-in", path("streamed.p7")]).stdout.split("\n")[0]!, /l=inf/);
+    const r = read("streamed.p7");
+    assert.equal(r.kind, "pkcs7-der");
+    assert.deepEqual([...r.certificates.map((c) => c.sha256)].sort(), [leafFp, caFp].sort());
+  });
+
   it("reads an EC leaf", () => {
     writeFileSync(path("ec.pem"), ecLeaf.certPem);
     assert.deepEqual(fingerprints("ec.pem"), [opensslFingerprint(ecLeaf.certPath)]);
