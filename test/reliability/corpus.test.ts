@@ -101,7 +101,7 @@ function makePolicyIntermediate(root: TestCa, dir: string, cn: string, bits: num
 
 const DN_ORDER = ["C", "ST", "L", "O", "OU", "CN", "emailAddress"] as const;
 
-test("the bad-input corpus: every file and config refused with a reason, nothing live changed; valid forms accepted", { timeout: 360_000 }, async (t) => {
+test("the bad-input corpus: every file and config refused with a reason, nothing live changed; valid forms accepted", { timeout: 600_000 }, async (t) => {
   const started = Date.now();
   world = await makeWorld({ creds: [{ name: NAME, mzp: MZP, key: "ec" }], prefix: "credd-rel-corpus-" });
   const w = world;
