@@ -39,7 +39,7 @@ function credentialText(c: CredentialStatus, daemonStale: boolean, push: (line: 
   if (x) {
     row("certificate", `serial ${x.serial} (version ${x.version}, source: ${x.source}, installed ${when(x.installed_at)})`);
     row("expires", `${when(x.not_after)} (${x.days_left < 0 ? `expired ${plural(-x.days_left, "day")} ago` : `${plural(x.days_left, "day")} left`})`);
-    if (c.next_renewal_at) row("renewal due", when(c.next_renewal_at));
+    if (c.next_renewal_at) row("renewal due", `${when(c.next_renewal_at)}${setBy(c.next_renewal_set_by)}`);
   } else row("certificate", "none yet");
   const r = c.renewal;
   if (r) {
@@ -76,4 +76,10 @@ function credentialText(c: CredentialStatus, daemonStale: boolean, push: (line: 
   if (c.last_error) row("last error", `${c.last_error} (${when(c.last_error_at)})`);
   for (const p of c.problems) row("problem", p);
   for (const a of c.alerts) row("alert", alert(a));
+}
+
+/** Names the CA certificate when one of the chain, expiring first, sets the renewal date. */
+function setBy(by: CredentialStatus["next_renewal_set_by"]): string {
+  if (!by || by.certificate === "leaf") return " (set by this certificate's own lifetime)";
+  return ` (set by ${by.certificate} "${by.subject}", serial ${by.serial}, which expires ${when(by.not_after)}, before this certificate)`;
 }

@@ -21,7 +21,14 @@ function toInput(cred: CredentialConfig, live?: LiveFacts, pending?: PendingFact
     renewBeforeDays: cred.renew_before_days,
     remindAfterDays: cred.remind_after_days,
   };
-  if (live) input.live = { serial: live.serial, notBefore: new Date(live.not_before), notAfter: new Date(live.not_after) };
+  if (live) {
+    input.live = {
+      serial: live.serial,
+      notBefore: new Date(live.not_before),
+      notAfter: new Date(live.not_after),
+      ...(live.ca_not_after ? { caNotAfter: new Date(live.ca_not_after) } : {}),
+    };
+  }
   if (pending) {
     input.pending = {
       id: pending.id,

@@ -6,6 +6,7 @@ import { credentialPaths, ensureCredentialDirs, maxArchiveVersion } from "../fil
 import { parseCertificate, splitPemCertificates, type CertInfo } from "../pki/certs.js";
 import { compareDn, formatDn } from "../pki/dn.js";
 import { loadPrivateKey } from "../pki/keys.js";
+import { checkCertificatePolicy, earliestCaExpiry, type CaExpiry } from "../pki/policy.js";
 import { insertInstalledCertificate, liveCertificate, maxVersion } from "../store/certificates.js";
 import { pendingRenewal } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
@@ -60,12 +61,17 @@ export function checkImport(cred: CredentialConfig, input: ImportInput, now: Dat
     );
   }
   const chain = certs.filter((c) => c !== leaf);
-  return { key, leaf, chain };
+  // The same policy as ingest on every certificate given; a self-signed last one is the anchor.
+  const path = [leaf, ...chain];
+  const anchored = chain.length > 0 && chain[chain.length - 1]!.selfSigned;
+  const refusal = checkCertificatePolicy(path, anchored);
+  if (refusal) throw new RefusedError(refusal.check, `${input.certFile}: ${refusal.reason}`);
+  return { key, leaf, chain, ca: earliestCaExpiry(path, anchored) };
 }
 
 export async function importCertificate(ctx: Ctx, cred: CredentialConfig, input: ImportInput): Promise<ImportResult> {
   const now = ctx.clock.now();
-  const { key, leaf, chain } = checkImport(cred, input, now);
+  const { key, leaf, chain, ca } = checkImport(cred, input, now);
   const current = liveCertificate(ctx.db, cred.name);
   if (current && current.sha256 === leaf.sha256) {
     return { version: current.version, serial: leaf.serial, notAfter: leaf.notAfter, alreadyLive: true };
@@ -81,13 +87,13 @@ export async function importCertificate(ctx: Ctx, cred: CredentialConfig, input:
   // A hand-made certificate for the pending renewal's own key completes that renewal.
   const pending = pendingRenewal(ctx.db, cred.name);
   const renewalId = pending && pending.spki_sha256 === key.spkiSha256 ? pending.id : null;
-  insertInstalledCertificate(ctx.db, { ...certificateRow(cred.name, version, leaf, "import", now), renewal_id: renewalId });
+  insertInstalledCertificate(ctx.db, { ...certificateRow(cred.name, version, leaf, "import", now, ca), renewal_id: renewalId });
   crashPoint("import-after-db");
   await goLive(ctx, cred, version, `imported from ${input.certFile}`);
   return { version, serial: leaf.serial, notAfter: leaf.notAfter, alreadyLive: false };
 }
 
-export function certificateRow(credential: string, version: number, c: CertInfo, source: "import" | "renewal", now: Date) {
+export function certificateRow(credential: string, version: number, c: CertInfo, source: "import" | "renewal", now: Date, ca?: CaExpiry) {
   return {
     credential,
     version,
@@ -100,5 +106,9 @@ export function certificateRow(credential: string, version: number, c: CertInfo,
     sha256: c.sha256,
     source,
     installed_at: now.toISOString(),
+    ca_not_after: ca?.notAfter.toISOString() ?? null,
+    ca_not_after_role: ca?.role ?? null,
+    ca_not_after_subject: ca?.subject ?? null,
+    ca_not_after_serial: ca?.serial ?? null,
   };
 }

@@ -1,14 +1,14 @@
 // Taking in signed certificates: every check in order, then archive/, the database and go-live.
 import { readFileSync } from "node:fs";
 import type { CredentialConfig } from "../config/types.js";
-import { renewalTime } from "../domain/timing.js";
 import { CreddError, errorMessage, RefusedError, underlyingCode } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic.js";
 import { credentialPaths } from "../files/layout.js";
 import { readCertificateFile } from "../pki/bundle.js";
 import type { CertInfo } from "../pki/certs.js";
-import { checkLeafUsage, checkValidity, verifyChain } from "../pki/chain.js";
+import type { ChainResult } from "../pki/chain.js";
 import { compareDn, formatDn } from "../pki/dn.js";
+import { checkIssuedCertificate, type CaExpiry } from "../pki/policy.js";
 import {
   certificateBySha256,
   insertInstalledCertificate,
@@ -274,26 +274,15 @@ async function ingestLeaf(
   if (mismatches.length) {
     fail("subject", `certificate ${leaf.serial}: subject is not the DN asked for: ${mismatches.join("; ")} (asked for ${formatDn(cred.dn)})`);
   }
+  // Validity, usage, the chain to the pinned CA, the certificate policy and the renewal date
+  // (pki/policy.ts): the same sequence the differential test runs against `openssl verify`.
+  let chain: ChainResult;
+  let ca: CaExpiry | undefined;
   try {
-    checkValidity(leaf, now);
-    checkLeafUsage(leaf);
+    ({ chain, ca } = await checkIssuedCertificate(leaf, others, readPinnedCa(ctx), now, cred.renew_before_days));
   } catch (err) {
-    fail(err instanceof RefusedError ? err.check : "validity", `certificate ${leaf.serial}: ${errorMessage(err)}`);
-  }
-  const due = renewalTime(leaf.notBefore, leaf.notAfter, cred.renew_before_days);
-  if (due.getTime() <= now.getTime()) {
-    fail(
-      "renewal-due",
-      `certificate ${leaf.serial} expires ${leaf.notAfter.toISOString()} and would be due for renewal at once (due ${due.toISOString()}): ` +
-        "installing it would start a renewal loop; ask Stellantis for a longer validity or lower renew_before_days",
-    );
-  }
-  let chain: { intermediates: CertInfo[]; chain: CertInfo[] };
-  try {
-    chain = await verifyChain(leaf, others, readPinnedCa(ctx), now);
-  } catch (err) {
-    if (err instanceof CreddError && !(err instanceof RefusedError)) throw err;
-    return fail("chain", `certificate ${leaf.serial}: ${errorMessage(err)}`);
+    if (!(err instanceof RefusedError)) throw err;
+    return fail(err.check, errorMessage(err));
   }
 
   // Every check passed: archive, record as installed (renewal → signed), then go live.
@@ -304,7 +293,7 @@ async function ingestLeaf(
   crashPoint("after-archive");
   const at = now.toISOString();
   inTransaction(ctx.db, () => {
-    insertInstalledCertificate(ctx.db, { ...certificateRow(cred.name, renewal.version, leaf, "renewal", now), renewal_id: renewal.id });
+    insertInstalledCertificate(ctx.db, { ...certificateRow(cred.name, renewal.version, leaf, "renewal", now, ca), renewal_id: renewal.id });
     setRenewalState(ctx.db, renewal.id, "signed", at);
   });
   crashPoint("after-signed");

@@ -4,7 +4,7 @@ import { decide } from "../domain/decide.js";
 import { assessHealth, SEVERITY_EXIT, worst, type Severity } from "../domain/health.js";
 import { daysLeft } from "../domain/timing.js";
 import { failedHookLines, refusalSince } from "../store/history.js";
-import { readSnapshot, type QueuedSummary, type Snapshot } from "../store/snapshot.js";
+import { readSnapshot, type LiveCertificate, type QueuedSummary, type Snapshot } from "../store/snapshot.js";
 import { tokenState } from "../domain/token-timing.js";
 import { checkInputOf } from "./facts.js";
 import type { Ctx } from "./context.js";
@@ -52,6 +52,12 @@ export interface CredentialStatus {
     last_probe_error: string | null;
   };
   next_renewal_at: string | null;
+  /**
+   * Which certificate sets next_renewal_at: the live certificate itself, or the CA certificate of
+   * its chain that expires first when that comes sooner (docs/certificate-policy.md). Null with no
+   * live certificate.
+   */
+  next_renewal_set_by: null | { certificate: "leaf" | "intermediate" | "anchor"; subject: string; serial: string; not_after: string };
   next_step: { check: string; action: string; reason: string };
   token: {
     state: string;
@@ -268,6 +274,7 @@ function credentialStatus(
         }
       : null,
     next_renewal_at: decision.renewAt?.toISOString() ?? null,
+    next_renewal_set_by: renewalSetBy(live, decision.renewAtSetBy),
     next_step: { check: decision.check, action: decision.action, reason: decision.reason },
     token: cred.oauth
       ? {
@@ -307,3 +314,12 @@ function credentialStatus(
   };
 }
 
+
+/** The certificate whose expiry sets the renewal date, from the live row (migration 0007's columns). */
+function renewalSetBy(live: LiveCertificate | undefined, by: "leaf" | "ca" | undefined): CredentialStatus["next_renewal_set_by"] {
+  if (!live || !by) return null;
+  if (by === "ca" && live.ca_not_after && live.ca_not_after_role) {
+    return { certificate: live.ca_not_after_role, subject: live.ca_not_after_subject ?? "", serial: live.ca_not_after_serial ?? "", not_after: live.ca_not_after };
+  }
+  return { certificate: "leaf", subject: live.subject, serial: live.serial, not_after: live.not_after };
+}

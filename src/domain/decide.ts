@@ -1,11 +1,13 @@
 // Pure: what the expiry check should do for one credential, as an ordered list of named checks.
 import { DAY_MS } from "../clock.js";
-import { daysLeft, NEW_CSR_MIN_INTERVAL_MS, renewalTime } from "./timing.js";
+import { daysLeft, NEW_CSR_MIN_INTERVAL_MS, pathRenewalTime } from "./timing.js";
 
 export interface LiveCertFacts {
   serial: string;
   notBefore: Date;
   notAfter: Date;
+  /** The earliest notAfter of the CA certificates on its path, when recorded (migration 0007). */
+  caNotAfter?: Date;
 }
 
 export interface PendingRenewalFacts {
@@ -42,16 +44,18 @@ export interface Decision {
   reason: string;
   /** When renewal is (or was) due, if there is a live certificate. */
   renewAt?: Date;
+  /** Which date set renewAt: the leaf's own lifetime, or a CA of its path that expires first. */
+  renewAtSetBy?: "leaf" | "ca";
 }
 
 const iso = (d: Date) => d.toISOString();
 
 /** Decides the next step; the first check that applies wins. */
 export function decide(input: CheckInput, now: Date): Decision {
-  const renewAt = input.live
-    ? renewalTime(input.live.notBefore, input.live.notAfter, input.renewBeforeDays)
-    : undefined;
-  const withRenewAt = (d: Decision): Decision => (renewAt ? { ...d, renewAt } : d);
+  const due = input.live ? pathRenewalTime(input.live, input.live.caNotAfter, input.renewBeforeDays) : undefined;
+  const renewAt = due?.at;
+  const setBy = due ? { renewAtSetBy: due.by } : {};
+  const withRenewAt = (d: Decision): Decision => (renewAt ? { ...d, renewAt, ...setBy } : d);
   const p = input.pending;
 
   if (p) {
@@ -113,19 +117,27 @@ export function decide(input: CheckInput, now: Date): Decision {
         check: "csr-rate-limit",
         reason: `renewal due (${what}) but a CSR was already made in the last 24 h; \`credd renew ${input.name}\` starts one now`,
         renewAt,
+        ...setBy,
       };
     }
     return {
       action: "renew",
       check: "renewal-due",
-      reason: `certificate ${input.live.serial}: ${what}, renewal due since ${iso(renewAt)}`,
+      reason: `certificate ${input.live.serial}: ${what}, renewal due since ${iso(renewAt)}${due?.by === "ca" ? caNote(input.live) : ""}`,
       renewAt,
+      ...setBy,
     };
   }
   return {
     action: "none",
     check: "valid",
-    reason: `nothing to do until the renewal is due on ${iso(renewAt!)} (${left} days left); credd starts it then`,
+    reason: `nothing to do until the renewal is due on ${iso(renewAt!)} (${left} days left${due?.by === "ca" ? caNote(input.live) : ""}); credd starts it then`,
     renewAt,
+    ...setBy,
   };
+}
+
+/** Why the date is earlier than the certificate's own lifetime says. */
+function caNote(live: LiveCertFacts): string {
+  return `; set by a CA certificate of its chain that expires ${iso(live.caNotAfter!)}, before the certificate itself`;
 }

@@ -12,6 +12,23 @@ export function renewalTime(notBefore: Date, notAfter: Date, renewBeforeDays: nu
   return new Date(Math.min(byThird, byDays));
 }
 
+/**
+ * When renewal is due for a certificate whose path (chain.pem and the anchor) ends its life at
+ * `caNotAfter`: renewalTime, but never later than `renewBeforeDays` before the earliest CA expiry
+ * either, since the credential breaks when any certificate of its path runs out. `by` says which
+ * date set it.
+ */
+export function pathRenewalTime(
+  leaf: { notBefore: Date; notAfter: Date },
+  caNotAfter: Date | undefined,
+  renewBeforeDays: number,
+): { at: Date; by: "leaf" | "ca" } {
+  const own = renewalTime(leaf.notBefore, leaf.notAfter, renewBeforeDays);
+  if (!caNotAfter) return { at: own, by: "leaf" };
+  const byCa = caNotAfter.getTime() - renewBeforeDays * DAY_MS;
+  return byCa < own.getTime() ? { at: new Date(byCa), by: "ca" } : { at: own, by: "leaf" };
+}
+
 /** Whole days left until `notAfter`, rounded down; negative once expired. */
 export function daysLeft(notAfter: Date, now: Date): number {
   return Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);

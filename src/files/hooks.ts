@@ -45,11 +45,10 @@ const DEFAULT_GRACE_MS = 5_000;
 const DRAIN_MS = 1_000;
 const POLL_MS = 50;
 
-/**
- * These tie credd itself to systemd (sd_notify socket, watchdog, socket activation). A hook that
- * inherited them could send READY/STOPPING or watchdog pings in credd's name, or take its fds.
- */
-const SERVICE_ONLY_ENV = ["NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"];
+/** When credd itself has no PATH (an empty environment): the usual system one. */
+export const DEFAULT_HOOK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/** When credd itself has no LANG. */
+export const DEFAULT_HOOK_LANG = "C.UTF-8";
 
 /**
  * Runs every hook in order, each to completion. A hook that fails (cannot start, exits non-zero,
@@ -69,10 +68,17 @@ export async function runHooks(hooks: string[][], env: HookEnv, opts: HookOption
   return results;
 }
 
-/** The parent's environment, minus credd's own systemd plumbing, plus the five CREDD_ variables. */
+/**
+ * A hook's whole environment (docs/lifecycle.md): PATH and LANG from credd's (or the defaults above),
+ * and the five CREDD_ variables. Nothing else is inherited: credd's environment holds what is
+ * credd's alone, such as systemd's CREDENTIALS_DIRECTORY (the secrets), NOTIFY_SOCKET and the
+ * watchdog (a hook could speak for credd), INVOCATION_ID, and the test switches.
+ */
 export function hookEnvironment(env: HookEnv, parent: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { ...parent };
-  for (const name of SERVICE_ONLY_ENV) delete out[name];
+  const out: NodeJS.ProcessEnv = {
+    PATH: parent.PATH || DEFAULT_HOOK_PATH,
+    LANG: parent.LANG || DEFAULT_HOOK_LANG,
+  };
   out.CREDD_CREDENTIAL = env.credential;
   out.CREDD_LIVE_DIR = env.liveDir;
   out.CREDD_SERIAL = env.serial;

@@ -2,7 +2,14 @@
 // The Stellantis CA answers with "a link to download your certificate & the CA certificate" in an
 // unstated format, so every common container is read, and every refusal says what the file is
 // instead (a key, a CSR, a PKCS#12, an HTML page...) without quoting a byte of it.
-import * as asn1js from "asn1js";
+import { createPrivateKey } from "node:crypto";
+import { ContentInfo, id_signedData, SignedData } from "@peculiar/asn1-cms";
+import { PFX } from "@peculiar/asn1-pfx";
+import { EncryptedPrivateKeyInfo, PrivateKeyInfo } from "@peculiar/asn1-pkcs8";
+import { RSAPrivateKey } from "@peculiar/asn1-rsa";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { Certificate, CertificateList, SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
+import { x509 } from "./crypto.js";
 import { parseCertificate, type CertInfo } from "./certs.js";
 import { CERT_LABELS, findPemBlocks, looksLikePem, normaliseText } from "./pem.js";
 import { RefusedError } from "../errors.js";
@@ -21,8 +28,6 @@ export const MAX_CERTIFICATE_FILE_BYTES = 1024 * 1024;
 const PKCS7_LABELS = new Set(["PKCS7", "CMS"]);
 const CSR_LABELS = new Set(["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]);
 
-const OID_PKCS7_DATA = "1.2.840.113549.1.7.1";
-const OID_PKCS7_SIGNED_DATA = "1.2.840.113549.1.7.2";
 const PKCS7_PREFIX = "1.2.840.113549.1.7.";
 
 const KEY_ADVICE = "keep it safe; credd never needs a key dropped in the inbox";
@@ -110,59 +115,54 @@ function whatElse(label: string, name: string): string {
 // ---------------------------------------------------------------------------------------------
 // DER
 
-type Block = asn1js.AsnType;
+/**
+ * asn1js (under @peculiar/asn1-schema) stops at 10,000 ASN.1 nodes by default, which a PKCS#7 bundle
+ * of about 200 certificates (~50 nodes each) exceeds: it was refused as "truncated or damaged". Every
+ * node takes at least two bytes (tag and length), so a limit of one node per byte never refuses a
+ * real file, and the 1 MiB file cap still bounds the work.
+ */
+function limits(bytes: Uint8Array): ParseOptions {
+  return { berOptions: { maxNodes: bytes.length, maxContentLength: bytes.length } };
+}
+type ParseOptions = NonNullable<Parameters<typeof AsnConvert.parse>[2]>;
 
+/** The value as `type`, or undefined when the bytes do not have that shape (or do not decode). */
+function as<T>(bytes: Uint8Array, type: new () => T): T | undefined {
+  try {
+    return AsnConvert.parse(bytes, type, limits(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The bytes decode as BER at all (a structure credd does not know, rather than a damaged file). */
+function decodes(bytes: Uint8Array): boolean {
+  try {
+    AsnConvert.toString(bytes, limits(bytes));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What a DER file is, asked of @peculiar's schemas in turn (each one matches only its own shape):
+ * PKCS#7, PKCS#12, a private key, a certificate, a CSR, a CRL, a public key.
+ */
 function readDer(bytes: Buffer, name: string): ReadCertificates {
-  const root = decodeBer(bytes);
-  if (!root) {
-    if (bytes[0] === 0x30) refuse(name, "looks like DER but is truncated or damaged: download it again");
+  if (bytes[0] !== 0x30) {
     refuse(name, `is neither PEM (no "-----BEGIN" line) nor DER: not a certificate${looksLikeHtml(bytes) ? " (it looks like an HTML page: the download link may need a login)" : ""}`);
   }
-  const kids = children(root);
-  if (!(root instanceof asn1js.Sequence) || kids.length === 0) refuse(name, "is DER but not a certificate, a PKCS#7 bundle or any structure credd knows");
-
-  const contentType = oidOf(kids[0]);
-  if (contentType?.startsWith(PKCS7_PREFIX)) return { kind: "pkcs7-der", certificates: readPkcs7Root(root, name, "it") };
-  if (isPkcs12(kids)) refuse(name, pkcs12Message(name));
-  if (isPrivateKey(kids)) refuse(name, `holds a private key (DER), not a certificate: ${KEY_ADVICE}`);
-
-  const shape = signedShape(kids);
-  if (shape === "certificate") return { kind: "der-certificate", certificates: [parseIn(name, bytes, "")] };
-  if (shape === "csr") refuse(name, whatElse("CERTIFICATE REQUEST", name));
-  if (shape === "crl") refuse(name, whatElse("X509 CRL", name));
-  if (kids.length === 2 && kids[0] instanceof asn1js.Sequence && kids[1] instanceof asn1js.BitString) refuse(name, whatElse("PUBLIC KEY", name));
+  const info = as(bytes, ContentInfo);
+  if (info?.contentType.startsWith(PKCS7_PREFIX)) return { kind: "pkcs7-der", certificates: readPkcs7Info(info, name, "it") };
+  if (as(bytes, PFX)) refuse(name, pkcs12Message(name));
+  if (isPrivateKey(bytes)) refuse(name, `holds a private key (DER), not a certificate: ${KEY_ADVICE}`);
+  if (as(bytes, Certificate)) return { kind: "der-certificate", certificates: [parseIn(name, bytes, "")] };
+  if (isCsr(bytes)) refuse(name, whatElse("CERTIFICATE REQUEST", name));
+  if (as(bytes, CertificateList)) refuse(name, whatElse("X509 CRL", name));
+  if (as(bytes, SubjectPublicKeyInfo)) refuse(name, whatElse("PUBLIC KEY", name));
+  if (!decodes(bytes)) refuse(name, "looks like DER but is truncated or damaged: download it again");
   refuse(name, "is DER but not a certificate, a PKCS#7 bundle or any structure credd knows");
-}
-
-/** The whole buffer as one BER value (PKCS#7 and PKCS#12 from Java or BouncyCastle often use indefinite lengths), or undefined. */
-function decodeBer(bytes: Uint8Array): Block | undefined {
-  const decoded = asn1js.fromBER(bytes);
-  if (decoded.offset !== bytes.length || decoded.result.error) return undefined;
-  return decoded.result;
-}
-
-function children(block: Block | undefined): Block[] {
-  const value = (block as { valueBlock?: { value?: unknown } } | undefined)?.valueBlock?.value;
-  return Array.isArray(value) ? (value as Block[]) : [];
-}
-
-function oidOf(block: Block | undefined): string | undefined {
-  return block instanceof asn1js.ObjectIdentifier ? block.getValue() : undefined;
-}
-
-function smallInt(block: Block | undefined): number | undefined {
-  return block instanceof asn1js.Integer ? block.valueBlock.valueDec : undefined;
-}
-
-function isContextTag(block: Block | undefined, n: number): boolean {
-  return block !== undefined && block.idBlock.tagClass === 3 && block.idBlock.tagNumber === n;
-}
-
-/** PFX: SEQUENCE { INTEGER 3, ContentInfo (data or signedData), MacData? } (RFC 7292). */
-function isPkcs12(kids: Block[]): boolean {
-  if (smallInt(kids[0]) !== 3 || !(kids[1] instanceof asn1js.Sequence)) return false;
-  const type = oidOf(children(kids[1])[0]);
-  return type === OID_PKCS7_DATA || type === OID_PKCS7_SIGNED_DATA;
 }
 
 function pkcs12Message(name: string): string {
@@ -170,43 +170,36 @@ function pkcs12Message(name: string): string {
     `\`openssl pkcs12 -in ${shellWord(name)} -nokeys -out cert.pem\` and drop cert.pem instead`;
 }
 
-/** PKCS#8 (plain or encrypted), PKCS#1 RSA, SEC1 EC and OpenSSL's DSA key shapes. */
-function isPrivateKey(kids: Block[]): boolean {
-  const version = smallInt(kids[0]);
-  // PrivateKeyInfo / OneAsymmetricKey: INTEGER 0|1, AlgorithmIdentifier, OCTET STRING privateKey.
-  if ((version === 0 || version === 1) && kids[1] instanceof asn1js.Sequence && kids[2] instanceof asn1js.OctetString) return true;
-  // EncryptedPrivateKeyInfo: AlgorithmIdentifier (PBES2, PBE...), OCTET STRING.
-  if (kids.length === 2 && kids[0] instanceof asn1js.Sequence && oidOf(children(kids[0])[0]) !== undefined && kids[1] instanceof asn1js.OctetString) return true;
-  // ECPrivateKey: INTEGER 1, OCTET STRING, [0] parameters?, [1] publicKey?
-  if (version === 1 && kids[1] instanceof asn1js.OctetString) return true;
-  // RSAPrivateKey (9 INTEGERs) or OpenSSL's DSA key (6), version 0.
-  return version === 0 && kids.length >= 6 && kids.every((k) => k instanceof asn1js.Integer);
+/**
+ * PKCS#8 (plain or encrypted) and PKCS#1 RSA by @peculiar's schemas; SEC1 EC keys by Node's own
+ * key reader (the SEC1 schema lives in @peculiar/asn1-ecc, which credd does not depend on).
+ */
+function isPrivateKey(bytes: Buffer): boolean {
+  if (as(bytes, PrivateKeyInfo) || as(bytes, EncryptedPrivateKeyInfo) || as(bytes, RSAPrivateKey)) return true;
+  try {
+    createPrivateKey({ key: bytes, format: "der", type: "sec1" });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-/**
- * Certificates, CSRs and CRLs share the shape SEQUENCE { tbs SEQUENCE, AlgorithmIdentifier, BIT STRING };
- * the to-be-signed part tells them apart: a v3 certificate starts with [0] version, a v1 one has at
- * least six fields, a CSR has four ending in [0] attributes, a CRL has a time where a Name would be.
- */
-function signedShape(kids: Block[]): "certificate" | "csr" | "crl" | undefined {
-  if (kids.length !== 3 || !(kids[0] instanceof asn1js.Sequence) || !(kids[1] instanceof asn1js.Sequence) || !(kids[2] instanceof asn1js.BitString)) {
-    return undefined;
+function isCsr(bytes: Buffer): boolean {
+  try {
+    new x509.Pkcs10CertificateRequest(new Uint8Array(bytes));
+    return true;
+  } catch {
+    return false;
   }
-  const tbs = children(kids[0]);
-  const isTime = (b: Block | undefined): boolean => b instanceof asn1js.UTCTime || b instanceof asn1js.GeneralizedTime;
-  if (isTime(tbs[2]) || isTime(tbs[3])) return "crl";
-  if (isContextTag(tbs[0], 0) || tbs.length >= 6) return "certificate";
-  if (tbs.length === 4 && smallInt(tbs[0]) === 0 && isContextTag(tbs[3], 0)) return "csr";
-  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
 // PKCS#7
 
 function readPkcs7(der: Buffer, name: string, what: string): CertInfo[] {
-  const root = decodeBer(der);
-  if (!root || !(root instanceof asn1js.Sequence)) refuse(name, `is damaged: ${what} does not decode as PKCS#7`);
-  return readPkcs7Root(root, name, what);
+  const info = der[0] === 0x30 ? as(der, ContentInfo) : undefined;
+  if (!info) refuse(name, `is damaged: ${what} does not decode as PKCS#7`);
+  return readPkcs7Info(info, name, what);
 }
 
 /**
@@ -214,18 +207,25 @@ function readPkcs7(der: Buffer, name: string, what: string): CertInfo[] {
  * [0] IMPLICIT certificates, [1] crls, signerInfos } }: the certificates, with their exact bytes.
  * Signers and content are ignored: every certificate taken out is checked on its own merits later.
  */
-function readPkcs7Root(root: Block, name: string, what: string): CertInfo[] {
-  const [typeBlock, explicit] = children(root);
-  const type = oidOf(typeBlock);
-  if (type !== OID_PKCS7_SIGNED_DATA) {
-    refuse(name, `is damaged or not a certificate bundle: ${what} is PKCS#7 ${type ? `content type ${type}` : "without a content type"}, not signedData`);
+function readPkcs7Info(info: ContentInfo, name: string, what: string): CertInfo[] {
+  if (info.contentType !== id_signedData) {
+    refuse(name, `is damaged or not a certificate bundle: ${what} is PKCS#7 content type ${info.contentType}, not signedData`);
   }
-  const signedData = children(explicit)[0];
-  if (!isContextTag(explicit, 0) || !(signedData instanceof asn1js.Sequence)) refuse(name, `is damaged: ${what} is PKCS#7 signedData without its content`);
-  const certSet = children(signedData).find((b) => isContextTag(b, 0));
-  const certs = children(certSet).filter((b) => b instanceof asn1js.Sequence);
+  const content = new Uint8Array(info.content);
+  const signedData = content.length > 0 ? as(content, SignedData) : undefined;
+  if (!signedData) refuse(name, `is damaged: ${what} is PKCS#7 signedData without its content`);
+  const certs = (signedData.certificates ?? []).flatMap((c) => (c.certificate ? [c.certificate] : []));
   if (certs.length === 0) refuse(name, `is a PKCS#7 bundle with no certificate in it`);
-  return certs.map((c, i) => parseIn(name, Buffer.from(c.valueBeforeDecodeView), `certificate ${i + 1} in ${what === "it" ? "the PKCS#7 bundle" : what}`));
+  const where = what === "it" ? "the PKCS#7 bundle" : what;
+  return certs.map((c, i) => {
+    // The schema re-encodes what it read; in DER that is the same bytes, found in the file as they
+    // are. A certificate that is not there as re-encoded was not DER, which X.509 requires.
+    const der = Buffer.from(AsnConvert.serialize(c));
+    if (Buffer.from(content.buffer, content.byteOffset, content.length).indexOf(der) < 0) {
+      refuse(name, `certificate ${i + 1} in ${where}: the certificate is not in DER (its encoding is not the canonical one X.509 requires): export it again as DER or PEM`);
+    }
+    return parseIn(name, der, `certificate ${i + 1} in ${where}`);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ export interface CertInfo {
   /** Canonical PEM (LF, 64 columns, trailing newline). */
   pem: string;
   der: Buffer;
-  /** Upper-case hex, no colons, without DER's sign-padding zero byte: what `openssl x509 -serial` prints. */
+  /** Upper-case hex, no colons, without DER's sign-padding zero byte, "-" when negative: what `openssl x509 -serial` prints. */
   serial: string;
   notBefore: Date;
   notAfter: Date;
@@ -61,7 +61,8 @@ export function parseCertificate(pemOrDer: string | Buffer): CertInfo {
   return {
     pem: encodePem("CERTIFICATE", der),
     der,
-    serial: normaliseSerial(cert.serialNumber),
+    // OpenSSL's own rendering (BN_bn2hex): "-05" for a negative serial, where the DER bytes are FB.
+    serial: opensslSerial(node.serialNumber),
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
     subject,
@@ -115,11 +116,11 @@ function safeVerify(node: NodeX509): boolean {
   }
 }
 
-/** openssl prints the INTEGER's magnitude: DER's leading 00 (sign padding) is not part of it. */
-function normaliseSerial(hex: string): string {
-  let s = hex.toUpperCase();
-  while (s.length > 2 && s.startsWith("00")) s = s.slice(2);
-  return s;
+/** Node's serial (BN_bn2hex) with an even number of digits, as `openssl x509 -serial` prints it: 0 is "00". */
+function opensslSerial(hex: string): string {
+  const negative = hex.startsWith("-");
+  const digits = hex.slice(negative ? 1 : 0).toUpperCase();
+  return `${negative ? "-" : ""}${digits.length % 2 ? `0${digits}` : digits}`;
 }
 
 function colonHex(bytes: Buffer): string {

@@ -18,9 +18,17 @@ export interface CertificateRow {
   renewal_id: number | null;
   went_live_at: string | null;
   retired_at: string | null;
+  /** The CA certificate of its path that expires first (migration 0007); NULL when not recorded. */
+  ca_not_after: string | null;
+  ca_not_after_role: "intermediate" | "anchor" | null;
+  ca_not_after_subject: string | null;
+  ca_not_after_serial: string | null;
 }
 
-export type NewCertificate = Omit<CertificateRow, "id" | "live" | "renewal_id" | "went_live_at" | "retired_at">;
+type CaColumns = "ca_not_after" | "ca_not_after_role" | "ca_not_after_subject" | "ca_not_after_serial";
+export type NewCertificate = Omit<CertificateRow, "id" | "live" | "renewal_id" | "went_live_at" | "retired_at" | CaColumns> &
+  Partial<Pick<CertificateRow, CaColumns>>;
+const NO_CA = { ca_not_after: null, ca_not_after_role: null, ca_not_after_subject: null, ca_not_after_serial: null };
 
 export function liveCertificate(db: Db, credential: string): CertificateRow | undefined {
   return prep(db, "SELECT * FROM certificates WHERE credential = ? AND live = 1").get(credential) as
@@ -44,10 +52,12 @@ export function insertInstalledCertificate(db: Db, cert: NewCertificate & { rene
   const r = prep(
     db,
     `INSERT INTO certificates (credential, version, serial, not_before, not_after, subject, issuer,
-         spki_sha256, sha256, source, installed_at, live, renewal_id)
+         spki_sha256, sha256, source, installed_at, live, renewal_id,
+         ca_not_after, ca_not_after_role, ca_not_after_subject, ca_not_after_serial)
        VALUES (@credential, @version, @serial, @not_before, @not_after, @subject, @issuer,
-         @spki_sha256, @sha256, @source, @installed_at, 0, @renewal_id)`,
-  ).run(cert);
+         @spki_sha256, @sha256, @source, @installed_at, 0, @renewal_id,
+         @ca_not_after, @ca_not_after_role, @ca_not_after_subject, @ca_not_after_serial)`,
+  ).run({ ...NO_CA, ...cert });
   return Number(r.lastInsertRowid);
 }
 

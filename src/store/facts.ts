@@ -8,6 +8,8 @@ export interface LiveFacts {
   serial: string;
   not_before: string;
   not_after: string;
+  /** The earliest notAfter of the CAs above it (migration 0007); null for rows from before. */
+  ca_not_after: string | null;
 }
 export interface PendingFacts {
   credential: string;
@@ -29,7 +31,7 @@ export interface DecisionFacts {
   latest?: LatestFacts;
 }
 
-const LIVE = "SELECT credential, serial, not_before, not_after FROM certificates WHERE live = 1";
+const LIVE = "SELECT credential, serial, not_before, not_after, ca_not_after FROM certificates WHERE live = 1";
 const PENDING = `SELECT credential, id, state, created_at, sent_at, reminded_at FROM renewals
   WHERE state IN ('created','sent','signed','registered')`;
 // renewals.id grows with time, so a credential's highest id is its latest CSR.

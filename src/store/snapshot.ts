@@ -24,7 +24,8 @@ export interface QueuedSummary {
 /** What status and the alert rules use of a live certificate (not its subject, issuer or key hash). */
 export type LiveCertificate = Pick<
   CertificateRow,
-  "credential" | "version" | "serial" | "not_before" | "not_after" | "sha256" | "source" | "installed_at" | "went_live_at"
+  | "credential" | "version" | "serial" | "not_before" | "not_after" | "sha256" | "source" | "installed_at" | "went_live_at"
+  | "subject" | "ca_not_after" | "ca_not_after_role" | "ca_not_after_subject" | "ca_not_after_serial"
 >;
 
 export interface Snapshot {
@@ -48,7 +49,8 @@ export interface Snapshot {
 }
 
 const SQL = {
-  live: `SELECT credential, version, serial, not_before, not_after, sha256, source, installed_at, went_live_at
+  live: `SELECT credential, version, serial, not_before, not_after, sha256, source, installed_at, went_live_at, subject,
+      ca_not_after, ca_not_after_role, ca_not_after_subject, ca_not_after_serial
     FROM certificates WHERE live = 1`,
   pending: "SELECT * FROM renewals WHERE state IN ('created','sent','signed','registered')",
   latest: `SELECT r.credential, r.created_at FROM renewals r

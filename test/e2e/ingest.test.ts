@@ -232,6 +232,18 @@ function assertLiveUnchanged(s: Setup, before: Record<string, Buffer>) {
   assert.deepEqual(now, before, "live/ is byte-identical");
 }
 
+/** Signs `csr` with openssl x509 -req and the usual client extensions, plus `args` (digest, serial). */
+function signRaw(s: Setup, csr: string, name: string, args: string[], issuer: TestCa = ca): string {
+  const ext = join(s.dir, `${name}.ext`);
+  writeFileSync(ext, "[leaf]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\n");
+  const out = join(s.dir, name);
+  const digest = args.some((a) => /^-(sha1|md5|sha\d+)$/.test(a)) ? [] : ["-sha256"];
+  const serial = args.includes("-set_serial") ? [] : ["-set_serial", "0x5EED"];
+  openssl(["x509", "-req", "-in", csr, "-CA", issuer.certPath, "-CAkey", issuer.keyPath, "-days", "365", ...digest, ...serial, ...args,
+    "-extfile", ext, "-extensions", "leaf", "-out", out]);
+  return out;
+}
+
 describe("ingest refuses, naming the check, and changes nothing", () => {
   const dn = "/C=FR/ST=Ile de France/L=Paris/O=Free2Move/OU=Programs Partners/CN=MZP128745/emailAddress=it@partner.example";
   const cases: { name: string; check: RegExp; make: (s: Setup, p: { csr: string; key: string }) => string[] }[] = [
@@ -279,6 +291,24 @@ describe("ingest refuses, naming the check, and changes nothing", () => {
         const out = join(s.dir, "future.pem");
         signCsr(ca, p.csr, out, { notBefore: new Date(Date.now() + 10 * 86_400_000), notAfter: new Date(Date.now() + 400 * 86_400_000) });
         return [out];
+      },
+    },
+    {
+      name: "signed with sha1WithRSAEncryption (the certificate policy)",
+      check: /\[signature-algorithm\].*sha1WithRSAEncryption/,
+      make: (s, p) => [signRaw(s, p.csr, "sha1.pem", ["-sha1"])],
+    },
+    {
+      name: "a negative serial, shown as openssl shows it",
+      check: /\[serial\].*serial -05\).*negative serial/,
+      make: (s, p) => [signRaw(s, p.csr, "negative.pem", ["-set_serial", "-5"])],
+    },
+    {
+      name: "a leaf that outlives its intermediate, which expires within renew_before_days",
+      check: /\[renewal-due\].*outlives intermediate/,
+      make: (s, p) => {
+        const shortCa = makeIntermediateCa(ca, s.dir, { cn: "Short-lived Issuing CA", days: 20 });
+        return [signRaw(s, p.csr, "outlives.pem", [], shortCa), shortCa.certPath];
       },
     },
     {

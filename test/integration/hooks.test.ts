@@ -3,7 +3,7 @@
 // `/bin/sh -c` appears below only as the user's own choice of argv, the way a config could say it.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hookEnvironment, MAX_OUTPUT_BYTES, runHooks, type HookEnv } from "../../src/files/hooks.js";
 import { makeTempDir } from "../helpers/openssl.js";
@@ -50,32 +50,48 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("runHooks", () => {
-  it("hands the hook the five CREDD_ variables and the parent's environment", async () => {
+  it("gives a real hook exactly PATH, LANG and the five CREDD_ variables", async () => {
     const out = join(dir, "env.txt");
-    const [r] = await runHooks([["/bin/sh", "-c", 'env | grep "^CREDD_[A-Z_]*=" | grep -v "^CREDD_TEST" | sort > "$1"; echo "PATH=$PATH" >> "$1"', "hook", out]], ENV);
+    const script = join(dir, "dump-env.sh");
+    writeFileSync(script, '#!/bin/sh\n# A deploy hook that writes down its whole environment, NUL-separated.\nenv -0 > "$1"\n', { mode: 0o755 });
+    const saved = { ...process.env };
+    // What credd's own environment holds under systemd: none of it is the hook's business.
+    Object.assign(process.env, {
+      CREDENTIALS_DIRECTORY: "/run/credentials/credd.service",
+      NOTIFY_SOCKET: "/run/systemd/notify",
+      WATCHDOG_USEC: "60000000",
+      INVOCATION_ID: "0123456789abcdef",
+      HOME: "/var/lib/credd",
+      CREDD_FAKE_NOW: "2027-01-01T00:00:00Z",
+      LANG: "fr_FR.UTF-8",
+    });
+    let r;
+    try {
+      [r] = await runHooks([[script, out]], ENV);
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
     assert.ok(r);
     assert.equal(r.ok, true, r.error ?? r.output);
-    assert.equal(r.exitCode, 0);
-    assert.equal(r.signal, null);
-    const lines = readFileSync(out, "utf8").trim().split("\n");
-    const credd = lines.filter((l) => /^CREDD_(CREDENTIAL|LIVE_DIR|SERIAL|VERSION|NOT_AFTER)=/.test(l));
-    assert.deepEqual(credd, [
+    // The shell running the script adds its own PWD (and bash SHLVL, _): those do not come from credd.
+    const vars = readFileSync(out, "utf8").split("\0").filter((v) => v && !/^(PWD|SHLVL|_)=/.test(v)).sort();
+    assert.deepEqual(vars, [
       "CREDD_CREDENTIAL=fleet-prod",
       "CREDD_LIVE_DIR=/var/lib/credd/credentials/fleet-prod/live",
       "CREDD_NOT_AFTER=2027-03-01T12:00:00.000Z",
       "CREDD_SERIAL=80A1B2C3D4E5F60708",
       "CREDD_VERSION=7",
+      "LANG=fr_FR.UTF-8",
+      `PATH=${saved.PATH ?? ""}`,
     ]);
-    assert.ok(lines.includes(`PATH=${process.env.PATH ?? ""}`));
   });
 
-  it("keeps credd's systemd plumbing (NOTIFY_SOCKET, watchdog, socket activation) from hooks", () => {
-    const env = hookEnvironment(ENV, { PATH: "/usr/bin", NOTIFY_SOCKET: "/run/systemd/notify", WATCHDOG_USEC: "30000000", LISTEN_FDS: "1", HOME: "/var/lib/credd" });
-    assert.equal(env.NOTIFY_SOCKET, undefined);
-    assert.equal(env.WATCHDOG_USEC, undefined);
-    assert.equal(env.LISTEN_FDS, undefined);
-    assert.equal(env.HOME, "/var/lib/credd");
-    assert.equal(env.CREDD_VERSION, "7");
+  it("gives PATH and LANG defaults when credd has none, and drops everything else", () => {
+    const env = hookEnvironment(ENV, { NOTIFY_SOCKET: "/run/systemd/notify", CREDENTIALS_DIRECTORY: "/run/credentials/x", HOME: "/var/lib/credd" });
+    assert.deepEqual(Object.keys(env).sort(), ["CREDD_CREDENTIAL", "CREDD_LIVE_DIR", "CREDD_NOT_AFTER", "CREDD_SERIAL", "CREDD_VERSION", "LANG", "PATH"]);
+    assert.equal(env.PATH, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    assert.equal(env.LANG, "C.UTF-8");
   });
 
   it("records a non-zero exit as not ok and still runs the next hook", async () => {

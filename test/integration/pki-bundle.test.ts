@@ -2,7 +2,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readCertificateFile, readCertificateFiles } from "../../src/pki/bundle.js";
 import { RefusedError } from "../../src/errors.js";
@@ -99,6 +99,41 @@ describe("readCertificateFile: what the CA may send", () => {
 
   it("reads PKCS#7 DER (.p7b)", () => {
     const r = read("bundle.p7b");
+    assert.equal(r.kind, "pkcs7-der");
+    assert.deepEqual([...r.certificates.map((c) => c.sha256)].sort(), [leafFp, caFp].sort());
+  });
+
+  it("reads a PKCS#7 bundle of 250 certificates (asn1js's default limit of 10,000 nodes refused 200)", () => {
+    // ~50 ASN.1 nodes per certificate: the old reader called anything past ~200 "truncated or damaged".
+    // One `openssl ca` run signs the same CSR 250 times, each with its own serial (250 `openssl req` runs take half a minute).
+    const caDir = path("many-ca");
+    mkdirSync(caDir);
+    writeFileSync(join(caDir, "index.txt"), "");
+    writeFileSync(join(caDir, "serial"), "1000\n");
+    writeFileSync(join(caDir, "ca.cnf"), "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nserial = serial\nnew_certs_dir = .\n" +
+      "default_md = sha256\npolicy = p\nunique_subject = no\ndefault_days = 30\n[p]\ncommonName = supplied\n");
+    openssl(["req", "-new", "-key", ca.keyPath, "-subj", "/CN=bundle member", "-out", join(caDir, "member.csr")]);
+    openssl(["ca", "-batch", "-config", "ca.cnf", "-cert", ca.certPath, "-keyfile", ca.keyPath, "-notext",
+      "-infiles", ...Array<string>(250).fill("member.csr")], { cwd: caDir });
+    const pems = Array.from({ length: 250 }, (_, i) => readFileSync(join(caDir, `${(0x1000 + i).toString(16).toUpperCase()}.pem`), "utf8"));
+    writeFileSync(path("many.pem"), pems.join(""));
+    openssl(["crl2pkcs7", "-nocrl", "-certfile", path("many.pem"), "-outform", "DER", "-out", path("many.p7b")]);
+    openssl(["crl2pkcs7", "-nocrl", "-certfile", path("many.pem"), "-out", path("many.p7.pem")]);
+    const listed = openssl(["pkcs7", "-inform", "DER", "-in", path("many.p7b"), "-print_certs", "-noout"]).stdout;
+    assert.equal(listed.match(/^subject=/gm)?.length, 250, "openssl reads all 250");
+    for (const name of ["many.p7b", "many.p7.pem"]) {
+      const r = read(name);
+      assert.equal(r.certificates.length, 250, name);
+      assert.deepEqual(new Set(r.certificates.map((c) => c.serial)).size, 250);
+    }
+  });
+
+  it("reads BER PKCS#7 with indefinite lengths (what Java and `openssl cms -stream` write), each certificate's bytes exact", () => {
+    writeFileSync(path("msg.txt"), "hello\n");
+    openssl(["cms", "-sign", "-in", path("msg.txt"), "-signer", leaf.certPath, "-inkey", leaf.keyPath, "-certfile", ca.certPath,
+      "-outform", "DER", "-stream", "-nodetach", "-out", path("streamed.p7")]);
+    assert.match(openssl(["asn1parse", "-inform", "DER", "-in", path("streamed.p7")]).stdout.split("\n")[0]!, /l=inf/);
+    const r = read("streamed.p7");
     assert.equal(r.kind, "pkcs7-der");
     assert.deepEqual([...r.certificates.map((c) => c.sha256)].sort(), [leafFp, caFp].sort());
   });

@@ -254,3 +254,47 @@ test("a refused file's name and reason show control characters escaped, never ra
   assert.match(text, /^ {2}refused {7}bad\\r\\nBcc: x@evil\.example\\x1b\[2J\.pem, .*\[subject\] subject CN=\\u202etxt\.exe\\n is not the DN asked for$/m);
   s.db.close();
 });
+
+test("status says which certificate sets the renewal date: the leaf, or a CA of its chain that expires first", () => {
+  const { config, db, clock } = setup();
+  const ctx = { config, db, clock } as unknown as Ctx;
+  // fleet-basic: a one-year leaf (60 days left) under an intermediate that expires in 40 days.
+  insertInstalledCertificate(db, {
+    credential: "fleet-basic",
+    version: 1,
+    serial: "0BAD",
+    not_before: new Date(NOW.getTime() - 300 * DAY).toISOString(),
+    not_after: new Date(NOW.getTime() + 200 * DAY).toISOString(),
+    subject: "CN=MZP000002",
+    issuer: "CN=Issuing CA",
+    spki_sha256: "spki-basic",
+    sha256: "sha-basic",
+    source: "renewal",
+    installed_at: new Date(NOW.getTime() - 300 * DAY).toISOString(),
+    renewal_id: null,
+    ca_not_after: new Date(NOW.getTime() + 40 * DAY).toISOString(),
+    ca_not_after_role: "intermediate",
+    ca_not_after_subject: "C=FR, O=Stellantis, CN=Issuing CA",
+    ca_not_after_serial: "7E57",
+  });
+  makeLive(db, "fleet-basic", 1, new Date(NOW.getTime() - 300 * DAY).toISOString());
+  cert(db, "fleet-oauth", 1, true);
+  const view = buildStatus(ctx);
+  const basic = view.credentials.find((c) => c.name === "fleet-basic")!;
+  assert.equal(basic.next_renewal_at, new Date(NOW.getTime() + 10 * DAY).toISOString(), "renew_before_days (30) before the CA's expiry");
+  assert.deepEqual(basic.next_renewal_set_by, {
+    certificate: "intermediate",
+    subject: "C=FR, O=Stellantis, CN=Issuing CA",
+    serial: "7E57",
+    not_after: new Date(NOW.getTime() + 40 * DAY).toISOString(),
+  });
+  const oauth = view.credentials.find((c) => c.name === "fleet-oauth")!;
+  assert.deepEqual(oauth.next_renewal_set_by, { certificate: "leaf", subject: "CN=x", serial: "01AB", not_after: new Date(NOW.getTime() + 60 * DAY).toISOString() });
+  assert.equal(view.credentials.find((c) => c.name === "fleet-new")!.next_renewal_set_by, null);
+
+  const lines: string[] = [];
+  statusText(view, (l) => lines.push(l));
+  const text = lines.join("\n");
+  assert.match(text, /renewal due {3}.*\(set by intermediate "C=FR, O=Stellantis, CN=Issuing CA", serial 7E57, which expires .*, before this certificate\)/);
+  assert.match(text, /renewal due {3}.*\(set by this certificate's own lifetime\)/);
+});

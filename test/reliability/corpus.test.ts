@@ -18,13 +18,17 @@ const CORPUS = fileURLToPath(new URL("../corpus/", import.meta.url));
 
 interface Generate {
   key: "pending" | "other";
-  signer: "ca" | "intermediate" | "foreign-ca" | "self";
+  signer: "ca" | "intermediate" | "foreign-ca" | "self" | "weak-intermediate" | "short-intermediate";
+  /** openssl x509 -req's digest (default sha256) and -set_serial, for the certificate policy's cases. */
+  digest?: "sha1" | "md5";
+  serial?: string;
   subject?: Record<string, string>;
   notBefore?: number;
   notAfter?: number;
   days?: number;
   extensions?: string[];
-  form?: "pem" | "crlf" | "bom" | "bag" | "bom-crlf-bag" | "with-key";
+  /** with-issuer: the leaf then the certificate that signed it (an intermediate). */
+  form?: "pem" | "crlf" | "bom" | "bag" | "bom-crlf-bag" | "with-key" | "with-issuer";
 }
 
 interface Entry {
@@ -81,9 +85,23 @@ function pending(w: World): Pending | undefined {
   }
 }
 
+/** An intermediate CA with an RSA key of `bits` that expires in `days` (makeIntermediateCa has neither knob). */
+function makePolicyIntermediate(root: TestCa, dir: string, cn: string, bits: number, days: number): TestCa {
+  const keyPath = join(dir, `${cn.replace(/\W+/g, "-")}.key`);
+  const csrPath = `${keyPath}.csr`;
+  const certPath = `${keyPath}.pem`;
+  const ext = `${keyPath}.ext`;
+  writeFileSync(ext, "[int]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n");
+  openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", `rsa_keygen_bits:${bits}`, "-out", keyPath]);
+  openssl(["req", "-new", "-key", keyPath, "-subj", `/C=FR/O=Test Stellantis/CN=${cn}`, "-out", csrPath]);
+  openssl(["x509", "-req", "-in", csrPath, "-CA", root.certPath, "-CAkey", root.keyPath, "-set_serial", "0x7E57", "-days", String(days),
+    "-sha256", "-extfile", ext, "-extensions", "int", "-out", certPath]);
+  return { certPath, keyPath, certPem: readFileSync(certPath, "utf8"), dir };
+}
+
 const DN_ORDER = ["C", "ST", "L", "O", "OU", "CN", "emailAddress"] as const;
 
-test("the bad-input corpus: every file and config refused with a reason, nothing live changed; valid forms accepted", { timeout: 240_000 }, async (t) => {
+test("the bad-input corpus: every file and config refused with a reason, nothing live changed; valid forms accepted", { timeout: 600_000 }, async (t) => {
   const started = Date.now();
   world = await makeWorld({ creds: [{ name: NAME, mzp: MZP, key: "ec" }], prefix: "credd-rel-corpus-" });
   const w = world;
@@ -100,6 +118,9 @@ test("the bad-input corpus: every file and config refused with a reason, nothing
   await ok("renew", NAME, "--no-send");
   const inter: TestCa = makeIntermediateCa(w.ca, w.dir);
   const foreign: TestCa = makeCa(w.dir, { cn: "Test Stellantis CA" }); // the pinned CA's very name, another key
+  // The certificate policy's intermediates: a 1024-bit RSA key, and one that expires before renewal could act.
+  const weak: TestCa = makePolicyIntermediate(w.ca, w.dir, "Weak 1024 CA", 1024, 1825);
+  const short: TestCa = makePolicyIntermediate(w.ca, w.dir, "Short-lived CA", 2048, 20);
   let n = 0;
 
   const makeFile = (e: Entry): string => {
@@ -138,9 +159,17 @@ test("the bad-input corpus: every file and config refused with a reason, nothing
       if (g.days !== undefined) opts.days = g.days;
       if (g.notBefore !== undefined) opts.notBefore = new Date(Date.now() + g.notBefore * 86_400_000);
       if (g.notAfter !== undefined) opts.notAfter = new Date(Date.now() + g.notAfter * 86_400_000);
+      const issuer = g.signer === "intermediate" ? inter : g.signer === "foreign-ca" ? foreign : g.signer === "weak-intermediate" ? weak
+        : g.signer === "short-intermediate" ? short : w.ca;
       if (g.signer === "self") openssl(["x509", "-req", "-in", csr, "-signkey", p.key, "-days", "365", "-sha256", "-out", leaf]);
+      else if (g.digest || g.serial) {
+        const ext = join(work, `ext-${id}.cnf`);
+        writeFileSync(ext, "[leaf]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\n");
+        openssl(["x509", "-req", "-in", csr, "-CA", issuer.certPath, "-CAkey", issuer.keyPath, "-days", String(g.days ?? 365),
+          `-${g.digest ?? "sha256"}`, "-set_serial", g.serial ?? "0x5EED", "-extfile", ext, "-extensions", "leaf", "-out", leaf]);
+      }
       else if (g.extensions) signCsrWithExtensions(w.ca, csr, leaf, g.extensions);
-      else signCsr(g.signer === "intermediate" ? inter : g.signer === "foreign-ca" ? foreign : w.ca, csr, leaf, opts);
+      else signCsr(issuer, csr, leaf, opts);
     }
     const out = join(work, e.file.replace(/^generated\//, ""));
     const leafPem = readFileSync(leaf, "utf8");
@@ -170,6 +199,9 @@ test("the bad-input corpus: every file and config refused with a reason, nothing
         break;
       case "with-key":
         writeFileSync(out, leafPem + readFileSync(p.key, "utf8"));
+        break;
+      case "with-issuer":
+        writeFileSync(out, leafPem + (g.signer === "weak-intermediate" ? weak : g.signer === "short-intermediate" ? short : inter).certPem);
         break;
     }
     return out;

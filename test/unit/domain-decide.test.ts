@@ -129,3 +129,22 @@ test("decide gives renewAt for a live certificate", () => {
   const d = decide({ ...base, live: live(31, 29) }, now);
   assert.equal(d.renewAt?.toISOString(), new Date(ahead(29).getTime() - 30 * D).toISOString());
 });
+
+// A leaf that outlives a CA of its path: renewal is due renew_before_days before the earliest CA expiry.
+const caCases: { name: string; leaf: [number, number]; caAhead?: number; action: string; renewIn: number; by: "leaf" | "ca" }[] = [
+  { name: "no CA expiry recorded (before migration 0007): the leaf decides", leaf: [165, 200], action: "none", renewIn: 78, by: "leaf" },
+  { name: "CA outlives the leaf: the leaf decides", leaf: [165, 200], caAhead: 900, action: "none", renewIn: 78, by: "leaf" },
+  { name: "CA expires in 60 days, leaf in 200: due in 30", leaf: [165, 200], caAhead: 60, action: "none", renewIn: 30, by: "ca" },
+  { name: "CA expires in 29 days, leaf in 200: due now", leaf: [165, 200], caAhead: 29, action: "renew", renewIn: -1, by: "ca" },
+  { name: "CA expiry minus 30 days just after the leaf's third-of-life date", leaf: [165, 200], caAhead: 109, action: "none", renewIn: 78, by: "leaf" },
+];
+for (const c of caCases) {
+  test(`decide: ${c.name}`, () => {
+    const l = { ...live(...c.leaf), ...(c.caAhead !== undefined ? { caNotAfter: ahead(c.caAhead) } : {}) };
+    const d = decide({ ...base, live: l }, now);
+    assert.equal(d.action, c.action, d.reason);
+    assert.equal(d.renewAtSetBy, c.by);
+    assert.equal(Math.round((d.renewAt!.getTime() - now.getTime()) / D), c.renewIn, d.reason);
+    if (c.by === "ca") assert.match(d.reason, /set by a CA certificate of its chain/);
+  });
+}
