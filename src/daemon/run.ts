@@ -15,6 +15,7 @@ import { ConfigError, CreddError, errorMessage } from "../errors.js";
 import { fsFound } from "../files/file-errors.js";
 import { makeMailerFactory } from "../mail/factory.js";
 import type { Mailer } from "../mail/smtp.js";
+import type { MailboxService } from "../mailbox/service.js";
 import { getMeta, setMeta } from "../store/checks.js";
 import { getToken } from "../store/tokens.js";
 import { tokensOf } from "../oauth/tokens-of.js";
@@ -38,6 +39,8 @@ export interface DaemonOptions {
    * withheld so systemd restarts credd (everything that matters is in SQLite). Default 30 min.
    */
   stuckStepMs?: number;
+  /** The mailbox's poll interval (ms); see src/mailbox/service.ts. */
+  mailbox?: { pollMs?: number };
 }
 
 export interface Daemon {
@@ -164,6 +167,19 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
     serial("inbox", async () => {
       if ((await inbox.scan()).length > 0) publish();
     });
+  // mailbox: Stellantis' replies read from IMAP or a Maildir (docs/mailbox.md). Off without the
+  // section; its code is loaded only then. Each look runs in the serial queue like the inbox.
+  const startMailbox = (): Promise<MailboxService | undefined> =>
+    ctx.config.mailbox
+      ? import("../mailbox/service.js")
+          .then((m) => m.startMailbox(ctx, { serial, onHandled: () => publish(), ...opts.mailbox }))
+          .catch((err: unknown) => {
+            log.error({ err: errorMessage(err) }, "mailbox: cannot start; replies are not read until the next reload");
+            return undefined;
+          })
+      : Promise.resolve(undefined);
+  let mailbox = startMailbox();
+
   const runCheck = () =>
     serial("check", async () => {
       try {
@@ -273,6 +289,9 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
         },
         "config reloaded",
       );
+      // The mailbox source may have changed (or appeared, or gone): start it again from the new config.
+      await (await mailbox)?.stop();
+      mailbox = startMailbox();
       tokenSeen = "";
       lastMetrics = "";
       void runCheck().then(runTokens);
@@ -297,6 +316,7 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
     clearInterval(inboxTick);
     clearInterval(tokenTick);
     await task.destroy();
+    await (await mailbox)?.stop();
     await busy; // the email being sent or the file being written completes
     await tokenBusy;
     stopWatchdog();

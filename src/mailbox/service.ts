@@ -1,0 +1,70 @@
+// The mailbox as the daemon runs it: the configured source (IMAP or Maildir), looked at when it
+// changes and on a poll, each look run through the daemon's serial queue (one database step at a
+// time). Off unless the config has a `mailbox:` section.
+import { watch, type FSWatcher } from "node:fs";
+import { join } from "node:path";
+import type { Ctx } from "../core/context.js";
+import { errorMessage } from "../errors.js";
+import type { Collectors, Handled } from "./handle.js";
+
+export interface MailboxServiceOptions {
+  /** Runs one look at the mailbox in the daemon's serial queue. */
+  serial: <T>(what: string, fn: () => Promise<T>) => Promise<T | undefined>;
+  /** How often the Maildir is looked at, beside the file-system watch (ms). */
+  pollMs?: number;
+  /** Called after a look that handled something (status, metrics). */
+  onHandled?: (handled: Array<Handled & { key: string }>) => void;
+  deps?: Collectors;
+}
+
+export interface MailboxService {
+  /** Looks at the mailbox now (tests, the check). */
+  scanNow(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function defaultCollectors(): Promise<Collectors> {
+  return {};
+}
+
+export async function startMailbox(ctx: Ctx, opts: MailboxServiceOptions): Promise<MailboxService | undefined> {
+  const mb = ctx.config.mailbox;
+  if (!mb) return undefined;
+  const deps = opts.deps ?? (await defaultCollectors());
+  if (mb.maildir) {
+    const { createMaildirSource } = await import("./maildir.js");
+    const src = createMaildirSource(ctx, { ...mb, maildir: mb.maildir }, deps);
+    let lastError = "";
+    const scan = () =>
+      opts.serial("mailbox", async () => {
+        try {
+          const handled = await src.scan();
+          if (lastError) ctx.log.info({ source: src.source, previousErr: lastError }, "mailbox: the Maildir can be read again");
+          lastError = "";
+          if (handled.some((h) => h.folder)) opts.onHandled?.(handled);
+        } catch (err) {
+          const e = errorMessage(err);
+          if (e !== lastError) ctx.log.error({ source: src.source, err: e }, "mailbox: cannot read the Maildir; tried again at every poll (logged again only when the error changes)");
+          lastError = e;
+        }
+      });
+    // A delivery is a rename into new/: the watch sees it at once; the poll covers what a watch misses.
+    let watcher: FSWatcher | undefined;
+    try {
+      watcher = watch(join(mb.maildir, "new"), () => void scan());
+    } catch {
+      watcher = undefined; // new/ missing or not watchable: the poll alone
+    }
+    const tick = setInterval(() => void scan(), opts.pollMs ?? 2_000);
+    void scan();
+    ctx.log.info({ source: src.source }, "mailbox: watching the Maildir for Stellantis' replies");
+    return {
+      scanNow: async () => void (await scan()),
+      stop: async () => {
+        clearInterval(tick);
+        watcher?.close();
+      },
+    };
+  }
+  return undefined;
+}
