@@ -21,3 +21,14 @@ CREATE TABLE mailbox_messages (
 );
 CREATE INDEX mailbox_messages_by_message_id ON mailbox_messages (message_id);
 CREATE INDEX mailbox_messages_to_move ON mailbox_messages (source) WHERE folder IS NOT NULL AND moved_at IS NULL;
+
+-- The state of each mailbox source's connection: a failure that lasts (or a refused login) is one
+-- ops email, and its end another; never the password or token, only what failed.
+CREATE TABLE mailbox_sources (
+  source         TEXT PRIMARY KEY,
+  failing_since  TEXT,                     -- NULL while it works
+  last_error     TEXT,
+  failures       INTEGER NOT NULL DEFAULT 0,
+  alerted_at     TEXT,                     -- when ops were emailed about the current failure
+  last_ok_at     TEXT
+);

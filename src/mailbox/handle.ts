@@ -4,6 +4,7 @@
 import type { CredentialConfig, MailboxConfig } from "../config/types.js";
 import type { Ctx } from "../core/context.js";
 import type { FileOutcome, InputFile } from "../core/ingest.js";
+import { crashPoint } from "../core/crash.js";
 import { CreddError } from "../errors.js";
 import { enqueueMail } from "../store/outbox.js";
 import { handledCopy, recordMailboxMessage, sentThreads, type MailboxOutcome } from "../store/mailbox.js";
@@ -21,6 +22,8 @@ import {
   replyDetails,
   type Reply,
 } from "./reply.js";
+
+const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
 
 /** A message as a source hands it over: all of it, or only its header when it is too large. */
 export interface RawMessage {
@@ -46,7 +49,7 @@ export interface Handled {
 
 /** Expands what is not a certificate itself (ZIP archives, links): files to ingest, or why not. */
 export interface Collectors {
-  unzip?: (name: string, bytes: Buffer) => { files: InputFile[]; stops: StopReason[] };
+  unzip?: (name: string, bytes: Buffer, cred: CredentialConfig) => { files: InputFile[]; stops: StopReason[] };
   download?: (url: URL, cred: CredentialConfig) => Promise<{ file?: InputFile; stop?: StopReason }>;
   ingest?: (ctx: Ctx, files: InputFile[], only?: CredentialConfig) => Promise<FileOutcome[]>;
 }
@@ -122,6 +125,7 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
   }
 
   let outcomes: FileOutcome[] = [];
+  let downloaded = false;
   const linkStops: StopReason[] = [];
   if (!msg.headOnly) {
     for (const link of links) {
@@ -140,10 +144,18 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
         continue;
       }
       const got = await deps.download(allowed.url, cred);
-      if (got.file) files.push(got.file);
       if (got.stop) stops.push(got.stop);
+      if (!got.file) continue;
+      downloaded = true;
+      if (got.file.bytes.subarray(0, 4).equals(ZIP_MAGIC) && deps.unzip) {
+        const z = deps.unzip(got.file.name, got.file.bytes, cred);
+        files.push(...z.files);
+        stops.push(...z.stops);
+      } else files.push(got.file);
     }
   }
+  // A crash here (tests: CREDD_CRASH_AT) leaves nothing recorded: the next look downloads again.
+  if (downloaded) crashPoint("mailbox-after-download");
   if (files.length > 0) {
     const ingest = deps.ingest ?? (async (c: Ctx, f: InputFile[], only?: CredentialConfig) => (await import("../core/ingest.js")).ingestBatch(c, f, only));
     outcomes = await ingest(ctx, uniqueNames(files), cred);
@@ -203,7 +215,7 @@ function collectAttachments(reply: Reply, deps: Collectors, files: InputFile[], 
         stops.push({ why: `${a.name} is a ZIP archive, which this credd does not open`, fix: `unzip it and run \`credd ingest ${cred.name} FILE...\`` });
         continue;
       }
-      const r = deps.unzip(a.name, a.content);
+      const r = deps.unzip(a.name, a.content, cred);
       files.push(...r.files);
       stops.push(...r.stops);
     }

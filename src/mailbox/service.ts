@@ -10,8 +10,12 @@ import type { Collectors, Handled } from "./handle.js";
 export interface MailboxServiceOptions {
   /** Runs one look at the mailbox in the daemon's serial queue. */
   serial: <T>(what: string, fn: () => Promise<T>) => Promise<T | undefined>;
-  /** How often the Maildir is looked at, beside the file-system watch (ms). */
+  /** How often the Maildir is looked at, beside the file-system watch, or the IMAP folder beside IDLE (ms). */
   pollMs?: number;
+  /** IMAP reconnect delays (ms). */
+  backoff?: { initialMs: number; maxMs: number };
+  /** A source failure retrying may cure becomes an ops email after this long (credd's clock). */
+  alertAfterMs?: number;
   /** Called after a look that handled something (status, metrics). */
   onHandled?: (handled: Array<Handled & { key: string }>) => void;
   deps?: Collectors;
@@ -23,14 +27,23 @@ export interface MailboxService {
   stop(): Promise<void>;
 }
 
-export async function defaultCollectors(): Promise<Collectors> {
-  return {};
+/** What the daemon opens besides plain certificate files: ZIP archives, and links on mailbox.download_hosts. */
+export async function defaultCollectors(ctx: Ctx): Promise<Collectors> {
+  const { unzipCertificates } = await import("./zip.js");
+  const { downloadCa, downloadLink } = await import("./download.js");
+  return {
+    unzip: (name, bytes, cred) => unzipCertificates(name, bytes, cred.name),
+    download: async (url, cred) => {
+      const ca = downloadCa(ctx.config.stellantis.ca_file);
+      return downloadLink(url, cred, ctx.config.mailbox!, ca ? { ca } : {});
+    },
+  };
 }
 
 export async function startMailbox(ctx: Ctx, opts: MailboxServiceOptions): Promise<MailboxService | undefined> {
   const mb = ctx.config.mailbox;
   if (!mb) return undefined;
-  const deps = opts.deps ?? (await defaultCollectors());
+  const deps = opts.deps ?? (await defaultCollectors(ctx));
   if (mb.maildir) {
     const { createMaildirSource } = await import("./maildir.js");
     const src = createMaildirSource(ctx, { ...mb, maildir: mb.maildir }, deps);
@@ -65,6 +78,18 @@ export async function startMailbox(ctx: Ctx, opts: MailboxServiceOptions): Promi
         watcher?.close();
       },
     };
+  }
+  if (mb.imap) {
+    const { startImapSource } = await import("./imap.js");
+    const src = startImapSource(ctx, { ...mb, imap: mb.imap }, {
+      serial: opts.serial,
+      deps,
+      ...(opts.onHandled ? { onHandled: opts.onHandled } : {}),
+      ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
+      ...(opts.alertAfterMs !== undefined ? { alertAfterMs: opts.alertAfterMs } : {}),
+    });
+    return { scanNow: () => src.scanNow(), stop: () => src.stop() };
   }
   return undefined;
 }

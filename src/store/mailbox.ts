@@ -84,3 +84,41 @@ export function sentThreads(db: Db, ids: readonly string[]): SentThread[] {
   }
   return out;
 }
+
+export interface MailboxSourceRow {
+  source: string;
+  failing_since: string | null;
+  last_error: string | null;
+  failures: number;
+  alerted_at: string | null;
+  last_ok_at: string | null;
+}
+
+export function mailboxSource(db: Db, source: string): MailboxSourceRow | undefined {
+  return prep(db, "SELECT * FROM mailbox_sources WHERE source = ?").get(source) as MailboxSourceRow | undefined;
+}
+
+/** A failed attempt: the failure starts now unless it already had. */
+export function recordSourceFailure(db: Db, source: string, error: string, at: string): MailboxSourceRow {
+  prep(
+    db,
+    `INSERT INTO mailbox_sources (source, failing_since, last_error, failures) VALUES (@source, @at, @error, 1)
+     ON CONFLICT (source) DO UPDATE SET failing_since = COALESCE(failing_since, @at), last_error = @error, failures = failures + 1`,
+  ).run({ source, error, at });
+  return mailboxSource(db, source)!;
+}
+
+export function markSourceAlerted(db: Db, source: string, at: string): void {
+  prep(db, "UPDATE mailbox_sources SET alerted_at = ? WHERE source = ?").run(at, source);
+}
+
+/** It works: the failure (if any) ends; returns the row as it was, to tell ops it is over. */
+export function recordSourceOk(db: Db, source: string, at: string): MailboxSourceRow | undefined {
+  const before = mailboxSource(db, source);
+  prep(
+    db,
+    `INSERT INTO mailbox_sources (source, last_ok_at) VALUES (@source, @at)
+     ON CONFLICT (source) DO UPDATE SET failing_since = NULL, last_error = NULL, failures = 0, alerted_at = NULL, last_ok_at = @at`,
+  ).run({ source, at });
+  return before;
+}

@@ -2,23 +2,14 @@
 // real Maildir, matched to the CSR credd sent, taken in through the real ingest (real openssl CA,
 // real SQLite file), moved to the done or refused folder, and ops emailed when credd cannot finish.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, renameSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
-import { pino } from "pino";
-import { ManualClock } from "../../src/clock.js";
-import { parseConfig } from "../../src/config/load.js";
-import type { Ctx } from "../../src/core/context.js";
-import { startRenewal } from "../../src/core/renewal.js";
-import { makeMailerFactory } from "../../src/mail/factory.js";
-import type { OutgoingMail } from "../../src/mail/message.js";
-import { createMaildirSource, maildirFolder } from "../../src/mailbox/maildir.js";
-import { liveCertificate } from "../../src/store/certificates.js";
-import { openDb } from "../../src/store/db.js";
-import { queuedMails } from "../../src/store/outbox.js";
-import { composeReply, deliverToMaildir } from "../helpers/mailbox.js";
-import { makeCa, makeKeyAndCert, makeTempDir, openssl, signCsr, type TestCa } from "../helpers/openssl.js";
+import { maildirFolder } from "../../src/mailbox/maildir.js";
 import { dnFor } from "../helpers/credd.js";
+import { composeReply, deliverToMaildir } from "../helpers/mailbox.js";
+import { mailboxWorld, MZP, type MailboxWorld } from "../helpers/mailbox-world.js";
+import { makeCa, makeKeyAndCert, makeTempDir, openssl, type TestCa } from "../helpers/openssl.js";
 
 let ca: TestCa;
 let caDir: string;
@@ -27,80 +18,9 @@ before(() => {
   ca = makeCa(caDir);
 });
 
-interface World {
-  dir: string;
-  ctx: Ctx;
-  maildir: string;
-  lines: Record<string, unknown>[];
-  /** The CSR email's Message-ID and the signed certificate's PEM for the pending renewal. */
-  csrMessageId: string;
-  certPem: string;
-  certPath: string;
-  opsMails(): OutgoingMail[];
-  scan(): ReturnType<ReturnType<typeof createMaildirSource>["scan"]>;
-  inFolder(folder: string): string[];
-  close(): void;
-}
-
-const MZP = "MZP128745";
-
-async function world(extra = ""): Promise<World> {
-  const dir = makeTempDir("credd-int-mailbox-");
-  const maildir = join(dir, "Maildir");
-  const config = parseConfig(
-    `state_dir: ${join(dir, "state")}
-inbox_dir: ${join(dir, "inbox")}
-smtp: { url: "smtp://127.0.0.1:9", from: "credd <credd@partner.example>" }
-alerts: { to: [ops@partner.example] }
-stellantis: { contact: connectedcar@stellantis.example, ca_file: ${ca.certPath} }
-credentials:
-  - name: fleet-prod
-    mzp: ${MZP}
-    client_id: 1a2b3c
-    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
-  - name: fleet-test
-    mzp: MZP654321
-    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
-    key: { type: ec, curve: P-256 }
-mailbox:
-  maildir: ${maildir}
-${extra}`,
-    join(dir, "credd.yaml"),
-  );
-  const lines: Record<string, unknown>[] = [];
-  // A few minutes ahead of the wall clock: the certificates signed below are valid from "now".
-  const clock = new ManualClock(Date.now() + 5 * 60_000);
-  const ctx: Ctx = {
-    config,
-    db: openDb(config.state_dir),
-    clock,
-    log: pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }),
-    mailer: makeMailerFactory(config),
-  };
-  const cred = config.credentials[0]!;
-  const started = await startRenewal(ctx, cred, { kind: "enroll", forced: true, reason: "test" });
-  const certPath = join(dir, "signed.pem");
-  const certPem = signCsr(ca, started.csrPath, certPath);
-  const src = createMaildirSource(ctx, { ...config.mailbox!, maildir });
-  return {
-    dir,
-    ctx,
-    maildir,
-    lines,
-    csrMessageId: started.messageId,
-    certPem,
-    certPath,
-    opsMails: () => queuedMails(ctx.db).filter((r) => r.kind === "mailbox").map((r) => JSON.parse(r.mail_json) as OutgoingMail),
-    scan: () => src.scan(),
-    inFolder: (folder: string) => {
-      const d = join(maildirFolder(maildir, folder), "cur");
-      return existsSync(d) ? readdirSync(d) : [];
-    },
-    close: () => ctx.db.close(),
-  };
-}
-
-const live = (w: World) => liveCertificate(w.ctx.db, "fleet-prod");
+type World = MailboxWorld;
+const world = (extra = "") => mailboxWorld(ca, extra);
+const live = (w: World) => w.live();
 
 describe("Maildir: a reply is matched, taken in and moved", () => {
   test("a PEM attachment in a reply to the CSR email goes live; the message moves to credd/done, flagged seen", async () => {
