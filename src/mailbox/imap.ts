@@ -14,6 +14,7 @@ import { markMessageMoved, seenMessageKeys, unmovedMessages } from "../store/mai
 import { handleMessage, type Collectors, type Handled, type RawMessage } from "./handle.js";
 import { sourceFailed, sourceOk, type SourceFailure } from "./health.js";
 import { MAX_MESSAGE_BYTES } from "./parse.js";
+import { sourceNameOf } from "./status.js";
 
 export interface ImapSourceOptions {
   serial: <T>(what: string, fn: () => Promise<T>) => Promise<T | undefined>;
@@ -38,7 +39,6 @@ export interface ImapSource {
   stop(): Promise<void>;
 }
 
-export const imapSourceName = (i: ImapConfig): string => `imap:${i.user}@${i.host}:${i.port}/${i.folder}`;
 
 const TLS_PERMANENT = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|ERR_SSL|ERR_TLS|wrong version number/i;
 
@@ -71,7 +71,7 @@ export function describeImapError(err: unknown, i: ImapConfig): SourceFailure {
 
 export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig }, opts: ImapSourceOptions): ImapSource {
   const cfg = mb.imap;
-  const source = imapSourceName(cfg);
+  const source = sourceNameOf(mb);
   const backoff = opts.backoff ?? { initialMs: 1_000, maxMs: 5 * 60_000 };
   const timeoutMs = opts.timeoutMs ?? 30_000;
   let stopped = false;

@@ -9,6 +9,7 @@ import { errorMessage } from "../errors.js";
 import { markMessageMoved, seenMessageKeys, unmovedMessages } from "../store/mailbox.js";
 import { handleMessage, type Collectors, type Folder, type Handled, type RawMessage } from "./handle.js";
 import { MAX_MESSAGE_BYTES } from "./parse.js";
+import { sourceNameOf } from "./status.js";
 
 /** Enough of a too-large message to read its header (who, what, which thread). */
 const HEAD_BYTES = 256 * 1024;
@@ -27,7 +28,7 @@ export const maildirFolder = (root: string, name: string): string => join(root, 
 
 export function createMaildirSource(ctx: Ctx, mb: MailboxConfig & { maildir: string }, deps: Collectors = {}): MaildirSource {
   const root = mb.maildir;
-  const source = `maildir:${root}`;
+  const source = sourceNameOf(mb);
 
   const list = (): Array<{ key: string; path: string }> => {
     const out: Array<{ key: string; path: string }> = [];

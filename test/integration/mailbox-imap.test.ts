@@ -12,6 +12,7 @@ import { ManualClock } from "../../src/clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import type { Ctx } from "../../src/core/context.js";
 import { startRenewal } from "../../src/core/renewal.js";
+import { buildStatus } from "../../src/core/status.js";
 import { makeMailerFactory } from "../../src/mail/factory.js";
 import type { OutgoingMail } from "../../src/mail/message.js";
 import { startImapSource, type ImapSource } from "../../src/mailbox/imap.js";
@@ -210,6 +211,9 @@ describe("IMAP (Dovecot on loopback)", { skip }, () => {
     assert.match(alert.subject, /credd cannot read imap:credd@partner\.example@127\.0\.0\.1/);
     assert.match(alert.text, /the login was refused/);
     assert.match(alert.text, /mailbox\.imap\.password_file/);
+    const failing = buildStatus(w.ctx).mailbox!;
+    assert.equal(failing.reading, false, "status says the mailbox cannot be read");
+    assert.match(failing.last_error ?? "", /the login was refused/);
     await waitFor("a few more attempts", () => (w.ctx.db.prepare("SELECT failures FROM mailbox_sources").get() as { failures: number } | undefined)?.failures! >= 3);
     assert.equal(w.mails("mailbox-alert").length, 1, "one alert however many attempts");
     writeFileSync(w.passwordFile, `${dovecot.password}\n`);

@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
+import { statusText } from "../../src/cli/status-text.js";
+import { buildStatus } from "../../src/core/status.js";
 import { maildirFolder } from "../../src/mailbox/maildir.js";
 import { dnFor } from "../helpers/credd.js";
 import { composeReply, deliverToMaildir } from "../helpers/mailbox.js";
@@ -176,6 +178,19 @@ describe("Maildir: what credd does not take", () => {
     assert.match(text, /https:\/\/download\.stellantis\.example\/cert\?id=42/);
     assert.match(text, /download_hosts: \[download\.stellantis\.example\]/);
     assert.match(text, /client_id: 9z9z9z/, "the client ID the reply names, as a YAML line");
+    // status shows the reply, why credd stopped, and the config line the reply implies.
+    const view = buildStatus(w.ctx);
+    assert.deepEqual(view.mailbox && { source: view.mailbox.source, reading: view.mailbox.reading }, { source: `maildir:${w.maildir}`, reading: true });
+    const reply = view.credentials.find((c) => c.name === "fleet-prod")!.last_reply!;
+    assert.equal(reply.outcome, "needs-person");
+    assert.equal(reply.sender, "connectedcar@stellantis.example");
+    assert.match(reply.reason ?? "", /not on mailbox\.download_hosts/);
+    assert.deepEqual(reply.details, { client_id: "9z9z9z" });
+    assert.deepEqual(reply.config_lines, ["client_id: 9z9z9z"]);
+    const lines: string[] = [];
+    statusText(view, (l) => lines.push(l));
+    assert.ok(lines.some((l) => /^  reply names +client_id: 9z9z9z \(not in the config/.test(l)), lines.join("\n"));
+    assert.equal(view.credentials.find((c) => c.name === "fleet-test")!.last_reply, null);
     w.close();
   });
 });
