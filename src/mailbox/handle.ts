@@ -102,6 +102,7 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
     return { outcome: "duplicate", credential: cred.name, folder, reason: "duplicate" };
   }
 
+  ctx.log.info({ credential: cred.name, message: msg.key, matchedBy: match.by, from: reply.from, subject: reply.subject }, "mailbox: a reply for a credential");
   const attachmentsText = reply.attachments.map((a) => `${a.name} (${a.contentType}, ${a.size} bytes)`);
   const links = findLinks(reply);
   const details = replyDetails(reply);
