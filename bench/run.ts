@@ -1,5 +1,5 @@
 // `npm run bench`: measures credd against openssl and certbot side by side and prints one table.
-// BENCH_QUICK=1 fewer runs; BENCH_IDLE_SECONDS (default 60); BENCH_ONLY=key,status,check,idle,inbox;
+// BENCH_QUICK=1 fewer runs; BENCH_IDLE_SECONDS (default 60); BENCH_ONLY=key,status,check,idle,inbox,imap;
 // BENCH_NO_BUILD=1 measures dist/ as it is; BENCH_KEEP=1 keeps the temp folders.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -7,6 +7,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchCheck } from "./check.js";
 import { benchIdle } from "./idle.js";
+import { benchImapToken } from "./imap-token.js";
 import { benchInboxToken } from "./inbox-token.js";
 import { benchKeyCsr } from "./key-csr.js";
 import { buildPrivate, creddMain } from "./lib/dist.js";
@@ -21,6 +22,7 @@ const SECTIONS: { key: string; name: string; run: (o: BenchOptions) => Promise<R
   { key: "check", name: "expiry check", run: benchCheck },
   { key: "idle", name: "idle RSS", run: benchIdle },
   { key: "inbox", name: "inbox → token", run: benchInboxToken },
+  { key: "imap", name: "IMAP reply → token", run: benchImapToken },
 ];
 
 function firstLine(cmd: string, args: string[]): string {

@@ -76,6 +76,8 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
   const timeoutMs = opts.timeoutMs ?? 30_000;
   let stopped = false;
   let client: ImapFlow | undefined;
+  /** The client still connecting: a stop closes it rather than wait for its timeout. */
+  let connecting: ImapFlow | undefined;
   let wake: (() => void) | undefined;
   let readyResolve!: () => void;
   const readyP = new Promise<void>((r) => (readyResolve = r));
@@ -214,6 +216,7 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
       let c: ImapFlow | undefined;
       try {
         c = await makeClient();
+        connecting = c;
         c.on("error", () => {
           /* reported through connect() or "close" */
         });
@@ -224,6 +227,7 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
           await c.logout().catch(() => undefined);
           return;
         }
+        connecting = undefined;
         client = c;
         attempt = 0;
         sourceOk(ctx, source);
@@ -240,6 +244,7 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
         ctx.log.warn({ source }, "mailbox: the IMAP connection was lost; reconnecting");
       } catch (err) {
         client = undefined;
+        connecting = undefined;
         c?.close();
         if (stopped) return;
         sourceFailed(ctx, source, describeImapError(err, cfg), opts.alertAfterMs);
@@ -258,6 +263,7 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
     stop: async () => {
       stopped = true;
       wake?.();
+      connecting?.close();
       const c = client;
       client = undefined;
       if (c) await c.logout().catch(() => c.close());

@@ -48,8 +48,12 @@ export async function startMailbox(ctx: Ctx, opts: MailboxServiceOptions): Promi
     const { createMaildirSource } = await import("./maildir.js");
     const src = createMaildirSource(ctx, { ...mb, maildir: mb.maildir }, deps);
     let lastError = "";
-    const scan = () =>
+    // A burst of deliveries (one watch event each) asks for one look, not one per event.
+    let queued: Promise<void> | undefined;
+    const scan = (): Promise<void> => (queued ??= look().finally(() => (queued = undefined)));
+    const look = () =>
       opts.serial("mailbox", async () => {
+        queued = undefined;
         try {
           const handled = await src.scan();
           if (lastError) ctx.log.info({ source: src.source, previousErr: lastError }, "mailbox: the Maildir can be read again");
@@ -72,7 +76,7 @@ export async function startMailbox(ctx: Ctx, opts: MailboxServiceOptions): Promi
     void scan();
     ctx.log.info({ source: src.source }, "mailbox: watching the Maildir for Stellantis' replies");
     return {
-      scanNow: async () => void (await scan()),
+      scanNow: () => scan(),
       stop: async () => {
         clearInterval(tick);
         watcher?.close();
