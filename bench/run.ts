@@ -1,5 +1,5 @@
 // `npm run bench`: measures credd against openssl and certbot side by side and prints one table.
-// BENCH_QUICK=1 fewer runs; BENCH_IDLE_SECONDS (default 60); BENCH_ONLY=key,status,check,idle,inbox,flood;
+// BENCH_QUICK=1 fewer runs; BENCH_IDLE_SECONDS (default 60); BENCH_ONLY=key,status,check,idle,inbox,flood,imap;
 // BENCH_NO_BUILD=1 measures dist/ as it is; BENCH_KEEP=1 keeps the temp folders.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { benchCheck } from "./check.js";
 import { benchIdle } from "./idle.js";
 import { benchInboxFlood } from "./inbox-flood.js";
+import { benchImapToken } from "./imap-token.js";
 import { benchInboxToken } from "./inbox-token.js";
 import { benchKeyCsr } from "./key-csr.js";
 import { buildPrivate, creddMain } from "./lib/dist.js";
@@ -23,6 +24,7 @@ const SECTIONS: { key: string; name: string; run: (o: BenchOptions) => Promise<R
   { key: "idle", name: "idle RSS", run: benchIdle },
   { key: "inbox", name: "inbox → token", run: benchInboxToken },
   { key: "flood", name: "inbox flood", run: benchInboxFlood },
+  { key: "imap", name: "IMAP reply → token", run: benchImapToken },
 ];
 
 function firstLine(cmd: string, args: string[]): string {

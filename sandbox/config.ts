@@ -34,6 +34,8 @@ export interface ConfigInput {
   /** Relative to the config's folder. */
   smtpCaFile: string;
   stellantisCaFile: string;
+  /** The Maildir the sandbox CA replies into, relative to the config's folder. */
+  maildir: string;
 }
 
 const q = (s: string) => JSON.stringify(s);
@@ -64,5 +66,8 @@ credentials:
     key: { type: rsa, bits: 2048 }
     oauth: { token_url: ${q(i.tokenUrl)}, client_id: ${c.oauthClientId}, scope: ${c.scope} }
     api: { base_url: ${q(i.apiBaseUrl)}, probe_path: /fleets }
+mailbox:                              # the sandbox CA replies by email, as Stellantis does (docs/mailbox.md)
+  maildir: ${i.maildir}
+  download_hosts: [127.0.0.1]         # the sandbox download page
 `;
 }

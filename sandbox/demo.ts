@@ -145,7 +145,7 @@ async function main(): Promise<number> {
     if (enroll.code !== 0) throw new Error(`credd enroll failed (exit ${enroll.code}): ${enroll.stderr.trim()}`);
     await event("the CSR email", (e) => e.kind === "mail" && /^CSR for/.test(String(e.data.subject)));
     await event("the Stellantis CA to sign the CSR", (e) => e.kind === "signed");
-    await log("credd to take the certificate in from its inbox", (l) => l.msg === "signed certificate accepted and installed");
+    await log("credd to read the CA's reply from its mailbox and take the certificate in", (l) => l.msg === "signed certificate accepted and installed");
     await log("the IDP to accept the new certificate", (l) => l.msg === "certificate live");
     await log("a token", (l) => l.msg === "token obtained");
     await doctor();

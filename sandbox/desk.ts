@@ -1,8 +1,10 @@
 // The people at Stellantis, played by timers. The CA signs each CSR emailed to the contact after a
-// delay, dated by the virtual clock, and "emails back a link": writes the certificate and the CA
-// certificate into credd's inbox folder. The IDP team binds each certificate emailed for
+// delay, dated by the virtual clock, and emails back a link, as Stellantis does: a reply to the CSR
+// email, delivered into the Maildir credd's `mailbox:` watches, naming the download page's link and
+// the client ID (without a Maildir: the certificate and the CA written into credd's inbox folder). The IDP team binds each certificate emailed for
 // registration (seed step 5) to the OAuth2 client after a delay.
 import { createHash, X509Certificate } from "node:crypto";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DAY_MS } from "../src/clock.js";
 import { writeFileAtomic } from "../src/files/atomic.js";
@@ -19,6 +21,8 @@ export interface IssuedCert {
   notBefore: string;
   notAfter: string;
   inboxFile: string;
+  /** The link the reply email named, when the CA answered by email. */
+  link?: string;
 }
 
 export interface DeskOptions {
@@ -37,6 +41,8 @@ export interface DeskOptions {
   onIssued(c: IssuedCert): void;
   /** Makes the IDP accept `sha256` for tls_client_auth. */
   bind(sha256: string, why: string): void;
+  /** Reply by email: the Maildir it is delivered to, the download link of a serial, the client ID named. */
+  reply?: { maildir: string; linkFor(serial: string): string; clientId: string };
 }
 
 const day = (d: Date | string) => new Date(d).toISOString().slice(0, 10);
@@ -47,6 +53,7 @@ export class Desk {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly caX509: X509Certificate;
   private readonly pendingKeys = new Set<string>();
+  private replies = 0;
 
   constructor(private readonly o: DeskOptions) {
     this.caX509 = new X509Certificate(o.ca.certPem);
@@ -114,8 +121,11 @@ export class Desk {
       }
       const name = `${cn.replace(/[^A-Za-z0-9_-]/g, "_")}-${cert.serial.slice(-8)}.pem`;
       writeFileAtomic(join(this.o.issuedDir, `${cert.serial}.pem`), cert.pem, 0o644);
-      // The "link to download your certificate & the CA certificate": both in one file, in the inbox.
-      writeFileAtomic(join(this.o.inboxDir, name), cert.pem + this.o.ca.certPem, 0o644);
+      // The "link to download your certificate & the CA certificate": both in one file.
+      writeFileAtomic(join(this.o.issuedDir, `${cert.serial}-bundle.pem`), cert.pem + this.o.ca.certPem, 0o644);
+      const link = this.o.reply?.linkFor(cert.serial);
+      if (this.o.reply && link) await this.emailReply(m, cn, link, this.o.reply);
+      else writeFileAtomic(join(this.o.inboxDir, name), cert.pem + this.o.ca.certPem, 0o644);
       const issued: IssuedCert = {
         serial: cert.serial,
         sha256: cert.sha256,
@@ -124,15 +134,53 @@ export class Desk {
         notBefore: cert.notBefore.toISOString(),
         notAfter: cert.notAfter.toISOString(),
         inboxFile: name,
+        ...(link ? { link } : {}),
       };
       this.o.issued.push(issued);
       this.o.onIssued(issued);
       this.o.log.add(
         "signed",
-        `CA signed ${cn}: serial ${cert.serial}, valid ${day(notBefore)} to ${day(notAfter)}; emailed back a link: inbox/${name} (certificate + CA)`,
+        link
+          ? `CA signed ${cn}: serial ${cert.serial}, valid ${day(notBefore)} to ${day(notAfter)}; replied to mail #${m.n} with a download link (${link}) and the client ID`
+          : `CA signed ${cn}: serial ${cert.serial}, valid ${day(notBefore)} to ${day(notAfter)}; emailed back a link: inbox/${name} (certificate + CA)`,
         { ...issued },
       );
     });
+  }
+
+  /** The reply as Stellantis writes it, delivered the way a mail server does (tmp/, then new/). */
+  private async emailReply(m: MailRecord, cn: string, link: string, r: NonNullable<DeskOptions["reply"]>): Promise<void> {
+    const { default: MailComposer } = await import("nodemailer/lib/mail-composer");
+    const text = [
+      "Hello,",
+      "",
+      `you'll find below the link to download your certificate & Stellantis CA certificate for ${cn}:`,
+      "",
+      link,
+      "",
+      `Client ID: ${r.clientId}`,
+      "",
+      "Best regards,",
+      "Stellantis Connected Car B2B (sandbox)",
+    ].join("\n");
+    const html = `<p>Hello,</p><p>you'll find below the link to download your certificate &amp; Stellantis CA certificate for ${cn}:</p><p><a href="${link}">${link}</a></p><p>Client ID: ${r.clientId}</p>`;
+    const bytes = await new Promise<Buffer>((resolve, reject) =>
+      new MailComposer({
+        from: `Stellantis Connected Car <${this.o.contact}>`,
+        to: m.from,
+        subject: `RE: ${m.subject}`,
+        ...(m.messageId ? { inReplyTo: m.messageId, references: [m.messageId] } : {}),
+        text,
+        html,
+        date: this.o.now(),
+      })
+        .compile()
+        .build((err, buf) => (err ? reject(err) : resolve(buf))),
+    );
+    const unique = `${this.o.now().getTime()}.sandbox${++this.replies}.${cn.replace(/[^A-Za-z0-9]/g, "")}`;
+    for (const d of ["tmp", "new", "cur"]) mkdirSync(join(r.maildir, d), { recursive: true, mode: 0o700 });
+    writeFileSync(join(r.maildir, "tmp", unique), bytes, { mode: 0o600 });
+    renameSync(join(r.maildir, "tmp", unique), join(r.maildir, "new", unique));
   }
 
   private registration(m: MailRecord): void {

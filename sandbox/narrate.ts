@@ -25,7 +25,12 @@ export function narrateSandbox(tl: Timeline, e: SandboxEvent): void {
       tl.line("CA", `got the CSR for ${String(d.cn)}; signing it takes ${secs(d.delayMs)}`);
       return;
     case "signed":
-      tl.line("CA", `signed ${String(d.cn)}: serial ${short(d.serial)}, valid ${day(d.notBefore)} to ${day(d.notAfter)}; link emailed back: inbox/${String(d.inboxFile)}`);
+      tl.line(
+        "CA",
+        d.link
+          ? `signed ${String(d.cn)}: serial ${short(d.serial)}, valid ${day(d.notBefore)} to ${day(d.notAfter)}; replied by email with a download link and the client ID`
+          : `signed ${String(d.cn)}: serial ${short(d.serial)}, valid ${day(d.notBefore)} to ${day(d.notAfter)}; link emailed back: inbox/${String(d.inboxFile)}`,
+      );
       return;
     case "registration-received":
       tl.line("IDP", `the IDP team got certificate ${short(d.serial)} by email; binding it to the OAuth2 client takes ${secs(d.delayMs)}`);
@@ -61,7 +66,21 @@ export function narrateCredd(tl: Timeline, l: LogLine): void {
       tl.line("credd", `${String(l.kind)} email not sent (${String(l.err)}); stays queued, retry at ${hhmm(l.retryAt)}`);
       return;
     case "signed certificate accepted and installed":
-      tl.line("credd", `took ${String(l.file)} from its inbox: key, DN, dates, usage and chain checked; installed (renewal #${String(l.renewal)} signed)`);
+      tl.line(
+        "credd",
+        String(l.file).includes("/")
+          ? `took ${String(l.file)} (downloaded from the reply's link): key, DN, dates, usage and chain checked; installed (renewal #${String(l.renewal)} signed)`
+          : `took ${String(l.file)} from its inbox: key, DN, dates, usage and chain checked; installed (renewal #${String(l.renewal)} signed)`,
+      );
+      return;
+    case "mailbox: a reply for a credential":
+      tl.line("credd", `read Stellantis' reply from its mailbox: "${String(l.subject)}" from ${String(l.from)}, matched by ${String(l.matchedBy)} (it answers credd's CSR email); following its link`);
+      return;
+    case "mailbox: reply handled":
+      tl.line("credd", `the reply is handled (${(l.files as string[] | undefined)?.join(", ") ?? ""}); the message moved to credd/done, flagged seen`);
+      return;
+    case "mailbox: a reply credd cannot finish by itself; ops emailed":
+      tl.line("credd", `a reply it cannot finish by itself: ${String(l.reason)}; ops emailed`);
       return;
     case "IDP refused the new certificate: emailed it to the contact for registration":
       tl.line("credd", "the IDP refused the new certificate: it goes to the contact by email for registration; the old one stays live");

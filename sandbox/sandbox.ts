@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import type { Clock } from "../src/clock.js";
 import { writeFileAtomic } from "../src/files/atomic.js";
 import { CONTACT, DEFAULT_CREDENTIAL, renderConfig, type SandboxCredential } from "./config.js";
+import { startDownloadPage } from "./download.js";
 import { Desk, type IssuedCert } from "./desk.js";
 import { EventLog } from "./events.js";
 import { startFakeStellantis, type FakeStellantis } from "./idp.js";
@@ -67,7 +68,7 @@ export interface Sandbox {
 }
 
 interface Persisted {
-  ports: { smtp?: number; https?: number; web?: number };
+  ports: { smtp?: number; https?: number; web?: number; download?: number };
   bound: string[];
   issued: IssuedCert[];
 }
@@ -91,6 +92,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     tls: join(dir, "tls"),
     inbox: join(dir, "inbox"),
     mailbox: join(dir, "mailbox"),
+    // The Maildir the CA's reply is delivered to and credd's `mailbox:` watches (docs/mailbox.md).
+    maildir: join(dir, "Maildir"),
     state: join(dir, "sandbox.json"),
     log: join(dir, "sandbox.log"),
     config: join(dir, "credd.yaml"),
@@ -98,6 +101,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   };
   for (const d of [dir, p.ca, p.issued, p.tls, p.mailbox]) mkdirSync(d, { recursive: true });
   mkdirSync(p.inbox, { recursive: true, mode: 0o750 });
+  for (const d of ["tmp", "new", "cur"]) mkdirSync(join(p.maildir, d), { recursive: true, mode: 0o700 });
   const clockFile = resolve(opts.clockFile ?? join(dir, "clock"));
   const clock = fileClock(clockFile);
   const now = () => clock.now();
@@ -164,7 +168,9 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   fake.acceptAllFromCa = opts.acceptAll ?? false;
   for (const fp of persisted.bound) fake.register(fp);
 
+  const download = await onPort(persisted.ports.download, (port) => startDownloadPage({ port, issuedDir: p.issued, tls: serverTls }));
   const desk = new Desk({
+    reply: { maildir: p.maildir, linkFor: (serial) => download.linkFor(serial), clientId: cred.clientId },
     contact: CONTACT,
     inboxDir: p.inbox,
     issuedDir: p.issued,
@@ -203,6 +209,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     );
   } catch (err) {
     await fake.close();
+    await download.close();
     throw err;
   }
 
@@ -211,6 +218,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     `SMTP (STARTTLS)  127.0.0.1:${smtp.port}   mail to ${CONTACT} reaches the CA desk and the IDP team`,
     `IDP token        ${fake.tokenUrl}   (tls_client_auth; ${fake.acceptAllFromCa ? "accepts every certificate of its CA" : "a new certificate needs the registration email"}; tokens live ${tokenLifetime} s)`,
     `API              ${fake.apiBaseUrl}/fleets`,
+    `download page    https://127.0.0.1:${download.port}/download/SERIAL.pem   (the link in the CA's reply, delivered into ${p.maildir}/)`,
     `mailbox          ${web ? `${web.url}  and ` : ""}${p.mailbox}/ (one .eml per email, log.txt)`,
     `CA               ${ca.certPath} (${ca.subject}; signs in ${(opts.signDelayMs ?? 5000) / 1000} s, ${opts.validityDays ?? 365} days)`,
     `clock            ${clockFile} (offset in ms added to real time; credd needs CREDD_CLOCK_FILE=${clockFile})`,
@@ -219,7 +227,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     web = await startMailboxPage({ port: persisted.ports.web ?? 0, mails: () => smtp.mails, events: () => log.events, info });
   }
 
-  persisted.ports = { smtp: smtp.port, https: fake.port, web: web?.port };
+  persisted.ports = { smtp: smtp.port, https: fake.port, web: web?.port, download: download.port };
   save();
   writeFileAtomic(
     p.config,
@@ -232,6 +240,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
         credential: cred,
         smtpCaFile: "tls/server-ca.pem",
         stellantisCaFile: "stellantis-ca.pem",
+        maildir: "Maildir",
       },
       now(),
     ),
@@ -301,6 +310,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       desk.stop();
       await smtp.down();
       await fake.close();
+      await download.close();
       await web?.close();
       log.add("stopped", "sandbox stopped");
     },

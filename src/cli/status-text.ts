@@ -20,6 +20,7 @@ export function statusText(v: StatusView, push: (line: string) => void): void {
   row("schedule", v.daemon.check_schedule);
   row("outbox", outbox(v.outbox.queued, v.outbox.last_error, v.outbox.oldest_queued_at));
   for (const a of v.alerts.filter((x) => x.credential === null)) row("alert", alert(a));
+  if (v.mailbox) row("mailbox", v.mailbox.reading ? `${v.mailbox.source}: read` : `${v.mailbox.source}: CANNOT READ since ${when(v.mailbox.failing_since)}: ${v.mailbox.last_error ?? ""}`);
   for (const c of v.credentials) credentialText(c, v.daemon.stale, push);
 }
 
@@ -66,6 +67,11 @@ function credentialText(c: CredentialStatus, daemonStale: boolean, push: (line: 
     const h = c.last_hook;
     row("deploy", `${h.ok ? "ok" : "FAILED"}, ${when(h.at)}, certificate ${h.serial}`);
     for (const run of h.runs) row("hook", `${run.argv.join(" ")}: ${run.ok ? "ok" : (run.error ?? `exit ${run.exit_code}`)} (${run.duration_ms} ms)`);
+  }
+  if (c.last_reply) {
+    const m = c.last_reply;
+    row("last reply", `${when(m.at)} from ${m.sender ?? "(unknown)"}: ${m.outcome}${m.reason ? `: ${m.reason}` : ""}`);
+    if (m.config_lines.length) row("reply names", `${m.config_lines.join("; ")} (not in the config; add it, docs/mailbox.md)`);
   }
   if (c.last_refusal) {
     const f = c.last_refusal;

@@ -41,10 +41,11 @@ export interface ReferenceOptions {
 
 type Outcome = { found: string } | { problem: string; fix: string };
 
-type CaKey = "smtp.ca_file" | "stellantis.ca_file";
+type CaKey = "smtp.ca_file" | "stellantis.ca_file" | "mailbox.imap.ca_file";
 const CA_FILES: Record<CaKey, { noun: string; purpose: string; from: string }> = {
   "smtp.ca_file": { noun: "the CA certificate of the SMTP server", purpose: "it signed the server's TLS certificate", from: "the mail server's administrator gives it" },
   "stellantis.ca_file": { noun: "the Stellantis CA certificate", purpose: "every signed certificate must chain to it", from: "Stellantis sends it with the signed certificate" },
+  "mailbox.imap.ca_file": { noun: "the CA certificate of the IMAP server", purpose: "it signed the server's TLS certificate", from: "the mail server's administrator gives it" },
 };
 
 /**
@@ -106,6 +107,7 @@ export function checkReferences(config: Config, opts: ReferenceOptions = {}): Re
     const f = config.stellantis.ca_file;
     check(child(top("stellantis"), "ca_file"), f, "ca", () => caFile(f, now, "stellantis.ca_file", CA_FILES["stellantis.ca_file"]));
   }
+  if (config.mailbox) checkMailboxReferences(config.mailbox, top("mailbox"), check, now);
   config.credentials.forEach((cred, i) => {
     const at = item(top("credentials"), i, cred.name);
     const label = `credentials[${cred.name}]`;
@@ -123,6 +125,30 @@ export function checkReferences(config: Config, opts: ReferenceOptions = {}): Re
     });
   });
   return report;
+}
+
+/** mailbox: the Maildir credd reads and moves messages in, the IMAP secret files and CA. */
+function checkMailboxReferences(mb: NonNullable<Config["mailbox"]>, at: At, check: (at: At, p: string, kind: string, look: () => Outcome) => void, now: Date): void {
+  if (mb.maildir) {
+    const dir = mb.maildir;
+    // Made by the mail server that delivers to it: a missing one is a typo, not something to create.
+    check(child(at, "maildir"), dir, "dir", () => folder(dir, "mailbox.maildir", "credd reads the replies delivered there and moves them to the done and refused folders", false));
+  }
+  const imap = mb.imap;
+  if (!imap) return;
+  const i = child(at, "imap");
+  if (imap.password_file) {
+    const f = imap.password_file;
+    check(child(i, "password_file"), f, "secret", () => secretFile(f, "mailbox.imap.password_file", "the IMAP password"));
+  }
+  if (imap.access_token_file) {
+    const f = imap.access_token_file;
+    check(child(i, "access_token_file"), f, "secret", () => secretFile(f, "mailbox.imap.access_token_file", "the OAuth2 access token for the IMAP login (XOAUTH2)"));
+  }
+  if (imap.ca_file) {
+    const f = imap.ca_file;
+    check(child(i, "ca_file"), f, "ca", () => caFile(f, now, "mailbox.imap.ca_file", CA_FILES["mailbox.imap.ca_file"]));
+  }
 }
 
 /** The user name for chown in a fix, else the uid. */

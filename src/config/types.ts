@@ -82,6 +82,32 @@ export interface StellantisConfig {
   ca_file?: string;
 }
 
+/** Where Stellantis' replies are read (docs/mailbox.md); the section is optional. */
+export interface ImapConfig {
+  host: string;
+  /** 993: TLS from the start; any other port: STARTTLS, required. */
+  port: number;
+  user: string;
+  /** Exactly one of the two (a password, or an OAuth2 bearer token for XOAUTH2). */
+  password_file?: string;
+  access_token_file?: string;
+  /** Added to the system roots. */
+  ca_file?: string;
+  folder: string;
+}
+
+export interface MailboxConfig {
+  /** Exactly one source: an IMAP account or a local Maildir. */
+  imap?: ImapConfig;
+  maildir?: string;
+  /** "@domain" or a full address; default the domain of stellantis.contact. */
+  senders: string[];
+  /** Hosts whose https links credd may fetch; default none. */
+  download_hosts: string[];
+  done_folder: string;
+  refused_folder: string;
+}
+
 export interface Config {
   /** Absolute path of the file this came from, for messages. */
   file: string;
@@ -95,4 +121,6 @@ export interface Config {
   alerts: AlertsConfig;
   stellantis: StellantisConfig;
   credentials: CredentialConfig[];
+  /** Replies read from a mailbox; absent: the feature is off. */
+  mailbox?: MailboxConfig;
 }

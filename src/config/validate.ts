@@ -9,6 +9,7 @@ import { emailAddress, mailbox } from "./address.js";
 import { describe, filePath, get, int, isUnset, mapping, present, str } from "./checks.js";
 import { checkCredentials, type Context } from "./credential.js";
 import { child, item, ROOT, type At, type Issues } from "./issues.js";
+import { checkMailbox } from "./mailbox.js";
 import { secretPath } from "./secrets.js";
 
 export const DEFAULTS = {
@@ -22,7 +23,7 @@ export const DEFAULTS = {
   // metrics_file: none, so no Prometheus textfile is written unless asked for.
 } as const;
 
-const TOP_KEYS = ["state_dir", "runtime_dir", "inbox_dir", "check_schedule", "metrics_file", "smtp", "alerts", "stellantis", "credentials"];
+const TOP_KEYS = ["state_dir", "runtime_dir", "inbox_dir", "check_schedule", "metrics_file", "smtp", "alerts", "stellantis", "credentials", "mailbox"];
 
 /** The Config, or undefined when `ix` has gained problems. */
 export function validateConfig(ix: Issues, v: unknown, file: string, env: NodeJS.ProcessEnv): Config | undefined {
@@ -44,6 +45,7 @@ export function validateConfig(ix: Issues, v: unknown, file: string, env: NodeJS
   const alerts = checkAlerts(ix, child(ROOT, "alerts"), get(m, "alerts"));
   const stellantis = checkStellantis(ix, child(ROOT, "stellantis"), get(m, "stellantis"), ctx);
   const credentials = checkCredentials(ix, child(ROOT, "credentials"), get(m, "credentials"), ctx);
+  const mailbox = checkMailbox(ix, child(ROOT, "mailbox"), get(m, "mailbox"), ctx, stellantis?.contact);
   if (ix.list.length > before || !smtp || !alerts || !stellantis || schedule === undefined) return undefined;
   return {
     file,
@@ -56,6 +58,7 @@ export function validateConfig(ix: Issues, v: unknown, file: string, env: NodeJS
     alerts,
     stellantis,
     credentials,
+    ...(mailbox ? { mailbox } : {}),
   };
 }
 

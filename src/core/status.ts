@@ -9,6 +9,7 @@ import { tokenState } from "../domain/token-timing.js";
 import { checkInputOf } from "./facts.js";
 import type { Ctx } from "./context.js";
 import { firstRunAtOrAfter, schedulePeriodMs } from "./schedule.js";
+import { lastRepliesOf, mailboxStatusOf, type LastReply, type MailboxStatus } from "../mailbox/status.js";
 
 export const STATUS_JSON_VERSION = 1;
 
@@ -82,6 +83,8 @@ export interface CredentialStatus {
   last_check_at: string | null;
   last_error: string | null;
   last_error_at: string | null;
+  /** With a `mailbox:` section only: the last reply read for this credential (docs/mailbox.md). */
+  last_reply?: LastReply | null;
 }
 
 export interface StatusView {
@@ -100,6 +103,8 @@ export interface StatusView {
    * empty in production. Non-empty means the times shown may not be real time.
    */
   test_switches: string[];
+  /** With a `mailbox:` section only: whether credd can read it. */
+  mailbox?: MailboxStatus;
 }
 
 export interface OpenAlertView {
@@ -127,6 +132,12 @@ export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: st
   const list = creds.map((cred) =>
     credentialStatus(cred, snap, { alerts: alertsOf.get(cred.name) ?? [], mails: mailsOf.get(cred.name) ?? [] }, now, period, probeAt),
   );
+  // mailbox: (docs/mailbox.md) the last reply per credential, and whether the source can be read.
+  const mailbox = mailboxStatusOf(config, db);
+  if (mailbox) {
+    const replies = lastRepliesOf(db, creds);
+    for (const c of list) c.last_reply = replies.get(c.name) ?? null;
+  }
   const lastCheck = snap.lastCheckAt ?? null;
   const queued = snap.queued;
   const overall = list.reduce<Severity>((s, c) => worst(s, c.status), "ok");
@@ -149,6 +160,7 @@ export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: st
     alerts,
     credentials: list,
     test_switches: [...testSwitches],
+    ...(mailbox ? { mailbox } : {}),
   };
 }
 

@@ -17,6 +17,7 @@ import { ownedWriteDirs, removeStaleTemps } from "../files/leftovers.js";
 import { makeMailerFactory } from "../mail/factory.js";
 import type { Mailer } from "../mail/smtp.js";
 import { runsAfter, schedulePeriodMs } from "../core/schedule.js";
+import type { MailboxService } from "../mailbox/service.js";
 import { getMeta, setCheckPeriodMs, setMeta } from "../store/checks.js";
 import { getToken } from "../store/tokens.js";
 import { tokensOf } from "../core/tokens-of.js";
@@ -42,6 +43,8 @@ export interface DaemonOptions {
   stuckStepMs?: number;
   /** Test switches set (src/test-switches.ts): logged at warning level once the daemon has its lock. */
   testSwitches?: readonly { name: string; value: string }[];
+  /** The mailbox's poll interval (ms); see src/mailbox/service.ts. */
+  mailbox?: { pollMs?: number };
 }
 
 export interface Daemon {
@@ -197,6 +200,19 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
       // More files than one scan takes: the next scan is queued now, behind any step waiting meanwhile.
       if (inbox.backlog() && !stopping) void runInbox();
     });
+  // mailbox: Stellantis' replies read from IMAP or a Maildir (docs/mailbox.md). Off without the
+  // section; its code is loaded only then. Each look runs in the serial queue like the inbox.
+  const startMailbox = (): Promise<MailboxService | undefined> =>
+    ctx.config.mailbox
+      ? import("../mailbox/service.js")
+          .then((m) => m.startMailbox(ctx, { serial, onHandled: () => publish(), ...opts.mailbox }))
+          .catch((err: unknown) => {
+            log.error({ err: errorMessage(err) }, "mailbox: cannot start; replies are not read until the next reload");
+            return undefined;
+          })
+      : Promise.resolve(undefined);
+  let mailbox = startMailbox();
+
   const runCheck = () =>
     serial("check", async () => {
       try {
@@ -307,6 +323,9 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
         },
         "config reloaded",
       );
+      // The mailbox source may have changed (or appeared, or gone): start it again from the new config.
+      await (await mailbox)?.stop();
+      mailbox = startMailbox();
       tokenSeen = "";
       lastMetrics = "";
       void runCheck().then(runTokens);
@@ -331,6 +350,7 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
     clearInterval(inboxTick);
     clearInterval(tokenTick);
     await task.destroy();
+    await (await mailbox)?.stop();
     await busy; // the email being sent or the file being written completes
     await tokenBusy;
     stopWatchdog();
