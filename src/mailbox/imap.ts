@@ -151,7 +151,7 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
       const headOnly = size > MAX_MESSAGE_BYTES;
       // BODY.PEEK: reading a message does not mark it seen; only a handled one is flagged.
       const got = await c.fetchOne(uid, headOnly ? { uid: true, headers: true } : { uid: true, source: true }, { uid: true });
-      const bytes = headOnly ? got && got.headers : got && got.source;
+      const bytes = got === false ? undefined : headOnly ? got.headers : got.source;
       if (!bytes) continue;
       const msg: RawMessage = { source, key, bytes, size, headOnly, describeFolder: (f) => `the IMAP folder ${f} of ${cfg.user} on ${cfg.host}` };
       let h: Handled;
@@ -186,7 +186,7 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
       do {
         again = false;
         const c = client;
-        if (!c || !c.usable) return;
+        if (!c?.usable) return;
         const handled = await opts.serial("mailbox", () => look(c));
         if (handled?.some((h) => h.folder)) opts.onHandled?.(handled);
       } while (again && !stopped);

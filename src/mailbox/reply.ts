@@ -46,7 +46,7 @@ export function isAutoReply(r: Reply): boolean {
   const auto = h["auto-submitted"]?.trim().toLowerCase();
   if (auto && auto !== "no") return true;
   if (h["x-autoreply"] !== undefined || h["x-autorespond"] !== undefined) return true;
-  if (/^(auto_reply|auto-reply|bulk|junk)$/i.test(h["precedence"]?.trim() ?? "")) return true;
+  if (/^(auto_reply|auto-reply|bulk|junk)$/i.test(h.precedence?.trim() ?? "")) return true;
   if (/\b(oof|autoreply)\b/i.test(h["x-auto-response-suppress"] ?? "") && /^(auto|automatic)/i.test(r.subject)) return true;
   return /^\s*(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|absence|abwesenheit|r[ée]ponse automatique|auto:)/i.test(r.subject);
 }

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
-import { ManualClock } from "../../src/clock.js";
+import { ManualClock } from "./clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import type { Ctx } from "../../src/core/context.js";
 import { startRenewal } from "../../src/core/renewal.js";

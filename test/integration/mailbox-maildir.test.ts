@@ -189,7 +189,7 @@ describe("Maildir: what credd does not take", () => {
     assert.deepEqual(reply.config_lines, ["client_id: 9z9z9z"]);
     const lines: string[] = [];
     statusText(view, (l) => lines.push(l));
-    assert.ok(lines.some((l) => /^  reply names +client_id: 9z9z9z \(not in the config/.test(l)), lines.join("\n"));
+    assert.ok(lines.some((l) => /^ {2}reply names +client_id: 9z9z9z \(not in the config/.test(l)), lines.join("\n"));
     assert.equal(view.credentials.find((c) => c.name === "fleet-test")!.last_reply, null);
     w.close();
   });

@@ -34,7 +34,7 @@ const base = () => ({
 const load = (tree: unknown): Config => parseConfig(JSON.stringify(tree), "/etc/credd/credd.yaml", {});
 
 /** The mapping paths of the config, as the table writes them ("" is the top level). */
-const MAPPINGS = ["", "smtp", "alerts", "stellantis", "credentials[]", "credentials[].subject", "credentials[].key", "credentials[].oauth", "credentials[].basic_auth", "credentials[].api"];
+const MAPPINGS = ["", "smtp", "alerts", "stellantis", "credentials[]", "credentials[].subject", "credentials[].key", "credentials[].oauth", "credentials[].basic_auth", "credentials[].api", "mailbox", "mailbox.imap"];
 
 /** The keys the validator accepts at `path`: from its message for a key far from all of them. */
 function acceptedKeys(path: string): string[] {
@@ -43,7 +43,16 @@ function acceptedKeys(path: string): string[] {
   for (const seg of path ? path.split(".") : []) {
     if (seg === "credentials[]") m = (tree.credentials as Record<string, unknown>[])[0]!;
     else {
-      m[seg] ??= seg === "key" ? { type: "rsa" } : seg === "basic_auth" ? { user: "u", password_file: "/etc/p" } : {};
+      m[seg] ??=
+        seg === "key"
+          ? { type: "rsa" }
+          : seg === "basic_auth"
+            ? { user: "u", password_file: "/etc/p" }
+            : seg === "mailbox" && path === "mailbox"
+              ? { maildir: "/var/mail/credd" }
+              : seg === "imap"
+                ? { host: "imap.partner.example", user: "credd", password_file: "/etc/p" }
+                : {};
       m = m[seg] as Record<string, unknown>;
     }
   }
@@ -76,7 +85,7 @@ test("a key left out is loaded with the default the table gives", () => {
   const c = load(base());
   const valueAt = (key: string): unknown => {
     let v: unknown = c;
-    for (const seg of key.split(".")) v = seg === "credentials[]" ? c.credentials[0] : (v as Record<string, unknown>)[seg];
+    for (const seg of key.split(".")) v = seg === "credentials[]" ? c.credentials[0] : (v as Record<string, unknown> | undefined)?.[seg];
     return v;
   };
   let checked = 0;
