@@ -12,14 +12,14 @@ export const PROXY_DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 /** A parsed listen address: a TCP host and port, or a unix socket path. */
 export type ListenAddress = { kind: "tcp"; host: string; port: number } | { kind: "unix"; path: string };
 
-/** Parses "127.0.0.1:8301", "[::1]:8301", "localhost:8301" or "/run/credd/fleet.sock"; a problem as a string. */
+/** Parses (port 0: any free port, for tests) "127.0.0.1:8301", "[::1]:8301", "localhost:8301" or "/run/credd/fleet.sock"; a problem as a string. */
 export function parseListen(s: string): ListenAddress | string {
   if (s.startsWith("/")) return isAbsolute(s) ? { kind: "unix", path: s } : "must be an absolute path";
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
   if (!m) return `must be HOST:PORT (e.g. 127.0.0.1:8301) or an absolute unix socket path, got "${s}"`;
   const host = m[1] ?? m[2] ?? "";
   const port = Number(m[3]);
-  if (port < 1 || port > 65535) return `has port ${m[3]}, which is not from 1 to 65535`;
+  if (port > 65535) return `has port ${m[3]}, which is not from 1 to 65535`;
   if (m[1] !== undefined && isIP(host) !== 6) return `"[${host}]" is not an IPv6 address`;
   return { kind: "tcp", host, port };
 }
@@ -49,6 +49,7 @@ export function checkProxy(ix: Issues, at: At, v: unknown, api: unknown): ProxyC
   if (listen !== undefined) {
     const parsed = parseListen(listen);
     if (typeof parsed === "string") ix.add(listenAt, parsed, 'listen: "127.0.0.1:8301" or listen: /run/credd/NAME.sock');
+    else if (parsed.kind === "tcp" && parsed.port === 0) ix.add(listenAt, "has port 0, which is not from 1 to 65535: applications need a fixed port", 'e.g. listen: "127.0.0.1:8301"');
     else if (parsed.kind === "tcp" && !isLoopback(parsed.host) && allowRemote !== true) {
       ix.add(
         listenAt,

@@ -1,0 +1,73 @@
+// The daemon's side of the proxy: one listener per credential that has `proxy:`, fed with the live
+// certificate (cached per archive version) and the token manager's tokens. One credential's listener
+// failing to start never stops the others or the daemon.
+import { readSecretFile } from "../config/load.js";
+import type { CredentialConfig } from "../config/types.js";
+import type { Ctx } from "../core/context.js";
+import { tokensOf } from "../core/tokens-of.js";
+import { errorMessage } from "../errors.js";
+import { authorizationFor, type ApiAuth } from "../oauth/api.js";
+import { tlsForVersion } from "../oauth/tls-material.js";
+import { liveCertificate } from "../store/certificates.js";
+import { startProxy, type ProxyListener, type ProxyDeps, type ProxyStats } from "./server.js";
+import type { LiveTls } from "./upstream.js";
+
+export interface ProxyListeners {
+  /** By credential name: what `status` and the metrics show. */
+  stats(): Map<string, ProxyStats>;
+  close(): Promise<void>;
+}
+
+/** What one credential's listener is handed: reads from the database, the archive and the token files. */
+export function proxyDeps(ctx: Ctx, cred: CredentialConfig): ProxyDeps {
+  if (!cred.proxy || !cred.api) throw new Error(`${cred.name} has no proxy and api settings`);
+  let cached: LiveTls | undefined;
+  const live = (): LiveTls | undefined => {
+    const row = liveCertificate(ctx.db, cred.name);
+    if (!row) return undefined;
+    if (cached?.version !== row.version) cached = { version: row.version, material: tlsForVersion(ctx.config, cred, row.version) };
+    return cached;
+  };
+  const tokens = tokensOf(ctx);
+  /** The header of each token handed out, to its obtained_at: a refused one is not fetched twice. */
+  const obtained = new Map<string, string>();
+  let basic: ApiAuth | undefined;
+  const authorization = async (refused?: string): Promise<string | undefined> => {
+    if (cred.oauth) {
+      const current = refused === undefined ? tokens.current(cred) : undefined;
+      // A refused token whose obtained_at is unknown: no reuse, a new one is asked for.
+      const seen = refused === undefined ? null : obtained.get(refused);
+      const why = refused ? "the API refused the token (401 invalid_token)" : "the proxy has no valid token";
+      const t = current ?? (await tokens.fetch(cred, why, seen === undefined ? {} : { reuseOtherThan: { obtainedAt: seen } }));
+      const header = `Bearer ${t.token}`;
+      if (obtained.size > 16) obtained.clear();
+      obtained.set(header, t.obtained_at);
+      return header;
+    }
+    if (cred.basic_auth) {
+      basic ??= { basic: { user: cred.basic_auth.user, password: readSecretFile(cred.basic_auth.password_file, `credentials[${cred.name}].basic_auth.password_file`) } };
+      return authorizationFor(basic, false);
+    }
+    return undefined;
+  };
+  return { cred: cred as ProxyDeps["cred"], live, authorization, log: ctx.log };
+}
+
+export async function startProxies(ctx: Ctx): Promise<ProxyListeners> {
+  const running = new Map<string, ProxyListener>();
+  for (const cred of ctx.config.credentials) {
+    if (!cred.proxy) continue;
+    try {
+      running.set(cred.name, await startProxy(proxyDeps(ctx, cred)));
+    } catch (err) {
+      ctx.log.error({ credential: cred.name, err: errorMessage(err) }, "proxy not started");
+    }
+  }
+  return {
+    stats: () => new Map([...running].map(([name, p]) => [name, p.stats()])),
+    close: async () => {
+      await Promise.all([...running.values()].map((p) => p.close()));
+      running.clear();
+    },
+  };
+}
