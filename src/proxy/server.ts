@@ -136,8 +136,8 @@ export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
     if (length !== undefined && Number(length) > cfg.max_body_bytes) return fail("body_too_large", `the body is ${length} bytes; the cap is proxy.max_body_bytes = ${cfg.max_body_bytes}`);
     const hasBody = te !== undefined || (length !== undefined && length !== "0");
 
-    const live = deps.live();
-    if (!live) return fail("no_credential", `${cred.name} has no live certificate yet (credd status ${cred.name} says why)`);
+    const noCredential = () => fail("no_credential", `${cred.name} has no live certificate yet (credd status ${cred.name} says why)`);
+    if (!deps.live()) return noCredential();
     let authorization: string | undefined;
     try {
       authorization = await deps.authorization();
@@ -149,10 +149,19 @@ export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
     const headers = endToEnd(req.rawHeaders, true);
     const cap = new Cap(cfg.max_body_bytes);
     let attempt = 0;
+    let tokenRetried = false;
 
+    // The certificate is read after the token: a rotation in between gives a new certificate with
+    // an old token at worst, which the API refuses with 401 invalid_token and the retry mends.
     const send = (auth: string | undefined): Promise<void> =>
       new Promise<void>((resolve) => {
         attempt++;
+        const live = deps.live();
+        if (!live) {
+          noCredential();
+          resolve();
+          return;
+        }
         const pool = pools.acquire(live);
         stats.certificate_version = live.version;
         // With headers given as a list, Node adds no Host of its own.
@@ -201,12 +210,13 @@ export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
           clearTimeout(timer);
           const status = r.statusCode ?? 502;
           // 401 invalid_token: a new token once, the request again once when it can be replayed.
-          if (auth?.startsWith("Bearer ") && attempt === 1 && isInvalidToken(status, r.headers["www-authenticate"])) {
+          if (auth?.startsWith("Bearer ") && !tokenRetried && isInvalidToken(status, r.headers["www-authenticate"])) {
             if (replayable(method) && !hasBody) {
               r.resume();
               settled = true;
               pool.release();
               stats.retried_with_new_token++;
+              tokenRetried = true;
               deps.authorization(auth).then(
                 (fresh) => send(fresh).then(resolve),
                 (err) => {

@@ -1,115 +1,42 @@
 // The proxy in-process against the loopback IDP + API (mTLS checked, tokens bound to the
 // certificate, client_id required): what an application sends, what reaches the API, what comes back.
 import assert from "node:assert/strict";
-import { X509Certificate } from "node:crypto";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import http from "node:http";
+import { rmSync } from "node:fs";
 import net from "node:net";
-import { join } from "node:path";
-import { Readable, Writable } from "node:stream";
+import { Readable } from "node:stream";
 import { after, before, test } from "node:test";
-import { pino } from "pino";
-import { parseConfig } from "../../src/config/load.js";
-import type { Ctx } from "../../src/core/context.js";
-import { importCertificate } from "../../src/core/import.js";
-import { makeMailerFactory } from "../../src/mail/factory.js";
 import { proxyDeps } from "../../src/proxy/listeners.js";
 import { startProxy, type ProxyListener } from "../../src/proxy/server.js";
-import { openDb } from "../../src/store/db.js";
-import { ManualClock } from "../helpers/clock.js";
-import { dnFor } from "../helpers/credd.js";
-import { makeCa, makeKeyAndCert, makeTempDir, type TestCa } from "../helpers/openssl.js";
-import { startFakeStellantis, type FakeStellantis } from "../helpers/stellantis.js";
+import { call, makeProxyWorld, type ProxyWorld } from "../helpers/proxy.js";
+import type { FakeStellantis } from "../helpers/stellantis.js";
 
-const clock = new ManualClock(Date.now());
-let ca: TestCa;
+let w: ProxyWorld;
 let fake: FakeStellantis;
-let dir: string;
-let ctx: Ctx;
 let proxy: ProxyListener;
 let bare: ProxyListener;
 let fp: string;
-const logLines: string[] = [];
+let logLines: string[];
 
 before(async () => {
-  dir = makeTempDir("credd-proxy-");
-  ca = makeCa(dir);
-  fake = await startFakeStellantis({ clientCaPem: ca.certPem, now: () => clock.now() });
-  const caFile = join(dir, "stellantis-ca.pem");
-  writeFileSync(caFile, ca.certPem + fake.serverCaPem);
-  const config = parseConfig(
-    `state_dir: ${join(dir, "state")}
-runtime_dir: ${join(dir, "run")}
-smtp: { url: "smtp://127.0.0.1:1", from: "credd <credd@partner.example>" }
-alerts: { to: [ops@partner.example] }
-stellantis: { contact: c@stellantis.example, ca_file: ${caFile} }
-credentials:
-  - name: fleet-prod
-    mzp: MZP128745
-    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
-    oauth: { token_url: "${fake.tokenUrl}", client_id: partner-client, scope: openid }
-    api: { base_url: "${fake.apiBaseUrl}" }
-    proxy: { listen: "127.0.0.1:8301", timeout_ms: 2000, max_body_bytes: 33554432 }
-  - name: fleet-new
-    mzp: MZP128746
-    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
-    oauth: { token_url: "${fake.tokenUrl}", client_id: partner-client, scope: openid }
-    api: { base_url: "${fake.apiBaseUrl}" }
-    proxy: { listen: "127.0.0.1:8302" }
-`,
-    join(dir, "credd.yaml"),
-  );
-  // Port 0 (any free port) is for tests only; the validator wants a fixed one.
-  for (const c of config.credentials) c.proxy!.listen = "127.0.0.1:0";
-  const sink = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      logLines.push(chunk.toString("utf8"));
-      cb();
-    },
-  });
-  ctx = { config, db: openDb(config.state_dir), clock, log: pino({ level: "debug" }, sink), mailer: makeMailerFactory(config) };
-  const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca, days: 365 });
-  clock.set(Date.now() + 5_000);
-  fp = new X509Certificate(readFileSync(hand.certPath)).fingerprint256;
-  fake.register(fp);
-  await importCertificate(ctx, config.credentials[0]!, { certText: hand.certPem, certFile: hand.certPath, keyText: readFileSync(hand.keyPath, "utf8"), keyFile: hand.keyPath });
-  proxy = await startProxy(proxyDeps(ctx, config.credentials[0]!));
-  bare = await startProxy(proxyDeps(ctx, config.credentials[1]!));
+  w = await makeProxyWorld();
+  ({ fake, logLines } = w);
+  fp = await w.rotate();
+  proxy = await startProxy(proxyDeps(w.ctx, w.ctx.config.credentials[0]!));
+  bare = await startProxy(proxyDeps(w.ctx, w.ctx.config.credentials[1]!));
 });
 
 after(async () => {
   await proxy.close(100);
   await bare.close(100);
   await fake.close();
-  ctx.db.close();
+  w.ctx.db.close();
   // The secret scan: no token, key, Basic header or query value in any log line.
   const logs = logLines.join("");
   assert.match(logs, /"msg":"proxy request"/);
   for (const t of fake.tokensIssued) assert.ok(!logs.includes(t.token), "a token in the logs");
   assert.doesNotMatch(logs, /PRIVATE KEY|Bearer|Basic |secret-value|partner-client/);
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(w.dir, { recursive: true, force: true });
 });
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function call(p: ProxyListener, path: string, opts: { method?: string; headers?: Record<string, string>; body?: Readable | string } = {}): Promise<Answer> {
-  const [host, port] = p.address().split(":");
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host, port: Number(port), path, method: opts.method ?? "GET", headers: opts.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    if (opts.body instanceof Readable) opts.body.pipe(req);
-    else req.end(opts.body);
-  });
-}
 
 /** Raw bytes to the listener; the whole answer back. */
 function raw(p: ProxyListener, text: string): Promise<string> {
