@@ -10,11 +10,14 @@ import { authorizationFor, type ApiAuth } from "../oauth/api.js";
 import { tlsForVersion } from "../oauth/tls-material.js";
 import { liveCertificate } from "../store/certificates.js";
 import { startProxy, type ProxyListener, type ProxyDeps, type ProxyStats } from "./server.js";
+import { writeProxyState } from "./state-file.js";
 import type { LiveTls } from "./upstream.js";
 
 export interface ProxyListeners {
   /** By credential name: what `status` and the metrics show. */
   stats(): Map<string, ProxyStats>;
+  /** Writes each listener's state file now if it changed (the daemon does so every few seconds). */
+  publish(): void;
   close(): Promise<void>;
 }
 
@@ -53,6 +56,9 @@ export function proxyDeps(ctx: Ctx, cred: CredentialConfig): ProxyDeps {
   return { cred: cred as ProxyDeps["cred"], live, authorization, log: ctx.log };
 }
 
+/** How often the listeners' counters are written for `credd status` (when they changed). */
+const STATE_EVERY_MS = 5_000;
+
 export async function startProxies(ctx: Ctx): Promise<ProxyListeners> {
   const running = new Map<string, ProxyListener>();
   for (const cred of ctx.config.credentials) {
@@ -63,10 +69,30 @@ export async function startProxies(ctx: Ctx): Promise<ProxyListeners> {
       ctx.log.error({ credential: cred.name, err: errorMessage(err) }, "proxy not started");
     }
   }
+  const written = new Map<string, string>();
+  const writeState = (): void => {
+    for (const [name, p] of running) {
+      const stats = p.stats();
+      const key = JSON.stringify(stats);
+      if (written.get(name) === key) continue;
+      try {
+        writeProxyState(ctx.config.runtime_dir, name, stats, ctx.clock.now());
+        written.set(name, key);
+      } catch (err) {
+        ctx.log.warn({ credential: name, err: errorMessage(err) }, "cannot write the proxy's state for credd status");
+      }
+    }
+  };
+  writeState();
+  const timer = setInterval(writeState, STATE_EVERY_MS);
+  timer.unref();
   return {
     stats: () => new Map([...running].map(([name, p]) => [name, p.stats()])),
+    publish: writeState,
     close: async () => {
+      clearInterval(timer);
       await Promise.all([...running.values()].map((p) => p.close()));
+      writeState(); // listening: null
       running.clear();
     },
   };
