@@ -1,5 +1,5 @@
 // `npm run bench`: measures credd against openssl and certbot side by side and prints one table.
-// BENCH_QUICK=1 fewer runs; BENCH_IDLE_SECONDS (default 60); BENCH_ONLY=key,status,check,idle,inbox,flood;
+// BENCH_QUICK=1 fewer runs; BENCH_IDLE_SECONDS (default 60); BENCH_ONLY=key,status,check,idle,inbox,flood,proxy;
 // BENCH_NO_BUILD=1 measures dist/ as it is; BENCH_KEEP=1 keeps the temp folders.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -14,6 +14,7 @@ import { buildPrivate, creddMain } from "./lib/dist.js";
 import { benchOptions, type BenchOptions } from "./lib/options.js";
 import { which } from "./lib/proc.js";
 import { renderTable, type Row } from "./lib/table.js";
+import { benchProxy } from "./proxy.js";
 import { benchStatus } from "./status.js";
 
 const SECTIONS: { key: string; name: string; run: (o: BenchOptions) => Promise<Row[]> }[] = [
@@ -23,6 +24,7 @@ const SECTIONS: { key: string; name: string; run: (o: BenchOptions) => Promise<R
   { key: "idle", name: "idle RSS", run: benchIdle },
   { key: "inbox", name: "inbox → token", run: benchInboxToken },
   { key: "flood", name: "inbox flood", run: benchInboxFlood },
+  { key: "proxy", name: "API proxy", run: benchProxy },
 ];
 
 function firstLine(cmd: string, args: string[]): string {
