@@ -1,5 +1,6 @@
 // The proxy of `credd run` against direct mutual TLS with keep-alive, side by side in one run on
 // loopback against the same API peer: added latency (one client) and throughput (many clients).
+// BENCH_PROXY_PROFILE=DIR runs credd run with --cpu-prof into DIR (to see where its time goes).
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
@@ -90,7 +91,7 @@ credentials:
     );
     const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca: partner.ca, days: 365 });
     await mustRunAsync(process.execPath, [creddMain(), "--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], { env: childEnv() });
-    const d = startDaemon(config);
+    const d = startDaemon(config, {}, process.env.BENCH_PROXY_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROXY_PROFILE}`] : []);
     try {
       await d.waitForLog((l) => l.msg === "proxy listening", 60_000);
       const token = readFileSync(join(dir, "run", "fleet-prod", "token"), "utf8").trim();

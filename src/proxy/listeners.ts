@@ -21,6 +21,9 @@ export interface ProxyListeners {
   close(): Promise<void>;
 }
 
+/** How long a token read for one request serves the next ones without looking again. */
+const TOKEN_REUSE_MS = 1_000;
+
 /** What one credential's listener is handed: reads from the database, the archive and the token files. */
 export function proxyDeps(ctx: Ctx, cred: CredentialConfig): ProxyDeps {
   if (!cred.proxy || !cred.api) throw new Error(`${cred.name} has no proxy and api settings`);
@@ -35,8 +38,17 @@ export function proxyDeps(ctx: Ctx, cred: CredentialConfig): ProxyDeps {
   /** The header of each token handed out, to its obtained_at: a refused one is not fetched twice. */
   const obtained = new Map<string, string>();
   let basic: ApiAuth | undefined;
+  /**
+   * The token handed out last, reused for up to TOKEN_REUSE_MS while the live version is the one it
+   * was read under: the token file and two queries per request cost more than the rest of the proxy.
+   * A refresh leaves the old token valid for a third of its life, so a second's delay is harmless.
+   */
+  let reuse: { header: string; version: number; until: number; expires: number } | undefined;
   const authorization = async (refused?: string): Promise<string | undefined> => {
     if (cred.oauth) {
+      const now = ctx.clock.now().getTime();
+      const version = cached?.version;
+      if (refused === undefined && reuse && reuse.version === version && now < reuse.until && now < reuse.expires) return reuse.header;
       const current = refused === undefined ? tokens.current(cred) : undefined;
       // A refused token whose obtained_at is unknown: no reuse, a new one is asked for.
       const seen = refused === undefined ? null : obtained.get(refused);
@@ -45,6 +57,9 @@ export function proxyDeps(ctx: Ctx, cred: CredentialConfig): ProxyDeps {
       const header = `Bearer ${t.token}`;
       if (obtained.size > 16) obtained.clear();
       obtained.set(header, t.obtained_at);
+      // Only while the live version is the one live() last saw: a token read across a rotation is not kept.
+      const liveNow = liveCertificate(ctx.db, cred.name)?.version;
+      reuse = liveNow !== undefined && liveNow === version ? { header, version: liveNow, until: now + TOKEN_REUSE_MS, expires: Date.parse(t.expires_at) - TOKEN_REUSE_MS } : undefined;
       return header;
     }
     if (cred.basic_auth) {
