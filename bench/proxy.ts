@@ -16,6 +16,7 @@ import { startPartner } from "./lib/partner.js";
 import { childEnv, mustRunAsync } from "./lib/proc.js";
 import { mib } from "./lib/stats.js";
 import { verdict, type Row } from "./lib/table.js";
+import { unitNodeFlags } from "./lib/unit.js";
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -91,7 +92,9 @@ credentials:
     );
     const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca: partner.ca, days: 365 });
     await mustRunAsync(process.execPath, [creddMain(), "--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], { env: childEnv() });
-    const d = startDaemon(config, {}, process.env.BENCH_PROXY_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROXY_PROFILE}`] : []);
+    // With the unit's node flags (--no-opt), as systemd runs it.
+    const profile = process.env.BENCH_PROXY_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROXY_PROFILE}`] : [];
+    const d = startDaemon(config, {}, [...unitNodeFlags(), ...profile]);
     try {
       await d.waitForLog((l) => l.msg === "proxy listening", 60_000);
       const token = readFileSync(join(dir, "run", "fleet-prod", "token"), "utf8").trim();
@@ -171,7 +174,7 @@ credentials:
           reference: "—",
           target: "—",
           verdict: "info",
-          detail: `VmRSS of credd run, highest seen after a ${clients}-client round`,
+          detail: `VmRSS of credd run (with the unit's node flags: ${unitNodeFlags().join(" ") || "none"}), highest seen after a ${clients}-client round`,
         },
       ];
     } finally {
