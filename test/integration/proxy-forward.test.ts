@@ -140,3 +140,35 @@ test("200 concurrent GETs: all answered 200 over a few pooled connections", asyn
   const rs = await Promise.all(Array.from({ length: 200 }, () => call(proxy, "/connectedcar/v3/fleets")));
   assert.deepEqual([...new Set(rs.map((r) => r.status))], [200]);
 });
+
+test("an expired token is replaced before the request goes out: the application sees a 200", async () => {
+  const issued = fake.tokensIssued.length;
+  const calls = fake.apiCalls.length;
+  w.clock.advance(3_601_000); // past the token's hour; the certificate has a year
+  const r = await call(proxy, "/connectedcar/v3/fleets");
+  assert.equal(r.status, 200, r.body);
+  assert.equal(fake.tokensIssued.length, issued + 1, "one new token");
+  assert.equal(fake.apiCalls.length, calls + 1, "no refused first attempt");
+  assert.equal(fake.apiCalls.at(-1)!.auth, `Bearer ${fake.tokensIssued.at(-1)!.token}`);
+});
+
+test("a unix socket listener: mode 0660, requests answered, the file removed at close", async () => {
+  const { statSync, existsSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const http = await import("node:http");
+  const cred = { ...w.ctx.config.credentials[0]!, proxy: { ...w.ctx.config.credentials[0]!.proxy!, listen: join(w.dir, "fleet-prod.sock") } };
+  const p = await startProxy(proxyDeps(w.ctx, cred));
+  try {
+    assert.equal(statSync(cred.proxy.listen).mode & 0o777, 0o660);
+    const status = await new Promise<number>((resolve, reject) => {
+      http.get({ socketPath: cred.proxy.listen, path: "/connectedcar/v3/fleets" }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      }).on("error", reject);
+    });
+    assert.equal(status, 200);
+  } finally {
+    await p.close(100);
+  }
+  assert.equal(existsSync(cred.proxy.listen), false);
+});
