@@ -18,7 +18,7 @@ export const TOKEN_PATH = "/as/token.oauth2";
 export const API_BASE_PATH = "/connectedcar/v3";
 
 export type TokenFailure = "500" | "429" | "hang" | "invalid_client" | "close";
-export type ApiFailure = "401-invalid_token" | "495" | "500-gateway";
+export type ApiFailure = "401-invalid_token" | "495" | "500-gateway" | "hang";
 
 export interface IssuedToken {
   token: string;
@@ -332,6 +332,7 @@ export async function startFakeStellantis(opts: FakeStellantisOptions): Promise<
       answer(495, { code: 495, message: "Invalid or expired client certificate" });
       return;
     }
+    if (scripted === "hang") return; // never answers; down()/close() cut the connection
     if (scripted === "500-gateway") {
       answer(500, { httpCode: "500", httpMessage: "Internal Server Error", moreInformation: "backend unavailable" });
       return;

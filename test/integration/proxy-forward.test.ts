@@ -172,3 +172,18 @@ test("a unix socket listener: mode 0660, requests answered, the file removed at 
   }
   assert.equal(existsSync(cred.proxy.listen), false);
 });
+
+test("the API not answering: 504 upstream_timeout at the deadline, never a hang", async () => {
+  // 100 ms: the lowest timeout_ms the validator takes; a real socket deadline, so real time.
+  const cred = { ...w.ctx.config.credentials[0]!, proxy: { ...w.ctx.config.credentials[0]!.proxy!, timeout_ms: 100 } };
+  const p = await startProxy(proxyDeps(w.ctx, cred));
+  try {
+    fake.failNextApi(1, "hang");
+    const r = await call(p, "/connectedcar/v3/fleets");
+    assert.equal(r.status, 504, r.body);
+    assert.equal(JSON.parse(r.body).error, "upstream_timeout");
+    assert.equal((await call(p, "/connectedcar/v3/fleets")).status, 200, "the next request is fine");
+  } finally {
+    await p.close(100);
+  }
+});
