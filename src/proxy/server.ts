@@ -131,7 +131,11 @@ export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
     const te = req.headers["transfer-encoding"];
     if (te !== undefined && req.headers["content-length"] !== undefined) return fail("bad_request", "both Content-Length and Transfer-Encoding were sent");
     if (te !== undefined && te.toLowerCase().trim() !== "chunked") return fail("bad_request", `Transfer-Encoding "${te}" is not supported: send chunked or a Content-Length`);
-    if (!target.startsWith("/") || method === "CONNECT") return fail("bad_request", "send the path only (origin-form, e.g. GET /connectedcar/v3/fleets), not a full URL or CONNECT");
+    // "//host/..." or a backslash would make a URL parser pick another host: the token and the
+    // client certificate must only ever go to api.base_url's host.
+    if (!target.startsWith("/") || target.startsWith("//") || target.includes("\\") || method === "CONNECT") {
+      return fail("bad_request", "send the path only (origin-form, e.g. GET /connectedcar/v3/fleets), not a full URL, //host or CONNECT");
+    }
     const length = req.headers["content-length"];
     if (length !== undefined && Number(length) > cfg.max_body_bytes) return fail("body_too_large", `the body is ${length} bytes; the cap is proxy.max_body_bytes = ${cfg.max_body_bytes}`);
     const hasBody = te !== undefined || (length !== undefined && length !== "0");
@@ -145,7 +149,9 @@ export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
       return fail("no_token", `${cred.name} has no valid token: ${errorMessage(err)}`);
     }
 
-    const url = withClientId(cred, new URL(target, base.origin));
+    // Concatenated, never resolved against the origin; checked again all the same.
+    const url = withClientId(cred, new URL(base.origin + target));
+    if (url.origin !== base.origin) return fail("bad_request", "the path does not stay on the API host");
     const headers = endToEnd(req.rawHeaders, true);
     const cap = new Cap(cfg.max_body_bytes);
     let attempt = 0;
@@ -169,10 +175,17 @@ export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
         let timedOut = false;
         let settled = false;
         const up = https.request(url, { method, agent: pool.agent, headers: out.flat() as unknown as http.OutgoingHttpHeaders });
-        const timer = setTimeout(() => {
-          timedOut = true;
-          up.destroy();
-        }, cfg.timeout_ms);
+        // The deadline for the answer runs from the end of the request: a large upload is held to the
+        // idle deadline below (no byte for timeout_ms), not to this one.
+        let timer: NodeJS.Timeout | undefined;
+        let responded = false;
+        up.on("finish", () => {
+          if (settled || responded) return;
+          timer = setTimeout(() => {
+            timedOut = true;
+            up.destroy();
+          }, cfg.timeout_ms);
+        });
         const finish = () => {
           if (settled) return;
           settled = true;
@@ -207,6 +220,7 @@ export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
           finish();
         });
         up.on("response", (r) => {
+          responded = true;
           clearTimeout(timer);
           const status = r.statusCode ?? 502;
           // 401 invalid_token: a new token once, the request again once when it can be replayed.

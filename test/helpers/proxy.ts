@@ -34,11 +34,14 @@ export interface ProxyWorld {
   prepareRotation(): { fp: string; goLive: () => Promise<void> };
 }
 
-export async function makeProxyWorld(proxy = "{ listen: \"127.0.0.1:8301\", timeout_ms: 2000, max_body_bytes: 33554432 }"): Promise<ProxyWorld> {
+export async function makeProxyWorld(
+  proxy = "{ listen: \"127.0.0.1:8301\", timeout_ms: 2000, max_body_bytes: 33554432 }",
+  opts: { basic?: { user: string; password: string } } = {},
+): Promise<ProxyWorld> {
   const clock = new ManualClock(Date.now());
   const dir = makeTempDir("credd-proxy-");
   const ca = makeCa(dir);
-  const fake = await startFakeStellantis({ clientCaPem: ca.certPem, now: () => clock.now() });
+  const fake = await startFakeStellantis({ clientCaPem: ca.certPem, now: () => clock.now(), ...(opts.basic ? { basic: opts.basic } : {}) });
   const caFile = join(dir, "stellantis-ca.pem");
   writeFileSync(caFile, ca.certPem + fake.serverCaPem);
   const cred = (name: string, mzp: string) => `  - name: ${name}

@@ -92,6 +92,8 @@ test("smuggling-shaped and malformed requests: 400 with a JSON code, nothing rea
     `GET /connectedcar/v3/fleets HTTP/1.1\r\nHost: x\r\nX-Long: ${"a".repeat(20_000)}\r\n\r\n`,
     "POST /connectedcar/v3/fleets HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
     "GET http://evil.example/connectedcar/v3/fleets HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+    "GET //evil.example/connectedcar/v3/fleets HTTP/1.1\r\nHost: x\r\n\r\n",
+    "GET /\\evil.example/connectedcar/v3/fleets HTTP/1.1\r\nHost: x\r\n\r\n",
     "GET /connectedcar/v3/fleets HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
   ];
   for (const text of cases) {
