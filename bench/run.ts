@@ -1,5 +1,5 @@
 // `npm run bench`: measures credd against openssl and certbot side by side and prints one table.
-// BENCH_QUICK=1 fewer runs; BENCH_IDLE_SECONDS (default 60); BENCH_ONLY=key,status,check,idle,inbox,flood,imap;
+// BENCH_QUICK=1 fewer runs; BENCH_IDLE_SECONDS (default 60); BENCH_ONLY=key,status,check,idle,inbox,flood,imap,proxy;
 // BENCH_NO_BUILD=1 measures dist/ as it is; BENCH_KEEP=1 keeps the temp folders.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -15,6 +15,7 @@ import { buildPrivate, creddMain } from "./lib/dist.js";
 import { benchOptions, type BenchOptions } from "./lib/options.js";
 import { which } from "./lib/proc.js";
 import { renderTable, type Row } from "./lib/table.js";
+import { benchProxy } from "./proxy.js";
 import { benchStatus } from "./status.js";
 
 const SECTIONS: { key: string; name: string; run: (o: BenchOptions) => Promise<Row[]> }[] = [
@@ -25,6 +26,7 @@ const SECTIONS: { key: string; name: string; run: (o: BenchOptions) => Promise<R
   { key: "inbox", name: "inbox → token", run: benchInboxToken },
   { key: "flood", name: "inbox flood", run: benchInboxFlood },
   { key: "imap", name: "IMAP reply → token", run: benchImapToken },
+  { key: "proxy", name: "API proxy", run: benchProxy },
 ];
 
 function firstLine(cmd: string, args: string[]): string {

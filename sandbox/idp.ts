@@ -18,7 +18,7 @@ export const TOKEN_PATH = "/as/token.oauth2";
 export const API_BASE_PATH = "/connectedcar/v3";
 
 export type TokenFailure = "500" | "429" | "hang" | "invalid_client" | "close";
-export type ApiFailure = "401-invalid_token" | "495" | "500-gateway";
+export type ApiFailure = "401-invalid_token" | "495" | "500-gateway" | "hang";
 
 export interface IssuedToken {
   token: string;
@@ -35,6 +35,9 @@ export interface ApiCall {
   auth: string;
   certSha256: string;
   status: number;
+  /** The method, and the request body's length in bytes. */
+  method: string;
+  bodyBytes: number;
 }
 
 export interface TokenRequest {
@@ -216,7 +219,7 @@ export async function startFakeStellantis(opts: FakeStellantisOptions): Promise<
       if (url.pathname === TOKEN_PATH) {
         handleToken(req, res, Buffer.concat(chunks).toString("utf8"), certSha256);
       } else if (url.pathname === API_BASE_PATH || url.pathname.startsWith(`${API_BASE_PATH}/`)) {
-        handleApi(req, res, url, certSha256);
+        handleApi(req, res, url, certSha256, chunks.reduce((n, c) => n + c.length, 0));
       } else {
         sendJson(res, 404, { httpCode: "404", httpMessage: "Not Found", moreInformation: `no resource ${url.pathname}` });
       }
@@ -307,11 +310,11 @@ export async function startFakeStellantis(opts: FakeStellantisOptions): Promise<
     sendJson(res, 200, { access_token: token, token_type: "Bearer", expires_in: fake.expiresIn, scope: seen.scope }, { "Cache-Control": "no-store", Pragma: "no-cache" });
   }
 
-  function handleApi(req: IncomingMessage, res: ServerResponse, url: URL, certSha256: string): void {
+  function handleApi(req: IncomingMessage, res: ServerResponse, url: URL, certSha256: string, bodyBytes: number): void {
     const auth = req.headers.authorization ?? "";
     const query = Object.fromEntries(url.searchParams);
     const answer = (status: number, body: unknown, headers: Record<string, string> = {}, contentType = "application/json"): void => {
-      const call: ApiCall = { path: url.pathname, query, auth, certSha256, status };
+      const call: ApiCall = { path: url.pathname, query, auth, certSha256, status, method: req.method ?? "", bodyBytes };
       fake.apiCalls.push(call);
       opts.onApiCall?.(call);
       sendJson(res, status, body, headers, contentType);
@@ -329,6 +332,7 @@ export async function startFakeStellantis(opts: FakeStellantisOptions): Promise<
       answer(495, { code: 495, message: "Invalid or expired client certificate" });
       return;
     }
+    if (scripted === "hang") return; // never answers; down()/close() cut the connection
     if (scripted === "500-gateway") {
       answer(500, { httpCode: "500", httpMessage: "Internal Server Error", moreInformation: "backend unavailable" });
       return;

@@ -79,6 +79,11 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: "credentials[].api", value: "MAPPING", default: "none", text: "The API `credd doctor` calls once." },
   { key: "credentials[].api.base_url", value: "URL", default: "required in api", text: "The API's base URL (https://)." },
   { key: "credentials[].api.probe_path", value: "PATH", default: "/fleets", loaded: "/fleets", text: "Path of the one read-only call; starts with /." },
+  { key: "credentials[].proxy", value: "MAPPING", default: "none", text: "A local plain-HTTP listener that forwards to api.base_url with the live certificate and token (docs/proxy.md)." },
+  { key: "credentials[].proxy.listen", value: "HOST:PORT|PATH", default: "required in proxy", text: "Where it listens: a loopback address and port, or an absolute unix socket path." },
+  { key: "credentials[].proxy.allow_remote", value: "true|false", default: "false", loaded: false, text: "true: a non-loopback listen address is accepted (anyone reaching it uses the credential)." },
+  { key: "credentials[].proxy.timeout_ms", value: "MS", default: "30000", loaded: 30000, text: "Deadline for the upstream's response headers (100 to 600000)." },
+  { key: "credentials[].proxy.max_body_bytes", value: "BYTES", default: "10485760", loaded: 10485760, text: "Largest request body forwarded; larger gets 413." },
   { key: "credentials[].deploy_hooks", value: "[[ARG, ...], ...]", default: "none", loaded: [], text: "Commands run after a new certificate goes live: argv lists, no shell, 60 s timeout each." },
   { key: "credentials[].pkcs12_password_file", value: "FILE", default: "none", text: "Also write live/bundle.p12 (for Java), encrypted with the password in this file." },
 ];

@@ -1,5 +1,6 @@
 // One `credentials:` entry: name, MZP, subject, key, timing, OAuth2/Basic auth, API and hooks.
 
+import { checkProxy } from "./proxy.js";
 import type { ApiConfig, BasicAuthConfig, CredentialConfig, KeySpec, OAuthConfig } from "./types.js";
 import { bool, describe, get, httpsUrl, int, isUnset, mapping, present, str, findControl, type Mapping } from "./checks.js";
 import { buildDn, checkMzp, checkName, checkSubject, NAME_PATTERN } from "./dn-rules.js";
@@ -29,6 +30,7 @@ const CREDENTIAL_KEYS = [
   "oauth",
   "basic_auth",
   "api",
+  "proxy",
   "deploy_hooks",
   "pkcs12_password_file",
 ];
@@ -102,6 +104,7 @@ function checkCredential(ix: Issues, at: At, v: unknown, ctx: Context): Credenti
   const oauth = optional(get(m, "oauth"), undefined, (x) => checkOAuth(ix, k("oauth"), x));
   const basicAuth = optional(get(m, "basic_auth"), undefined, (x) => checkBasicAuth(ix, k("basic_auth"), x, ctx));
   const api = optional(get(m, "api"), undefined, (x) => checkApi(ix, k("api"), x));
+  const proxy = optional(get(m, "proxy"), undefined, (x) => checkProxy(ix, k("proxy"), x, get(m, "api")));
   const hooks = checkHooks(ix, k("deploy_hooks"), get(m, "deploy_hooks"));
   const p12 = optional(get(m, "pkcs12_password_file"), undefined, (x) => secretPath(ix, k("pkcs12_password_file"), x, ctx.dir, ctx.env));
 
@@ -121,6 +124,7 @@ function checkCredential(ix: Issues, at: At, v: unknown, ctx: Context): Credenti
   if (oauth) c.oauth = oauth;
   if (basicAuth) c.basic_auth = basicAuth;
   if (api) c.api = api;
+  if (proxy) c.proxy = proxy;
   if (p12 !== undefined) c.pkcs12_password_file = p12;
   return c;
 }

@@ -34,6 +34,18 @@ export interface ApiConfig {
   probe_path: string;
 }
 
+/** The local plain-HTTP listener that forwards to api.base_url with the live certificate and token. */
+export interface ProxyConfig {
+  /** "127.0.0.1:8301", "[::1]:8301" or an absolute unix socket path. */
+  listen: string;
+  /** A listen address other than loopback is refused unless this is true (default false). */
+  allow_remote: boolean;
+  /** One deadline for the upstream exchange up to the response headers (default 30000). */
+  timeout_ms: number;
+  /** Largest request body forwarded, in bytes (default 10485760). */
+  max_body_bytes: number;
+}
+
 export interface CredentialConfig {
   name: string;
   mzp: string;
@@ -49,6 +61,7 @@ export interface CredentialConfig {
   oauth?: OAuthConfig;
   basic_auth?: BasicAuthConfig;
   api?: ApiConfig;
+  proxy?: ProxyConfig;
   deploy_hooks: string[][];
   pkcs12_password_file?: string;
 }

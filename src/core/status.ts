@@ -6,6 +6,7 @@ import { daysLeft } from "../domain/timing.js";
 import { failedHookLines, refusalSince } from "../store/history.js";
 import { readSnapshot, type LiveCertificate, type QueuedSummary, type Snapshot } from "../store/snapshot.js";
 import { tokenState } from "../domain/token-timing.js";
+import { readProxyState } from "../proxy/state-file.js";
 import { checkInputOf } from "./facts.js";
 import type { Ctx } from "./context.js";
 import { firstRunAtOrAfter, schedulePeriodMs } from "./schedule.js";
@@ -69,6 +70,19 @@ export interface CredentialStatus {
     failures?: number;
     next_attempt_at?: string | null;
     last_error?: string | null;
+  };
+  /** Only for credentials with `proxy:`: the daemon's listener as it last wrote it (null: no daemon ran it yet). */
+  proxy?: null | {
+    listen: string;
+    listening: boolean;
+    /** Where it listens (the port chosen for port 0, the socket path); null when not listening. */
+    address: string | null;
+    updated_at: string;
+    requests: number;
+    outcomes: Record<string, number>;
+    retried_with_new_token: number;
+    last_upstream_error: { at: string; error: string; message: string } | null;
+    certificate_version: number | null;
   };
   last_hook: null | {
     at: string;
@@ -138,6 +152,9 @@ export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: st
     const replies = lastRepliesOf(db, creds);
     for (const c of list) c.last_reply = replies.get(c.name) ?? null;
   }
+  creds.forEach((cred, i) => {
+    if (cred.proxy) list[i]!.proxy = proxyView(config.runtime_dir, cred.name, cred.proxy.listen);
+  });
   const lastCheck = snap.lastCheckAt ?? null;
   const queued = snap.queued;
   const overall = list.reduce<Severity>((s, c) => worst(s, c.status), "ok");
@@ -206,6 +223,23 @@ function openAlertViews(snap: Snapshot): OpenAlertView[] {
       opened_at: a.opened_at,
       last_sent_at: a.last_sent_at,
     }));
+}
+
+/** The proxy listener as the daemon last wrote it (src/proxy/state-file.ts); null when none has. */
+function proxyView(runtimeDir: string, name: string, listen: string): CredentialStatus["proxy"] {
+  const st = readProxyState(runtimeDir, name);
+  if (!st) return null;
+  return {
+    listen,
+    listening: st.listening !== null,
+    address: st.listening,
+    updated_at: st.updated_at,
+    requests: st.requests,
+    outcomes: st.outcomes,
+    retried_with_new_token: st.retried_with_new_token,
+    last_upstream_error: st.last_upstream_error,
+    certificate_version: st.certificate_version,
+  };
 }
 
 function credentialStatus(

@@ -18,6 +18,8 @@ export interface MetricsView {
     next_renewal_at: string | null;
     /** `failures` only for OAuth2 credentials: consecutive failed refreshes. */
     token: { expires_at?: string | null; failures?: number };
+    /** Credentials with `proxy:` only (null: no daemon has run the listener yet). */
+    proxy?: null | { listening: boolean; requests: number; outcomes: Record<string, number> };
   }[];
 }
 
@@ -74,7 +76,19 @@ export function renderMetrics(v: MetricsView): string {
     "1 for each open alert, by credential (empty: daemon-wide), kind and severity, as `credd alerts` lists them.",
   );
 
+  const proxyUp = fam("credd_proxy_listening", "1 when the credential's local API proxy is listening, 0 when it is configured but not.");
+  const proxyRequests = fam(
+    "credd_proxy_requests",
+    "Requests through the credential's proxy since the daemon started, by outcome: the API's status class (2xx, 4xx, ...) or credd's own error code.",
+  );
+
   for (const c of v.credentials) {
+    if (c.proxy !== undefined) {
+      proxyUp.samples.push({ labels: { credential: c.name }, value: c.proxy?.listening ? 1 : 0 });
+      for (const [outcome, n] of Object.entries(c.proxy?.outcomes ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+        proxyRequests.samples.push({ labels: { credential: c.name, outcome }, value: n });
+      }
+    }
     if (c.certificate) {
       expiry.samples.push({ labels: { credential: c.name, mzp: c.mzp, serial: c.certificate.serial }, value: seconds(c.certificate.not_after) });
     }
@@ -102,7 +116,9 @@ export function renderMetrics(v: MetricsView): string {
   }
 
   const lines: string[] = [];
-  for (const f of [expiry, renewal, pending, token, failures, severity, lastCheck, outbox, alerts, firing]) {
+  // The proxy's families only when a credential has `proxy:`: files without one stay as they were.
+  const proxied = v.credentials.some((c) => c.proxy !== undefined);
+  for (const f of [expiry, renewal, pending, token, failures, severity, lastCheck, outbox, alerts, firing, ...(proxied ? [proxyUp, proxyRequests] : [])]) {
     lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} gauge`);
     for (const s of f.samples) {
       const labels = Object.entries(s.labels).map(([k, val]) => `${k}="${escapeLabelValue(val)}"`);

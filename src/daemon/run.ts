@@ -341,6 +341,15 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   notifier.ready(`${n} credential${n === 1 ? "" : "s"}, first check running`);
   void runCheck().then(runTokens);
 
+  // --- proxy (issue 16): the local listeners of credentials with `proxy:`; loaded only when one has it.
+  const proxies = ctx.config.credentials.some((c) => c.proxy)
+    ? import("../proxy/listeners.js").then((m) => m.startProxies(ctx)).catch((err: unknown) => {
+        log.error({ err: errorMessage(err) }, "proxy listeners not started");
+        return undefined;
+      })
+    : undefined;
+  // --- end proxy
+
   const stop = async (reason: string) => {
     if (stopping) return done;
     stopping = true;
@@ -350,6 +359,7 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
     clearInterval(inboxTick);
     clearInterval(tokenTick);
     await task.destroy();
+    await (await proxies)?.close(); // requests in flight finish (a few seconds at most) before the database closes
     await (await mailbox)?.stop();
     await busy; // the email being sent or the file being written completes
     await tokenBusy;

@@ -24,28 +24,41 @@ export interface ApiAuth {
 export function apiUrl(cred: CredentialConfig, path?: string): string {
   if (!cred.api) throw new CreddError("CONFIG", `${cred.name} has no api settings (api.base_url, api.probe_path)`);
   const u = new URL(cred.api.base_url + (path ?? cred.api.probe_path));
-  const clientId = cred.client_id ?? cred.oauth?.client_id;
-  if (clientId) u.searchParams.set("client_id", clientId);
+  withClientId(cred, u);
   return u.toString();
 }
 
-function isInvalidToken(r: HttpResponse): boolean {
-  if (r.status !== 401) return false;
-  const www = String(r.headers["www-authenticate"] ?? "");
-  return /invalid_token/.test(www) || /"error"\s*:\s*"invalid_token"/.test(r.body);
+/** Adds the client_id the API wants (a query parameter, as the Fleet Owner v2/v3 pages say); replaces one already there. */
+export function withClientId(cred: CredentialConfig, u: URL): URL {
+  const clientId = cred.client_id ?? cred.oauth?.client_id;
+  if (clientId) u.searchParams.set("client_id", clientId);
+  return u;
+}
+
+/** The Authorization header value for `auth` (a fresh Bearer token when `fresh`); undefined when there is no auth. */
+export async function authorizationFor(auth: ApiAuth, fresh: boolean): Promise<string | undefined> {
+  if (auth.bearer) return `Bearer ${await auth.bearer(fresh)}`;
+  if (auth.basic) return `Basic ${Buffer.from(`${auth.basic.user}:${auth.basic.password}`).toString("base64")}`;
+  return undefined;
+}
+
+/** A 401 whose WWW-Authenticate header (or JSON body, when given) says invalid_token. */
+export function isInvalidToken(status: number, wwwAuthenticate: unknown, body = ""): boolean {
+  if (status !== 401) return false;
+  return /invalid_token/.test(String(wwwAuthenticate ?? "")) || /"error"\s*:\s*"invalid_token"/.test(body);
 }
 
 export async function callApi(cred: CredentialConfig, tls: TlsMaterial, auth: ApiAuth, opts: { timeoutMs: number; path?: string }): Promise<ApiCallResult> {
   const url = apiUrl(cred, opts.path);
   const once = async (fresh: boolean) => {
     const headers: Record<string, string> = { Accept: "application/hal+json" };
-    if (auth.bearer) headers.Authorization = `Bearer ${await auth.bearer(fresh)}`;
-    else if (auth.basic) headers.Authorization = `Basic ${Buffer.from(`${auth.basic.user}:${auth.basic.password}`).toString("base64")}`;
+    const authorization = await authorizationFor(auth, fresh);
+    if (authorization) headers.Authorization = authorization;
     return httpsRequest(url, { method: "GET", headers, tls, timeoutMs: opts.timeoutMs });
   };
   let response = await once(false);
   let retried = false;
-  if (auth.bearer && isInvalidToken(response)) {
+  if (auth.bearer && isInvalidToken(response.status, response.headers["www-authenticate"], response.body)) {
     retried = true;
     response = await once(true);
   }

@@ -28,13 +28,14 @@ const base = () => ({
       subject: { C: "FR", ST: "Ile de France", L: "Paris", O: "Free2Move", emailAddress: "it@partner.example" },
       oauth: { token_url: "https://idp.example/token", client_id: "partner-client" },
       api: { base_url: "https://api.example/v3" },
+      proxy: { listen: "127.0.0.1:8301" },
     },
   ],
 });
 const load = (tree: unknown): Config => parseConfig(JSON.stringify(tree), "/etc/credd/credd.yaml", {});
 
 /** The mapping paths of the config, as the table writes them ("" is the top level). */
-const MAPPINGS = ["", "smtp", "alerts", "stellantis", "credentials[]", "credentials[].subject", "credentials[].key", "credentials[].oauth", "credentials[].basic_auth", "credentials[].api", "mailbox", "mailbox.imap"];
+const MAPPINGS = ["", "smtp", "alerts", "stellantis", "credentials[]", "credentials[].subject", "credentials[].key", "credentials[].oauth", "credentials[].basic_auth", "credentials[].api", "credentials[].proxy", "mailbox", "mailbox.imap"];
 
 /** The keys the validator accepts at `path`: from its message for a key far from all of them. */
 function acceptedKeys(path: string): string[] {
@@ -96,8 +97,8 @@ test("a key left out is loaded with the default the table gives", () => {
     checked++;
   }
   assert.ok(checked >= 12, `only ${checked} defaults checked`);
-  // The optional keys that load as nothing when left out (the base config sets oauth and api).
-  for (const k of CONFIG_KEYS.filter((x) => x.default === "none" && !("loaded" in x) && !/^credentials\[\]\.(oauth|api)$/.test(x.key))) {
+  // The optional keys that load as nothing when left out (the base config sets oauth, api and proxy).
+  for (const k of CONFIG_KEYS.filter((x) => x.default === "none" && !("loaded" in x) && !/^credentials\[\]\.(oauth|api|proxy)$/.test(x.key))) {
     assert.equal(valueAt(k.key), undefined, `${k.key} is "none" by default`);
   }
 });

@@ -1,0 +1,333 @@
+// One credential's local listener: plain HTTP from applications on this host, forwarded to
+// api.base_url's host over mutual TLS with the live certificate, Authorization set by credd, the
+// client_id added, bodies streamed both ways. Handed its dependencies: it reads no file and no table.
+import { chmodSync, lstatSync, unlinkSync } from "node:fs";
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import https from "node:https";
+import type { AddressInfo, Socket } from "node:net";
+import { performance } from "node:perf_hooks";
+import { Transform, type TransformCallback } from "node:stream";
+import { parseListen, type ListenAddress } from "../config/proxy.js";
+import type { CredentialConfig, ProxyConfig } from "../config/types.js";
+import { CreddError, errorMessage } from "../errors.js";
+import type { Logger } from "../log.js";
+import { isInvalidToken, withClientId } from "../oauth/api.js";
+import { errorBody, PROXY_ERROR_STATUS, upstreamErrorCode, upstreamMessage, type ProxyErrorCode } from "./errors.js";
+import { endToEnd, loggablePath, replayable } from "./headers.js";
+import { UpstreamPools, type LiveTls } from "./upstream.js";
+
+export interface ProxyDeps {
+  cred: CredentialConfig & { proxy: ProxyConfig; api: NonNullable<CredentialConfig["api"]> };
+  /** The live certificate and key, or undefined when the credential has none yet. */
+  live(): LiveTls | undefined;
+  /**
+   * The Authorization header to send. `refused`: the header the API just refused with 401
+   * invalid_token, so a new token is wanted (single-flight with the daemon's token manager).
+   */
+  authorization(refused?: string): Promise<string | undefined>;
+  log: Logger;
+}
+
+export interface ProxyStats {
+  listening: string | null;
+  requests: number;
+  /** Requests by what came of them: the upstream's status class, or credd's own error code. */
+  outcomes: Record<string, number>;
+  retried_with_new_token: number;
+  last_upstream_error: { at: string; error: ProxyErrorCode; message: string } | null;
+  certificate_version: number | null;
+  draining_pools: number;
+}
+
+export interface ProxyListener {
+  /** "127.0.0.1:8301" or the socket path, once listening. */
+  address(): string;
+  stats(): ProxyStats;
+  /** Stops accepting, lets requests in flight finish for up to `graceMs`, then cuts the rest. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Counts bytes and fails the stream past `max`. */
+class Cap extends Transform {
+  bytes = 0;
+  exceeded = false;
+  constructor(private readonly max: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.max) {
+      this.exceeded = true;
+      cb(new CreddError("USAGE", "request body over the cap"));
+      return;
+    }
+    cb(null, chunk);
+  }
+}
+
+const MAX_HEADER_BYTES = 16 * 1024;
+
+export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
+  const { cred, log } = deps;
+  const cfg = cred.proxy;
+  const base = new URL(cred.api.base_url);
+  const where = base.host;
+  const pools = new UpstreamPools(base.hostname);
+  const stats: ProxyStats = {
+    listening: null,
+    requests: 0,
+    outcomes: {},
+    retried_with_new_token: 0,
+    last_upstream_error: null,
+    certificate_version: null,
+    draining_pools: 0,
+  };
+  const count = (k: string) => {
+    stats.outcomes[k] = (stats.outcomes[k] ?? 0) + 1;
+  };
+
+  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: 10_000, requestTimeout: 0, keepAliveTimeout: 5_000 }, (req, res) => {
+    void handle(req, res);
+  });
+  // Malformed, over-long or smuggling-shaped requests: 400, the connection closed, nothing sent upstream.
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    count("bad_request");
+    log.warn({ credential: cred.name, parse_error: String(err.code ?? "") }, "proxy refused a malformed request");
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const body = errorBody("bad_request", "the request line or a header is malformed, too long, or ambiguous (e.g. both Content-Length and Transfer-Encoding)");
+    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    stats.requests++;
+    const method = req.method ?? "GET";
+    const target = req.url ?? "/";
+    const path = loggablePath(target);
+    let bytesIn = 0;
+    let bytesOut = 0;
+    let outcome = "";
+    const done = (status: number) => {
+      log.info({ credential: cred.name, method, path, status, ms: Math.round((performance.now() - started) * 10) / 10, bytes_in: bytesIn, bytes_out: bytesOut }, "proxy request");
+    };
+    const fail = (code: ProxyErrorCode, message: string) => {
+      outcome = code;
+      count(code);
+      const status = PROXY_ERROR_STATUS[code];
+      if (!res.headersSent) {
+        const body = errorBody(code, message);
+        res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body), ...(status === 400 || status === 413 ? { Connection: "close" } : {}) });
+        res.end(body);
+      } else res.destroy();
+      // An unread request body would be parsed as the next request: the connection goes.
+      if (!req.complete) req.on("end", () => req.socket.destroy()).resume();
+      done(status);
+    };
+
+    // Smuggling-shaped or not for us: refused before anything is sent upstream.
+    const te = req.headers["transfer-encoding"];
+    if (te !== undefined && req.headers["content-length"] !== undefined) return fail("bad_request", "both Content-Length and Transfer-Encoding were sent");
+    if (te !== undefined && te.toLowerCase().trim() !== "chunked") return fail("bad_request", `Transfer-Encoding "${te}" is not supported: send chunked or a Content-Length`);
+    // "//host/..." or a backslash would make a URL parser pick another host: the token and the
+    // client certificate must only ever go to api.base_url's host.
+    if (!target.startsWith("/") || target.startsWith("//") || target.includes("\\") || method === "CONNECT") {
+      return fail("bad_request", "send the path only (origin-form, e.g. GET /connectedcar/v3/fleets), not a full URL, //host or CONNECT");
+    }
+    const length = req.headers["content-length"];
+    if (length !== undefined && Number(length) > cfg.max_body_bytes) return fail("body_too_large", `the body is ${length} bytes; the cap is proxy.max_body_bytes = ${cfg.max_body_bytes}`);
+    const hasBody = te !== undefined || (length !== undefined && length !== "0");
+
+    const noCredential = () => fail("no_credential", `${cred.name} has no live certificate yet (credd status ${cred.name} says why)`);
+    if (!deps.live()) return noCredential();
+    let authorization: string | undefined;
+    try {
+      authorization = await deps.authorization();
+    } catch (err) {
+      return fail("no_token", `${cred.name} has no valid token: ${errorMessage(err)}`);
+    }
+
+    // Concatenated, never resolved against the origin; checked again all the same.
+    const url = withClientId(cred, new URL(base.origin + target));
+    if (url.origin !== base.origin) return fail("bad_request", "the path does not stay on the API host");
+    const headers = endToEnd(req.rawHeaders, true);
+    const cap = new Cap(cfg.max_body_bytes);
+    let attempt = 0;
+    let tokenRetried = false;
+
+    // The certificate is read after the token: a rotation in between gives a new certificate with
+    // an old token at worst, which the API refuses with 401 invalid_token and the retry mends.
+    const send = (auth: string | undefined): Promise<void> =>
+      new Promise<void>((resolve) => {
+        attempt++;
+        const live = deps.live();
+        if (!live) {
+          noCredential();
+          resolve();
+          return;
+        }
+        const pool = pools.acquire(live);
+        stats.certificate_version = live.version;
+        // With headers given as a list, Node adds no Host of its own.
+        const out: [string, string][] = [["Host", base.host], ...headers, ...(auth ? [["Authorization", auth] as [string, string]] : [])];
+        let timedOut = false;
+        let settled = false;
+        const up = https.request(url, { method, agent: pool.agent, headers: out.flat() as unknown as http.OutgoingHttpHeaders });
+        // The deadline for the answer runs from the end of the request: a large upload is held to the
+        // idle deadline below (no byte for timeout_ms), not to this one.
+        let timer: NodeJS.Timeout | undefined;
+        let responded = false;
+        up.on("finish", () => {
+          if (settled || responded) return;
+          timer = setTimeout(() => {
+            timedOut = true;
+            up.destroy();
+          }, cfg.timeout_ms);
+        });
+        const finish = () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          pool.release();
+          resolve();
+        };
+        up.on("error", (err) => {
+          if (res.headersSent || settled) {
+            res.destroy();
+            finish();
+            return;
+          }
+          if (cap.exceeded) {
+            fail("body_too_large", `the body is over proxy.max_body_bytes = ${cfg.max_body_bytes}`);
+            finish();
+            return;
+          }
+          // A kept-alive connection the API had just closed: a request without a body goes again, once.
+          if (up.reusedSocket && !hasBody && replayable(method) && attempt < 3 && !timedOut) {
+            clearTimeout(timer);
+            settled = true;
+            pool.release();
+            void send(auth).then(resolve);
+            return;
+          }
+          const code = upstreamErrorCode(err, timedOut);
+          const errCode = String((err as NodeJS.ErrnoException).code ?? "");
+          const message = upstreamMessage(code, where, errCode);
+          stats.last_upstream_error = { at: new Date().toISOString(), error: code, message };
+          fail(code, message);
+          finish();
+        });
+        up.on("response", (r) => {
+          responded = true;
+          clearTimeout(timer);
+          const status = r.statusCode ?? 502;
+          // 401 invalid_token: a new token once, the request again once when it can be replayed.
+          if (auth?.startsWith("Bearer ") && !tokenRetried && isInvalidToken(status, r.headers["www-authenticate"])) {
+            if (replayable(method) && !hasBody) {
+              r.resume();
+              settled = true;
+              pool.release();
+              stats.retried_with_new_token++;
+              tokenRetried = true;
+              deps.authorization(auth).then(
+                (fresh) => send(fresh).then(resolve),
+                (err) => {
+                  fail("no_token", `the API refused the token (401 invalid_token) and no new one came: ${errorMessage(err)}`);
+                  resolve();
+                },
+              );
+              return;
+            }
+            // Not replayed: the next request gets a new token; the application is told why.
+            deps.authorization(auth).catch(() => {});
+            res.setHeader("X-Credd-Reason", "invalid_token: credd is fetching a new token; this request was not replayed (not idempotent or it had a body), send it again");
+          }
+          const respHeaders = endToEnd(r.rawHeaders, false);
+          res.writeHead(status, respHeaders.flat() as unknown as http.OutgoingHttpHeaders);
+          r.on("data", (c: Buffer) => {
+            bytesOut += c.length;
+          });
+          r.pipe(res);
+          r.on("end", () => {
+            outcome = `${Math.floor(status / 100)}xx`;
+            count(outcome);
+            done(status);
+            finish();
+          });
+          r.on("error", () => {
+            res.destroy();
+            finish();
+          });
+          r.on("close", finish);
+        });
+        res.on("close", () => {
+          if (!res.writableFinished) up.destroy();
+        });
+        up.setTimeout(cfg.timeout_ms, () => {
+          timedOut = true;
+          up.destroy();
+        });
+        if (hasBody && attempt === 1) {
+          cap.on("data", (c: Buffer) => {
+            bytesIn += c.length;
+          });
+          req.pipe(cap).pipe(up);
+          cap.on("error", () => up.destroy());
+        } else up.end();
+      });
+
+    await send(authorization);
+    if (!outcome && !res.writableEnded) res.destroy();
+  }
+
+  const addr = parseListen(cfg.listen);
+  if (typeof addr === "string") throw new CreddError("CONFIG", `credentials[${cred.name}].proxy.listen ${addr}`);
+  await listen(server, addr);
+  const shown = addr.kind === "unix" ? addr.path : `${(server.address() as AddressInfo).address.includes(":") ? `[${(server.address() as AddressInfo).address}]` : (server.address() as AddressInfo).address}:${(server.address() as AddressInfo).port}`;
+  stats.listening = shown;
+  log.info({ credential: cred.name, listen: shown, upstream: base.origin }, "proxy listening");
+
+  return {
+    address: () => shown,
+    stats: () => ({ ...stats, outcomes: { ...stats.outcomes }, draining_pools: pools.stats().draining }),
+    async close(graceMs = 5_000) {
+      stats.listening = null;
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      const t = setTimeout(() => server.closeAllConnections(), graceMs);
+      await closed;
+      clearTimeout(t);
+      pools.destroy();
+      if (addr.kind === "unix") removeSocket(addr.path);
+    },
+  };
+}
+
+function removeSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    /* gone already */
+  }
+}
+
+async function listen(server: http.Server, addr: ListenAddress): Promise<void> {
+  // A socket file left by a killed daemon would make listen fail with EADDRINUSE (the lock says none runs).
+  if (addr.kind === "unix") removeSocket(addr.path);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    const ok = () => {
+      server.off("error", reject);
+      resolve();
+    };
+    if (addr.kind === "unix") server.listen(addr.path, ok);
+    else server.listen(addr.port, addr.host, ok);
+  }).catch((err: NodeJS.ErrnoException) => {
+    const at = addr.kind === "unix" ? addr.path : `${addr.host}:${addr.port}`;
+    throw new CreddError("IO", `the proxy cannot listen on ${at}: ${err.code ?? errorMessage(err)} (fix: free the port or pick another proxy.listen)`, { cause: err });
+  });
+  // Applications in credd's group connect; others do not.
+  if (addr.kind === "unix") chmodSync(addr.path, 0o660);
+}
