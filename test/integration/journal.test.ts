@@ -18,7 +18,7 @@ const unixDgram = createRequire(import.meta.url)("unix-dgram") as {
 function journalSocket(dir: string) {
   const path = join(dir, "journal.sock");
   const got: Map<string, string>[] = [];
-  let wake = () => undefined as void;
+  let wake: () => void = () => undefined;
   const sock = unixDgram.createSocket("unix_dgram", (buf) => {
     got.push(new Map(parseJournalDatagram(buf)));
     wake();
