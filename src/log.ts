@@ -36,7 +36,7 @@ export interface LoggerOptions {
   stream?: "stdout" | "stderr";
   /** The descriptor to write to instead of the stream's (tests: a temp file). */
   fd?: number;
-  /** journald's native socket, used when the output is the journal stream and the socket exists. */
+  /** journald's native socket, used by the daemon (not "stderr") when its output is the journal stream and the socket exists. */
   journalSocket?: string;
   env?: NodeJS.ProcessEnv;
 }
@@ -51,7 +51,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   let out: DestinationStream = dest;
   if (isJournalStream(fd, env)) {
     out = withSyslogPriority(dest);
-    if (existsSync(socket)) out = journalDestination(out, socket);
+    // The daemon only: one-shot commands' stderr keeps its prefixed lines, as their callers expect.
+    if (opts.stream !== "stderr" && existsSync(socket)) out = journalDestination(out, socket);
   }
   return pino(
     {

@@ -133,3 +133,13 @@ test("a stdout that is not the journal stream (JOURNAL_STREAM inherited): plain 
   log.info({ credential: "fleet-prod" }, "check done");
   assert.match(out.lines()[0]!, /^\{"level":30,/);
 });
+
+test("one-shot commands (stream stderr) keep their prefixed lines even beside a journal socket", () => {
+  const dir = makeTempDir("credd-int-journal-");
+  const j = journalSocket(dir);
+  const out = journalStdout(dir);
+  dirs.push(j, out);
+  const log = createLogger({ stream: "stderr", fd: out.fd, env: out.env, journalSocket: j.path });
+  log.warn({ credential: "fleet-prod" }, "renewal refused");
+  assert.match(out.lines()[0]!, /^<4>\{"level":40,/);
+});
