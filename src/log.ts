@@ -1,9 +1,12 @@
 // pino JSON logs: stdout for the daemon (journald), stderr for one-shot commands; secrets redacted.
-// Under systemd each line carries its syslog priority as a `<N>` prefix, which journald strips.
-import { fstatSync } from "node:fs";
+// Under systemd each record goes to the journal socket with fields of its own (daemon/journal.ts), or,
+// failing that, as a stdout line carrying its syslog priority as a `<N>` prefix, which journald strips.
+import { existsSync, fstatSync } from "node:fs";
 import { pino, type DestinationStream, type Logger } from "pino";
+import { JOURNAL_SOCKET, journalDestination, syslogPriority } from "./daemon/journal.js";
 
 export type { Logger };
+export { syslogPriority };
 
 /** Field names that could ever carry a secret; pino replaces their values wherever they appear. */
 const REDACT = [
@@ -28,10 +31,29 @@ const REDACT = [
   "*.authorization",
 ];
 
-export function createLogger(opts: { level?: string; stream?: "stdout" | "stderr" } = {}): Logger {
-  const level = opts.level ?? process.env.CREDD_LOG_LEVEL ?? "info";
-  const fd = opts.stream === "stderr" ? 2 : 1;
+export interface LoggerOptions {
+  level?: string;
+  stream?: "stdout" | "stderr";
+  /** The descriptor to write to instead of the stream's (tests: a temp file). */
+  fd?: number;
+  /** journald's native socket, used by the daemon (not "stderr") when its output is the journal stream and the socket exists. */
+  journalSocket?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const env = opts.env ?? process.env;
+  const level = opts.level ?? env.CREDD_LOG_LEVEL ?? "info";
+  const fd = opts.fd ?? (opts.stream === "stderr" ? 2 : 1);
   const dest = pino.destination({ fd, sync: true });
+  const socket = opts.journalSocket ?? JOURNAL_SOCKET;
+  // pino redacts while it serialises, before any destination sees the line: the journal gets it redacted too.
+  let out: DestinationStream = dest;
+  if (isJournalStream(fd, env)) {
+    out = withSyslogPriority(dest);
+    // The daemon only: one-shot commands' stderr keeps its prefixed lines, as their callers expect.
+    if (opts.stream !== "stderr" && existsSync(socket)) out = journalDestination(out, socket);
+  }
   return pino(
     {
       level,
@@ -39,7 +61,7 @@ export function createLogger(opts: { level?: string; stream?: "stdout" | "stderr
       redact: { paths: REDACT, censor: "[redacted]" },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    isJournalStream(fd) ? withSyslogPriority(dest) : dest,
+    out,
   );
 }
 
@@ -58,11 +80,6 @@ export function isJournalStream(fd: number, env: NodeJS.ProcessEnv = process.env
   } catch {
     return false;
   }
-}
-
-/** syslog priority for a pino level: fatal/error 3, warn 4, info 6, debug/trace 7. */
-export function syslogPriority(pinoLevel: number): number {
-  return pinoLevel >= 50 ? 3 : pinoLevel >= 40 ? 4 : pinoLevel >= 30 ? 6 : 7;
 }
 
 /** Prefixes every JSON line with `<N>` (SyslogLevelPrefix=, on by default for journal output). */

@@ -10,9 +10,9 @@ import type { Globals, Io } from "./io.js";
 
 export const RUN_HELP = `Runs the daemon in the foreground: checks every credential at start and on
 check_schedule, starts renewals when due, reminds the contact, and sends the
-queued emails (retrying with backoff). Logs are JSON lines on stdout (each
-prefixed with its syslog priority, e.g. <3> for errors, when stdout is the
-journal). SIGTERM or SIGINT, also during the start, finishes the step in
+queued emails (retrying with backoff). Logs are JSON lines on stdout; under
+systemd each goes to the journal with fields such as CREDD_CREDENTIAL (or,
+when it cannot, to stdout prefixed with its syslog priority, e.g. <3>). SIGTERM or SIGINT, also during the start, finishes the step in
 flight and stops (exit 0); a second one stops at once, as a crash would
 (everything resumes from the database). SIGHUP re-reads the config (an
 invalid one is refused and the running one kept). At the start and at each

@@ -78,7 +78,7 @@ export async function checkAll(ctx: Ctx, credentials = ctx.config.credentials): 
     } catch (err) {
       const msg = errorMessage(err);
       summary.failed.push({ name: cred.name, error: msg });
-      ctx.log.error({ credential: cred.name, err: msg }, "check failed");
+      ctx.log.error({ credential: cred.name, event: "check-failed", err: msg }, "check failed");
       beats.push({ credential: cred.name, at: ctx.clock.now(), error: msg });
     }
     summary.checked++;

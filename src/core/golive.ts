@@ -67,7 +67,7 @@ export async function goLive(
   crashPoint("after-switch");
   markLiveInDb(ctx, row);
   crashPoint("after-db-live");
-  ctx.log.info({ credential: cred.name, version, serial: row.serial, notAfter: row.not_after, why }, "certificate live");
+  ctx.log.info({ credential: cred.name, event: "certificate-live", version, serial: row.serial, notAfter: row.not_after, why }, "certificate live");
   if (beforeHooks) await beforeHooks();
   else if (cred.oauth) await freshToken(ctx, cred, version);
   const hooks = await runDeployHooks(ctx, cred, row);
@@ -109,8 +109,8 @@ export async function runDeployHooks(ctx: Ctx, cred: CredentialConfig, row: Cert
       started_at: startedAt,
     });
     const fields = { credential: cred.name, argv: r.argv, exitCode: r.exitCode, durationMs: Math.round(r.durationMs) };
-    if (r.ok) ctx.log.info(fields, "deploy hook done");
-    else ctx.log.error({ ...fields, err: r.error ?? `exit ${r.exitCode ?? r.signal}` }, "deploy hook failed");
+    if (r.ok) ctx.log.info({ ...fields, event: "deploy-hook-done" }, "deploy hook done");
+    else ctx.log.error({ ...fields, event: "deploy-hook-failed", err: r.error ?? `exit ${r.exitCode ?? r.signal}` }, "deploy hook failed");
   }
   return results;
 }

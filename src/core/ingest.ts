@@ -143,7 +143,7 @@ function record(ctx: Ctx, o: FileOutcome): void {
     serial: o.outcome === "installed" || o.outcome === "already-live" ? o.serial : null,
     sha256: null,
   });
-  if (o.outcome === "refused") ctx.log.warn({ file: o.file, check: o.check, credential: o.credential, reason: o.reason }, "certificate refused");
+  if (o.outcome === "refused") ctx.log.warn({ file: o.file, check: o.check, credential: o.credential, event: "certificate-refused", reason: o.reason }, "certificate refused");
 }
 
 class IngestRefusal extends RefusedError {
@@ -297,7 +297,7 @@ async function ingestLeaf(
     setRenewalState(ctx.db, renewal.id, "signed", at);
   });
   crashPoint("after-signed");
-  ctx.log.info({ credential: cred.name, renewal: renewal.id, serial: leaf.serial, file }, "signed certificate accepted and installed");
+  ctx.log.info({ credential: cred.name, event: "certificate-installed", renewal: renewal.id, serial: leaf.serial, file }, "signed certificate accepted and installed");
   const base = { file, outcome: "installed" as const, credential: cred.name, serial: leaf.serial, version: renewal.version };
   if (cred.oauth) {
     // Staged: live only once the IDP accepts the new certificate (or the old one runs out).

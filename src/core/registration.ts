@@ -72,7 +72,7 @@ export async function probeRegistration(ctx: Ctx, cred: CredentialConfig, renewa
         markRegistrationMailed(ctx.db, renewal.id, now.toISOString());
       });
       mailed = true;
-      ctx.log.warn({ credential: cred.name, renewal: renewal.id, serial: row.serial }, "IDP refused the new certificate: emailed it to the contact for registration");
+      ctx.log.warn({ credential: cred.name, event: "idp-refused", renewal: renewal.id, serial: row.serial }, "IDP refused the new certificate: emailed it to the contact for registration");
     }
     const old = liveCertificate(ctx.db, cred.name);
     if (!old || Date.parse(old.not_after) <= now.getTime()) {

@@ -108,7 +108,7 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
   }
   crashPoint("renewal-after-db");
   ctx.log.info(
-    { credential: cred.name, renewal: ids.renewalId, version, kind: opts.kind, reason: opts.reason, csr: csrPath },
+    { credential: cred.name, event: "renewal-started", renewal: ids.renewalId, version, kind: opts.kind, reason: opts.reason, csr: csrPath },
     "renewal started: key and CSR stored, CSR email queued",
   );
   return { ...ids, version, keyPath, csrPath, messageId: mail.messageId };
@@ -137,7 +137,7 @@ export function queueReminder(ctx: Ctx, cred: CredentialConfig, renewal: Renewal
     markReminded(ctx.db, renewal.id, now.toISOString());
     return enqueueMail(ctx.db, { mail, kind: "csr-reminder", credential: cred.name, renewalId: renewal.id, now });
   });
-  ctx.log.info({ credential: cred.name, renewal: renewal.id, reminder: n }, "CSR reminder queued");
+  ctx.log.info({ credential: cred.name, event: "csr-reminder", renewal: renewal.id, reminder: n }, "CSR reminder queued");
   return id;
 }
 

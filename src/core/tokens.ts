@@ -173,7 +173,7 @@ export class TokenManager {
     });
     crashPoint("token-after-db");
     ctx.log.info(
-      { credential: cred.name, certVersion: version, expiresAt: t.expires_at, refreshAt: refresh.toISOString(), scope: t.scope },
+      { credential: cred.name, event: "token-obtained", certVersion: version, expiresAt: t.expires_at, refreshAt: refresh.toISOString(), scope: t.scope },
       "token obtained",
     );
     return t;
@@ -192,7 +192,7 @@ export class TokenManager {
     const expires = prev?.expires_at ? Date.parse(prev.expires_at) : 0;
     const lapse = expires - now.getTime() <= TOKEN_LAPSE_WARNING_MS;
     ctx.log.error(
-      { credential: cred.name, failures, retryAt: next.toISOString(), tokenExpiresAt: prev?.expires_at ?? null, err: msg },
+      { credential: cred.name, event: "token-failed", failures, retryAt: next.toISOString(), tokenExpiresAt: prev?.expires_at ?? null, err: msg },
       lapse ? "token refresh failing and no valid token will be left within 10 minutes" : "token refresh failed; the current token is still served",
     );
   }

@@ -68,6 +68,8 @@ export interface DgramSocket {
   connect(path: string): void;
   /** On a connected socket; the callback's error has code 1 ("congestion") when the queue is full. */
   send(buf: Buffer, callback: (err?: Error & { code?: unknown }) => void): void;
+  /** On an unconnected socket (sendto); the callback runs before send returns. */
+  send(buf: Buffer, offset: number, length: number, path: string, callback: (err?: Error & { code?: unknown }) => void): void;
   on(event: "error", listener: (err: Error & { code?: unknown }) => void): this;
   once(event: "writable" | "error", listener: (err?: Error) => void): this;
   removeAllListeners(event?: string): this;
