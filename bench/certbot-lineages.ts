@@ -24,7 +24,10 @@ export async function makeCertbotLineages(configDir: string, n: number, version:
   const extFile = join(work, "ext.cnf");
   const names = Array.from({ length: n }, (_, i) => `site${String(i + 1).padStart(5, "0")}.bench.example`);
   for (const d of ["archive", "live", "renewal"]) mkdirSync(join(configDir, d), { recursive: true });
-  writeFileSync(extFile, "[leaf]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\nextendedKeyUsage = serverAuth\n");
+  writeFileSync(
+    extFile,
+    "[leaf]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\nextendedKeyUsage = serverAuth\n",
+  );
 
   // A CSR per lineage would only slow this down: one CSR, signed n times with a per-lineage subject and SAN.
   const csr = join(work, "leaf.csr");
@@ -38,8 +41,29 @@ export async function makeCertbotLineages(configDir: string, n: number, version:
       const certPath = join(archive, "cert1.pem");
       const ext = join(archive, ".ext");
       writeFileSync(ext, `${readFileSync(extFile, "utf8")}subjectAltName = DNS:${name}\n`);
-      await openssl(["x509", "-req", "-in", csr, "-CA", caCert, "-CAkey", caKey, "-set_serial", String(next + 1000), "-days", "90", "-sha256",
-        "-subj", `/CN=${name}`, "-extfile", ext, "-extensions", "leaf", "-out", certPath]);
+      await openssl([
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        caCert,
+        "-CAkey",
+        caKey,
+        "-set_serial",
+        String(next + 1000),
+        "-days",
+        "90",
+        "-sha256",
+        "-subj",
+        `/CN=${name}`,
+        "-extfile",
+        ext,
+        "-extensions",
+        "leaf",
+        "-out",
+        certPath,
+      ]);
       const certPem = readFileSync(certPath, "utf8");
       writeFileSync(join(archive, "chain1.pem"), caPem);
       writeFileSync(join(archive, "fullchain1.pem"), certPem + caPem);

@@ -45,7 +45,11 @@ export async function benchIdle(o: BenchOptions): Promise<Row[]> {
       tokenUrl: partner.idp.tokenUrl,
     });
     const names = Array.from({ length: N }, (_, i) => credName(i + 1));
-    const { keyPath, certPaths } = await makeCertsFor(join(dir, "hand"), partner.ca, names.map((_, i) => mzpOf(i + 1)));
+    const { keyPath, certPaths } = await makeCertsFor(
+      join(dir, "hand"),
+      partner.ca,
+      names.map((_, i) => mzpOf(i + 1)),
+    );
     const { buildCtx } = await fromDist<CtxMod>("cli/context.js");
     const { importCertificate } = await fromDist<ImportMod>("core/import.js");
     const { createLogger } = await fromDist<LogMod>("log.js");

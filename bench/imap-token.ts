@@ -50,7 +50,8 @@ function rssOf(pid: number): number {
 
 export async function benchImapToken(o: BenchOptions): Promise<Row[]> {
   const missing = dovecotMissing();
-  if (missing) return [{ figure: "IMAP reply → fresh token (loopback)", credd: "—", reference: "—", target: "≤ 2 s", verdict: "skip", detail: missing }];
+  if (missing)
+    return [{ figure: "IMAP reply → fresh token (loopback)", credd: "—", reference: "—", target: "≤ 2 s", verdict: "skip", detail: missing }];
   const dir = o.tempDir("imap-");
   const partner = await startPartner(dir);
   // Directly under the system temp folder: as root, Dovecot's own users must reach its files.
@@ -78,9 +79,18 @@ mailbox:
     writeFileSync(join(dir, "imap-password"), `${dovecot.password}\n`, { mode: 0o600 });
     const env = childEnv();
     const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca: partner.ca, days: 365 });
-    await mustRunAsync(process.execPath, [creddMain(), "--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], { env });
+    await mustRunAsync(process.execPath, [creddMain(), "--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], {
+      env,
+    });
     const tokenFile = join(dir, "run", "fleet-prod", "token");
-    const mc = new ImapFlow({ host: dovecot.host, port: dovecot.imapsPort, secure: true, auth: { user: dovecot.user, pass: dovecot.password }, tls: { ca: dovecot.tls.caPem }, logger: false });
+    const mc = new ImapFlow({
+      host: dovecot.host,
+      port: dovecot.imapsPort,
+      secure: true,
+      auth: { user: dovecot.user, pass: dovecot.password },
+      tls: { ca: dovecot.tls.caPem },
+      logger: false,
+    });
     mc.on("error", () => undefined);
     await mc.connect();
     const runs = o.runs(9, 3);
@@ -102,7 +112,11 @@ mailbox:
         if (!csr) throw new Error(`no CSR path in credd renew's output:\n${out}`);
         await partner.smtp.waitFor(mails + 1, 10_000);
         const pem = signCsr(partner.ca, csr, join(dir, `signed-${i}.pem`), { days: 365 });
-        const reply = await composeReply({ subject: "RE: CSR for MZP128745", text: "Your certificate for MZP128745.", attachments: [{ filename: "MZP128745.pem", content: pem }] });
+        const reply = await composeReply({
+          subject: "RE: CSR for MZP128745",
+          text: "Your certificate for MZP128745.",
+          attachments: [{ filename: "MZP128745.pem", content: pem }],
+        });
         const oldToken = readFileSync(tokenFile, "utf8");
         const logMark = d.lines.length;
         await sleep(500); // let the daemon go quiet and back into IDLE

@@ -69,7 +69,9 @@ credentials:
     );
     const env = childEnv();
     const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca: partner.ca, days: 365 });
-    await mustRunAsync(process.execPath, [creddMain(), "--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], { env });
+    await mustRunAsync(process.execPath, [creddMain(), "--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], {
+      env,
+    });
     const tokenFile = join(dir, "run", "fleet-prod", "token");
     const liveCert = join(dir, "state", "credentials", "fleet-prod", "live", "cert.pem");
     if (!existsSync(tokenFile)) throw new Error("the import did not write a token");

@@ -32,7 +32,20 @@ export async function benchKeyCsr(o: BenchOptions): Promise<Row[]> {
     creddMs.push(r.ms);
   };
   const runOpenssl = async () => {
-    const r = await timeProcess("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-sha256", "-subj", subj, "-keyout", join(dir, "ok.pem"), "-out", join(dir, "oc.pem")]);
+    const r = await timeProcess("openssl", [
+      "req",
+      "-new",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-sha256",
+      "-subj",
+      subj,
+      "-keyout",
+      join(dir, "ok.pem"),
+      "-out",
+      join(dir, "oc.pem"),
+    ]);
     if (r.code !== 0) throw new Error(`openssl req exited ${r.code}: ${r.stderr}`);
     opensslMs.push(r.ms);
   };

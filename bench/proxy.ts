@@ -91,7 +91,9 @@ credentials:
 `,
     );
     const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca: partner.ca, days: 365 });
-    await mustRunAsync(process.execPath, [creddMain(), "--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], { env: childEnv() });
+    await mustRunAsync(process.execPath, [creddMain(), "--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], {
+      env: childEnv(),
+    });
     // With the unit's node flags (--no-opt), as systemd runs it.
     const profile = process.env.BENCH_PROXY_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROXY_PROFILE}`] : [];
     const d = startDaemon(config, {}, [...unitNodeFlags(), ...profile]);
@@ -109,8 +111,15 @@ credentials:
       });
       const viaProxy = new http.Agent({ keepAlive: true, maxSockets: 64 });
       const sendDirect: Send = () =>
-        get(https.request, { host: api.hostname, port: api.port, path: `${path}?client_id=partner-client`, agent: direct, headers: { Authorization: `Bearer ${token}`, Accept: "application/hal+json" } });
-      const sendProxy: Send = () => get(http.request, { host: "127.0.0.1", port, path, agent: viaProxy, headers: { Accept: "application/hal+json" } });
+        get(https.request, {
+          host: api.hostname,
+          port: api.port,
+          path: `${path}?client_id=partner-client`,
+          agent: direct,
+          headers: { Authorization: `Bearer ${token}`, Accept: "application/hal+json" },
+        });
+      const sendProxy: Send = () =>
+        get(http.request, { host: "127.0.0.1", port, path, agent: viaProxy, headers: { Accept: "application/hal+json" } });
 
       const secs = o.quick ? 2_000 : 5_000;
       const rounds = o.runs(3, 1);
@@ -124,7 +133,10 @@ credentials:
       const clients = 32;
       o.progress(`proxy: ${rounds} rounds of ${secs / 1000} s per path, 1 client then ${clients} clients, alternating direct and proxy`);
       for (let r = 0; r < rounds; r++) {
-        for (const [name, send] of [["direct", sendDirect], ["proxy", sendProxy]] as const) {
+        for (const [name, send] of [
+          ["direct", sendDirect],
+          ["proxy", sendProxy],
+        ] as const) {
           const a = await load(send, 1, secs);
           one[name].push(...a.lat);
           const b = await load(send, clients, secs);

@@ -37,8 +37,10 @@ function firstLine(cmd: string, args: string[]): string {
 function machine(): string {
   const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim() ?? cpus()[0]?.model ?? "unknown CPU";
   const nproc = firstLine("nproc", []);
-  return `nproc ${nproc}, ${model}, node ${process.version}, ${firstLine("openssl", ["version"]).replace(/ \(Library.*$/, "")}, ` +
-    `certbot ${which("certbot") ? firstLine("certbot", ["--version"]).replace(/^certbot\s+/, "") : "absent"}`;
+  return (
+    `nproc ${nproc}, ${model}, node ${process.version}, ${firstLine("openssl", ["version"]).replace(/ \(Library.*$/, "")}, ` +
+    `certbot ${which("certbot") ? firstLine("certbot", ["--version"]).replace(/^certbot\s+/, "") : "absent"}`
+  );
 }
 
 /** A private build of src/ as it is now, so a `npm run build` elsewhere cannot swap or remove it mid-run. */

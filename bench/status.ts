@@ -124,7 +124,9 @@ async function timeCertbot(o: BenchOptions, dir: string): Promise<{ times: numbe
     }
     if (!which("certbot")) return undefined;
   }
-  const version = mustRun("certbot", ["--version"]).trim().replace(/^certbot\s+/, "");
+  const version = mustRun("certbot", ["--version"])
+    .trim()
+    .replace(/^certbot\s+/, "");
   const configDir = join(dir, "certbot", "config");
   o.progress(`status: ${N} certbot lineages with openssl (one certificate each; takes a while)`);
   await makeCertbotLineages(configDir, N, version);
@@ -159,7 +161,10 @@ function cpuMs(cmd: string, args: string[], env?: NodeJS.ProcessEnv): number {
  * The phases of `credd status` timed inside fresh processes (cold, as the command runs them):
  * bench/status-phases.mjs does what cli/status.ts does up to printing, with a clock around each step.
  */
-async function timeStatusPhases(config: string, env: NodeJS.ProcessEnv): Promise<{ n: number; loadConfig: number; openDb: number; buildStatus: number }> {
+async function timeStatusPhases(
+  config: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ n: number; loadConfig: number; openDb: number; buildStatus: number }> {
   const script = fileURLToPath(new URL("./status-phases.mjs", import.meta.url));
   const got: Record<string, number[]> = { loadConfig: [], openDb: [], buildStatus: [] };
   const n = 5;

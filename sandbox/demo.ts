@@ -75,13 +75,13 @@ async function main(): Promise<number> {
   tl.plain("");
 
   try {
-    const sb = await tl.wait(
-      "the sandbox to start",
-      startSandbox({ dir, clockFile, acceptAll: true, ...PACE }),
-    );
+    const sb = await tl.wait("the sandbox to start", startSandbox({ dir, clockFile, acceptAll: true, ...PACE }));
     sandbox = sb;
     const cred = sb.credential.name;
-    tl.line("sandbox", `up: SMTP 127.0.0.1:${sb.smtpPort} (STARTTLS), IDP + API ${sb.tokenUrl.replace(/\/as\/.*$/, "")} (mTLS), mailbox ${sb.mailboxUrl ?? sb.mailboxDir}`);
+    tl.line(
+      "sandbox",
+      `up: SMTP 127.0.0.1:${sb.smtpPort} (STARTTLS), IDP + API ${sb.tokenUrl.replace(/\/as\/.*$/, "")} (mTLS), mailbox ${sb.mailboxUrl ?? sb.mailboxDir}`,
+    );
     tl.line("sandbox", `wrote ${join(dir, "credd.yaml")}; the IDP accepts any certificate of its CA for now`);
     sb.log.on((e) => narrateSandbox(tl, e));
 
@@ -111,7 +111,10 @@ async function main(): Promise<number> {
       return r.line;
     };
     const event = async (what: string, pred: (e: SandboxEvent) => boolean): Promise<SandboxEvent> => {
-      const e = await tl.wait(what, sb.log.waitFor((x) => x.seq > sc && pred(x), STEP_TIMEOUT_MS, what));
+      const e = await tl.wait(
+        what,
+        sb.log.waitFor((x) => x.seq > sc && pred(x), STEP_TIMEOUT_MS, what),
+      );
       sc = e.seq;
       return e;
     };
@@ -145,7 +148,10 @@ async function main(): Promise<number> {
     if (enroll.code !== 0) throw new Error(`credd enroll failed (exit ${enroll.code}): ${enroll.stderr.trim()}`);
     await event("the CSR email", (e) => e.kind === "mail" && /^CSR for/.test(String(e.data.subject)));
     await event("the Stellantis CA to sign the CSR", (e) => e.kind === "signed");
-    await log("credd to read the CA's reply from its mailbox and take the certificate in", (l) => l.msg === "signed certificate accepted and installed");
+    await log(
+      "credd to read the CA's reply from its mailbox and take the certificate in",
+      (l) => l.msg === "signed certificate accepted and installed",
+    );
     await log("the IDP to accept the new certificate", (l) => l.msg === "certificate live");
     await log("a token", (l) => l.msg === "token obtained");
     await doctor();
@@ -180,7 +186,10 @@ async function main(): Promise<number> {
     if (st.code !== 0) tl.line("demo", `credd status exited ${st.code} (${["OK", "WARNING", "CRITICAL", "UNKNOWN"][st.code ?? 3] ?? "?"})`);
 
     await tl.wait("credd run to stop", d.stop());
-    tl.line("demo", `done in ${tl.elapsedSeconds()} s: certificate v2 (serial ${short(live.serial)}) live, token fresh; ${sb.mails.length} emails in the mailbox:`);
+    tl.line(
+      "demo",
+      `done in ${tl.elapsedSeconds()} s: certificate v2 (serial ${short(live.serial)}) live, token fresh; ${sb.mails.length} emails in the mailbox:`,
+    );
     tl.block(sb.mails.map((m) => `#${m.n} ${m.to.join(", ")}: ${m.subject}`));
     if (keep) tl.block([`see ${join(dir, "mailbox")}/ (log.txt and .eml files), ${sb.logFile}, ${join(dir, "credd.log")}`]);
     await cleanup();

@@ -219,7 +219,13 @@ export async function startFakeStellantis(opts: FakeStellantisOptions): Promise<
       if (url.pathname === TOKEN_PATH) {
         handleToken(req, res, Buffer.concat(chunks).toString("utf8"), certSha256);
       } else if (url.pathname === API_BASE_PATH || url.pathname.startsWith(`${API_BASE_PATH}/`)) {
-        handleApi(req, res, url, certSha256, chunks.reduce((n, c) => n + c.length, 0));
+        handleApi(
+          req,
+          res,
+          url,
+          certSha256,
+          chunks.reduce((n, c) => n + c.length, 0),
+        );
       } else {
         sendJson(res, 404, { httpCode: "404", httpMessage: "Not Found", moreInformation: `no resource ${url.pathname}` });
       }
@@ -257,7 +263,9 @@ export async function startFakeStellantis(opts: FakeStellantisOptions): Promise<
       case "500":
         record(500);
         res.writeHead(500, { "Content-Type": "text/html" });
-        res.end("<html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1><p>The server encountered an internal error.</p></body></html>");
+        res.end(
+          "<html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1><p>The server encountered an internal error.</p></body></html>",
+        );
         return;
       case "429":
         record(429);
@@ -307,7 +315,12 @@ export async function startFakeStellantis(opts: FakeStellantisOptions): Promise<
     const issued: IssuedToken = { token, clientId: seen.clientId, scope: seen.scope, certSha256, at };
     fake.tokensIssued.push(issued);
     record(200, undefined, issued);
-    sendJson(res, 200, { access_token: token, token_type: "Bearer", expires_in: fake.expiresIn, scope: seen.scope }, { "Cache-Control": "no-store", Pragma: "no-cache" });
+    sendJson(
+      res,
+      200,
+      { access_token: token, token_type: "Bearer", expires_in: fake.expiresIn, scope: seen.scope },
+      { "Cache-Control": "no-store", Pragma: "no-cache" },
+    );
   }
 
   function handleApi(req: IncomingMessage, res: ServerResponse, url: URL, certSha256: string, bodyBytes: number): void {
@@ -350,17 +363,25 @@ export async function startFakeStellantis(opts: FakeStellantisOptions): Promise<
     if (basic !== undefined && opts.basic) {
       const [user, ...rest] = Buffer.from(basic, "base64").toString("utf8").split(":");
       if (user !== opts.basic.user || rest.join(":") !== opts.basic.password) {
-        answer(401, { httpCode: "401", httpMessage: "Unauthorized", moreInformation: "invalid user or password" }, { "WWW-Authenticate": 'Basic realm="connectedcar"' });
+        answer(
+          401,
+          { httpCode: "401", httpMessage: "Unauthorized", moreInformation: "invalid user or password" },
+          { "WWW-Authenticate": 'Basic realm="connectedcar"' },
+        );
         return;
       }
     } else {
       const t = bearer !== undefined ? tokens.get(bearer) : undefined;
       const problem =
-        bearer === undefined ? "missing bearer token"
-        : !t ? "unknown token"
-        : t.expiresAt <= now().getTime() ? "The access token expired"
-        : t.certSha256 !== certSha256 ? "token is bound to another client certificate"
-        : "";
+        bearer === undefined
+          ? "missing bearer token"
+          : !t
+            ? "unknown token"
+            : t.expiresAt <= now().getTime()
+              ? "The access token expired"
+              : t.certSha256 !== certSha256
+                ? "token is bound to another client certificate"
+                : "";
       if (problem) {
         answer(401, { error: "invalid_token", error_description: problem }, { "WWW-Authenticate": 'Bearer error="invalid_token"' });
         return;

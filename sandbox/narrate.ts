@@ -42,14 +42,22 @@ export function narrateSandbox(tl: Timeline, e: SandboxEvent): void {
       tl.line("IDP", `refused certificate ${short(d.serial)}: invalid_client (not bound to the OAuth2 client yet)`);
       return;
     case "api":
-      tl.line("API", `GET ${String(d.path)}?client_id=${String((d.query as Record<string, string>).client_id ?? "")} -> ${String(d.status)}${d.status === 200 ? " application/hal+json" : ""} (mTLS with certificate ${short(d.serial ?? d.certSha256)}, ${String(d.auth)} token bound to it)`);
+      tl.line(
+        "API",
+        `GET ${String(d.path)}?client_id=${String((d.query as Record<string, string>).client_id ?? "")} -> ${String(d.status)}${d.status === 200 ? " application/hal+json" : ""} (mTLS with certificate ${short(d.serial ?? d.certSha256)}, ${String(d.auth)} token bound to it)`,
+      );
       return;
     case "csr-ignored":
     case "outage":
       tl.line("sandbox", e.text);
       return;
     case "mode":
-      tl.line("IDP", d.acceptAll ? "now accepts every certificate of its CA at once" : "now strict: a new certificate is refused until it arrives by email for registration (seed step 5)");
+      tl.line(
+        "IDP",
+        d.acceptAll
+          ? "now accepts every certificate of its CA at once"
+          : "now strict: a new certificate is refused until it arrives by email for registration (seed step 5)",
+      );
       return;
     default:
       return; // started, token (credd says "token obtained"), stopped
@@ -74,10 +82,16 @@ export function narrateCredd(tl: Timeline, l: LogLine): void {
       );
       return;
     case "mailbox: a reply for a credential":
-      tl.line("credd", `read Stellantis' reply from its mailbox: "${String(l.subject)}" from ${String(l.from)}, matched by ${String(l.matchedBy)} (it answers credd's CSR email); following its link`);
+      tl.line(
+        "credd",
+        `read Stellantis' reply from its mailbox: "${String(l.subject)}" from ${String(l.from)}, matched by ${String(l.matchedBy)} (it answers credd's CSR email); following its link`,
+      );
       return;
     case "mailbox: reply handled":
-      tl.line("credd", `the reply is handled (${(l.files as string[] | undefined)?.join(", ") ?? ""}); the message moved to credd/done, flagged seen`);
+      tl.line(
+        "credd",
+        `the reply is handled (${(l.files as string[] | undefined)?.join(", ") ?? ""}); the message moved to credd/done, flagged seen`,
+      );
       return;
     case "mailbox: a reply credd cannot finish by itself; ops emailed":
       tl.line("credd", `a reply it cannot finish by itself: ${String(l.reason)}; ops emailed`);

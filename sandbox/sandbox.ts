@@ -142,7 +142,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       clientCertCheck: "request", // certificates are dated by the virtual clock, which TLS does not know
       onTokenRequest(r, issued) {
         if (issued) {
-          if (idp?.acceptAllFromCa && !persisted.bound.includes(r.certSha256)) bind(r.certSha256, "first use: the IDP accepts every certificate of its CA");
+          if (idp?.acceptAllFromCa && !persisted.bound.includes(r.certSha256))
+            bind(r.certSha256, "first use: the IDP accepts every certificate of its CA");
           log.add("token", `IDP issued a token to certificate ${serialOf(r.certSha256)} (client ${r.clientId}, expires in ${tokenLifetime} s)`, {
             sha256: r.certSha256,
             serial: serialOf(r.certSha256),
@@ -155,11 +156,15 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
         }
       },
       onApiCall(c) {
-        log.add("api", `API GET ${c.path}?client_id=${c.query.client_id ?? ""} answered ${c.status}${c.status === 200 ? " application/hal+json" : ""} (certificate ${serialOf(c.certSha256)})`, {
-          ...c,
-          auth: c.auth.split(" ")[0] ?? "",
-          serial: serialOf(c.certSha256),
-        });
+        log.add(
+          "api",
+          `API GET ${c.path}?client_id=${c.query.client_id ?? ""} answered ${c.status}${c.status === 200 ? " application/hal+json" : ""} (certificate ${serialOf(c.certSha256)})`,
+          {
+            ...c,
+            auth: c.auth.split(" ")[0] ?? "",
+            serial: serialOf(c.certSha256),
+          },
+        );
       },
     }),
   );
@@ -246,11 +251,15 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     ),
     0o644,
   );
-  log.add("started", `sandbox up in ${dir}: SMTP 127.0.0.1:${smtp.port}, IDP + API ${fake.tokenUrl.replace(/\/as\/.*$/, "")}${web ? `, mailbox ${web.url}` : ""}`, {
-    smtpPort: smtp.port,
-    httpsPort: fake.port,
-    webPort: web?.port,
-  });
+  log.add(
+    "started",
+    `sandbox up in ${dir}: SMTP 127.0.0.1:${smtp.port}, IDP + API ${fake.tokenUrl.replace(/\/as\/.*$/, "")}${web ? `, mailbox ${web.url}` : ""}`,
+    {
+      smtpPort: smtp.port,
+      httpsPort: fake.port,
+      webPort: web?.port,
+    },
+  );
 
   let stopped = false;
   return {

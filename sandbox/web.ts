@@ -32,7 +32,9 @@ function page(o: MailboxPageOptions): string {
         `<td><a href="/mail/${m.n}">${esc(m.subject)}</a></td><td>${esc(m.attachments.map((a) => a.filename).join(", "))}</td></tr>`,
     )
     .join("\n");
-  const evs = events.map((e) => `<tr><td>${esc(e.at.replace("T", " ").slice(0, 19))}</td><td>${esc(e.kind)}</td><td>${esc(e.text)}</td></tr>`).join("\n");
+  const evs = events
+    .map((e) => `<tr><td>${esc(e.at.replace("T", " ").slice(0, 19))}</td><td>${esc(e.kind)}</td><td>${esc(e.text)}</td></tr>`)
+    .join("\n");
   return `<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="3">
 <title>credd sandbox mailbox</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse;width:100%;margin-bottom:2em}

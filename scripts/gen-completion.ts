@@ -63,7 +63,12 @@ ${branch(v.files, 'mapfile -t COMPREPLY < <(compgen -f -- "$cur"); compopt -o fi
     w="\${COMP_WORDS[i]}"
     case "$w" in
       -c|--config) config=(--config "\${COMP_WORDS[i + 1]}"); i=$((i + 1)); continue ;;
-  ${branch([...v.files, ...v.dirs, ...v.other].filter((o) => o !== "-c" && o !== "--config"), "i=$((i + 1)); continue").replace(/^ {4}/, "    ").trimEnd()}
+  ${branch(
+    [...v.files, ...v.dirs, ...v.other].filter((o) => o !== "-c" && o !== "--config"),
+    "i=$((i + 1)); continue",
+  )
+    .replace(/^ {4}/, "    ")
+    .trimEnd()}
       -*) continue ;;
     esac
     if [ -z "$cmd" ]; then cmd="$w"; else n=$((n + 1)); fi

@@ -56,31 +56,71 @@ export async function creddPage(): Promise<string> {
   const help = globalHelp();
   const out: string[] = [header("CREDD", 1, "credd manual")];
   out.push(".SH NAME", "credd \\- keeps Stellantis B2B API credentials alive (client certificate, CSR by email, OAuth2 tokens)");
-  out.push(".SH SYNOPSIS", ".B credd", "[\\fB\\-\\-config\\fR \\fIFILE\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]", ".br", ".B credd", "\\fB\\-\\-help\\fR | \\fB\\-\\-version\\fR");
+  out.push(
+    ".SH SYNOPSIS",
+    ".B credd",
+    "[\\fB\\-\\-config\\fR \\fIFILE\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]",
+    ".br",
+    ".B credd",
+    "\\fB\\-\\-help\\fR | \\fB\\-\\-version\\fR",
+  );
   out.push(
     ".SH DESCRIPTION",
     roff(
       "credd renews the client certificate of each configured Stellantis B2B credential before it expires: it makes a key and a CSR, emails the CSR to the Stellantis contact, takes in the signed certificate (from its inbox folder or credd ingest), makes it live and runs deploy hooks. For OAuth2 credentials it keeps an access token fresh over mutual TLS. It alerts people by email, and writes its state for credd status and Prometheus.",
     ),
     ".PP",
-    roff("credd run is the daemon (what systemd starts); the other commands are for people and monitoring. The configuration is described in credd.yaml(5)."),
+    roff(
+      "credd run is the daemon (what systemd starts); the other commands are for people and monitoring. The configuration is described in credd.yaml(5).",
+    ),
   );
   out.push(".SH COMMANDS");
   for (const c of COMMANDS) {
-    out.push(`.SS ${c.name}`, verbatim(usageLines(c).replace(/^usage: /, "").replace(/^ {7}/gm, "")), ".PP", roff(`${c.summary[0]!.toUpperCase()}${c.summary.slice(1)}.`), ".PP", verbatim(await c.help()));
+    out.push(
+      `.SS ${c.name}`,
+      verbatim(
+        usageLines(c)
+          .replace(/^usage: /, "")
+          .replace(/^ {7}/gm, ""),
+      ),
+      ".PP",
+      roff(`${c.summary[0]!.toUpperCase()}${c.summary.slice(1)}.`),
+      ".PP",
+      verbatim(await c.help()),
+    );
   }
-  out.push(`.SS ${HELP_COMMAND.name}`, verbatim(usageLines(HELP_COMMAND).replace(/^usage: /, "")), ".PP", roff(`${HELP_COMMAND.summary[0]!.toUpperCase()}${HELP_COMMAND.summary.slice(1)}.`));
+  out.push(
+    `.SS ${HELP_COMMAND.name}`,
+    verbatim(usageLines(HELP_COMMAND).replace(/^usage: /, "")),
+    ".PP",
+    roff(`${HELP_COMMAND.summary[0]!.toUpperCase()}${HELP_COMMAND.summary.slice(1)}.`),
+  );
   out.push(".SH OPTIONS", roff("These options are taken before or after the command."));
   for (const line of helpSection(help, /^options/)) {
     const m = /^\s+(\S.*?)\s{2,}(\S.*)$/.exec(line);
     if (!m) throw new Error(`gen-man: cannot read the option line "${line}"`);
     out.push(".TP", `.B ${roff(m[1]!)}`, roff(m[2]!));
   }
-  out.push(".SH EXIT STATUS", verbatim(helpSection(help, /^exit codes/).map((l) => l.replace(/^ {2}/, "")).join("\n")));
-  out.push(".PP", roff("Each command's own exit codes are in its section above; credd status uses the monitoring-plugin convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)."));
+  out.push(
+    ".SH EXIT STATUS",
+    verbatim(
+      helpSection(help, /^exit codes/)
+        .map((l) => l.replace(/^ {2}/, ""))
+        .join("\n"),
+    ),
+  );
+  out.push(
+    ".PP",
+    roff(
+      "Each command's own exit codes are in its section above; credd status uses the monitoring-plugin convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
+    ),
+  );
   const env: [string, string][] = [
     ["CREDD_CONFIG", "The config file when --config is not given (default /etc/credd/credd.yaml)."],
-    ["CREDD_LOG_LEVEL", "Log level: fatal, error, warn, info (the daemon's default), debug, or silent (the other commands' default; they log to stderr)."],
+    [
+      "CREDD_LOG_LEVEL",
+      "Log level: fatal, error, warn, info (the daemon's default), debug, or silent (the other commands' default; they log to stderr).",
+    ],
     ["CREDD_DEBUG", "When set, an internal error also prints its stack trace."],
     ["CREDENTIALS_DIRECTORY", "Set by systemd (LoadCredential=): a *_file key that is not an absolute path names a file in it."],
     ["NOTIFY_SOCKET, WATCHDOG_USEC", "Set by systemd for Type=notify: credd run reports READY, STATUS and the watchdog."],
@@ -99,7 +139,9 @@ export async function creddPage(): Promise<string> {
   for (const [k, v] of files) out.push(".TP", `.I ${roff(k)}`, roff(v));
   out.push(
     ".SH LOGS",
-    roff("credd run logs JSON lines on stdout, which systemd puts in the journal: journalctl -u credd -o cat | jq . reads them; journalctl -u credd -p err shows errors only."),
+    roff(
+      "credd run logs JSON lines on stdout, which systemd puts in the journal: journalctl -u credd -o cat | jq . reads them; journalctl -u credd -p err shows errors only.",
+    ),
     ".SH SEE ALSO",
     "\\fBcredd.yaml\\fR(5), \\fBsystemctl\\fR(1), \\fBjournalctl\\fR(1)",
   );

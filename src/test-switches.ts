@@ -25,7 +25,9 @@ export const ALLOW_TEST_SWITCHES = "CREDD_ALLOW_TEST_SWITCHES";
 
 /** The test switches set (non-empty) in `env`, in TEST_SWITCHES order. */
 export function activeTestSwitches(env: NodeJS.ProcessEnv = process.env): { name: TestSwitch; value: string }[] {
-  return (Object.keys(TEST_SWITCHES) as TestSwitch[]).filter((k) => env[k] !== undefined && env[k] !== "").map((name) => ({ name, value: env[name]! }));
+  return (Object.keys(TEST_SWITCHES) as TestSwitch[])
+    .filter((k) => env[k] !== undefined && env[k] !== "")
+    .map((name) => ({ name, value: env[name]! }));
 }
 
 /** The first line `credd status` prints when test switches are set; undefined when none is. */

@@ -15,12 +15,19 @@ export interface RunningDaemon {
 
 /** `nodeFlags`: what node is given before dist/main.js (the idle figure passes the unit's, bench/lib/unit.ts). */
 export function startDaemon(config: string, env: NodeJS.ProcessEnv = {}, nodeFlags: readonly string[] = []): RunningDaemon {
-  const child = spawn(process.execPath, [...nodeFlags, creddMain(), "--config", config, "run"], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...nodeFlags, creddMain(), "--config", config, "run"], {
+    env: childEnv(env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const log = followLog(child, {
     stripPriority: true,
-    context: () => `credd run:\n${log.lines.slice(-20).map((l) => JSON.stringify(l)).join("\n")}\n${err}`,
+    context: () =>
+      `credd run:\n${log.lines
+        .slice(-20)
+        .map((l) => JSON.stringify(l))
+        .join("\n")}\n${err}`,
   });
   return {
     child,

@@ -38,7 +38,9 @@ export function writeManyConfig(dir: string, n: number, o: ManyConfigOptions = {
   for (let i = 1; i <= n; i++) {
     lines.push(`  - name: ${credName(i)}`, `    mzp: ${mzpOf(i)}`, `    client_id: app-${i}`, `    subject: ${SUBJECT}`);
     if (o.tokenUrl || i % 2 === 0) {
-      lines.push(`    oauth: { token_url: "${o.tokenUrl ?? "https://idfed-preprod.mpsa.com/as/token.oauth2"}", client_id: partner-client, scope: openid }`);
+      lines.push(
+        `    oauth: { token_url: "${o.tokenUrl ?? "https://idfed-preprod.mpsa.com/as/token.oauth2"}", client_id: partner-client, scope: openid }`,
+      );
     }
   }
   const file = join(dir, "credd.yaml");

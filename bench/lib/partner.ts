@@ -56,8 +56,27 @@ export async function makeCertsFor(dir: string, ca: TestCa, mzps: string[]): Pro
       const i = next++;
       const csr = join(dir, `${mzps[i]}.csr`);
       await openssl(["req", "-new", "-config", req, "-utf8", "-key", keyPath, "-subj", subjFromDn(dnFor(mzps[i]!)), "-sha256", "-out", csr]);
-      await openssl(["x509", "-req", "-in", csr, "-CA", ca.certPath, "-CAkey", ca.keyPath, "-set_serial", `0x${(0x1000 + i).toString(16)}`,
-        "-days", "365", "-sha256", "-extfile", ext, "-extensions", "leaf", "-out", certPaths[i]!]);
+      await openssl([
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        ca.certPath,
+        "-CAkey",
+        ca.keyPath,
+        "-set_serial",
+        `0x${(0x1000 + i).toString(16)}`,
+        "-days",
+        "365",
+        "-sha256",
+        "-extfile",
+        ext,
+        "-extensions",
+        "leaf",
+        "-out",
+        certPaths[i]!,
+      ]);
     }
   };
   await Promise.all(Array.from({ length: 4 }, worker));

@@ -22,7 +22,11 @@ export interface TimedRun {
 }
 
 /** Runs `cmd args` to completion and times it from spawn to exit (wall clock), like hyperfine -N. */
-export function timeProcess(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<TimedRun> {
+export function timeProcess(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<TimedRun> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(cmd, args, { env: opts.env ?? childEnv(), cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });

@@ -19,7 +19,14 @@ function quantile(sorted: number[], q: number): number {
 
 export function summarize(samples: number[]): Summary {
   const s = [...samples].sort((a, b) => a - b);
-  return { n: s.length, median: quantile(s, 0.5), min: s[0] ?? Number.NaN, max: s.at(-1) ?? Number.NaN, p25: quantile(s, 0.25), p75: quantile(s, 0.75) };
+  return {
+    n: s.length,
+    median: quantile(s, 0.5),
+    min: s[0] ?? Number.NaN,
+    max: s.at(-1) ?? Number.NaN,
+    p25: quantile(s, 0.25),
+    p75: quantile(s, 0.75),
+  };
 }
 
 /** "123 ms" with a precision that suits the size. */

@@ -10,5 +10,8 @@ export const UNIT_FILE = join(ROOT, "systemd", "credd.service");
 export function unitNodeFlags(text: string = readFileSync(UNIT_FILE, "utf8")): string[] {
   const m = /^ExecStart=(\S+)((?:[ \t]+-\S+)*)[ \t]+\S*\/dist\/main\.js[ \t]/m.exec(text);
   if (!m) throw new Error(`${UNIT_FILE}: no "ExecStart=NODE [FLAGS] .../dist/main.js ..." line: update bench/lib/unit.ts`);
-  return m[2]!.trim().split(/\s+/).filter((w) => w !== "");
+  return m[2]!
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== "");
 }

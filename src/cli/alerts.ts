@@ -42,7 +42,9 @@ export async function cmdAlerts(p: Parsed, g: Globals, io: Io): Promise<number> 
     const open = openAlerts(db);
     if (open.length === 0) io.out("no open alerts");
     for (const a of open) {
-      io.out(`${a.severity.toUpperCase().padEnd(8)} ${(a.credential ?? "credd").padEnd(16)} ${a.title} (since ${when(a.opened_at)}, last sent ${when(a.last_sent_at)})`);
+      io.out(
+        `${a.severity.toUpperCase().padEnd(8)} ${(a.credential ?? "credd").padEnd(16)} ${a.title} (since ${when(a.opened_at)}, last sent ${when(a.last_sent_at)})`,
+      );
     }
     return 0;
   } finally {

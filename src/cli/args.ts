@@ -52,7 +52,9 @@ export class UsageProblem {
   ) {}
 }
 
-export type ParseResult = { ok: true; parsed: Parsed; config?: string; help: boolean } | { ok: false; problem: UsageProblem; help: boolean; json: boolean };
+export type ParseResult =
+  | { ok: true; parsed: Parsed; config?: string; help: boolean }
+  | { ok: false; problem: UsageProblem; help: boolean; json: boolean };
 
 /**
  * Checks `argv` (the words after the command name, and any options before it) against `spec`.
@@ -61,7 +63,10 @@ export type ParseResult = { ok: true; parsed: Parsed; config?: string; help: boo
 export function parseCommand(spec: CommandSpec, argv: readonly string[]): ParseResult {
   const known: Record<string, OptionSpec> = { ...spec.options, ...GLOBAL_OPTIONS };
   const options = Object.fromEntries(
-    Object.entries(known).map(([name, o]) => [name, { type: o.value ? ("string" as const) : ("boolean" as const), ...(o.short ? { short: o.short } : {}) }]),
+    Object.entries(known).map(([name, o]) => [
+      name,
+      { type: o.value ? ("string" as const) : ("boolean" as const), ...(o.short ? { short: o.short } : {}) },
+    ]),
   );
   const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
   const args: string[] = [];
@@ -99,7 +104,9 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): ParseR
       // parseArgs takes the next word as the value whatever it is: `--cert --key k` means a missing FILE.
       const v = t.value;
       if (v === undefined || v === "" || (!t.inlineValue && v.startsWith("-") && v !== "-")) {
-        fail(`${t.rawName} needs a ${o.value}${v && !t.inlineValue ? ` (got the option ${v}; a value starting with - is written ${shown}=${v})` : ""}`);
+        fail(
+          `${t.rawName} needs a ${o.value}${v && !t.inlineValue ? ` (got the option ${v}; a value starting with - is written ${shown}=${v})` : ""}`,
+        );
         continue;
       }
     }
@@ -147,10 +154,17 @@ function hint(raw: string, spec: CommandSpec): string {
     return byShort ? "" : ` (${Object.keys(spec.options).length ? `options: ${optionList(spec)}` : `${spec.name} takes no options`})`;
   }
   const near = closest(name, Object.keys(all));
-  return near ? ` (did you mean --${near}?)` : Object.keys(spec.options).length ? ` (options: ${optionList(spec)})` : ` (${spec.name} takes no options)`;
+  return near
+    ? ` (did you mean --${near}?)`
+    : Object.keys(spec.options).length
+      ? ` (options: ${optionList(spec)})`
+      : ` (${spec.name} takes no options)`;
 }
 
-const optionList = (spec: CommandSpec) => Object.keys(spec.options).map((k) => `--${k}`).join(", ");
+const optionList = (spec: CommandSpec) =>
+  Object.keys(spec.options)
+    .map((k) => `--${k}`)
+    .join(", ");
 
 /** "status takes at most one NAME" and the like. */
 function takes(spec: CommandSpec): string {

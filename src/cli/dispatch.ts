@@ -96,7 +96,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 function usageError(cmd: Command, p: UsageProblem, json: boolean, io: Io): number {
   io.err(usageText(p));
   // `status --json` answers in JSON whatever happens: the monitoring side parses stdout.
-  if (json && cmd.name === "status") io.out(JSON.stringify({ version: 1, status: "unknown", exit_code: cmd.usageExit, error: `usage: ${p.message}` }, null, 2));
+  if (json && cmd.name === "status")
+    io.out(JSON.stringify({ version: 1, status: "unknown", exit_code: cmd.usageExit, error: `usage: ${p.message}` }, null, 2));
   return cmd.usageExit;
 }
 

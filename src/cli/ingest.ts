@@ -48,7 +48,9 @@ export async function cmdIngest(parsed: Parsed, g: Globals, io: Io): Promise<num
         { what: "the signed certificate to take in", fix: "check the path; give the file Stellantis sent (PEM, DER or PKCS#7)", code: "NOT_FOUND" },
         MAX_CERTIFICATE_FILE_BYTES,
       );
-      files.push("bytes" in r ? { name: p, bytes: r.bytes } : { name: p, bytes: Buffer.alloc(0), refused: { check: r.check, reason: `${p} ${r.reason}` } });
+      files.push(
+        "bytes" in r ? { name: p, bytes: r.bytes } : { name: p, bytes: Buffer.alloc(0), refused: { check: r.check, reason: `${p} ${r.reason}` } },
+      );
     }
     const outcomes = await ingestBatch(ctx, files, only);
     for (const o of outcomes) io.out(humanTimes(describe(o)));

@@ -20,7 +20,13 @@ export function statusText(v: StatusView, push: (line: string) => void): void {
   row("schedule", v.daemon.check_schedule);
   row("outbox", outbox(v.outbox.queued, v.outbox.last_error, v.outbox.oldest_queued_at));
   for (const a of v.alerts.filter((x) => x.credential === null)) row("alert", alert(a));
-  if (v.mailbox) row("mailbox", v.mailbox.reading ? `${v.mailbox.source}: read` : `${v.mailbox.source}: CANNOT READ since ${when(v.mailbox.failing_since)}: ${v.mailbox.last_error ?? ""}`);
+  if (v.mailbox)
+    row(
+      "mailbox",
+      v.mailbox.reading
+        ? `${v.mailbox.source}: read`
+        : `${v.mailbox.source}: CANNOT READ since ${when(v.mailbox.failing_since)}: ${v.mailbox.last_error ?? ""}`,
+    );
   for (const c of v.credentials) credentialText(c, v.daemon.stale, push);
 }
 
@@ -51,9 +57,15 @@ function credentialText(c: CredentialStatus, daemonStale: boolean, push: (line: 
       row("csr sent", `${when(r.csr_sent_at)}${r.remind_count ? ` (reminded ${plural(r.remind_count, "time")}, last ${when(r.reminded_at)})` : ""}`);
     }
     if (r.awaiting_registration) {
-      row("registration", `certificate emailed to the contact ${when(r.registration_mailed_at, "not yet")}, ${plural(r.probe_attempts, "probe")} so far`);
+      row(
+        "registration",
+        `certificate emailed to the contact ${when(r.registration_mailed_at, "not yet")}, ${plural(r.probe_attempts, "probe")} so far`,
+      );
       if (r.last_probe_error) row("probe error", r.last_probe_error);
-      row("next probe", `${when(r.next_probe_at, "at the daemon's next check")}${daemonStale ? " (if `credd run` is running: it has not checked lately)" : ""}`);
+      row(
+        "next probe",
+        `${when(r.next_probe_at, "at the daemon's next check")}${daemonStale ? " (if `credd run` is running: it has not checked lately)" : ""}`,
+      );
     }
   } else row("renewal", "none in progress");
   row("next step", c.next_step.reason);
@@ -61,7 +73,11 @@ function credentialText(c: CredentialStatus, daemonStale: boolean, push: (line: 
   if (t.expires_at !== undefined) {
     row("token", t.state);
     if (t.expires_at) row("token expires", `${when(t.expires_at)} (refresh due ${when(t.refresh_at ?? null)})`);
-    if (t.failures) row("token retry", `${when(t.next_attempt_at ?? null, "not scheduled")}, after ${plural(t.failures, "failure")}: ${t.last_error ?? "no reason recorded"}`);
+    if (t.failures)
+      row(
+        "token retry",
+        `${when(t.next_attempt_at ?? null, "not scheduled")}, after ${plural(t.failures, "failure")}: ${t.last_error ?? "no reason recorded"}`,
+      );
   } else row("token", t.state);
   if (c.last_hook) {
     const h = c.last_hook;

@@ -93,8 +93,7 @@ export function textProblem(s: string): { problem: string; fix: string } | undef
       problem: `contains a control character (${control}); control characters are not allowed`,
       fix: "write the value on one line without tabs, carriage returns or other control characters",
     };
-  if (s !== s.trim())
-    return { problem: "has leading or trailing whitespace", fix: `remove it: ${quote(s.trim())}` };
+  if (s !== s.trim()) return { problem: "has leading or trailing whitespace", fix: `remove it: ${quote(s.trim())}` };
   return undefined;
 }
 

@@ -84,7 +84,10 @@ function checkCredential(ix: Issues, at: At, v: unknown, ctx: Context): Credenti
       known: CREDENTIAL_KEYS,
       forbidden: {
         password: { problem: "secrets only come from files", fix: "use basic_auth: { user: ..., password_file: FILE }" },
-        pkcs12_password: { problem: "secrets only come from files: use pkcs12_password_file", fix: "put it in a file and name it with pkcs12_password_file" },
+        pkcs12_password: {
+          problem: "secrets only come from files: use pkcs12_password_file",
+          fix: "put it in a file and name it with pkcs12_password_file",
+        },
       },
     },
     "write each credential as a mapping with name, mzp, subject, ... (e.g. - name: fleet-prod)",
@@ -211,12 +214,23 @@ function checkOAuth(ix: Issues, at: At, v: unknown): OAuthConfig | undefined {
 }
 
 function checkBasicAuth(ix: Issues, at: At, v: unknown, ctx: Context): BasicAuthConfig | undefined {
-  const m = mapping(ix, at, v, { known: ["user", "password_file"], forbidden: { password: SECRETS_FROM_FILES } }, "e.g. basic_auth: { user: MZP128745, password_file: FILE }");
+  const m = mapping(
+    ix,
+    at,
+    v,
+    { known: ["user", "password_file"], forbidden: { password: SECRETS_FROM_FILES } },
+    "e.g. basic_auth: { user: MZP128745, password_file: FILE }",
+  );
   if (!m) return undefined;
   const userAt = child(at, "user");
   const fileAt = child(at, "password_file");
   const user = present(ix, userAt, get(m, "user"), "e.g. user: MZP128745") ? str(ix, userAt, get(m, "user"), "e.g. user: MZP128745") : undefined;
-  const file = present(ix, fileAt, get(m, "password_file"), "name the file holding the password, e.g. password_file: /run/credentials/credd.service/mzp")
+  const file = present(
+    ix,
+    fileAt,
+    get(m, "password_file"),
+    "name the file holding the password, e.g. password_file: /run/credentials/credd.service/mzp",
+  )
     ? secretPath(ix, fileAt, get(m, "password_file"), ctx.dir, ctx.env)
     : undefined;
   if (user === undefined || file === undefined) return undefined;
@@ -253,25 +267,38 @@ export function checkHooks(ix: Issues, at: At, v: unknown): string[][] {
     return [];
   }
   if (v.length > 0 && v.every((x) => typeof x === "string")) {
-    ix.add(at, "must be a list of commands, each itself a list of arguments; this is one command written flat", `deploy_hooks: [${JSON.stringify(v)}]`);
+    ix.add(
+      at,
+      "must be a list of commands, each itself a list of arguments; this is one command written flat",
+      `deploy_hooks: [${JSON.stringify(v)}]`,
+    );
     return [];
   }
   const hooks: string[][] = [];
   v.forEach((hook, i) => {
     const hookAt = item(at, i);
     if (typeof hook === "string") {
-      ix.add(hookAt, "is a string; each hook is a list of arguments (argv, run without a shell)", `write it as ${JSON.stringify(hook.trim().split(/\s+/))}`);
+      ix.add(
+        hookAt,
+        "is a string; each hook is a list of arguments (argv, run without a shell)",
+        `write it as ${JSON.stringify(hook.trim().split(/\s+/))}`,
+      );
       return;
     }
     if (!Array.isArray(hook) || hook.length === 0) {
-      ix.add(hookAt, `must be a non-empty list of arguments, got ${Array.isArray(hook) ? "an empty list" : describe(hook)}`, '["systemctl", "reload", "app"]');
+      ix.add(
+        hookAt,
+        `must be a non-empty list of arguments, got ${Array.isArray(hook) ? "an empty list" : describe(hook)}`,
+        '["systemctl", "reload", "app"]',
+      );
       return;
     }
     const argv: string[] = [];
     hook.forEach((arg, j) => {
       const argAt = item(hookAt, j);
       if (typeof arg !== "string") ix.add(argAt, `must be a string, got ${describe(arg)}`, `quote it: "${String(arg)}"`);
-      else if (j === 0 && arg.trim() === "") ix.add(argAt, "is empty: the first argument is the program to run", "e.g. systemctl or /usr/local/bin/reload-app");
+      else if (j === 0 && arg.trim() === "")
+        ix.add(argAt, "is empty: the first argument is the program to run", "e.g. systemctl or /usr/local/bin/reload-app");
       else if (arg.includes("\u0000")) ix.add(argAt, `contains a NUL character (${findControl(arg) ?? ""})`, "remove it");
       else argv.push(arg);
     });

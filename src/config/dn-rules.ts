@@ -46,8 +46,7 @@ export function dnValueProblem(attr: SubjectAttr, v: string): Problem | undefine
   if (attr === "C") {
     if (/^[a-z]{2}$/i.test(v) && v !== v.toUpperCase())
       return { problem: `must be two uppercase letters, got ${quote(v)}`, fix: `write ${v.toUpperCase()}` };
-    if (!/^[A-Z]{2}$/.test(v))
-      return { problem: `must be a two-letter ISO 3166 country code, got ${quote(v)}`, fix: "e.g. C: FR" };
+    if (!/^[A-Z]{2}$/.test(v)) return { problem: `must be a two-letter ISO 3166 country code, got ${quote(v)}`, fix: "e.g. C: FR" };
     return undefined;
   }
   // Code points, not UTF-16 units; counted only when the units alone could be too many.
@@ -67,7 +66,14 @@ export function dnValueProblem(attr: SubjectAttr, v: string): Problem | undefine
 
 export function checkName(ix: Issues, at: At, v: unknown): string | undefined {
   if (typeof v === "string" && NAME_PATTERN.test(v)) return v;
-  const slug = typeof v === "string" || typeof v === "number" ? String(v).toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^[-_]+/, "").slice(0, 63) : "";
+  const slug =
+    typeof v === "string" || typeof v === "number"
+      ? String(v)
+          .toLowerCase()
+          .replace(/[^a-z0-9_-]+/g, "-")
+          .replace(/^[-_]+/, "")
+          .slice(0, 63)
+      : "";
   ix.add(
     at,
     `must be 1 to 63 letters, digits, "-" or "_", starting with a letter or digit (it is a folder name), got ${isUnset(v) ? "nothing" : quote(String(v))}`,
@@ -143,11 +149,7 @@ function checkFixedParts(ix: Issues, at: At, m: Mapping, mzp: string | undefined
   const ou = get(m, "OU");
   if (!isUnset(ou) && ou !== STELLANTIS_OU) {
     const got = typeof ou === "string" ? quote(ou) : String(ou);
-    ix.add(
-      child(at, "OU"),
-      `is fixed by Stellantis to "${STELLANTIS_OU}", got ${got}`,
-      `remove subject.OU: credd always writes OU=${STELLANTIS_OU}`,
-    );
+    ix.add(child(at, "OU"), `is fixed by Stellantis to "${STELLANTIS_OU}", got ${got}`, `remove subject.OU: credd always writes OU=${STELLANTIS_OU}`);
   }
   const cn = get(m, "CN");
   if (!isUnset(cn) && cn !== mzp) {

@@ -105,7 +105,7 @@ function parseYaml(text: string, abs: string): Parsed {
       problem: `YAML syntax error${pos ? ` at line ${pos.line}, column ${pos.col}` : ""}: ${what}`,
       fix: /alias/i.test(what)
         ? 'quote values that start with * (a YAML alias), e.g. check_schedule: "*/10 * * * *"'
-        : "correct the YAML there; quote values that start with *, &, !, [, { or contain \": \" or \" #\"",
+        : 'correct the YAML there; quote values that start with *, &, !, [, { or contain ": " or " #"',
       ...(pos ? { line: pos.line } : {}),
     };
     throw new ConfigInvalidError(abs, [issue]);
@@ -150,8 +150,7 @@ export function lineLocator(text: string): Locate {
 /** Line of a path in the document; falls back to the nearest parent that exists. */
 function locator(doc: Document, lines: LineCounter): Locate {
   const { isMap, isNode, isScalar } = yamlLib();
-  const lineOf = (node: unknown): number | undefined =>
-    isNode(node) && node.range ? lines.linePos(node.range[0]).line : undefined;
+  const lineOf = (node: unknown): number | undefined => (isNode(node) && node.range ? lines.linePos(node.range[0]).line : undefined);
   return (raw: readonly Seg[], ofKey: boolean): number | undefined => {
     if (ofKey && raw.length > 0) {
       const parent = raw.length === 1 ? doc.contents : doc.getIn(raw.slice(0, -1), true);

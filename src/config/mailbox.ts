@@ -33,7 +33,11 @@ export function checkMailbox(ix: Issues, at: At, v: unknown, ctx: Context, conta
   if (!isUnset(rawImap) && !isUnset(rawMaildir)) {
     ix.add(child(at, "maildir"), "is set beside mailbox.imap: credd reads one source", "keep either imap: or maildir:, not both");
   } else if (isUnset(rawImap) && isUnset(rawMaildir)) {
-    ix.add(child(at, "imap"), "is missing: the mailbox section needs a source", "add imap: { host, user, password_file } or maildir: /var/mail/credd");
+    ix.add(
+      child(at, "imap"),
+      "is missing: the mailbox section needs a source",
+      "add imap: { host, user, password_file } or maildir: /var/mail/credd",
+    );
   }
   const imap = isUnset(rawImap) ? undefined : checkImap(ix, child(at, "imap"), rawImap, ctx);
   const maildir = isUnset(rawMaildir) ? undefined : filePath(ix, child(at, "maildir"), rawMaildir, ctx.dir, "e.g. maildir: /var/mail/credd");
@@ -68,13 +72,23 @@ function checkImap(ix: Issues, at: At, v: unknown, ctx: Context): ImapConfig | u
   const before = ix.list.length;
   const host = isUnset(get(m, "host")) ? missing(ix, k("host"), "e.g. host: imap.partner.example") : hostName(ix, k("host"), get(m, "host"));
   const port = isUnset(get(m, "port")) ? MAILBOX_DEFAULTS.imaps_port : int(ix, k("port"), get(m, "port"), 1, 65535, "port");
-  const user = isUnset(get(m, "user")) ? missing(ix, k("user"), "e.g. user: credd@partner.example") : str(ix, k("user"), get(m, "user"), "e.g. user: credd@partner.example");
+  const user = isUnset(get(m, "user"))
+    ? missing(ix, k("user"), "e.g. user: credd@partner.example")
+    : str(ix, k("user"), get(m, "user"), "e.g. user: credd@partner.example");
   const rawPw = get(m, "password_file");
   const rawTok = get(m, "access_token_file");
   if (isUnset(rawPw) && isUnset(rawTok)) {
-    ix.add(k("password_file"), "is missing: credd needs a password (or an OAuth2 token) to log in", "add password_file: FILE, or access_token_file: FILE for XOAUTH2");
+    ix.add(
+      k("password_file"),
+      "is missing: credd needs a password (or an OAuth2 token) to log in",
+      "add password_file: FILE, or access_token_file: FILE for XOAUTH2",
+    );
   } else if (!isUnset(rawPw) && !isUnset(rawTok)) {
-    ix.add(k("access_token_file"), "is set beside password_file: credd logs in one way", "keep password_file (LOGIN) or access_token_file (XOAUTH2), not both");
+    ix.add(
+      k("access_token_file"),
+      "is set beside password_file: credd logs in one way",
+      "keep password_file (LOGIN) or access_token_file (XOAUTH2), not both",
+    );
   }
   const pw = isUnset(rawPw) ? undefined : secretPath(ix, k("password_file"), rawPw, ctx.dir, ctx.env);
   const tok = isUnset(rawTok) ? undefined : secretPath(ix, k("access_token_file"), rawTok, ctx.dir, ctx.env);
@@ -101,8 +115,11 @@ function hostName(ix: Issues, at: At, v: unknown): string | undefined {
   const s = str(ix, at, v, "e.g. imap.partner.example");
   if (s === undefined) return undefined;
   const bare = s.replace(/^\[(.*)\]$/, "$1");
-  if (HOST.test(bare) || /^[0-9a-fA-F:]+$/.test(bare) && bare.includes(":")) return bare.toLowerCase();
-  const fix = /^[a-z]+:\/\//i.test(s) || /[:/]/.test(s) ? `write the host name alone, e.g. ${quote(hostOf(s))}` : "write a host name, e.g. imap.partner.example";
+  if (HOST.test(bare) || (/^[0-9a-fA-F:]+$/.test(bare) && bare.includes(":"))) return bare.toLowerCase();
+  const fix =
+    /^[a-z]+:\/\//i.test(s) || /[:/]/.test(s)
+      ? `write the host name alone, e.g. ${quote(hostOf(s))}`
+      : "write a host name, e.g. imap.partner.example";
   ix.add(at, `is not a host name, got ${quote(s)}`, fix);
   return undefined;
 }

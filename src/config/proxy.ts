@@ -35,21 +35,29 @@ export function checkProxy(ix: Issues, at: At, v: unknown, api: unknown): ProxyC
   const m = mapping(ix, at, v, { known: ["listen", "allow_remote", "timeout_ms", "max_body_bytes"] }, example);
   if (!m) return undefined;
   const before = ix.list.length;
-  if (isUnset(api)) ix.add(at, "needs api.base_url: the proxy forwards to it", "add api: { base_url: https://api-cert.groupe-psa.com/connectedcar/v3 }, or remove proxy");
+  if (isUnset(api))
+    ix.add(
+      at,
+      "needs api.base_url: the proxy forwards to it",
+      "add api: { base_url: https://api-cert.groupe-psa.com/connectedcar/v3 }, or remove proxy",
+    );
   const listenAt = child(at, "listen");
   const raw = get(m, "listen");
   let listen: string | undefined;
   if (isUnset(raw)) ix.add(listenAt, "is missing", 'listen: "127.0.0.1:8301" (or a unix socket path such as /run/credd/fleet-prod.sock)');
   else listen = str(ix, listenAt, raw, 'e.g. listen: "127.0.0.1:8301"');
   const allowRemote = isUnset(get(m, "allow_remote")) ? false : bool(ix, child(at, "allow_remote"), get(m, "allow_remote"));
-  const timeout = isUnset(get(m, "timeout_ms")) ? PROXY_DEFAULT_TIMEOUT_MS : int(ix, child(at, "timeout_ms"), get(m, "timeout_ms"), 100, 600_000, "milliseconds");
+  const timeout = isUnset(get(m, "timeout_ms"))
+    ? PROXY_DEFAULT_TIMEOUT_MS
+    : int(ix, child(at, "timeout_ms"), get(m, "timeout_ms"), 100, 600_000, "milliseconds");
   const maxBody = isUnset(get(m, "max_body_bytes"))
     ? PROXY_DEFAULT_MAX_BODY_BYTES
     : int(ix, child(at, "max_body_bytes"), get(m, "max_body_bytes"), 0, 1024 * 1024 * 1024, "bytes");
   if (listen !== undefined) {
     const parsed = parseListen(listen);
     if (typeof parsed === "string") ix.add(listenAt, parsed, 'listen: "127.0.0.1:8301" or listen: /run/credd/NAME.sock');
-    else if (parsed.kind === "tcp" && parsed.port === 0) ix.add(listenAt, "has port 0, which is not from 1 to 65535: applications need a fixed port", 'e.g. listen: "127.0.0.1:8301"');
+    else if (parsed.kind === "tcp" && parsed.port === 0)
+      ix.add(listenAt, "has port 0, which is not from 1 to 65535: applications need a fixed port", 'e.g. listen: "127.0.0.1:8301"');
     else if (parsed.kind === "tcp" && !isLoopback(parsed.host) && allowRemote !== true) {
       ix.add(
         listenAt,
@@ -58,6 +66,7 @@ export function checkProxy(ix: Issues, at: At, v: unknown, api: unknown): ProxyC
       );
     }
   }
-  if (ix.list.length > before || listen === undefined || allowRemote === undefined || timeout === undefined || maxBody === undefined) return undefined;
+  if (ix.list.length > before || listen === undefined || allowRemote === undefined || timeout === undefined || maxBody === undefined)
+    return undefined;
   return { listen, allow_remote: allowRemote, timeout_ms: timeout, max_body_bytes: maxBody };
 }

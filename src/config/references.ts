@@ -43,9 +43,21 @@ type Outcome = { found: string } | { problem: string; fix: string };
 
 type CaKey = "smtp.ca_file" | "stellantis.ca_file" | "mailbox.imap.ca_file";
 const CA_FILES: Record<CaKey, { noun: string; purpose: string; from: string }> = {
-  "smtp.ca_file": { noun: "the CA certificate of the SMTP server", purpose: "it signed the server's TLS certificate", from: "the mail server's administrator gives it" },
-  "stellantis.ca_file": { noun: "the Stellantis CA certificate", purpose: "every signed certificate must chain to it", from: "Stellantis sends it with the signed certificate" },
-  "mailbox.imap.ca_file": { noun: "the CA certificate of the IMAP server", purpose: "it signed the server's TLS certificate", from: "the mail server's administrator gives it" },
+  "smtp.ca_file": {
+    noun: "the CA certificate of the SMTP server",
+    purpose: "it signed the server's TLS certificate",
+    from: "the mail server's administrator gives it",
+  },
+  "stellantis.ca_file": {
+    noun: "the Stellantis CA certificate",
+    purpose: "every signed certificate must chain to it",
+    from: "Stellantis sends it with the signed certificate",
+  },
+  "mailbox.imap.ca_file": {
+    noun: "the CA certificate of the IMAP server",
+    purpose: "it signed the server's TLS certificate",
+    from: "the mail server's administrator gives it",
+  },
 };
 
 /**
@@ -79,9 +91,13 @@ export function checkReferences(config: Config, opts: ReferenceOptions = {}): Re
   };
   const top = (key: string): At => child(ROOT, key);
 
-  check(top("state_dir"), config.state_dir, "dir", () => folder(config.state_dir, "state_dir", "credd keeps its database, keys and certificates there", true));
+  check(top("state_dir"), config.state_dir, "dir", () =>
+    folder(config.state_dir, "state_dir", "credd keeps its database, keys and certificates there", true),
+  );
   const stateBroken = report.problems.length > 0;
-  check(top("runtime_dir"), config.runtime_dir, "dir", () => folder(config.runtime_dir, "runtime_dir", "credd writes the access tokens there for applications", true));
+  check(top("runtime_dir"), config.runtime_dir, "dir", () =>
+    folder(config.runtime_dir, "runtime_dir", "credd writes the access tokens there for applications", true),
+  );
   // The default inbox_dir is below state_dir: a broken state_dir is reported once, not twice.
   if (!(stateBroken && config.inbox_dir.startsWith(`${config.state_dir}${path.sep}`))) {
     check(top("inbox_dir"), config.inbox_dir, "dir", () =>
@@ -113,7 +129,9 @@ export function checkReferences(config: Config, opts: ReferenceOptions = {}): Re
     const label = `credentials[${cred.name}]`;
     if (cred.basic_auth) {
       const f = cred.basic_auth.password_file;
-      check(child(child(at, "basic_auth"), "password_file"), f, "secret", () => secretFile(f, `${label}.basic_auth.password_file`, "the Basic-auth password for the API"));
+      check(child(child(at, "basic_auth"), "password_file"), f, "secret", () =>
+        secretFile(f, `${label}.basic_auth.password_file`, "the Basic-auth password for the API"),
+      );
     }
     if (cred.pkcs12_password_file) {
       const f = cred.pkcs12_password_file;
@@ -128,11 +146,18 @@ export function checkReferences(config: Config, opts: ReferenceOptions = {}): Re
 }
 
 /** mailbox: the Maildir credd reads and moves messages in, the IMAP secret files and CA. */
-function checkMailboxReferences(mb: NonNullable<Config["mailbox"]>, at: At, check: (at: At, p: string, kind: string, look: () => Outcome) => void, now: Date): void {
+function checkMailboxReferences(
+  mb: NonNullable<Config["mailbox"]>,
+  at: At,
+  check: (at: At, p: string, kind: string, look: () => Outcome) => void,
+  now: Date,
+): void {
   if (mb.maildir) {
     const dir = mb.maildir;
     // Made by the mail server that delivers to it: a missing one is a typo, not something to create.
-    check(child(at, "maildir"), dir, "dir", () => folder(dir, "mailbox.maildir", "credd reads the replies delivered there and moves them to the done and refused folders", false));
+    check(child(at, "maildir"), dir, "dir", () =>
+      folder(dir, "mailbox.maildir", "credd reads the replies delivered there and moves them to the done and refused folders", false),
+    );
   }
   const imap = mb.imap;
   if (!imap) return;
@@ -143,7 +168,9 @@ function checkMailboxReferences(mb: NonNullable<Config["mailbox"]>, at: At, chec
   }
   if (imap.access_token_file) {
     const f = imap.access_token_file;
-    check(child(i, "access_token_file"), f, "secret", () => secretFile(f, "mailbox.imap.access_token_file", "the OAuth2 access token for the IMAP login (XOAUTH2)"));
+    check(child(i, "access_token_file"), f, "secret", () =>
+      secretFile(f, "mailbox.imap.access_token_file", "the OAuth2 access token for the IMAP login (XOAUTH2)"),
+    );
   }
   if (imap.ca_file) {
     const f = imap.ca_file;
@@ -191,21 +218,42 @@ function folder(dir: string, key: string, want: string, mayCreate: boolean): Out
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOTDIR") {
       const file = fileAbove(dir) ?? "a part of its path";
-      return { problem: `${dir} cannot be created: ${file} is a file, not a folder; ${want}`, fix: `correct ${key}: a folder cannot be made below a file` };
+      return {
+        problem: `${dir} cannot be created: ${file} is a file, not a folder; ${want}`,
+        fix: `correct ${key}: a folder cannot be made below a file`,
+      };
     }
-    if (code !== "ENOENT") return { problem: `${dir} ${fsFound(err, dir, "reached")}; ${want}`, fix: `let ${user} reach it (x permission on every folder above it), or correct ${key}` };
+    if (code !== "ENOENT")
+      return {
+        problem: `${dir} ${fsFound(err, dir, "reached")}; ${want}`,
+        fix: `let ${user} reach it (x permission on every folder above it), or correct ${key}`,
+      };
     if (!mayCreate) return { problem: `${dir} does not exist; ${want}`, fix: `create it (${install}), or correct ${key}` };
     const up = existingAncestor(dir);
-    if ("error" in up) return { problem: `${dir} does not exist, and ${up.dir} ${fsFound(up.error, up.dir, "reached")}; ${want}`, fix: `create it (${install}), or correct ${key}` };
-    if (!up.stat.isDirectory()) return { problem: `${dir} cannot be created: ${up.dir} is a file, not a folder; ${want}`, fix: `correct ${key}: a folder cannot be made below a file` };
+    if ("error" in up)
+      return {
+        problem: `${dir} does not exist, and ${up.dir} ${fsFound(up.error, up.dir, "reached")}; ${want}`,
+        fix: `create it (${install}), or correct ${key}`,
+      };
+    if (!up.stat.isDirectory())
+      return {
+        problem: `${dir} cannot be created: ${up.dir} is a file, not a folder; ${want}`,
+        fix: `correct ${key}: a folder cannot be made below a file`,
+      };
     if (!can(up.dir, constants.W_OK | constants.X_OK)) {
-      return { problem: `${dir} does not exist, and ${user} cannot create it: ${up.dir} is not writable; ${want}`, fix: `create it (${install}), or correct ${key}` };
+      return {
+        problem: `${dir} does not exist, and ${user} cannot create it: ${up.dir} is not writable; ${want}`,
+        fix: `create it (${install}), or correct ${key}`,
+      };
     }
     return { found: `does not exist yet; credd creates it (${up.dir} is writable)` };
   }
   if (!st.isDirectory()) return { problem: `${dir} is a file, not a folder; ${want}`, fix: `point ${key} at a folder, or move the file away` };
   if (!can(dir, constants.R_OK | constants.W_OK | constants.X_OK)) {
-    return { problem: `${dir} is not writable by ${user}; ${want}`, fix: `chown ${owner()} ${dir} (or give credd's group rwx on it), or run credd as the user that owns it` };
+    return {
+      problem: `${dir} is not writable by ${user}; ${want}`,
+      fix: `chown ${owner()} ${dir} (or give credd's group rwx on it), or run credd as the user that owns it`,
+    };
   }
   return { found: "writable folder" };
 }
@@ -214,7 +262,8 @@ function folder(dir: string, key: string, want: string, mayCreate: boolean): Out
 function metricsFolder(file: string): Outcome {
   const want = "credd writes the Prometheus metrics there (a temporary file renamed over metrics_file)";
   const st = statSafe(file);
-  if (st?.isDirectory()) return { problem: `${file} is a folder, not a file; ${want}`, fix: "name a file ending in .prom in node_exporter's textfile folder" };
+  if (st?.isDirectory())
+    return { problem: `${file} is a folder, not a file; ${want}`, fix: "name a file ending in .prom in node_exporter's textfile folder" };
   // Not created by credd: a missing folder is a typo that node_exporter would never notice.
   const dir = folder(path.dirname(file), "metrics_file", want, false);
   if ("problem" in dir && dir.fix.startsWith("create it")) {
@@ -251,7 +300,8 @@ function caFile(file: string, now: Date, key: string, ca: { noun: string; purpos
   try {
     const st = statSync(file);
     if (st.isDirectory()) return { problem: `${file} is a folder, not a file; ${wants}`, fix: `point ${key} at the certificate file itself` };
-    if (st.size > MAX_CA_FILE_BYTES) return { problem: `${file} is ${st.size} bytes, too large for CA certificates; ${wants}`, fix: `point ${key} at the CA certificate file` };
+    if (st.size > MAX_CA_FILE_BYTES)
+      return { problem: `${file} is ${st.size} bytes, too large for CA certificates; ${wants}`, fix: `point ${key} at the CA certificate file` };
     bytes = readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -261,7 +311,10 @@ function caFile(file: string, now: Date, key: string, ca: { noun: string; purpos
   const blocks = findPemBlocks(bytes);
   const labels = blocks.map((b) => b.label);
   if (labels.some((l) => l.includes("PRIVATE KEY"))) {
-    return { problem: `${file} holds a private key; ${wants}, and never a key`, fix: `move the key out of ${file} and keep it secret: ${key} needs only certificates` };
+    return {
+      problem: `${file} holds a private key; ${wants}, and never a key`,
+      fix: `move the key out of ${file} and keep it secret: ${key} needs only certificates`,
+    };
   }
   const certBlocks = blocks.filter((b) => CERT_LABELS.has(b.label));
   if (certBlocks.length === 0) {
@@ -339,10 +392,14 @@ function hookProgram(program: string, env: NodeJS.ProcessEnv, key: string): Outc
     try {
       st = statSync(file);
     } catch (err) {
-      return { problem: `${file} ${fsFound(err, file, "reached")}; ${want}`, fix: `install the program there, or correct ${key}[0] (the program, as a full path or a name found in PATH)` };
+      return {
+        problem: `${file} ${fsFound(err, file, "reached")}; ${want}`,
+        fix: `install the program there, or correct ${key}[0] (the program, as a full path or a name found in PATH)`,
+      };
     }
     if (st.isDirectory()) return { problem: `${file} is a folder, not a program; ${want}`, fix: `correct ${key}[0]: name the program itself` };
-    if (!can(file, constants.X_OK)) return { problem: `${file} is not executable by ${user}; ${want}`, fix: `chmod +x ${file}, or correct ${key}[0]` };
+    if (!can(file, constants.X_OK))
+      return { problem: `${file} is not executable by ${user}; ${want}`, fix: `chmod +x ${file}, or correct ${key}[0]` };
     return { found: "executable" };
   }
   const searchPath = env.PATH ?? "/usr/bin:/bin";
@@ -354,7 +411,11 @@ function hookProgram(program: string, env: NodeJS.ProcessEnv, key: string): Outc
     if (can(file, constants.X_OK)) return { found: `${file}, executable` };
     notExecutable ??= file;
   }
-  if (notExecutable) return { problem: `${notExecutable} (found in PATH for "${program}") is not executable by ${user}; ${want}`, fix: `chmod +x ${notExecutable}, or write the full path of the program in ${key}[0]` };
+  if (notExecutable)
+    return {
+      problem: `${notExecutable} (found in PATH for "${program}") is not executable by ${user}; ${want}`,
+      fix: `chmod +x ${notExecutable}, or write the full path of the program in ${key}[0]`,
+    };
   return {
     problem: `"${program}" is not in PATH (${searchPath}); ${want}`,
     fix: `install it, or write its full path in ${key}[0] (e.g. "/usr/local/bin/${program}")`,

@@ -41,7 +41,11 @@ export function readSecret(file: string, what: string): SecretRead {
   let text: string;
   try {
     const stat = fs.statSync(file);
-    if (!stat.isFile()) return { found: stat.isDirectory() ? "is a folder, not a regular file" : "is not a regular file", fix: `point ${what} at the file holding the secret` };
+    if (!stat.isFile())
+      return {
+        found: stat.isDirectory() ? "is a folder, not a regular file" : "is not a regular file",
+        fix: `point ${what} at the file holding the secret`,
+      };
     if (stat.size > MAX_SECRET_BYTES)
       return { found: `is ${stat.size} bytes, more than a secret should be`, fix: `point ${what} at the file holding only the secret` };
     text = fs.readFileSync(file, "utf8");

@@ -23,7 +23,18 @@ export const DEFAULTS = {
   // metrics_file: none, so no Prometheus textfile is written unless asked for.
 } as const;
 
-const TOP_KEYS = ["state_dir", "runtime_dir", "inbox_dir", "check_schedule", "metrics_file", "smtp", "alerts", "stellantis", "credentials", "mailbox"];
+const TOP_KEYS = [
+  "state_dir",
+  "runtime_dir",
+  "inbox_dir",
+  "check_schedule",
+  "metrics_file",
+  "smtp",
+  "alerts",
+  "stellantis",
+  "credentials",
+  "mailbox",
+];
 
 /** The Config, or undefined when `ix` has gained problems. */
 export function validateConfig(ix: Issues, v: unknown, file: string, env: NodeJS.ProcessEnv): Config | undefined {
@@ -129,11 +140,19 @@ function checkSmtp(ix: Issues, at: At, v: unknown, ctx: Context): SmtpConfig | u
     ix.add(k("password_file"), "is missing: smtp.user is set, so a password is needed", "add password_file: FILE, or remove smtp.user");
   if (isUnset(rawUser) && !isUnset(rawFile))
     ix.add(k("user"), "is missing: smtp.password_file is set, so a user name is needed", "add user: NAME, or remove smtp.password_file");
-  const caFile = isUnset(get(m, "ca_file")) ? undefined : filePath(ix, k("ca_file"), get(m, "ca_file"), ctx.dir, "e.g. ca_file: /etc/ssl/certs/ca-certificates.crt");
-  const timeout = isUnset(get(m, "timeout_ms")) ? DEFAULTS.smtp_timeout_ms : int(ix, k("timeout_ms"), get(m, "timeout_ms"), 1000, 600_000, "milliseconds");
+  const caFile = isUnset(get(m, "ca_file"))
+    ? undefined
+    : filePath(ix, k("ca_file"), get(m, "ca_file"), ctx.dir, "e.g. ca_file: /etc/ssl/certs/ca-certificates.crt");
+  const timeout = isUnset(get(m, "timeout_ms"))
+    ? DEFAULTS.smtp_timeout_ms
+    : int(ix, k("timeout_ms"), get(m, "timeout_ms"), 1000, 600_000, "milliseconds");
   const tls = url ? checkTls(ix, k("tls"), get(m, "tls"), url.secure) : undefined;
   if (tls === "none" && !isUnset(rawUser))
-    ix.add(k("tls"), "is none while smtp.user is set: the password would cross the network in clear", "use tls: starttls (or smtps://), or drop user and password_file");
+    ix.add(
+      k("tls"),
+      "is none while smtp.user is set: the password would cross the network in clear",
+      "use tls: starttls (or smtps://), or drop user and password_file",
+    );
   if (ix.list.length > before || !url || !from || !tls || timeout === undefined) return undefined;
   const out: SmtpConfig = { url: url.url, secure: url.secure, host: url.host, port: url.port, from, tls, timeout_ms: timeout };
   if (user !== undefined) out.user = user;
@@ -254,10 +273,18 @@ const DEFAULT_EXPIRY_DAYS = [30, 14, 7, 3, 1] as const;
 
 function checkStellantis(ix: Issues, at: At, v: unknown, ctx: Context): StellantisConfig | undefined {
   if (isUnset(v)) return { contact: DEFAULTS.stellantis_contact };
-  const m = mapping(ix, at, v, { known: ["contact", "ca_file"] }, "e.g. stellantis: { contact: connectedcar@mpsa.com, ca_file: /etc/credd/stellantis-ca.pem }");
+  const m = mapping(
+    ix,
+    at,
+    v,
+    { known: ["contact", "ca_file"] },
+    "e.g. stellantis: { contact: connectedcar@mpsa.com, ca_file: /etc/credd/stellantis-ca.pem }",
+  );
   if (!m) return undefined;
   const rawContact = get(m, "contact");
-  const contact = isUnset(rawContact) ? DEFAULTS.stellantis_contact : emailAddress(ix, child(at, "contact"), rawContact, "e.g. contact: connectedcar@mpsa.com");
+  const contact = isUnset(rawContact)
+    ? DEFAULTS.stellantis_contact
+    : emailAddress(ix, child(at, "contact"), rawContact, "e.g. contact: connectedcar@mpsa.com");
   const rawCa = get(m, "ca_file");
   // Optional here: only ingesting a signed certificate needs the CA, and it says so then.
   const caFile = isUnset(rawCa) ? undefined : filePath(ix, child(at, "ca_file"), rawCa, ctx.dir, "e.g. ca_file: /etc/credd/stellantis-ca.pem");

@@ -140,9 +140,7 @@ export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?:
     } catch (err) {
       const msg = errorMessage(err);
       unrecorded.set(row.id, { row, messageId: mail.messageId, sentAt, note });
-      report.unrecorded.push(
-        `the SMTP server accepted it (Message-ID ${mail.messageId}), but the database could not record it as sent: ${msg}`,
-      );
+      report.unrecorded.push(`the SMTP server accepted it (Message-ID ${mail.messageId}), but the database could not record it as sent: ${msg}`);
       ctx.log.error(
         { ...what, to: mail.to, cc: mail.cc, sentAt: sentAt.toISOString(), err: msg },
         "email sent, but the database could not record it: it stays queued; recording is retried at the next delivery, " +

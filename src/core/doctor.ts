@@ -73,7 +73,11 @@ export async function doctor(ctx: Pick<Ctx, "config" | "clock"> & { db?: Db }, c
   // live/ holds what `credd status` calls the live certificate: say which step of the lifecycle is
   // missing rather than which file is.
   const liveFile = (name: string, what: string) =>
-    readFileFor(join(live, name), { what, fix: `credd status ${cred.name} shows the live version; credd rollback ${cred.name} or a new certificate rewrites live/` }, "utf8");
+    readFileFor(
+      join(live, name),
+      { what, fix: `credd status ${cred.name} shows the live version; credd rollback ${cred.name} or a new certificate rewrites live/` },
+      "utf8",
+    );
   await step("key matches the live certificate", () => {
     if (!ctx.db || !liveCertificate(ctx.db, cred.name)) throw new Error(noLiveCertificate(ctx.db, cred));
     const keyPem = liveFile("key.pem", "the live private key");

@@ -25,7 +25,11 @@ export interface GoLiveResult {
 }
 
 function readArchived(path: string, what: string): string {
-  return readFileFor(path, { what, fix: "archive/ under state_dir keeps every version and must not be edited by hand; restore it from a backup of state_dir" }, "utf8");
+  return readFileFor(
+    path,
+    { what, fix: "archive/ under state_dir keeps every version and must not be edited by hand; restore it from a backup of state_dir" },
+    "utf8",
+  );
 }
 
 /** Writes live/ for `version` from archive/ (plus bundle.p12 when a PKCS#12 password is configured). */

@@ -9,13 +9,7 @@ import type { CertInfo } from "../pki/certs.js";
 import type { ChainResult } from "../pki/chain.js";
 import { compareDn, formatDn } from "../pki/dn.js";
 import { checkIssuedCertificate, type CaExpiry } from "../pki/policy.js";
-import {
-  certificateBySha256,
-  insertInstalledCertificate,
-  liveCertificate,
-  previousCertificate,
-  type CertificateRow,
-} from "../store/certificates.js";
+import { certificateBySha256, insertInstalledCertificate, liveCertificate, previousCertificate, type CertificateRow } from "../store/certificates.js";
 import { inTransaction } from "../store/db.js";
 import { recordIngest } from "../store/history.js";
 import { getRenewal, pendingRenewal, setRenewalState, type RenewalRow } from "../store/renewals.js";
@@ -55,7 +49,7 @@ export type FileOutcome =
   | { file: string; outcome: "already-live"; credential: string; serial: string; version: number; liveSince: string | null }
   | { file: string; outcome: "refused"; check: string; reason: string; credential?: string }
   /** Not a verdict on the file: something failed on our side (database locked, disk full). Try again. */
-  | { file: string; outcome: "failed"; reason: string; credential?: string; /** e.g. ENOSPC, SQLITE_BUSY */ code?: string };
+  | { file: string; outcome: "failed"; reason: string; credential?: string /** e.g. ENOSPC, SQLITE_BUSY */; code?: string };
 
 interface Parsed {
   file: string;
@@ -104,7 +98,13 @@ export async function ingestBatch(ctx: Ctx, files: InputFile[], only?: Credentia
     const leaf = leaves[0]!;
     let o: FileOutcome;
     try {
-      const r = await ingestLeaf(ctx, p.file, leaf, pool.filter((c) => c !== leaf), only);
+      const r = await ingestLeaf(
+        ctx,
+        p.file,
+        leaf,
+        pool.filter((c) => c !== leaf),
+        only,
+      );
       for (const c of r.chainUsed) usedBy.set(c.sha256, r.outcome.credential);
       o = r.outcome;
     } catch (err) {
@@ -143,7 +143,8 @@ function record(ctx: Ctx, o: FileOutcome): void {
     serial: o.outcome === "installed" || o.outcome === "already-live" ? o.serial : null,
     sha256: null,
   });
-  if (o.outcome === "refused") ctx.log.warn({ file: o.file, check: o.check, credential: o.credential, event: "certificate-refused", reason: o.reason }, "certificate refused");
+  if (o.outcome === "refused")
+    ctx.log.warn({ file: o.file, check: o.check, credential: o.credential, event: "certificate-refused", reason: o.reason }, "certificate refused");
 }
 
 class IngestRefusal extends RefusedError {
@@ -246,7 +247,14 @@ async function ingestLeaf(
   for (const cred of only ? [only] : ctx.config.credentials) {
     const known = certificateBySha256(ctx.db, cred.name, leaf.sha256);
     if (known?.live === 1) {
-      const outcome = { file, outcome: "already-live" as const, credential: cred.name, serial: leaf.serial, version: known.version, liveSince: known.went_live_at };
+      const outcome = {
+        file,
+        outcome: "already-live" as const,
+        credential: cred.name,
+        serial: leaf.serial,
+        version: known.version,
+        liveSince: known.went_live_at,
+      };
       return { outcome, chainUsed: [] };
     }
     if (known && known.went_live_at !== null) {
@@ -297,7 +305,10 @@ async function ingestLeaf(
     setRenewalState(ctx.db, renewal.id, "signed", at);
   });
   crashPoint("after-signed");
-  ctx.log.info({ credential: cred.name, event: "certificate-installed", renewal: renewal.id, serial: leaf.serial, file }, "signed certificate accepted and installed");
+  ctx.log.info(
+    { credential: cred.name, event: "certificate-installed", renewal: renewal.id, serial: leaf.serial, file },
+    "signed certificate accepted and installed",
+  );
   const base = { file, outcome: "installed" as const, credential: cred.name, serial: leaf.serial, version: renewal.version };
   if (cred.oauth) {
     // Staged: live only once the IDP accepts the new certificate (or the old one runs out).

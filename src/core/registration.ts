@@ -10,13 +10,7 @@ import { tlsForVersion } from "../oauth/tls-material.js";
 import { certificateByVersion, liveCertificate } from "../store/certificates.js";
 import { inTransaction } from "../store/db.js";
 import { enqueueMail } from "../store/outbox.js";
-import {
-  markRegistrationMailed,
-  probeFields,
-  recordProbeFailure,
-  setRenewalState,
-  type RenewalRow,
-} from "../store/renewals.js";
+import { markRegistrationMailed, probeFields, recordProbeFailure, setRenewalState, type RenewalRow } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 import { goLive, type GoLiveResult } from "./golive.js";
 import { readFileFor } from "../files/file-errors.js";
@@ -58,10 +52,14 @@ export async function probeRegistration(ctx: Ctx, cred: CredentialConfig, renewa
       const mail = composeRegistrationMail({
         config: ctx.config,
         cred,
-        certPem: readFileFor(credentialPaths(ctx.config.state_dir, cred.name).cert(renewal.version), {
-          what: `the new certificate of renewal #${renewal.id} (to email it for IDP registration)`,
-          fix: "restore archive/ from a backup of state_dir, or ingest the signed certificate again",
-        }, "utf8"),
+        certPem: readFileFor(
+          credentialPaths(ctx.config.state_dir, cred.name).cert(renewal.version),
+          {
+            what: `the new certificate of renewal #${renewal.id} (to email it for IDP registration)`,
+            fix: "restore archive/ from a backup of state_dir, or ingest the signed certificate again",
+          },
+          "utf8",
+        ),
         serial: row.serial,
         notBefore: row.not_before,
         notAfter: row.not_after,
@@ -72,7 +70,10 @@ export async function probeRegistration(ctx: Ctx, cred: CredentialConfig, renewa
         markRegistrationMailed(ctx.db, renewal.id, now.toISOString());
       });
       mailed = true;
-      ctx.log.warn({ credential: cred.name, event: "idp-refused", renewal: renewal.id, serial: row.serial }, "IDP refused the new certificate: emailed it to the contact for registration");
+      ctx.log.warn(
+        { credential: cred.name, event: "idp-refused", renewal: renewal.id, serial: row.serial },
+        "IDP refused the new certificate: emailed it to the contact for registration",
+      );
     }
     const old = liveCertificate(ctx.db, cred.name);
     if (!old || Date.parse(old.not_after) <= now.getTime()) {

@@ -77,20 +77,21 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
     ...(live ? { current: { serial: live.serial, notAfter: live.not_after } } : {}),
     reminder: 0,
   });
-  const record = () => inTransaction(ctx.db, () => {
-    const renewalId = insertRenewal(ctx.db, {
-      credential: cred.name,
-      version,
-      kind: opts.kind,
-      forced: opts.forced ? 1 : 0,
-      reason: opts.reason,
-      spki_sha256: csr.spkiSha256,
-      key_type: cred.key.type === "rsa" ? `rsa-${cred.key.bits}` : `ec-${cred.key.curve}`,
-      created_at: now.toISOString(),
+  const record = () =>
+    inTransaction(ctx.db, () => {
+      const renewalId = insertRenewal(ctx.db, {
+        credential: cred.name,
+        version,
+        kind: opts.kind,
+        forced: opts.forced ? 1 : 0,
+        reason: opts.reason,
+        spki_sha256: csr.spkiSha256,
+        key_type: cred.key.type === "rsa" ? `rsa-${cred.key.bits}` : `ec-${cred.key.curve}`,
+        created_at: now.toISOString(),
+      });
+      const outboxId = enqueueMail(ctx.db, { mail, kind: "csr", credential: cred.name, renewalId, now });
+      return { renewalId, outboxId };
     });
-    const outboxId = enqueueMail(ctx.db, { mail, kind: "csr", credential: cred.name, renewalId, now });
-    return { renewalId, outboxId };
-  });
   let ids: { renewalId: number; outboxId: number };
   try {
     ids = record();
@@ -117,10 +118,14 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
 /** Queues the same CSR again to the contact, with a reminder subject and a new Message-ID. */
 export function queueReminder(ctx: Ctx, cred: CredentialConfig, renewal: RenewalRow): number {
   const paths = credentialPaths(ctx.config.state_dir, cred.name);
-  const csrPem = readFileFor(paths.csr(renewal.version), {
-    what: `the CSR of renewal #${renewal.id} (to send the reminder)`,
-    fix: `restore archive/ from a backup of state_dir, or start over with credd renew ${cred.name} --force`,
-  }, "utf8");
+  const csrPem = readFileFor(
+    paths.csr(renewal.version),
+    {
+      what: `the CSR of renewal #${renewal.id} (to send the reminder)`,
+      fix: `restore archive/ from a backup of state_dir, or start over with credd renew ${cred.name} --force`,
+    },
+    "utf8",
+  );
   const live = liveCertificate(ctx.db, cred.name);
   const now = ctx.clock.now();
   const n = renewal.remind_count + 1;
@@ -140,4 +145,3 @@ export function queueReminder(ctx: Ctx, cred: CredentialConfig, renewal: Renewal
   ctx.log.info({ credential: cred.name, event: "csr-reminder", renewal: renewal.id, reminder: n }, "CSR reminder queued");
   return id;
 }
-

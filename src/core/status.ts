@@ -261,7 +261,10 @@ function credentialStatus(
   const freshRefusal = refusalSince(refusal, live);
   const tok = cred.oauth ? snap.tokens.get(name) : undefined;
   const tState = cred.oauth
-    ? tokenState({ ...(tok?.expires_at ? { expiresAt: new Date(tok.expires_at) } : {}), ...(tok?.refresh_at ? { refreshAt: new Date(tok.refresh_at) } : {}) }, now)
+    ? tokenState(
+        { ...(tok?.expires_at ? { expiresAt: new Date(tok.expires_at) } : {}), ...(tok?.refresh_at ? { refreshAt: new Date(tok.refresh_at) } : {}) },
+        now,
+      )
     : undefined;
   const probe = pending;
   const awaiting = !!cred.oauth && pending?.state === "signed";
@@ -277,7 +280,9 @@ function credentialStatus(
       ...(mails.some((m) => m.last_error_permanent === 1) ? { refusedMail: mails.find((m) => m.last_error_permanent === 1)!.last_error ?? "" } : {}),
       checkPeriodMs: period,
       failedHooks,
-      ...(tState && live ? { token: { state: tState, failures: tok?.failures ?? 0, ...(tok?.last_error ? { lastError: tok.last_error } : {}) } } : {}),
+      ...(tState && live
+        ? { token: { state: tState, failures: tok?.failures ?? 0, ...(tok?.last_error ? { lastError: tok.last_error } : {}) } }
+        : {}),
       ...(freshRefusal ? { refusedIngest: `${freshRefusal.file}: ${freshRefusal.reason}` } : {}),
     },
     now,
@@ -349,9 +354,7 @@ function credentialStatus(
           })),
         }
       : null,
-    last_refusal: freshRefusal
-      ? { at: freshRefusal.at, file: freshRefusal.file, check: freshRefusal.check_name, reason: freshRefusal.reason }
-      : null,
+    last_refusal: freshRefusal ? { at: freshRefusal.at, file: freshRefusal.file, check: freshRefusal.check_name, reason: freshRefusal.reason } : null,
     outbox: { queued: mails.length, last_error: mails.find((m) => m.last_error)?.last_error ?? null },
     alerts,
     last_check_at: check?.last_check_at ?? null,
@@ -360,12 +363,16 @@ function credentialStatus(
   };
 }
 
-
 /** The certificate whose expiry sets the renewal date, from the live row (migration 0007's columns). */
 function renewalSetBy(live: LiveCertificate | undefined, by: "leaf" | "ca" | undefined): CredentialStatus["next_renewal_set_by"] {
   if (!live || !by) return null;
   if (by === "ca" && live.ca_not_after && live.ca_not_after_role) {
-    return { certificate: live.ca_not_after_role, subject: live.ca_not_after_subject ?? "", serial: live.ca_not_after_serial ?? "", not_after: live.ca_not_after };
+    return {
+      certificate: live.ca_not_after_role,
+      subject: live.ca_not_after_subject ?? "",
+      serial: live.ca_not_after_serial ?? "",
+      not_after: live.ca_not_after,
+    };
   }
   return { certificate: "leaf", subject: live.subject, serial: live.serial, not_after: live.not_after };
 }

@@ -173,7 +173,14 @@ export class TokenManager {
     });
     crashPoint("token-after-db");
     ctx.log.info(
-      { credential: cred.name, event: "token-obtained", certVersion: version, expiresAt: t.expires_at, refreshAt: refresh.toISOString(), scope: t.scope },
+      {
+        credential: cred.name,
+        event: "token-obtained",
+        certVersion: version,
+        expiresAt: t.expires_at,
+        refreshAt: refresh.toISOString(),
+        scope: t.scope,
+      },
       "token obtained",
     );
     return t;

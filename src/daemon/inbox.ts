@@ -163,7 +163,10 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
     const st = statSync(dir);
     if (uid !== undefined && st.uid === uid && st.mode & 0o022 && !(st.mode & 0o1000)) {
       chmodSync(dir, (st.mode & 0o7777) | 0o1000);
-      ctx.log.info({ dir, mode: ((st.mode & 0o7777) | 0o1000).toString(8) }, "inbox: set the sticky bit, so that only credd may rename or remove its processed/ and rejected/");
+      ctx.log.info(
+        { dir, mode: ((st.mode & 0o7777) | 0o1000).toString(8) },
+        "inbox: set the sticky bit, so that only credd may rename or remove its processed/ and rejected/",
+      );
     }
   };
 
@@ -185,7 +188,10 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
       } catch {
         /* the scan itself reports a database that does not work */
       }
-      const removed = removeStaleTemps(SUBFOLDERS.map((sub) => join(dir, sub)), Date.now());
+      const removed = removeStaleTemps(
+        SUBFOLDERS.map((sub) => join(dir, sub)),
+        Date.now(),
+      );
       if (removed.length) ctx.log.info({ removed }, "inbox: removed temp files left by an interrupted write");
     }
     const dirBytes = Buffer.from(`${dir}/`);
@@ -222,12 +228,14 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
       try {
         const r = await readBounded(path, { maxBytes: MAX_CERTIFICATE_FILE_BYTES, refuseHardLinks: true, minAgeMs: opts.minAgeMs, nowMs });
         if (r.outcome === "read") files.push({ name, bytes: r.bytes });
-        else if (r.stat?.isDirectory()) present.delete(latin1); // a folder someone made: not a file to take in, left alone
+        else if (r.stat?.isDirectory())
+          present.delete(latin1); // a folder someone made: not a file to take in, left alone
         else if (r.outcome === "refused") files.push({ name, bytes: Buffer.alloc(0), refused: { check: r.check, reason: `${name} ${r.reason}` } });
         cleared(keyOf("read", name), "an inbox file can be read again", { file: name });
       } catch (err) {
         const code = underlyingCode(err);
-        if (code === "ENOENT") present.delete(latin1); // gone meanwhile
+        if (code === "ENOENT")
+          present.delete(latin1); // gone meanwhile
         else failed(keyOf("read", name), { code, message: errorMessage(err) }, "cannot read a file in the inbox", { file: name });
       }
       await pace();

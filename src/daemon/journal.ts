@@ -61,7 +61,11 @@ export function journalFields(line: string): [string, string][] | undefined {
  * open until closed, and a fresh one also follows journald across a restart; credd logs a few lines
  * a minute, so the extra syscalls do not count.
  */
-export function journalDestination(fallback: DestinationStream, socketPath = JOURNAL_SOCKET, load: () => UnixDgram = loadUnixDgram): DestinationStream {
+export function journalDestination(
+  fallback: DestinationStream,
+  socketPath = JOURNAL_SOCKET,
+  load: () => UnixDgram = loadUnixDgram,
+): DestinationStream {
   let mod: UnixDgram | undefined;
   return {
     write(line: string) {

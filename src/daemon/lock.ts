@@ -71,7 +71,9 @@ function tryLock(file: string): Database.Database | undefined {
     return tryLockExclusive(db);
   } catch (err) {
     // SQLITE_NOTADB: something was written into the file credd keeps empty.
-    throw new CreddError("IO", `cannot take the lock ${file}: ${errorMessage(err)} (credd keeps it empty: with no credd run running, remove it)`, { cause: err });
+    throw new CreddError("IO", `cannot take the lock ${file}: ${errorMessage(err)} (credd keeps it empty: with no credd run running, remove it)`, {
+      cause: err,
+    });
   }
 }
 

@@ -57,10 +57,7 @@ function formatValue(n: number): string {
 export function renderMetrics(v: MetricsView): string {
   const fam = (name: string, help: string): Family => ({ name, help, samples: [] });
   const expiry = fam("credd_certificate_expiration_timestamp_seconds", "The live certificate's notAfter, as a Unix timestamp.");
-  const renewal = fam(
-    "credd_certificate_renewal_timestamp_seconds",
-    "When the live certificate is (or was) due for renewal, as a Unix timestamp.",
-  );
+  const renewal = fam("credd_certificate_renewal_timestamp_seconds", "When the live certificate is (or was) due for renewal, as a Unix timestamp.");
   const pending = fam(
     "credd_renewal_pending",
     "1 for the state of the credential's pending renewal (created, sent, signed, registered); all 0 when none is pending.",
@@ -118,7 +115,19 @@ export function renderMetrics(v: MetricsView): string {
   const lines: string[] = [];
   // The proxy's families only when a credential has `proxy:`: files without one stay as they were.
   const proxied = v.credentials.some((c) => c.proxy !== undefined);
-  for (const f of [expiry, renewal, pending, token, failures, severity, lastCheck, outbox, alerts, firing, ...(proxied ? [proxyUp, proxyRequests] : [])]) {
+  for (const f of [
+    expiry,
+    renewal,
+    pending,
+    token,
+    failures,
+    severity,
+    lastCheck,
+    outbox,
+    alerts,
+    firing,
+    ...(proxied ? [proxyUp, proxyRequests] : []),
+  ]) {
     lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} gauge`);
     for (const s of f.samples) {
       const labels = Object.entries(s.labels).map(([k, val]) => `${k}="${escapeLabelValue(val)}"`);

@@ -101,7 +101,10 @@ export function createNotifier(e: NotifyEnv, log: Logger, load: () => UnixDgram 
   const where = `NOTIFY_SOCKET=${e.socket}`;
   if (e.socket.startsWith("@")) {
     // unix-dgram copies the address with strncpy, so a leading NUL (Linux's abstract namespace) ends it.
-    throw new CreddError("IO", `${where} is an abstract socket, which credd's datagram library (unix-dgram) cannot address: give a socket path (systemd's own NOTIFY_SOCKET always is one), or unset NOTIFY_SOCKET and use Type=simple`);
+    throw new CreddError(
+      "IO",
+      `${where} is an abstract socket, which credd's datagram library (unix-dgram) cannot address: give a socket path (systemd's own NOTIFY_SOCKET always is one), or unset NOTIFY_SOCKET and use Type=simple`,
+    );
   }
   if (Buffer.byteLength(e.socket) > MAX_PATH_BYTES) {
     throw new CreddError("IO", `${where}: the path is longer than the ${MAX_PATH_BYTES} bytes a unix socket address holds: use a shorter path`);
@@ -110,7 +113,11 @@ export function createNotifier(e: NotifyEnv, log: Logger, load: () => UnixDgram 
   try {
     mod = load();
   } catch (err) {
-    throw new CreddError("IO", `${where} asks for systemd notifications, but the unix-dgram addon does not load (${errorMessage(err)}): rebuild it with \`npm rebuild unix-dgram\` in credd's folder, or unset NOTIFY_SOCKET and use Type=simple`, { cause: err });
+    throw new CreddError(
+      "IO",
+      `${where} asks for systemd notifications, but the unix-dgram addon does not load (${errorMessage(err)}): rebuild it with \`npm rebuild unix-dgram\` in credd's folder, or unset NOTIFY_SOCKET and use Type=simple`,
+      { cause: err },
+    );
   }
   const sock = mod.createSocket("unix_dgram");
   // connect() reports by emitting "error" synchronously; a socket that connects is the probe that the address works.
@@ -120,7 +127,9 @@ export function createNotifier(e: NotifyEnv, log: Logger, load: () => UnixDgram 
   sock.removeAllListeners("error");
   if (connectError) {
     sock.close(); // its poll handle would keep the process alive
-    throw new CreddError("IO", `cannot reach systemd's notify socket (${where}): ${describeErrno(connectError)}; systemd would never get READY=1`, { cause: connectError });
+    throw new CreddError("IO", `cannot reach systemd's notify socket (${where}): ${describeErrno(connectError)}; systemd would never get READY=1`, {
+      cause: connectError,
+    });
   }
   // Later failures are logged at error level, once per streak: systemd acts on them itself (start
   // timeout, watchdog), and a daemon that keeps renewing is better than one that exits over a STATUS= line.

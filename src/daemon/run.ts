@@ -105,7 +105,10 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   shareLiveWithGroup(ctx.config, log);
   // Under the lock, no other daemon writes: temp files of an interrupted write (a SIGKILL) are removed.
   const leftovers = removeStaleTemps(
-    ownedWriteDirs({ credentials: join(ctx.config.state_dir, "credentials"), runtime: ctx.config.runtime_dir }, ctx.config.credentials.map((c) => c.name)),
+    ownedWriteDirs(
+      { credentials: join(ctx.config.state_dir, "credentials"), runtime: ctx.config.runtime_dir },
+      ctx.config.credentials.map((c) => c.name),
+    ),
     Date.now(),
   );
   if (leftovers.length) log.info({ removed: leftovers }, "removed temp files left by an interrupted write");
@@ -178,7 +181,11 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
           } catch (err) {
             // Checked at load, but a folder can go away later: say which, in plain words, once.
             const dir = dirname(metricsFile);
-            throw new CreddError("IO", `metrics_file ${metricsFile} cannot be written: its folder ${dir} ${fsFound(err, dir, "written")} (fix: create the folder or let credd's user write it, or correct metrics_file; credd check-config checks it)`, { cause: err });
+            throw new CreddError(
+              "IO",
+              `metrics_file ${metricsFile} cannot be written: its folder ${dir} ${fsFound(err, dir, "written")} (fix: create the folder or let credd's user write it, or correct metrics_file; credd check-config checks it)`,
+              { cause: err },
+            );
           }
           lastMetrics = text;
           lastMetricsError = "";
@@ -289,7 +296,12 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
         // As at the start: every file and folder the new config names must be usable.
         next = loadCheckedConfig(file).config;
         if (next.state_dir !== ctx.config.state_dir) {
-          throw new ConfigError(file, "state_dir", `changed from ${ctx.config.state_dir} to ${next.state_dir}, which a reload cannot apply`, "restart credd (systemctl restart credd) after moving the state");
+          throw new ConfigError(
+            file,
+            "state_dir",
+            `changed from ${ctx.config.state_dir} to ${next.state_dir}, which a reload cannot apply`,
+            "restart credd (systemctl restart credd) after moving the state",
+          );
         }
       } catch (err) {
         // The message names the file, the key and the fix; the issues repeat them as fields.
@@ -332,10 +344,7 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
       return true;
     }).then((ok) => ok === true);
 
-  log.info(
-    { config: ctx.config.file, credentials: ctx.config.credentials.length, schedule: ctx.config.check_schedule },
-    "credd started",
-  );
+  log.info({ config: ctx.config.file, credentials: ctx.config.credentials.length, schedule: ctx.config.check_schedule }, "credd started");
   // The database is open and the scheduler armed: systemd may consider credd started.
   const n = ctx.config.credentials.length;
   notifier.ready(`${n} credential${n === 1 ? "" : "s"}, first check running`);
@@ -343,10 +352,12 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
 
   // --- proxy (issue 16): the local listeners of credentials with `proxy:`; loaded only when one has it.
   const proxies = ctx.config.credentials.some((c) => c.proxy)
-    ? import("../proxy/listeners.js").then((m) => m.startProxies(ctx)).catch((err: unknown) => {
-        log.error({ err: errorMessage(err) }, "proxy listeners not started");
-        return undefined;
-      })
+    ? import("../proxy/listeners.js")
+        .then((m) => m.startProxies(ctx))
+        .catch((err: unknown) => {
+          log.error({ err: errorMessage(err) }, "proxy listeners not started");
+          return undefined;
+        })
     : undefined;
   // --- end proxy
 

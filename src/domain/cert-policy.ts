@@ -5,11 +5,7 @@
 /** Where a certificate sits on the path: the leaf, a CA between, or the pinned anchor at the top. */
 export type PathRole = "leaf" | "intermediate" | "anchor";
 
-export type KeyFacts =
-  | { type: "rsa"; bits: number }
-  | { type: "ec"; curve: string }
-  | { type: "ed25519" }
-  | { type: "other"; name: string };
+export type KeyFacts = { type: "rsa"; bits: number } | { type: "ec"; curve: string } | { type: "ed25519" } | { type: "other"; name: string };
 
 export interface CertFacts {
   role: PathRole;
@@ -110,8 +106,12 @@ export const keySize: PolicyCheck = {
   name: "key-size",
   test(c) {
     const k = c.key;
-    if (k.type === "rsa") return k.bits >= MIN_RSA_BITS ? undefined : `${c.label} has a ${k.bits}-bit RSA key; credd requires at least ${MIN_RSA_BITS} bits on every certificate of the path`;
-    if (k.type === "ec") return k.curve in ALLOWED_CURVES ? undefined : `${c.label} has an EC key on curve ${k.curve}; credd accepts P-256, P-384 and P-521`;
+    if (k.type === "rsa")
+      return k.bits >= MIN_RSA_BITS
+        ? undefined
+        : `${c.label} has a ${k.bits}-bit RSA key; credd requires at least ${MIN_RSA_BITS} bits on every certificate of the path`;
+    if (k.type === "ec")
+      return k.curve in ALLOWED_CURVES ? undefined : `${c.label} has an EC key on curve ${k.curve}; credd accepts P-256, P-384 and P-521`;
     if (k.type === "ed25519") return undefined;
     return `${c.label} has a ${k.name} key; credd accepts RSA (at least ${MIN_RSA_BITS} bits), EC (P-256, P-384, P-521) and Ed25519`;
   },
@@ -133,8 +133,10 @@ export const criticalExtensions: PolicyCheck = {
   test(c) {
     const unknown = c.criticalExtensions.filter((oid) => !(oid in KNOWN_CRITICAL_EXTENSIONS));
     if (unknown.length === 0) return undefined;
-    return `${c.label} has critical extension${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} that credd does not process; ` +
-      "a relying party that does not know it must refuse the certificate (RFC 5280 4.2)";
+    return (
+      `${c.label} has critical extension${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} that credd does not process; ` +
+      "a relying party that does not know it must refuse the certificate (RFC 5280 4.2)"
+    );
   },
 };
 
@@ -142,8 +144,10 @@ export const nameConstraints: PolicyCheck = {
   name: "name-constraints",
   test(c) {
     if (!c.nameConstraints) return undefined;
-    return `${c.label} carries nameConstraints, which credd does not evaluate, so it refuses every path through a ` +
-      "name-constrained CA rather than accept a name the CA may not issue (docs/certificate-policy.md)";
+    return (
+      `${c.label} carries nameConstraints, which credd does not evaluate, so it refuses every path through a ` +
+      "name-constrained CA rather than accept a name the CA may not issue (docs/certificate-policy.md)"
+    );
   },
 };
 

@@ -91,8 +91,7 @@ export function decide(input: CheckInput, now: Date): Decision {
     return withRenewAt({ action: "none", check: "renewal-in-progress", reason: `renewal ${p.state}, finishing it` });
   }
 
-  const recentCsr =
-    input.lastCsrCreatedAt !== undefined && now.getTime() - input.lastCsrCreatedAt.getTime() < NEW_CSR_MIN_INTERVAL_MS;
+  const recentCsr = input.lastCsrCreatedAt !== undefined && now.getTime() - input.lastCsrCreatedAt.getTime() < NEW_CSR_MIN_INTERVAL_MS;
 
   if (!input.live) {
     if (!input.autoEnroll) {

@@ -73,4 +73,3 @@ export function assessHealth(h: HealthInput, now: Date): Health {
   }
   return { severity, problems };
 }
-

@@ -57,17 +57,27 @@ export async function readBounded(path: string | Buffer, opts: BoundedReadOption
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ELOOP" && !opts.followSymlink) {
       const st = await lstat(path).catch(() => undefined);
-      if (st?.isSymbolicLink()) return { outcome: "refused", check: "file-type", reason: "is a symbolic link, which credd does not follow; drop the file itself" };
+      if (st?.isSymbolicLink())
+        return { outcome: "refused", check: "file-type", reason: "is a symbolic link, which credd does not follow; drop the file itself" };
     }
     throw err;
   }
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) {
-      return { outcome: "refused", check: "file-type", reason: `is ${kindOf(stat)}, not a regular file; credd reads only regular files (it was not read)`, stat };
+      return {
+        outcome: "refused",
+        check: "file-type",
+        reason: `is ${kindOf(stat)}, not a regular file; credd reads only regular files (it was not read)`,
+        stat,
+      };
     }
     if (opts.refuseHardLinks && stat.nlink > 1) {
-      return { outcome: "refused", check: "file-type", reason: `has ${stat.nlink} hard links, so it is not a dropped copy: copy the file in (cp) rather than link it (it was not read)` };
+      return {
+        outcome: "refused",
+        check: "file-type",
+        reason: `has ${stat.nlink} hard links, so it is not a dropped copy: copy the file in (cp) rather than link it (it was not read)`,
+      };
     }
     if (opts.minAgeMs !== undefined && (opts.nowMs ?? Date.now()) - stat.mtimeMs < opts.minAgeMs) return { outcome: "young", stat };
     if (stat.size > opts.maxBytes) return { outcome: "refused", check: "parse", reason: tooLarge(stat.size, opts.maxBytes) };

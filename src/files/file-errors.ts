@@ -115,7 +115,10 @@ export async function readBoundedFor(p: string, want: Wanted, maxBytes: number):
   }
   if (r.outcome === "read") return { bytes: r.bytes };
   if (r.outcome === "young") {
-    throw new CreddError(want.code ?? "IO", `cannot read ${want.what}: ${p} grew while it was read (fix: wait until the copy or download has finished, then run the command again)`);
+    throw new CreddError(
+      want.code ?? "IO",
+      `cannot read ${want.what}: ${p} grew while it was read (fix: wait until the copy or download has finished, then run the command again)`,
+    );
   }
   if (r.stat?.isDirectory()) return fail(Object.assign(new Error(`EISDIR: ${p}`), { code: "EISDIR" }));
   return r;

@@ -29,8 +29,7 @@ export function csrFilename(cred: CredentialConfig): string {
 export function composeCsrMail(i: CsrMailInput): OutgoingMail {
   const { cred, config } = i;
   const what = i.kind === "enroll" ? "new client certificate" : "client certificate renewal";
-  const subject =
-    (i.reminder > 0 ? `Reminder ${i.reminder}: ` : "") + `CSR for ${cred.mzp}: ${what} (Stellantis B2B API)`;
+  const subject = (i.reminder > 0 ? `Reminder ${i.reminder}: ` : "") + `CSR for ${cred.mzp}: ${what} (Stellantis B2B API)`;
   const lines = [
     "Hello,",
     "",

@@ -16,4 +16,3 @@ export function makeMailerFactory(config: Config): () => Mailer {
     return mailer;
   };
 }
-

@@ -33,9 +33,13 @@ function domainOf(from: string): string {
   const angle = /<([^<>]*)>\s*$/.exec(from);
   const addr = (angle?.[1] ?? from).trim();
   const at = addr.lastIndexOf("@");
-  const domain = at >= 0 ? addr.slice(at + 1).trim().toLowerCase() : "";
+  const domain =
+    at >= 0
+      ? addr
+          .slice(at + 1)
+          .trim()
+          .toLowerCase()
+      : "";
   // A Message-ID's right side is a dot-atom or a domain literal: keep only what fits one.
-  return /^(?:[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*|\[[^[\]\\\s]*\])$/.test(domain)
-    ? domain
-    : "localhost";
+  return /^(?:[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*|\[[^[\]\\\s]*\])$/.test(domain) ? domain : "localhost";
 }

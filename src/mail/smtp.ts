@@ -70,11 +70,7 @@ function idleTimeoutMs(timeoutMs: number): number {
 }
 
 /** The nodemailer transport options for `cfg`; exported so tests can check the TLS settings. */
-export function smtpTransportOptions(
-  cfg: SmtpConfig,
-  secrets: { password?: string },
-  opts: MailerOptions = {},
-): SMTPTransportOptions {
+export function smtpTransportOptions(cfg: SmtpConfig, secrets: { password?: string }, opts: MailerOptions = {}): SMTPTransportOptions {
   const implicit = cfg.secure || cfg.tls === "implicit";
   const plain = !implicit && cfg.tls === "none";
   const tlsOptions: tls.ConnectionOptions = { rejectUnauthorized: true, minVersion: "TLSv1.2" };
@@ -185,7 +181,10 @@ export function createMailer(cfg: SmtpConfig, secrets: { password?: string }, op
 
     close(): void {
       // Nothing to close when nothing was sent; a transport still being made is closed once made.
-      void transportPromise?.then((t) => t.close(), () => undefined);
+      void transportPromise?.then(
+        (t) => t.close(),
+        () => undefined,
+      );
     },
   };
 }
@@ -245,19 +244,27 @@ function permanentFix(e: NodemailerError, ctx: Ctx): string {
   const temporary = code !== undefined && code >= 400 && code < 500;
   if (e.code === "ETIMEDOUT" || e.code === "EDNS" || e.code === "ECONNECTION" || e.code === "EPROTOCOL") return "";
   if (isCertificateError(e, sys, text)) {
-    return ctx.extraCa ? "check smtp.ca_file (the CA that signed the server's certificate) and the host name in smtp.url" : "set smtp.ca_file to the CA that signed the server's certificate, or correct the host name in smtp.url";
+    return ctx.extraCa
+      ? "check smtp.ca_file (the CA that signed the server's certificate) and the host name in smtp.url"
+      : "set smtp.ca_file to the CA that signed the server's certificate, or correct the host name in smtp.url";
   }
   switch (e.code) {
     case "EAUTH":
-      return temporary ? "" : "check smtp.user and the password in smtp.password_file (the server refused the login), then reload credd (systemctl reload credd)";
+      return temporary
+        ? ""
+        : "check smtp.user and the password in smtp.password_file (the server refused the login), then reload credd (systemctl reload credd)";
     case "ENOAUTH":
       return "set smtp.user and smtp.password_file";
     case "ETLS":
       if (temporary) return "";
-      return e.command === "STARTTLS" ? "use a server that offers STARTTLS, smtps:// for implicit TLS, or tls: none only on a trusted network" : "check smtp.url's scheme and port (smtps:// for implicit TLS, usually 465; smtp:// with STARTTLS, usually 587)";
+      return e.command === "STARTTLS"
+        ? "use a server that offers STARTTLS, smtps:// for implicit TLS, or tls: none only on a trusted network"
+        : "check smtp.url's scheme and port (smtps:// for implicit TLS, usually 465; smtp:// with STARTTLS, usually 587)";
   }
-  if (code !== undefined && code >= 500) return "the server refused it for good (its reply says why): check smtp.from, the recipients and the server's rules";
-  if (sys?.startsWith("ERR_SSL_") || /SSL routines/.test(text)) return "check smtp.url's scheme and port (smtps:// for implicit TLS, usually 465; smtp:// with STARTTLS, usually 587)";
+  if (code !== undefined && code >= 500)
+    return "the server refused it for good (its reply says why): check smtp.from, the recipients and the server's rules";
+  if (sys?.startsWith("ERR_SSL_") || /SSL routines/.test(text))
+    return "check smtp.url's scheme and port (smtps:// for implicit TLS, usually 465; smtp:// with STARTTLS, usually 587)";
   return "";
 }
 
@@ -332,9 +339,7 @@ function describe(e: NodemailerError, ctx: Ctx): string {
     case "ECONNREFUSED":
       return "connection refused (is the mail server running, and are smtp.url's host and port right?)";
     case "ECONNRESET":
-      return `the connection was reset by the server${
-        ctx.tls === "implicit" ? "" : " (does it expect implicit TLS, smtps://?)"
-      }`;
+      return `the connection was reset by the server${ctx.tls === "implicit" ? "" : " (does it expect implicit TLS, smtps://?)"}`;
     case "EHOSTUNREACH":
     case "ENETUNREACH":
       return "the host is unreachable from here (network or routing problem)";
@@ -355,12 +360,7 @@ function describe(e: NodemailerError, ctx: Ctx): string {
 
 function isCertificateError(e: NodemailerError, sys: string | undefined, text: string): boolean {
   const causeCode = (e.cause as NodeJS.ErrnoException | undefined)?.code;
-  return (
-    CERT_ERRORS.has(sys ?? "") ||
-    CERT_ERRORS.has(causeCode ?? "") ||
-    CERT_ERRORS.has(e.code ?? "") ||
-    CERT_MESSAGE.test(text)
-  );
+  return CERT_ERRORS.has(sys ?? "") || CERT_ERRORS.has(causeCode ?? "") || CERT_ERRORS.has(e.code ?? "") || CERT_MESSAGE.test(text);
 }
 
 /** "…:SSL routines:ssl3_get_record:wrong version number:../ssl3_record.c:350:" → "wrong version number". */

@@ -32,7 +32,10 @@ function fetchOnce(url: URL, opts: Required<DownloadOptions>): Promise<Response>
       url,
       {
         method: "GET",
-        headers: { accept: "application/x-pem-file, application/pkix-cert, application/pkcs7-mime, application/zip, */*;q=0.5", "user-agent": "credd" },
+        headers: {
+          accept: "application/x-pem-file, application/pkix-cert, application/pkcs7-mime, application/zip, */*;q=0.5",
+          "user-agent": "credd",
+        },
         ca: opts.ca ? [...rootCertificates, opts.ca] : undefined,
         rejectUnauthorized: true,
         minVersion: "TLSv1.2",
@@ -71,7 +74,12 @@ function isHtml(r: Response): boolean {
   return /text\/html/i.test(r.contentType) || head.startsWith("<!doctype html") || head.startsWith("<html");
 }
 
-export async function downloadLink(url: URL, cred: CredentialConfig, mb: MailboxConfig, o: DownloadOptions = {}): Promise<{ file?: InputFile; stop?: StopReason }> {
+export async function downloadLink(
+  url: URL,
+  cred: CredentialConfig,
+  mb: MailboxConfig,
+  o: DownloadOptions = {},
+): Promise<{ file?: InputFile; stop?: StopReason }> {
   const opts: Required<DownloadOptions> = { ca: o.ca ?? "", caps: o.caps ?? DOWNLOAD_CAPS };
   const byHand = (link: string) => `open ${link} in a browser, download the certificate and run \`credd ingest ${cred.name} FILE\``;
   let current = url;
@@ -81,7 +89,12 @@ export async function downloadLink(url: URL, cred: CredentialConfig, mb: Mailbox
       r = await fetchOnce(current, opts);
     } catch (err) {
       const msg = errorMessage(err);
-      return { stop: { why: `the link ${url.href} could not be downloaded: ${/abort|timeout/i.test(msg) ? `no answer within ${opts.caps.timeoutMs / 1000} s` : msg}`, fix: byHand(url.href) } };
+      return {
+        stop: {
+          why: `the link ${url.href} could not be downloaded: ${/abort|timeout/i.test(msg) ? `no answer within ${opts.caps.timeoutMs / 1000} s` : msg}`,
+          fix: byHand(url.href),
+        },
+      };
     }
     if (r.status >= 300 && r.status < 400 && r.location) {
       let next: URL;
@@ -91,19 +104,25 @@ export async function downloadLink(url: URL, cred: CredentialConfig, mb: Mailbox
         return { stop: { why: `the link ${url.href} redirects to an address that is not a URL`, fix: byHand(url.href) } };
       }
       const ok = linkAllowed(next.href, mb.download_hosts);
-      if (!ok.ok) return { stop: { why: `the link ${url.href} redirects to ${next.origin}, which credd may not follow: ${ok.why}`, fix: byHand(url.href) } };
-      if (hop + 1 > opts.caps.redirects) return { stop: { why: `the link ${url.href} redirects more than ${opts.caps.redirects} times`, fix: byHand(url.href) } };
+      if (!ok.ok)
+        return { stop: { why: `the link ${url.href} redirects to ${next.origin}, which credd may not follow: ${ok.why}`, fix: byHand(url.href) } };
+      if (hop + 1 > opts.caps.redirects)
+        return { stop: { why: `the link ${url.href} redirects more than ${opts.caps.redirects} times`, fix: byHand(url.href) } };
       current = next;
       continue;
     }
     if (r.status === 401 || r.status === 403) {
-      return { stop: { why: `the link ${url.href} asks for a login (HTTP ${r.status}): credd does not log in to download pages`, fix: byHand(url.href) } };
+      return {
+        stop: { why: `the link ${url.href} asks for a login (HTTP ${r.status}): credd does not log in to download pages`, fix: byHand(url.href) },
+      };
     }
     if (r.status < 200 || r.status >= 300) return { stop: { why: `the link ${url.href} answered HTTP ${r.status}`, fix: byHand(url.href) } };
     if (isHtml(r) && !r.body.includes("-----BEGIN CERTIFICATE-----")) {
       return { stop: { why: `the link ${url.href} leads to a web page (a login page?), not a certificate`, fix: byHand(url.href) } };
     }
-    const base = decodeURIComponent(current.pathname.replace(/\/+$/, "").split("/").pop() ?? "").replace(/[^\w.@+-]/g, "_").slice(0, 100);
+    const base = decodeURIComponent(current.pathname.replace(/\/+$/, "").split("/").pop() ?? "")
+      .replace(/[^\w.@+-]/g, "_")
+      .slice(0, 100);
     return { file: { name: `${current.hostname}/${base || "download"}`, bytes: r.body } };
   }
 }

@@ -76,7 +76,15 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
     handled_at: now.toISOString(),
   };
   if (match.credential === undefined) {
-    recordMailboxMessage(ctx.db, { ...base, credential: null, matched_by: null, outcome: "ignored", reason: match.why, details_json: null, folder: null });
+    recordMailboxMessage(ctx.db, {
+      ...base,
+      credential: null,
+      matched_by: null,
+      outcome: "ignored",
+      reason: match.why,
+      details_json: null,
+      folder: null,
+    });
     ctx.log.info({ source: msg.source, message: msg.key, from: reply.from, why: match.why }, "mailbox: a message for no credential, left untouched");
     return { outcome: "ignored", reason: match.why };
   }
@@ -102,7 +110,10 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
     return { outcome: "duplicate", credential: cred.name, folder, reason: "duplicate" };
   }
 
-  ctx.log.info({ credential: cred.name, message: msg.key, matchedBy: match.by, from: reply.from, subject: reply.subject }, "mailbox: a reply for a credential");
+  ctx.log.info(
+    { credential: cred.name, message: msg.key, matchedBy: match.by, from: reply.from, subject: reply.subject },
+    "mailbox: a reply for a credential",
+  );
   const attachmentsText = reply.attachments.map((a) => `${a.name} (${a.contentType}, ${a.size} bytes)`);
   const links = findLinks(reply);
   const details = replyDetails(reply);
@@ -141,7 +152,10 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
         continue;
       }
       if (!deps.download) {
-        linkStops.push({ why: `the link ${link} was not fetched: this credd does not download links`, fix: `download it and run \`credd ingest ${cred.name} FILE\`` });
+        linkStops.push({
+          why: `the link ${link} was not fetched: this credd does not download links`,
+          fix: `download it and run \`credd ingest ${cred.name} FILE\``,
+        });
         continue;
       }
       const got = await deps.download(allowed.url, cred);
@@ -158,7 +172,8 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
   // A crash here (tests: CREDD_CRASH_AT) leaves nothing recorded: the next look downloads again.
   if (downloaded) crashPoint("mailbox-after-download");
   if (files.length > 0) {
-    const ingest = deps.ingest ?? (async (c: Ctx, f: InputFile[], only?: CredentialConfig) => (await import("../core/ingest.js")).ingestBatch(c, f, only));
+    const ingest =
+      deps.ingest ?? (async (c: Ctx, f: InputFile[], only?: CredentialConfig) => (await import("../core/ingest.js")).ingestBatch(c, f, only));
     outcomes = await ingest(ctx, uniqueNames(files), cred);
   }
   const taken = outcomes.filter((o) => o.outcome === "installed" || o.outcome === "already-live");
@@ -187,7 +202,10 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
       rec(outcome, "done", stops.length ? stops.map((s) => s.why).join("; ") : null, details);
       if (configLines.length > 0) queueOps(ctx, cred, reply, msg, mb.done_folder, attachmentsText, links, match.by, [], configLines, what);
     })();
-    ctx.log.info({ credential: cred.name, message: msg.key, matchedBy: match.by, outcome, files: outcomes.map((o) => `${o.file}: ${o.outcome}`) }, "mailbox: reply handled");
+    ctx.log.info(
+      { credential: cred.name, message: msg.key, matchedBy: match.by, outcome, files: outcomes.map((o) => `${o.file}: ${o.outcome}`) },
+      "mailbox: reply handled",
+    );
     return { outcome, credential: cred.name, folder: "done" };
   }
 
@@ -203,7 +221,10 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
     rec("needs-person", "refused", reason, details);
     queueOps(ctx, cred, reply, msg, mb.refused_folder, attachmentsText, links, match.by, all, configLines);
   })();
-  ctx.log.warn({ credential: cred.name, message: msg.key, matchedBy: match.by, reason }, "mailbox: a reply credd cannot finish by itself; ops emailed");
+  ctx.log.warn(
+    { credential: cred.name, message: msg.key, matchedBy: match.by, reason },
+    "mailbox: a reply credd cannot finish by itself; ops emailed",
+  );
   return { outcome: "needs-person", credential: cred.name, folder: "refused", reason };
 }
 
@@ -213,7 +234,10 @@ function collectAttachments(reply: Reply, deps: Collectors, files: InputFile[], 
     if (kind === "certificate") files.push({ name: a.name, bytes: a.content });
     else if (kind === "zip") {
       if (!deps.unzip) {
-        stops.push({ why: `${a.name} is a ZIP archive, which this credd does not open`, fix: `unzip it and run \`credd ingest ${cred.name} FILE...\`` });
+        stops.push({
+          why: `${a.name} is a ZIP archive, which this credd does not open`,
+          fix: `unzip it and run \`credd ingest ${cred.name} FILE...\``,
+        });
         continue;
       }
       const r = deps.unzip(a.name, a.content, cred);

@@ -17,7 +17,12 @@ export interface SourceFailure {
 }
 
 /** Pure: is an ops email owed for this failure now? */
-export function alertDue(row: Pick<MailboxSourceRow, "failing_since" | "alerted_at">, f: Pick<SourceFailure, "permanent">, now: Date, afterMs = ALERT_AFTER_MS): boolean {
+export function alertDue(
+  row: Pick<MailboxSourceRow, "failing_since" | "alerted_at">,
+  f: Pick<SourceFailure, "permanent">,
+  now: Date,
+  afterMs = ALERT_AFTER_MS,
+): boolean {
   if (row.alerted_at || !row.failing_since) return false;
   return f.permanent || now.getTime() - Date.parse(row.failing_since) >= afterMs;
 }
@@ -27,11 +32,18 @@ export function sourceFailed(ctx: Ctx, source: string, f: SourceFailure, afterMs
   const at = now.toISOString();
   const row = recordSourceFailure(ctx.db, source, f.message, at);
   if (row.failures === 1 || row.last_error !== f.message) {
-    ctx.log.error({ source, err: f.message, fix: f.fix }, "mailbox: cannot read the mailbox; retried with backoff (logged again only when the error changes)");
+    ctx.log.error(
+      { source, err: f.message, fix: f.fix },
+      "mailbox: cannot read the mailbox; retried with backoff (logged again only when the error changes)",
+    );
   }
   if (!alertDue(row, f, now, afterMs)) return;
   ctx.db.transaction(() => {
-    enqueueMail(ctx.db, { mail: composeSourceAlert(ctx.config, { source, since: row.failing_since!, error: f.message, fix: f.fix, now }), kind: "mailbox-alert", now });
+    enqueueMail(ctx.db, {
+      mail: composeSourceAlert(ctx.config, { source, since: row.failing_since!, error: f.message, fix: f.fix, now }),
+      kind: "mailbox-alert",
+      now,
+    });
     markSourceAlerted(ctx.db, source, at);
   })();
 }
@@ -40,8 +52,15 @@ export function sourceOk(ctx: Ctx, source: string): void {
   const now = ctx.clock.now();
   const was = recordSourceOk(ctx.db, source, now.toISOString());
   if (!was?.failing_since) return;
-  ctx.log.info({ source, previousErr: was.last_error, failingSince: was.failing_since, attempts: was.failures }, "mailbox: the mailbox can be read again");
+  ctx.log.info(
+    { source, previousErr: was.last_error, failingSince: was.failing_since, attempts: was.failures },
+    "mailbox: the mailbox can be read again",
+  );
   if (was.alerted_at) {
-    enqueueMail(ctx.db, { mail: composeSourceAlert(ctx.config, { source, since: was.failing_since, resolved: true, now }), kind: "mailbox-alert", now });
+    enqueueMail(ctx.db, {
+      mail: composeSourceAlert(ctx.config, { source, since: was.failing_since, resolved: true, now }),
+      kind: "mailbox-alert",
+      now,
+    });
   }
 }

@@ -39,7 +39,6 @@ export interface ImapSource {
   stop(): Promise<void>;
 }
 
-
 const TLS_PERMANENT = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|ERR_SSL|ERR_TLS|wrong version number/i;
 
 /** What an imapflow or socket error means for ops, never quoting a secret. */
@@ -59,12 +58,19 @@ export function describeImapError(err: unknown, i: ImapConfig): SourceFailure {
   if (TLS_PERMANENT.test(msg)) {
     return {
       message: `${where}: TLS failed (${msg})`,
-      fix: i.port === 993 ? "the server's certificate is not trusted: set mailbox.imap.ca_file to the CA that signed it" : "the server's certificate is not trusted (set mailbox.imap.ca_file), or it does not offer STARTTLS on this port",
+      fix:
+        i.port === 993
+          ? "the server's certificate is not trusted: set mailbox.imap.ca_file to the CA that signed it"
+          : "the server's certificate is not trusted (set mailbox.imap.ca_file), or it does not offer STARTTLS on this port",
       permanent: true,
     };
   }
   if (/STARTTLS/i.test(msg)) {
-    return { message: `${where}: the server does not offer STARTTLS (${msg})`, fix: "use port 993 (TLS from the start), or enable STARTTLS on the server; credd never logs in without TLS", permanent: true };
+    return {
+      message: `${where}: the server does not offer STARTTLS (${msg})`,
+      fix: "use port 993 (TLS from the start), or enable STARTTLS on the server; credd never logs in without TLS",
+      permanent: true,
+    };
   }
   return { message: `${where}: ${msg}`, fix: "check that the server is up and reachable from this host (host, port, firewall)", permanent: false };
 }
@@ -160,7 +166,11 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
         failing.delete(key);
       } catch (err) {
         const e = errorMessage(err);
-        if (failing.get(key) !== e) ctx.log.error({ source, message: key, err: e }, "mailbox: cannot handle a message now; tried again at every look (logged again only when the error changes)");
+        if (failing.get(key) !== e)
+          ctx.log.error(
+            { source, message: key, err: e },
+            "mailbox: cannot handle a message now; tried again at every look (logged again only when the error changes)",
+          );
         failing.set(key, e);
         continue;
       }

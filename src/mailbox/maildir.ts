@@ -100,7 +100,11 @@ export function createMaildirSource(ctx: Ctx, mb: MailboxConfig & { maildir: str
         } catch (err) {
           // Database locked, disk full: the message stays and is tried at the next scan; said once.
           const e = errorMessage(err);
-          if (failing.get(key) !== e) ctx.log.error({ source, message: key, err: e }, "mailbox: cannot handle a message now; tried again at every scan (logged again only when the error changes)");
+          if (failing.get(key) !== e)
+            ctx.log.error(
+              { source, message: key, err: e },
+              "mailbox: cannot handle a message now; tried again at every scan (logged again only when the error changes)",
+            );
           failing.set(key, e);
           continue;
         }

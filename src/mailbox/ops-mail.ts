@@ -94,9 +94,7 @@ export function composeSourceAlert(
   config: Config,
   a: { source: string; since: string; error?: string; fix?: string; resolved?: boolean; now: Date },
 ): OutgoingMail {
-  const subject = a.resolved
-    ? `[credd] RESOLVED mailbox: ${a.source} can be read again`
-    : `[credd] WARNING mailbox: credd cannot read ${a.source}`;
+  const subject = a.resolved ? `[credd] RESOLVED mailbox: ${a.source} can be read again` : `[credd] WARNING mailbox: credd cannot read ${a.source}`;
   const lines = [
     `credd on ${config.file}, ${a.now.toISOString()}`,
     "",
@@ -106,8 +104,22 @@ export function composeSourceAlert(
     "",
   ];
   if (!a.resolved) {
-    lines.push(`What fails: ${a.error ?? "(unknown)"}`, `What to do: ${a.fix ?? "check the mailbox section of the config"}`, "", "credd keeps trying, with backoff; until it reads the mailbox again, take replies in by hand: `credd ingest NAME FILE`.", "");
+    lines.push(
+      `What fails: ${a.error ?? "(unknown)"}`,
+      `What to do: ${a.fix ?? "check the mailbox section of the config"}`,
+      "",
+      "credd keeps trying, with backoff; until it reads the mailbox again, take replies in by hand: `credd ingest NAME FILE`.",
+      "",
+    );
   }
   lines.push("-- ", "credd reads Stellantis' replies from the mailbox (docs/mailbox.md); this email is sent once per failure.");
-  return { messageId: newMessageId(config.smtp.from), from: config.smtp.from, to: config.alerts.to, cc: [], subject, text: lines.join("\n") + "\n", attachments: [] };
+  return {
+    messageId: newMessageId(config.smtp.from),
+    from: config.smtp.from,
+    to: config.alerts.to,
+    cc: [],
+    subject,
+    text: lines.join("\n") + "\n",
+    attachments: [],
+  };
 }

@@ -36,9 +36,7 @@ export interface SentThreadRef {
   kind: string;
 }
 
-export type Match =
-  | { credential: string; by: "in-reply-to" | "references" | "mzp" }
-  | { credential?: undefined; why: string };
+export type Match = { credential: string; by: "in-reply-to" | "references" | "mzp" } | { credential?: undefined; why: string };
 
 /** Auto-Submitted (RFC 3834), the vendor headers and the usual subjects of out-of-office replies. */
 export function isAutoReply(r: Reply): boolean {
@@ -97,12 +95,14 @@ export function matchReply(r: Reply, threads: readonly SentThreadRef[], creds: r
   const text = `${r.subject}\n${r.text}`;
   const named = creds.filter((c) => new RegExp(`(^|[^A-Za-z0-9])${c.mzp}([^A-Za-z0-9]|$)`, "i").test(text));
   if (named.length === 1) return { credential: named[0]!.name, by: "mzp" };
-  if (named.length > 1) return { why: `it names the MZP logins of several credentials (${named.map((c) => c.name).join(", ")}) and answers no email credd sent` };
+  if (named.length > 1)
+    return { why: `it names the MZP logins of several credentials (${named.map((c) => c.name).join(", ")}) and answers no email credd sent` };
   return { why: "it answers no email credd sent and names no credential's MZP login" };
 }
 
 const CERT_EXT = /\.(pem|crt|cer|der|p7b|p7c|p7|cert|ca-bundle)$/i;
-const CERT_TYPES = /^application\/(x-x509-ca-cert|x-x509-user-cert|pkix-cert|x-pem-file|pkcs7-mime|x-pkcs7-certificates|x-pkcs7-mime|pkcs7-certificates)$/i;
+const CERT_TYPES =
+  /^application\/(x-x509-ca-cert|x-x509-user-cert|pkix-cert|x-pem-file|pkcs7-mime|x-pkcs7-certificates|x-pkcs7-mime|pkcs7-certificates)$/i;
 const ZIP_EXT = /\.zip$/i;
 const ZIP_TYPES = /^application\/(zip|x-zip-compressed|x-zip)$/i;
 

@@ -61,7 +61,11 @@ export async function startMailbox(ctx: Ctx, opts: MailboxServiceOptions): Promi
           if (handled.some((h) => h.folder)) opts.onHandled?.(handled);
         } catch (err) {
           const e = errorMessage(err);
-          if (e !== lastError) ctx.log.error({ source: src.source, err: e }, "mailbox: cannot read the Maildir; tried again at every poll (logged again only when the error changes)");
+          if (e !== lastError)
+            ctx.log.error(
+              { source: src.source, err: e },
+              "mailbox: cannot read the Maildir; tried again at every poll (logged again only when the error changes)",
+            );
           lastError = e;
         }
       });
@@ -85,14 +89,18 @@ export async function startMailbox(ctx: Ctx, opts: MailboxServiceOptions): Promi
   }
   if (mb.imap) {
     const { startImapSource } = await import("./imap.js");
-    const src = startImapSource(ctx, { ...mb, imap: mb.imap }, {
-      serial: opts.serial,
-      deps,
-      ...(opts.onHandled ? { onHandled: opts.onHandled } : {}),
-      ...(opts.backoff ? { backoff: opts.backoff } : {}),
-      ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
-      ...(opts.alertAfterMs !== undefined ? { alertAfterMs: opts.alertAfterMs } : {}),
-    });
+    const src = startImapSource(
+      ctx,
+      { ...mb, imap: mb.imap },
+      {
+        serial: opts.serial,
+        deps,
+        ...(opts.onHandled ? { onHandled: opts.onHandled } : {}),
+        ...(opts.backoff ? { backoff: opts.backoff } : {}),
+        ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
+        ...(opts.alertAfterMs !== undefined ? { alertAfterMs: opts.alertAfterMs } : {}),
+      },
+    );
     return { scanNow: () => src.scanNow(), stop: () => src.stop() };
   }
   return undefined;

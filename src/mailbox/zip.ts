@@ -34,7 +34,12 @@ export function unzipCertificates(name: string, bytes: Buffer, credential: strin
   uz.onfile = (f: UnzipFile) => {
     if (stopped) return;
     if (f.name.endsWith("/")) return; // a folder entry
-    const label = `${name}/${f.name.replace(/^.*[\\/]/, "").replace(/[\u0000-\u001f\u007f]/g, "_").slice(0, 200) || "entry"}`;
+    const label = `${name}/${
+      f.name
+        .replace(/^.*[\\/]/, "")
+        .replace(/[\u0000-\u001f\u007f]/g, "_")
+        .slice(0, 200) || "entry"
+    }`;
     if (/(^|\/)(__MACOSX\/|\._)/.test(f.name)) return; // macOS metadata beside each entry
     if (++entries > caps.entries) return stop(`${name} holds more than ${caps.entries} entries`);
     if (f.originalSize !== undefined && f.originalSize > caps.entryBytes) {

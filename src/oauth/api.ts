@@ -48,7 +48,12 @@ export function isInvalidToken(status: number, wwwAuthenticate: unknown, body = 
   return /invalid_token/.test(String(wwwAuthenticate ?? "")) || /"error"\s*:\s*"invalid_token"/.test(body);
 }
 
-export async function callApi(cred: CredentialConfig, tls: TlsMaterial, auth: ApiAuth, opts: { timeoutMs: number; path?: string }): Promise<ApiCallResult> {
+export async function callApi(
+  cred: CredentialConfig,
+  tls: TlsMaterial,
+  auth: ApiAuth,
+  opts: { timeoutMs: number; path?: string },
+): Promise<ApiCallResult> {
   const url = apiUrl(cred, opts.path);
   const once = async (fresh: boolean) => {
     const headers: Record<string, string> = { Accept: "application/hal+json" };

@@ -153,7 +153,9 @@ export async function httpsRequest(url: string, opts: HttpRequestOptions): Promi
       res.on("data", (chunk: Buffer) => {
         size += chunk.length;
         if (size > MAX_BODY_BYTES) {
-          finish({ err: new CreddError("NETWORK", `${ctx.where}: the response body is larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB; not read further`) });
+          finish({
+            err: new CreddError("NETWORK", `${ctx.where}: the response body is larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB; not read further`),
+          });
           req.destroy();
           return;
         }
@@ -340,8 +342,7 @@ const CLIENT_CERT_ALERTS = [
   "certificate required",
 ];
 
-const CLIENT_CERT_HINT =
-  "check that the live certificate and key belong together, are signed by the Stellantis CA and have not expired";
+const CLIENT_CERT_HINT = "check that the live certificate and key belong together, are signed by the Stellantis CA and have not expired";
 
 /**
  * Turns a socket, TLS or HTTP error into a CreddError("NETWORK") naming host:port and what to check.

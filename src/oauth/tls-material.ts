@@ -11,11 +11,15 @@ import type { TlsMaterial } from "./http.js";
 export function stellantisCaPems(config: Config): string[] {
   if (!config.stellantis.ca_file) return [];
   const file = config.stellantis.ca_file;
-  const text = readFileFor(file, {
-    what: `stellantis.ca_file (${config.file}), the Stellantis CA certificate trusted for the IDP and API hosts`,
-    fix: "save the Stellantis CA certificate there as PEM, or correct stellantis.ca_file; credd check-config checks every file the config names",
-    code: "CONFIG",
-  }, "utf8");
+  const text = readFileFor(
+    file,
+    {
+      what: `stellantis.ca_file (${config.file}), the Stellantis CA certificate trusted for the IDP and API hosts`,
+      fix: "save the Stellantis CA certificate there as PEM, or correct stellantis.ca_file; credd check-config checks every file the config names",
+      code: "CONFIG",
+    },
+    "utf8",
+  );
   return splitPemCertificates(text);
 }
 
@@ -23,7 +27,14 @@ export function stellantisCaPems(config: Config): string[] {
 export function tlsForVersion(config: Config, cred: CredentialConfig, version: number): TlsMaterial {
   const p = credentialPaths(config.state_dir, cred.name);
   const read = (f: string) =>
-    readFileFor(f, { what: `${cred.name}'s certificate version ${version} (archive/)`, fix: `credd status ${cred.name} shows which version is live; credd rollback ${cred.name} or a new renewal restores a complete pair` }, "utf8");
+    readFileFor(
+      f,
+      {
+        what: `${cred.name}'s certificate version ${version} (archive/)`,
+        fix: `credd status ${cred.name} shows which version is live; credd rollback ${cred.name} or a new renewal restores a complete pair`,
+      },
+      "utf8",
+    );
   const cert = read(p.cert(version));
   let chain = "";
   try {
@@ -33,7 +44,11 @@ export function tlsForVersion(config: Config, cred: CredentialConfig, version: n
   }
   // Send the leaf and its intermediates; the self-signed root adds nothing for the server.
   const intermediates = splitPemCertificates(chain).filter((pem) => !isSelfSignedPem(pem));
-  return { keyPem: read(p.key(version)), certPem: [cert.trim(), ...intermediates.map((s) => s.trim())].join("\n") + "\n", caPems: stellantisCaPems(config) };
+  return {
+    keyPem: read(p.key(version)),
+    certPem: [cert.trim(), ...intermediates.map((s) => s.trim())].join("\n") + "\n",
+    caPems: stellantisCaPems(config),
+  };
 }
 
 function isSelfSignedPem(pem: string): boolean {

@@ -110,7 +110,11 @@ function parseTokenBody(res: HttpResponse, where: string): TokenResponse {
   else if (type.toLowerCase() !== "bearer") problems.push(`token_type ${JSON.stringify(type.slice(0, 40))} is not Bearer`);
   const expiresIn = toSeconds(j.expires_in);
   if (expiresIn === undefined) {
-    problems.push(j.expires_in === undefined ? "no expires_in" : `expires_in ${JSON.stringify(String(j.expires_in).slice(0, 40))} is not a positive number of seconds`);
+    problems.push(
+      j.expires_in === undefined
+        ? "no expires_in"
+        : `expires_in ${JSON.stringify(String(j.expires_in).slice(0, 40))} is not a positive number of seconds`,
+    );
   }
   if (problems.length > 0 || typeof token !== "string" || expiresIn === undefined) {
     throw new TokenError("REFUSED", `token request to ${where}: HTTP 200 but not a usable token: ${problems.join(", ")}`, {
@@ -140,7 +144,8 @@ function errorFromResponse(res: HttpResponse, oauth: OAuthConfig, where: string,
 
   let hint = "";
   if (status === 429) hint = `rate limited${retryAfterMs !== undefined ? `; retry after ${Math.ceil(retryAfterMs / 1000)} s` : ""}`;
-  else if (retryable) hint = `a failure on the IDP side${retryAfterMs !== undefined ? `; retry after ${Math.ceil(retryAfterMs / 1000)} s` : ", worth retrying"}`;
+  else if (retryable)
+    hint = `a failure on the IDP side${retryAfterMs !== undefined ? `; retry after ${Math.ceil(retryAfterMs / 1000)} s` : ", worth retrying"}`;
   else if (status >= 300 && status < 400) {
     const location = header(res, "location");
     hint = `redirected${location ? ` to ${location.slice(0, 200)}` : ""}: set oauth.token_url to the token endpoint itself`;

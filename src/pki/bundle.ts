@@ -99,8 +99,10 @@ function readPem(bytes: Buffer, name: string): ReadCertificates {
 /** The refusal for a PEM block that is neither a certificate nor PKCS#7. */
 function whatElse(label: string, name: string): string {
   if (label === "TRUSTED CERTIFICATE") {
-    return "holds an OpenSSL TRUSTED CERTIFICATE (a certificate with trust settings appended), not a plain certificate: " +
-      `convert it with \`openssl x509 -in ${shellWord(name)} -out cert.pem\``;
+    return (
+      "holds an OpenSSL TRUSTED CERTIFICATE (a certificate with trust settings appended), not a plain certificate: " +
+      `convert it with \`openssl x509 -in ${shellWord(name)} -out cert.pem\``
+    );
   }
   if (CSR_LABELS.has(label)) {
     return "holds a certificate signing request (CSR), not a certificate: that is what credd sends to Stellantis; drop the signed certificate that comes back";
@@ -151,7 +153,10 @@ function decodes(bytes: Uint8Array): boolean {
  */
 function readDer(bytes: Buffer, name: string): ReadCertificates {
   if (bytes[0] !== 0x30) {
-    refuse(name, `is neither PEM (no "-----BEGIN" line) nor DER: not a certificate${looksLikeHtml(bytes) ? " (it looks like an HTML page: the download link may need a login)" : ""}`);
+    refuse(
+      name,
+      `is neither PEM (no "-----BEGIN" line) nor DER: not a certificate${looksLikeHtml(bytes) ? " (it looks like an HTML page: the download link may need a login)" : ""}`,
+    );
   }
   const info = as(bytes, ContentInfo);
   if (info?.contentType.startsWith(PKCS7_PREFIX)) return { kind: "pkcs7-der", certificates: readPkcs7Info(info, name, "it") };
@@ -166,8 +171,10 @@ function readDer(bytes: Buffer, name: string): ReadCertificates {
 }
 
 function pkcs12Message(name: string): string {
-  return "is a PKCS#12 bundle, which usually holds a private key too: export the certificate with " +
-    `\`openssl pkcs12 -in ${shellWord(name)} -nokeys -out cert.pem\` and drop cert.pem instead`;
+  return (
+    "is a PKCS#12 bundle, which usually holds a private key too: export the certificate with " +
+    `\`openssl pkcs12 -in ${shellWord(name)} -nokeys -out cert.pem\` and drop cert.pem instead`
+  );
 }
 
 /**
@@ -222,7 +229,10 @@ function readPkcs7Info(info: ContentInfo, name: string, what: string): CertInfo[
     // are. A certificate that is not there as re-encoded was not DER, which X.509 requires.
     const der = Buffer.from(AsnConvert.serialize(c));
     if (Buffer.from(content.buffer, content.byteOffset, content.length).indexOf(der) < 0) {
-      refuse(name, `certificate ${i + 1} in ${where}: the certificate is not in DER (its encoding is not the canonical one X.509 requires): export it again as DER or PEM`);
+      refuse(
+        name,
+        `certificate ${i + 1} in ${where}: the certificate is not in DER (its encoding is not the canonical one X.509 requires): export it again as DER or PEM`,
+      );
     }
     return parseIn(name, der, `certificate ${i + 1} in ${where}`);
   });

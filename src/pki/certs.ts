@@ -31,8 +31,6 @@ export interface CertInfo {
   selfSigned: boolean;
 }
 
-
-
 /** One certificate, PEM or DER. A bundle is refused here: split it with splitPemCertificates first. */
 export function parseCertificate(pemOrDer: string | Buffer): CertInfo {
   const der = decodeOne(pemOrDer);
@@ -50,9 +48,12 @@ export function parseCertificate(pemOrDer: string | Buffer): CertInfo {
   // DER certificate is the same bytes, so anything more or different is refused.
   if (!node.raw.equals(der)) {
     const extra = der.length - node.raw.length;
-    throw new RefusedError("parse", extra > 0 && der.subarray(0, node.raw.length).equals(node.raw)
-      ? `the certificate is followed by ${extra} more bytes: give one certificate per DER file, or several as PEM`
-      : "the certificate is not in DER (its encoding is not the canonical one X.509 requires): export it again as DER or PEM");
+    throw new RefusedError(
+      "parse",
+      extra > 0 && der.subarray(0, node.raw.length).equals(node.raw)
+        ? `the certificate is followed by ${extra} more bytes: give one certificate per DER file, or several as PEM`
+        : "the certificate is not in DER (its encoding is not the canonical one X.509 requires): export it again as DER or PEM",
+    );
   }
   const subject = readName(cert.subjectName.toArrayBuffer());
   const issuer = readName(cert.issuerName.toArrayBuffer());
@@ -88,9 +89,12 @@ function decodeOne(input: string | Buffer): Buffer {
   const fromPem = looksLikePem(input);
   const der = fromPem ? decodePem(input) : Buffer.isBuffer(input) ? input : Buffer.from(input, "latin1");
   if (der[0] !== 0x30) {
-    throw new RefusedError("parse", fromPem
-      ? "damaged PEM: the certificate block does not hold DER"
-      : 'not a certificate: neither PEM (no "-----BEGIN CERTIFICATE-----" line) nor DER');
+    throw new RefusedError(
+      "parse",
+      fromPem
+        ? "damaged PEM: the certificate block does not hold DER"
+        : 'not a certificate: neither PEM (no "-----BEGIN CERTIFICATE-----" line) nor DER',
+    );
   }
   return der;
 }

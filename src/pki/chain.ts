@@ -68,15 +68,19 @@ export function checkLeafUsage(leaf: CertInfo): void {
   }
   const keyUsage = cert.getExtension(x509.KeyUsagesExtension);
   if (keyUsage && (keyUsage.usages & x509.KeyUsageFlags.digitalSignature) === 0) {
-    throw new RefusedError("usage",
-      `${name(leaf)} has keyUsage ${describeKeyUsage(keyUsage.usages)} without digitalSignature: it cannot sign a TLS client handshake`);
+    throw new RefusedError(
+      "usage",
+      `${name(leaf)} has keyUsage ${describeKeyUsage(keyUsage.usages)} without digitalSignature: it cannot sign a TLS client handshake`,
+    );
   }
   const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
   if (eku) {
     const usages = eku.usages.map(String);
     if (!usages.includes(CLIENT_AUTH) && !usages.includes(ANY_EXTENDED_KEY_USAGE)) {
-      throw new RefusedError("usage",
-        `${name(leaf)} has extendedKeyUsage ${usages.map(describeEku).join(", ") || "(empty)"} without clientAuth: it is not a TLS client certificate`);
+      throw new RefusedError(
+        "usage",
+        `${name(leaf)} has extendedKeyUsage ${usages.map(describeEku).join(", ") || "(empty)"} without clientAuth: it is not a TLS client certificate`,
+      );
     }
   }
 }
@@ -110,15 +114,20 @@ function climb(leaf: CertInfo, candidates: CertInfo[], pinned: Set<string>): Cer
     if (current !== leaf && current.selfSigned) return certs;
     const named = candidates.filter((c) => sameName(c.subject, current.issuer));
     if (named.length === 0) {
-      return stop(`${name(current)} is signed by "${current.issuerText}", which is neither in the files given nor in stellantis.ca_file (missing intermediate?)`);
+      return stop(
+        `${name(current)} is signed by "${current.issuerText}", which is neither in the files given nor in stellantis.ca_file (missing intermediate?)`,
+      );
     }
     const issuer = named.find((c) => signedBy(current, c));
     if (!issuer) {
       const keys = named.map((c) => `SHA-256 ${c.sha256}${pinned.has(c.sha256) ? " from stellantis.ca_file" : ""}`).join("; ");
-      return stop(`signature of ${name(current)} does not verify with the key of "${current.issuerText}" (${keys}): ` +
-        "the certificate is damaged, or another key of the same name signed it, so it does not chain to the configured Stellantis CA");
+      return stop(
+        `signature of ${name(current)} does not verify with the key of "${current.issuerText}" (${keys}): ` +
+          "the certificate is damaged, or another key of the same name signed it, so it does not chain to the configured Stellantis CA",
+      );
     }
-    if (certs.some((c) => c.sha256 === issuer.sha256)) return stop(`the certificates form a loop at "${issuer.subjectText}": no path to the Stellantis CA`);
+    if (certs.some((c) => c.sha256 === issuer.sha256))
+      return stop(`the certificates form a loop at "${issuer.subjectText}": no path to the Stellantis CA`);
     if (certs.length === MAX_CHAIN_LENGTH) return stop(`the chain above ${name(leaf)} is longer than ${MAX_CHAIN_LENGTH} certificates: refused`);
     certs.push(issuer);
     current = issuer;
@@ -130,22 +139,28 @@ function notPinned(leaf: CertInfo, path: CertInfo[], pinnedCa: CertInfo[]): stri
   const top = path[path.length - 1]!;
   const base = `${name(leaf)} does not chain to the configured Stellantis CA (issuer "${leaf.issuerText}")`;
   const namesake = pinnedCa.some((c) => sameName(c.subject, top.subject));
-  return `${base}: its chain ends at "${top.subjectText}" (SHA-256 ${top.sha256}), which is not in stellantis.ca_file` +
-    (namesake ? "; stellantis.ca_file has a CA of that name with another fingerprint, so this is a different CA using the same name" : "");
+  return (
+    `${base}: its chain ends at "${top.subjectText}" (SHA-256 ${top.sha256}), which is not in stellantis.ca_file` +
+    (namesake ? "; stellantis.ca_file has a CA of that name with another fingerprint, so this is a different CA using the same name" : "")
+  );
 }
 
 /** The checks on chain[i] as the issuer of chain[i-1]. */
 function checkIssuer(chain: CertInfo[], i: number, pinned: Set<string>, now: Date): void {
   const issuer = chain[i]!;
   const subject = chain[i - 1]!;
-  const what = pinned.has(issuer.sha256) ? `the Stellantis CA certificate "${issuer.subjectText}" from stellantis.ca_file` : `intermediate "${issuer.subjectText}"`;
+  const what = pinned.has(issuer.sha256)
+    ? `the Stellantis CA certificate "${issuer.subjectText}" from stellantis.ca_file`
+    : `intermediate "${issuer.subjectText}"`;
   if (now.getTime() > issuer.notAfter.getTime()) refuse(`${what} expired on ${iso(issuer.notAfter)}`);
   if (now.getTime() < issuer.notBefore.getTime()) refuse(`${what} is not valid before ${iso(issuer.notBefore)} (check this host's clock)`);
 
   const cert = decoded(issuer);
   const basic = cert.getExtension(x509.BasicConstraintsExtension);
   if (basic?.ca !== true) {
-    refuse(`issuer "${issuer.subjectText}" of ${name(subject)} is not a CA (basicConstraints ${basic ? "cA=FALSE" : "absent"}): it may not sign certificates`);
+    refuse(
+      `issuer "${issuer.subjectText}" of ${name(subject)} is not a CA (basicConstraints ${basic ? "cA=FALSE" : "absent"}): it may not sign certificates`,
+    );
   }
   // pathLenConstraint counts the non-self-issued CA certificates below this one, the leaf excluded.
   if (basic.pathLength !== undefined) {

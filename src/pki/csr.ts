@@ -49,16 +49,21 @@ export async function createCsr(keys: KeyPair, spec: KeySpec, dn: StellantisDn):
 /** The key must be what the config asks for: a CSR for another size or curve would surprise the CA and the checks after it. */
 function checkKeyMatchesSpec(key: KeyObject, spec: KeySpec): void {
   const details = key.asymmetricKeyDetails ?? {};
-  const have = key.asymmetricKeyType === "rsa"
-    ? `RSA ${details.modulusLength ?? "?"}`
-    : key.asymmetricKeyType === "ec"
-      ? `EC ${details.namedCurve ?? "?"}`
-      : (key.asymmetricKeyType ?? "unknown");
-  const ok = spec.type === "rsa"
-    ? key.asymmetricKeyType === "rsa" && details.modulusLength === spec.bits
-    : key.asymmetricKeyType === "ec" && details.namedCurve === CURVE_OPENSSL_NAMES[spec.curve];
+  const have =
+    key.asymmetricKeyType === "rsa"
+      ? `RSA ${details.modulusLength ?? "?"}`
+      : key.asymmetricKeyType === "ec"
+        ? `EC ${details.namedCurve ?? "?"}`
+        : (key.asymmetricKeyType ?? "unknown");
+  const ok =
+    spec.type === "rsa"
+      ? key.asymmetricKeyType === "rsa" && details.modulusLength === spec.bits
+      : key.asymmetricKeyType === "ec" && details.namedCurve === CURVE_OPENSSL_NAMES[spec.curve];
   if (key.type !== "private" || !ok) {
     const want = spec.type === "rsa" ? `RSA ${spec.bits}` : `EC ${spec.curve}`;
-    throw new RefusedError("key", `the key is ${key.type === "private" ? have : `a ${key.type} key`}, not the ${want} private key the credential asks for: generate it with generateKeyPair`);
+    throw new RefusedError(
+      "key",
+      `the key is ${key.type === "private" ? have : `a ${key.type} key`}, not the ${want} private key the credential asks for: generate it with generateKeyPair`,
+    );
   }
 }

@@ -105,7 +105,8 @@ export function compareDn(expected: StellantisDn, actual: DnAttribute[]): string
     const found = actual.filter((a) => a.oid === DN_OIDS[key]);
     const want = expected[key];
     if (found.length === 0) problems.push(`${key} missing`);
-    else if (found.length > 1) problems.push(`${key} appears ${found.length} times (${found.map((a) => JSON.stringify(a.value)).join(", ")}), expected once`);
+    else if (found.length > 1)
+      problems.push(`${key} appears ${found.length} times (${found.map((a) => JSON.stringify(a.value)).join(", ")}), expected once`);
     else if (found[0]!.value !== want) problems.push(`${key} is ${JSON.stringify(found[0]!.value)}, expected ${JSON.stringify(want)}`);
   }
   const ours = new Set(Object.values(DN_OIDS));

@@ -100,7 +100,10 @@ function decodeKeyInput(input: string | Buffer, passphrase: string | undefined):
   const blocks = findPemBlocks(input);
   const keyBlocks = blocks.filter((b) => KEY_LABELS.has(b.label));
   if (keyBlocks.length === 0) {
-    throw new RefusedError("key", `not a private key (found ${describeLabels(blocks)}): give the file with "BEGIN PRIVATE KEY" or "BEGIN RSA/EC PRIVATE KEY"`);
+    throw new RefusedError(
+      "key",
+      `not a private key (found ${describeLabels(blocks)}): give the file with "BEGIN PRIVATE KEY" or "BEGIN RSA/EC PRIVATE KEY"`,
+    );
   }
   if (keyBlocks.length > 1) throw new RefusedError("key", `found ${keyBlocks.length} private keys in one file: give exactly one`);
   const block = keyBlocks[0]!;
@@ -114,8 +117,11 @@ function decodeKeyInput(input: string | Buffer, passphrase: string | undefined):
   } catch (err) {
     // A wrong passphrase on legacy PEM sometimes passes the padding check and fails later as
     // "unsupported", so for an encrypted key any failure most likely means the passphrase.
-    if (encrypted) throw new RefusedError("key", `wrong passphrase for the encrypted private key (or the key is damaged): ${PASSPHRASE_HINT}`, { cause: err });
-    throw new RefusedError("key", `the private key could not be read (${opensslReason(err)}): it is damaged or in an unsupported format`, { cause: err });
+    if (encrypted)
+      throw new RefusedError("key", `wrong passphrase for the encrypted private key (or the key is damaged): ${PASSPHRASE_HINT}`, { cause: err });
+    throw new RefusedError("key", `the private key could not be read (${opensslReason(err)}): it is damaged or in an unsupported format`, {
+      cause: err,
+    });
   }
 }
 
@@ -125,7 +131,7 @@ function isEncrypted(block: PemBlock): boolean {
 
 /** DER has no label, so try the three encodings in turn; an encrypted PKCS#8 DER needs the passphrase. */
 function decodeDerKey(der: Buffer, passphrase: string | undefined): KeyObject {
-  if (der[0] !== 0x30) throw new RefusedError("key", "not a private key: neither PEM (no \"-----BEGIN\" line) nor DER");
+  if (der[0] !== 0x30) throw new RefusedError("key", 'not a private key: neither PEM (no "-----BEGIN" line) nor DER');
   const attempts = [
     { type: "pkcs8" as const, ...(passphrase !== undefined ? { passphrase } : {}) },
     { type: "pkcs1" as const },
@@ -138,7 +144,10 @@ function decodeDerKey(der: Buffer, passphrase: string | undefined): KeyObject {
       // try the next encoding
     }
   }
-  throw new RefusedError("key", "not a private key: DER data that is not a PKCS#8, PKCS#1 or SEC1 key (if it is an encrypted key, check the passphrase)");
+  throw new RefusedError(
+    "key",
+    "not a private key: DER data that is not a PKCS#8, PKCS#1 or SEC1 key (if it is an encrypted key, check the passphrase)",
+  );
 }
 
 /** OpenSSL does not check that the parts of a loaded key belong together; one signature does. */

@@ -18,16 +18,7 @@
 import { createCipheriv, createHash, createHmac, pbkdf2, randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { EncryptedContent, EncryptedContentInfo, ContentInfo } from "@peculiar/asn1-cms";
-import {
-  AuthenticatedSafe,
-  CertBag,
-  MacData,
-  PFX,
-  PKCS12Attribute,
-  PKCS8ShroudedKeyBag,
-  SafeBag,
-  SafeContents,
-} from "@peculiar/asn1-pfx";
+import { AuthenticatedSafe, CertBag, MacData, PFX, PKCS12Attribute, PKCS8ShroudedKeyBag, SafeBag, SafeContents } from "@peculiar/asn1-pfx";
 import { EncryptedData as EncryptedKey } from "@peculiar/asn1-pkcs8";
 import { FriendlyName, LocalKeyId } from "@peculiar/asn1-pkcs9";
 import { DigestInfo } from "@peculiar/asn1-rsa";
@@ -85,30 +76,37 @@ export async function buildPkcs12(opts: Pkcs12Options): Promise<Buffer> {
     // Java's PBES2 keys (com.sun.crypto.provider.PBEKey) throw "Password is not ASCII" for
     // anything outside 0x20-0x7E, so keytool could never open the bundle. Refuse it here, naming
     // the rule rather than the character. A trailing newline from the password file lands here too.
-    throw new CreddError("CONFIG", "the PKCS#12 password must be printable ASCII (space to ~, no newline): Java refuses other characters in PBES2 keystores; change pkcs12_password_file");
+    throw new CreddError(
+      "CONFIG",
+      "the PKCS#12 password must be printable ASCII (space to ~, no newline): Java refuses other characters in PBES2 keystores; change pkcs12_password_file",
+    );
   }
   if (opts.friendlyName.length === 0) throw new CreddError("INTERNAL", "the PKCS#12 friendly name (keytool alias) is empty");
 
   const key = loadPrivateKey(opts.keyPem);
   const leaf = parseCertificate(opts.certPem);
   if (key.spkiSha256.toLowerCase() !== leaf.spkiSha256.toLowerCase()) {
-    throw new RefusedError("key-match", `the private key is not the key of certificate ${leaf.subjectText} (serial ${leaf.serial}): refusing to bundle them`);
+    throw new RefusedError(
+      "key-match",
+      `the private key is not the key of certificate ${leaf.subjectText} (serial ${leaf.serial}): refusing to bundle them`,
+    );
   }
   const chain = opts.chainPems.map((pem, i) => {
     try {
       return parseCertificate(pem);
     } catch (err) {
-      throw new RefusedError("parse", `chain certificate ${i + 1} for the PKCS#12 bundle: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new RefusedError("parse", `chain certificate ${i + 1} for the PKCS#12 bundle: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
     }
   });
 
   const pkcs8Der = pkcs8DerOf(key.pkcs8Pem);
   // OpenSSL's choice: the SHA-1 of the leaf's DER, which ties the key bag to the certificate bag.
   const localKeyId = createHash("sha1").update(leaf.der).digest();
-  const attributes = [
-    attribute(OID.friendlyName, new FriendlyName(opts.friendlyName)),
-    attribute(OID.localKeyId, new LocalKeyId(localKeyId)),
-  ].sort((a, b) => Buffer.compare(der(a), der(b))); // a DER SET OF is in encoding order; the schema writes it as given
+  const attributes = [attribute(OID.friendlyName, new FriendlyName(opts.friendlyName)), attribute(OID.localKeyId, new LocalKeyId(localKeyId))].sort(
+    (a, b) => Buffer.compare(der(a), der(b)),
+  ); // a DER SET OF is in encoding order; the schema writes it as given
 
   const certBags = [
     new SafeBag({ bagId: OID.certBag, bagValue: certBag(leaf.der), bagAttributes: attributes }),
@@ -120,21 +118,27 @@ export async function buildPkcs12(opts: Pkcs12Options): Promise<Buffer> {
   const keyBag = new PKCS8ShroudedKeyBag({ encryptionAlgorithm: keyEnc.algorithm, encryptedData: new EncryptedKey(keyEnc.ciphertext) });
   const keySafe = der(new SafeContents([new SafeBag({ bagId: OID.keyBag, bagValue: bytes(der(keyBag)), bagAttributes: attributes })]));
 
-  const authenticatedSafe = der(new AuthenticatedSafe([
-    new ContentInfo({
-      contentType: OID.encryptedData,
-      content: bytes(der(new CmsEncryptedData({
-        version: 0,
-        encryptedContentInfo: new EncryptedContentInfo({
-          contentType: OID.data,
-          contentEncryptionAlgorithm: certSafe.algorithm,
-          // `value`: a primitive [0] OCTET STRING (DER), not the constructed form cut into pieces.
-          encryptedContent: new EncryptedContent({ value: new OctetString(certSafe.ciphertext) }),
-        }),
-      }))),
-    }),
-    new ContentInfo({ contentType: OID.data, content: octetString(keySafe) }),
-  ]));
+  const authenticatedSafe = der(
+    new AuthenticatedSafe([
+      new ContentInfo({
+        contentType: OID.encryptedData,
+        content: bytes(
+          der(
+            new CmsEncryptedData({
+              version: 0,
+              encryptedContentInfo: new EncryptedContentInfo({
+                contentType: OID.data,
+                contentEncryptionAlgorithm: certSafe.algorithm,
+                // `value`: a primitive [0] OCTET STRING (DER), not the constructed form cut into pieces.
+                encryptedContent: new EncryptedContent({ value: new OctetString(certSafe.ciphertext) }),
+              }),
+            }),
+          ),
+        ),
+      }),
+      new ContentInfo({ contentType: OID.data, content: octetString(keySafe) }),
+    ]),
+  );
 
   const macSalt = randomBytes(SALT_BYTES);
   const macKey = pkcs12Kdf(opts.password, macSalt, 3, ITERATIONS, 32);
@@ -242,12 +246,19 @@ async function pbes2Encrypt(plaintext: Buffer, password: string): Promise<Encryp
   const cipher = createCipheriv("aes-256-cbc", key, iv);
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   const params = new Pbes2Params({
-    keyDerivationFunc: algorithm(OID.pbkdf2, bytes(der(new Pbkdf2Params({
-      salt: new OctetString(salt),
-      iterationCount: ITERATIONS,
-      // The PRF is spelled out with NULL parameters as OpenSSL writes it; the default would be HMAC-SHA1.
-      prf: algorithm(OID.hmacWithSha256, null),
-    })))),
+    keyDerivationFunc: algorithm(
+      OID.pbkdf2,
+      bytes(
+        der(
+          new Pbkdf2Params({
+            salt: new OctetString(salt),
+            iterationCount: ITERATIONS,
+            // The PRF is spelled out with NULL parameters as OpenSSL writes it; the default would be HMAC-SHA1.
+            prf: algorithm(OID.hmacWithSha256, null),
+          }),
+        ),
+      ),
+    ),
     encryptionScheme: algorithm(OID.aes256Cbc, octetString(iv)),
   });
   return { algorithm: algorithm(OID.pbes2, bytes(der(params))), ciphertext };

@@ -30,7 +30,8 @@ export function errorBody(code: ProxyErrorCode, message: string): string {
 export function upstreamErrorCode(err: unknown, timedOut: boolean): ProxyErrorCode {
   if (timedOut) return "upstream_timeout";
   const code = String((err as { code?: unknown } | null)?.code ?? "");
-  if (/^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO_|DEPTH_|SELF_SIGNED|ERR_OSSL|HOSTNAME_MISMATCH)/.test(code) || code === "ERR_TLS_CERT_ALTNAME_INVALID") return "upstream_tls";
+  if (/^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO_|DEPTH_|SELF_SIGNED|ERR_OSSL|HOSTNAME_MISMATCH)/.test(code) || code === "ERR_TLS_CERT_ALTNAME_INVALID")
+    return "upstream_tls";
   if (code === "ECONNRESET" || code === "EPIPE" || code === "UND_ERR_SOCKET") return "upstream_reset";
   if (code === "ETIMEDOUT") return "upstream_timeout";
   return "upstream_unreachable";

@@ -59,11 +59,19 @@ export function proxyDeps(ctx: Ctx, cred: CredentialConfig): ProxyDeps {
       obtained.set(header, t.obtained_at);
       // Only while the live version is the one live() last saw: a token read across a rotation is not kept.
       const liveNow = liveCertificate(ctx.db, cred.name)?.version;
-      reuse = liveNow !== undefined && liveNow === version ? { header, version: liveNow, until: now + TOKEN_REUSE_MS, expires: Date.parse(t.expires_at) - TOKEN_REUSE_MS } : undefined;
+      reuse =
+        liveNow !== undefined && liveNow === version
+          ? { header, version: liveNow, until: now + TOKEN_REUSE_MS, expires: Date.parse(t.expires_at) - TOKEN_REUSE_MS }
+          : undefined;
       return header;
     }
     if (cred.basic_auth) {
-      basic ??= { basic: { user: cred.basic_auth.user, password: readSecretFile(cred.basic_auth.password_file, `credentials[${cred.name}].basic_auth.password_file`) } };
+      basic ??= {
+        basic: {
+          user: cred.basic_auth.user,
+          password: readSecretFile(cred.basic_auth.password_file, `credentials[${cred.name}].basic_auth.password_file`),
+        },
+      };
       return authorizationFor(basic, false);
     }
     return undefined;

@@ -86,9 +86,12 @@ export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
     stats.outcomes[k] = (stats.outcomes[k] ?? 0) + 1;
   };
 
-  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: 10_000, requestTimeout: 0, keepAliveTimeout: 5_000 }, (req, res) => {
-    void handle(req, res);
-  });
+  const server = http.createServer(
+    { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: 10_000, requestTimeout: 0, keepAliveTimeout: 5_000 },
+    (req, res) => {
+      void handle(req, res);
+    },
+  );
   // Malformed, over-long or smuggling-shaped requests: 400, the connection closed, nothing sent upstream.
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
     count("bad_request");
@@ -97,8 +100,13 @@ export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
       socket.destroy();
       return;
     }
-    const body = errorBody("bad_request", "the request line or a header is malformed, too long, or ambiguous (e.g. both Content-Length and Transfer-Encoding)");
-    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const body = errorBody(
+      "bad_request",
+      "the request line or a header is malformed, too long, or ambiguous (e.g. both Content-Length and Transfer-Encoding)",
+    );
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -111,7 +119,18 @@ export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
     let bytesOut = 0;
     let outcome = "";
     const done = (status: number) => {
-      log.info({ credential: cred.name, method, path, status, ms: Math.round((performance.now() - started) * 10) / 10, bytes_in: bytesIn, bytes_out: bytesOut }, "proxy request");
+      log.info(
+        {
+          credential: cred.name,
+          method,
+          path,
+          status,
+          ms: Math.round((performance.now() - started) * 10) / 10,
+          bytes_in: bytesIn,
+          bytes_out: bytesOut,
+        },
+        "proxy request",
+      );
     };
     const fail = (code: ProxyErrorCode, message: string) => {
       outcome = code;
@@ -119,7 +138,11 @@ export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
       const status = PROXY_ERROR_STATUS[code];
       if (!res.headersSent) {
         const body = errorBody(code, message);
-        res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body), ...(status === 400 || status === 413 ? { Connection: "close" } : {}) });
+        res.writeHead(status, {
+          "Content-Type": "application/json",
+          "Content-Length": Buffer.byteLength(body),
+          ...(status === 400 || status === 413 ? { Connection: "close" } : {}),
+        });
         res.end(body);
       } else res.destroy();
       // An unread request body would be parsed as the next request: the connection goes.
@@ -129,15 +152,18 @@ export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
 
     // Smuggling-shaped or not for us: refused before anything is sent upstream.
     const te = req.headers["transfer-encoding"];
-    if (te !== undefined && req.headers["content-length"] !== undefined) return fail("bad_request", "both Content-Length and Transfer-Encoding were sent");
-    if (te !== undefined && te.toLowerCase().trim() !== "chunked") return fail("bad_request", `Transfer-Encoding "${te}" is not supported: send chunked or a Content-Length`);
+    if (te !== undefined && req.headers["content-length"] !== undefined)
+      return fail("bad_request", "both Content-Length and Transfer-Encoding were sent");
+    if (te !== undefined && te.toLowerCase().trim() !== "chunked")
+      return fail("bad_request", `Transfer-Encoding "${te}" is not supported: send chunked or a Content-Length`);
     // "//host/..." or a backslash would make a URL parser pick another host: the token and the
     // client certificate must only ever go to api.base_url's host.
     if (!target.startsWith("/") || target.startsWith("//") || target.includes("\\") || method === "CONNECT") {
       return fail("bad_request", "send the path only (origin-form, e.g. GET /connectedcar/v3/fleets), not a full URL, //host or CONNECT");
     }
     const length = req.headers["content-length"];
-    if (length !== undefined && Number(length) > cfg.max_body_bytes) return fail("body_too_large", `the body is ${length} bytes; the cap is proxy.max_body_bytes = ${cfg.max_body_bytes}`);
+    if (length !== undefined && Number(length) > cfg.max_body_bytes)
+      return fail("body_too_large", `the body is ${length} bytes; the cap is proxy.max_body_bytes = ${cfg.max_body_bytes}`);
     const hasBody = te !== undefined || (length !== undefined && length !== "0");
 
     const noCredential = () => fail("no_credential", `${cred.name} has no live certificate yet (credd status ${cred.name} says why)`);
@@ -242,7 +268,10 @@ export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
             }
             // Not replayed: the next request gets a new token; the application is told why.
             deps.authorization(auth).catch(() => {});
-            res.setHeader("X-Credd-Reason", "invalid_token: credd is fetching a new token; this request was not replayed (not idempotent or it had a body), send it again");
+            res.setHeader(
+              "X-Credd-Reason",
+              "invalid_token: credd is fetching a new token; this request was not replayed (not idempotent or it had a body), send it again",
+            );
           }
           const respHeaders = endToEnd(r.rawHeaders, false);
           res.writeHead(status, respHeaders.flat() as unknown as http.OutgoingHttpHeaders);
@@ -285,7 +314,10 @@ export async function startProxy(deps: ProxyDeps): Promise<ProxyListener> {
   const addr = parseListen(cfg.listen);
   if (typeof addr === "string") throw new CreddError("CONFIG", `credentials[${cred.name}].proxy.listen ${addr}`);
   await listen(server, addr);
-  const shown = addr.kind === "unix" ? addr.path : `${(server.address() as AddressInfo).address.includes(":") ? `[${(server.address() as AddressInfo).address}]` : (server.address() as AddressInfo).address}:${(server.address() as AddressInfo).port}`;
+  const shown =
+    addr.kind === "unix"
+      ? addr.path
+      : `${(server.address() as AddressInfo).address.includes(":") ? `[${(server.address() as AddressInfo).address}]` : (server.address() as AddressInfo).address}:${(server.address() as AddressInfo).port}`;
   stats.listening = shown;
   log.info({ credential: cred.name, listen: shown, upstream: base.origin }, "proxy listening");
 
@@ -326,7 +358,11 @@ async function listen(server: http.Server, addr: ListenAddress): Promise<void> {
     else server.listen(addr.port, addr.host, ok);
   }).catch((err: NodeJS.ErrnoException) => {
     const at = addr.kind === "unix" ? addr.path : `${addr.host}:${addr.port}`;
-    throw new CreddError("IO", `the proxy cannot listen on ${at}: ${err.code ?? errorMessage(err)} (fix: free the port or pick another proxy.listen)`, { cause: err });
+    throw new CreddError(
+      "IO",
+      `the proxy cannot listen on ${at}: ${err.code ?? errorMessage(err)} (fix: free the port or pick another proxy.listen)`,
+      { cause: err },
+    );
   });
   // Applications in credd's group connect; others do not.
   if (addr.kind === "unix") chmodSync(addr.path, 0o660);

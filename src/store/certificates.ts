@@ -31,9 +31,7 @@ export type NewCertificate = Omit<CertificateRow, "id" | "live" | "renewal_id" |
 const NO_CA = { ca_not_after: null, ca_not_after_role: null, ca_not_after_subject: null, ca_not_after_serial: null };
 
 export function liveCertificate(db: Db, credential: string): CertificateRow | undefined {
-  return prep(db, "SELECT * FROM certificates WHERE credential = ? AND live = 1").get(credential) as
-    | CertificateRow
-    | undefined;
+  return prep(db, "SELECT * FROM certificates WHERE credential = ? AND live = 1").get(credential) as CertificateRow | undefined;
 }
 
 /** The highest archive version used by any certificate or renewal of this credential. */
@@ -62,28 +60,22 @@ export function insertInstalledCertificate(db: Db, cert: NewCertificate & { rene
 }
 
 export function certificateByVersion(db: Db, credential: string, version: number): CertificateRow | undefined {
-  return prep(db, "SELECT * FROM certificates WHERE credential = ? AND version = ?").get(credential, version) as
-    | CertificateRow
-    | undefined;
+  return prep(db, "SELECT * FROM certificates WHERE credential = ? AND version = ?").get(credential, version) as CertificateRow | undefined;
 }
 
 export function certificateBySha256(db: Db, credential: string, sha256: string): CertificateRow | undefined {
-  return prep(db, "SELECT * FROM certificates WHERE credential = ? AND sha256 = ?").get(credential, sha256) as
-    | CertificateRow
-    | undefined;
+  return prep(db, "SELECT * FROM certificates WHERE credential = ? AND sha256 = ?").get(credential, sha256) as CertificateRow | undefined;
 }
 
 /** Makes `version` the live one and retires the previous live one, in the caller's transaction. */
 export function makeLive(db: Db, credential: string, version: number, at: string): void {
-  prep(
-    db,
-    "UPDATE certificates SET live = 0, retired_at = @at WHERE credential = @c AND live = 1 AND version != @v",
-  ).run({
+  prep(db, "UPDATE certificates SET live = 0, retired_at = @at WHERE credential = @c AND live = 1 AND version != @v").run({
     c: credential,
     v: version,
     at,
   });
-  prep(db,
+  prep(
+    db,
     "UPDATE certificates SET live = 1, went_live_at = COALESCE(went_live_at, @at), retired_at = NULL WHERE credential = @c AND version = @v",
   ).run({ c: credential, v: version, at });
 }

@@ -11,7 +11,8 @@ export interface CheckRow {
 
 export function recordCheck(db: Db, credential: string, now: Date, error?: string): void {
   const at = now.toISOString();
-  prep(db,
+  prep(
+    db,
     `INSERT INTO checks (credential, last_check_at, last_error, last_error_at) VALUES (@c, @at, @e, @eat)
      ON CONFLICT (credential) DO UPDATE SET last_check_at = @at, last_error = @e,
        last_error_at = COALESCE(@eat, last_error_at)`,
@@ -32,13 +33,7 @@ export function recordChecks(db: Db, beats: readonly CheckBeat[]): void {
 }
 
 export function setMeta(db: Db, key: string, value: string): void {
-  prep(
-    db,
-    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-  ).run(
-    key,
-    value,
-  );
+  prep(db, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
 }
 
 export function getMeta(db: Db, key: string): string | undefined {

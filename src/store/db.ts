@@ -112,9 +112,7 @@ export function openDbForReading(stateDir: string, configFile?: string): Db {
   const file = dbPath(stateDir);
   if (!existsSync(file)) {
     const where = configFile ? `state_dir in ${configFile}` : "state_dir";
-    const why = existsSync(stateDir)
-      ? `${stateDir} exists but holds no database yet`
-      : `the folder ${stateDir} does not exist`;
+    const why = existsSync(stateDir) ? `${stateDir} exists but holds no database yet` : `the folder ${stateDir} does not exist`;
     throw new NoDatabaseError(
       file,
       `no credd database at ${file}: ${why}. credd has not run with this state_dir yet (start \`credd run\`, ` +
@@ -172,9 +170,7 @@ export function migrate(db: Db, dir: string): string[] {
     db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`),
   );
-  const done = new Set(
-    (prep(db, "SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version),
-  );
+  const done = new Set((prep(db, "SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version));
   const files = readdirSync(dir)
     .filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f))
     .sort();
@@ -188,11 +184,7 @@ export function migrate(db: Db, dir: string): string[] {
     const sql = readFileSync(join(dir, f), "utf8");
     inTransaction(db, () => {
       driver(db, () => db.exec(sql));
-      prep(db, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(
-        version,
-        f,
-        new Date().toISOString(),
-      );
+      prep(db, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(version, f, new Date().toISOString());
     });
     applied.push(f);
   }
@@ -233,7 +225,10 @@ export function prep(db: Db, sql: string): Query {
   }
   let q = cache.get(sql);
   if (!q) {
-    q = new Query(db, driver(db, () => db.prepare(sql)));
+    q = new Query(
+      db,
+      driver(db, () => db.prepare(sql)),
+    );
     cache.set(sql, q);
   }
   return q;

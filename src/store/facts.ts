@@ -43,10 +43,9 @@ export function decisionFacts(db: Db, credential: string): DecisionFacts {
   const facts: DecisionFacts = {};
   const live = prep(db, `${LIVE} AND credential = ?`).get(credential) as LiveFacts | undefined;
   const pending = prep(db, `${PENDING} AND credential = ?`).get(credential) as PendingFacts | undefined;
-  const latest = prep(
-    db,
-    "SELECT credential, created_at FROM renewals WHERE credential = ? ORDER BY id DESC LIMIT 1",
-  ).get(credential) as LatestFacts | undefined;
+  const latest = prep(db, "SELECT credential, created_at FROM renewals WHERE credential = ? ORDER BY id DESC LIMIT 1").get(credential) as
+    | LatestFacts
+    | undefined;
   if (live) facts.live = live;
   if (pending) facts.pending = pending;
   if (latest) facts.latest = latest;
@@ -62,8 +61,7 @@ export function allDecisionFacts(db: Db): {
   pending: Map<string, PendingFacts>;
   latest: Map<string, LatestFacts>;
 } {
-  const byName = <T extends { credential: string }>(rows: unknown[]) =>
-    new Map((rows as T[]).map((r) => [r.credential, r]));
+  const byName = <T extends { credential: string }>(rows: unknown[]) => new Map((rows as T[]).map((r) => [r.credential, r]));
   return inTransaction(db, () => ({
     live: byName<LiveFacts>(prep(db, LIVE).all()),
     pending: byName<PendingFacts>(prep(db, PENDING).all()),

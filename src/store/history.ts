@@ -17,7 +17,8 @@ export interface HookRunRow {
 }
 
 export function recordHookRun(db: Db, r: Omit<HookRunRow, "id">): void {
-  prep(db,
+  prep(
+    db,
     `INSERT INTO hook_runs (credential, version, serial, argv_json, ok, exit_code, signal, duration_ms, error, output, started_at)
      VALUES (@credential, @version, @serial, @argv_json, @ok, @exit_code, @signal, @duration_ms, @error, @output, @started_at)`,
   ).run(r);
@@ -35,7 +36,8 @@ export interface IngestRow {
 }
 
 export function recordIngest(db: Db, r: IngestRow): void {
-  prep(db,
+  prep(
+    db,
     `INSERT INTO ingests (at, file, credential, outcome, check_name, reason, serial, sha256)
      VALUES (@at, @file, @credential, @outcome, @check_name, @reason, @serial, @sha256)`,
   ).run(r);
@@ -58,7 +60,5 @@ export function refusalSince<R extends { at: string }>(
 
 /** "argv: what went wrong" for each failed hook run, for status and alerts. */
 export function failedHookLines(runs: HookRunRow[]): string[] {
-  return runs
-    .filter((h) => !h.ok)
-    .map((h) => `${(JSON.parse(h.argv_json) as string[]).join(" ")}: ${h.error ?? `exit ${h.exit_code ?? h.signal}`}`);
+  return runs.filter((h) => !h.ok).map((h) => `${(JSON.parse(h.argv_json) as string[]).join(" ")}: ${h.error ?? `exit ${h.exit_code ?? h.signal}`}`);
 }

@@ -44,7 +44,9 @@ export function mailboxMessage(db: Db, source: string, key: string): MailboxMess
 
 /** Handled, but not moved yet (a crash between the record and the move): the move is finished first. */
 export function unmovedMessages(db: Db, source: string): MailboxMessageRow[] {
-  return prep(db, "SELECT * FROM mailbox_messages WHERE source = ? AND folder IS NOT NULL AND moved_at IS NULL ORDER BY id").all(source) as MailboxMessageRow[];
+  return prep(db, "SELECT * FROM mailbox_messages WHERE source = ? AND folder IS NOT NULL AND moved_at IS NULL ORDER BY id").all(
+    source,
+  ) as MailboxMessageRow[];
 }
 
 export function markMessageMoved(db: Db, id: number, at: string): void {
@@ -53,10 +55,9 @@ export function markMessageMoved(db: Db, id: number, at: string): void {
 
 /** An earlier copy of the same message (same Message-ID) that credd acted on, if any. */
 export function handledCopy(db: Db, messageId: string): MailboxMessageRow | undefined {
-  return prep(
-    db,
-    "SELECT * FROM mailbox_messages WHERE message_id = ? AND outcome NOT IN ('ignored', 'duplicate') ORDER BY id LIMIT 1",
-  ).get(messageId) as MailboxMessageRow | undefined;
+  return prep(db, "SELECT * FROM mailbox_messages WHERE message_id = ? AND outcome NOT IN ('ignored', 'duplicate') ORDER BY id LIMIT 1").get(
+    messageId,
+  ) as MailboxMessageRow | undefined;
 }
 
 /** The last message handled for each credential, for status. */
@@ -77,7 +78,10 @@ export interface SentThread {
 export function sentThreads(db: Db, ids: readonly string[]): SentThread[] {
   if (ids.length === 0) return [];
   const out: SentThread[] = [];
-  const st = prep(db, "SELECT message_id, credential, kind FROM outbox WHERE message_id = ? AND credential IS NOT NULL AND kind IN ('csr', 'csr-reminder', 'registration')");
+  const st = prep(
+    db,
+    "SELECT message_id, credential, kind FROM outbox WHERE message_id = ? AND credential IS NOT NULL AND kind IN ('csr', 'csr-reminder', 'registration')",
+  );
   for (const id of ids) {
     const r = st.get(id) as SentThread | undefined;
     if (r) out.push(r);

@@ -24,10 +24,7 @@ export interface QueuedMail {
   mail: OutgoingMail;
 }
 
-export function enqueueMail(
-  db: Db,
-  m: { mail: OutgoingMail; kind: string; credential?: string; renewalId?: number; now: Date },
-): number {
+export function enqueueMail(db: Db, m: { mail: OutgoingMail; kind: string; credential?: string; renewalId?: number; now: Date }): number {
   const at = m.now.toISOString();
   const r = prep(
     db,
@@ -65,10 +62,7 @@ export function releaseClaim(db: Db, id: number): void {
 
 /** `note` records a partial refusal: sent to some recipients, refused for others (not resent). */
 export function markMailSent(db: Db, id: number, now: Date, note: string | null = null): void {
-  prep(
-    db,
-    "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, claimed_until = NULL, last_error = ? WHERE id = ?",
-  ).run(
+  prep(db, "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, claimed_until = NULL, last_error = ? WHERE id = ?").run(
     now.toISOString(),
     note,
     id,
@@ -77,16 +71,16 @@ export function markMailSent(db: Db, id: number, now: Date, note: string | null 
 
 /** `permanent`: retrying cannot help until a person fixes something; it is still retried, with backoff. */
 export function markMailFailed(db: Db, id: number, error: string, nextAttemptAt: Date, permanent = false): void {
-  prep(db,
+  prep(
+    db,
     "UPDATE outbox SET attempts = attempts + 1, last_error = ?, last_error_permanent = ?, next_attempt_at = ?, claimed_until = NULL WHERE id = ?",
   ).run(error, permanent ? 1 : 0, nextAttemptAt.toISOString(), id);
 }
 
 export function queuedMails(db: Db, credential?: string): OutboxRow[] {
-  return prep(
-    db,
-    `SELECT * FROM outbox WHERE sent_at IS NULL AND (@c IS NULL OR credential = @c) ORDER BY id`,
-  ).all({ c: credential ?? null }) as OutboxRow[];
+  return prep(db, `SELECT * FROM outbox WHERE sent_at IS NULL AND (@c IS NULL OR credential = @c) ORDER BY id`).all({
+    c: credential ?? null,
+  }) as OutboxRow[];
 }
 
 /** The next time any queued mail becomes due, for the worker's timer. */

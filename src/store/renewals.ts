@@ -23,16 +23,13 @@ export interface RenewalRow {
 }
 
 export function pendingRenewal(db: Db, credential: string): RenewalRow | undefined {
-  return prep(
-    db,
-    `SELECT * FROM renewals WHERE credential = ? AND state IN ('created','sent','signed','registered')`,
-  ).get(credential) as RenewalRow | undefined;
+  return prep(db, `SELECT * FROM renewals WHERE credential = ? AND state IN ('created','sent','signed','registered')`).get(credential) as
+    | RenewalRow
+    | undefined;
 }
 
 export function latestRenewal(db: Db, credential: string): RenewalRow | undefined {
-  return prep(db, "SELECT * FROM renewals WHERE credential = ? ORDER BY id DESC LIMIT 1").get(credential) as
-    | RenewalRow
-    | undefined;
+  return prep(db, "SELECT * FROM renewals WHERE credential = ? ORDER BY id DESC LIMIT 1").get(credential) as RenewalRow | undefined;
 }
 
 export function insertRenewal(
@@ -53,20 +50,13 @@ export function getRenewal(db: Db, id: number): RenewalRow | undefined {
 
 export function setRenewalState(db: Db, id: number, state: RenewalState, at: string): void {
   const ended = state === "live" || state === "superseded" ? at : null;
-  prep(
-    db,
-    "UPDATE renewals SET state = ?, state_since = ?, ended_at = COALESCE(?, ended_at) WHERE id = ?",
-  ).run(
-    state,
-    at,
-    ended,
-    id,
-  );
+  prep(db, "UPDATE renewals SET state = ?, state_since = ?, ended_at = COALESCE(?, ended_at) WHERE id = ?").run(state, at, ended, id);
 }
 
 /** Called when the CSR email actually left: created → sent (a reminder does not change the state). */
 export function markCsrSent(db: Db, id: number, at: string): void {
-  prep(db,
+  prep(
+    db,
     `UPDATE renewals SET sent_at = COALESCE(sent_at, @at),
        state = CASE WHEN state = 'created' THEN 'sent' ELSE state END,
        state_since = CASE WHEN state = 'created' THEN @at ELSE state_since END
@@ -76,10 +66,7 @@ export function markCsrSent(db: Db, id: number, at: string): void {
 
 /** Recorded when a reminder is queued, so the next check does not queue another. */
 export function markReminded(db: Db, id: number, at: string): void {
-  prep(
-    db,
-    "UPDATE renewals SET reminded_at = ?, remind_count = remind_count + 1 WHERE id = ?",
-  ).run(at, id);
+  prep(db, "UPDATE renewals SET reminded_at = ?, remind_count = remind_count + 1 WHERE id = ?").run(at, id);
 }
 
 export interface ProbeFields {
@@ -90,17 +77,11 @@ export interface ProbeFields {
 }
 
 export function probeFields(db: Db, id: number): ProbeFields {
-  return prep(
-    db,
-    "SELECT probe_attempts, next_probe_at, last_probe_error, registration_mail_at FROM renewals WHERE id = ?",
-  ).get(id) as ProbeFields;
+  return prep(db, "SELECT probe_attempts, next_probe_at, last_probe_error, registration_mail_at FROM renewals WHERE id = ?").get(id) as ProbeFields;
 }
 
 export function recordProbeFailure(db: Db, id: number, error: string, nextProbeAt: string): void {
-  prep(
-    db,
-    "UPDATE renewals SET probe_attempts = probe_attempts + 1, last_probe_error = ?, next_probe_at = ? WHERE id = ?",
-  ).run(
+  prep(db, "UPDATE renewals SET probe_attempts = probe_attempts + 1, last_probe_error = ?, next_probe_at = ? WHERE id = ?").run(
     error,
     nextProbeAt,
     id,

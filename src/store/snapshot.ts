@@ -24,8 +24,20 @@ export interface QueuedSummary {
 /** What status and the alert rules use of a live certificate (not its subject, issuer or key hash). */
 export type LiveCertificate = Pick<
   CertificateRow,
-  | "credential" | "version" | "serial" | "not_before" | "not_after" | "sha256" | "source" | "installed_at" | "went_live_at"
-  | "subject" | "ca_not_after" | "ca_not_after_role" | "ca_not_after_subject" | "ca_not_after_serial"
+  | "credential"
+  | "version"
+  | "serial"
+  | "not_before"
+  | "not_after"
+  | "sha256"
+  | "source"
+  | "installed_at"
+  | "went_live_at"
+  | "subject"
+  | "ca_not_after"
+  | "ca_not_after_role"
+  | "ca_not_after_subject"
+  | "ca_not_after_serial"
 >;
 
 export interface Snapshot {

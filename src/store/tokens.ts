@@ -23,9 +23,19 @@ export function getToken(db: Db, credential: string): TokenRow | undefined {
 
 export function recordTokenSuccess(
   db: Db,
-  r: { credential: string; token_type: string; scope: string; obtained_at: string; expires_at: string; refresh_at: string; cert_version: number; cert_sha256: string },
+  r: {
+    credential: string;
+    token_type: string;
+    scope: string;
+    obtained_at: string;
+    expires_at: string;
+    refresh_at: string;
+    cert_version: number;
+    cert_sha256: string;
+  },
 ): void {
-  prep(db,
+  prep(
+    db,
     `INSERT INTO tokens (credential, token_type, scope, obtained_at, expires_at, refresh_at, cert_version, cert_sha256,
        failures, next_attempt_at, last_error, last_error_at, last_success_at)
      VALUES (@credential, @token_type, @scope, @obtained_at, @expires_at, @refresh_at, @cert_version, @cert_sha256,
@@ -37,7 +47,8 @@ export function recordTokenSuccess(
 }
 
 export function recordTokenFailure(db: Db, credential: string, error: string, at: string, nextAttemptAt: string): number {
-  prep(db,
+  prep(
+    db,
     `INSERT INTO tokens (credential, failures, next_attempt_at, last_error, last_error_at) VALUES (@c, 1, @next, @e, @at)
      ON CONFLICT (credential) DO UPDATE SET failures = failures + 1, next_attempt_at = @next, last_error = @e, last_error_at = @at`,
   ).run({ c: credential, next: nextAttemptAt, e: error, at });
@@ -65,7 +76,8 @@ export function tokenTimings(db: Db): TokenTiming[] {
 
 /** The token now on disk no longer counts (certificate changed): keep the error history, drop validity. */
 export function forgetToken(db: Db, credential: string): void {
-  prep(db,
+  prep(
+    db,
     "UPDATE tokens SET obtained_at = NULL, expires_at = NULL, refresh_at = NULL, cert_version = NULL, cert_sha256 = NULL WHERE credential = ?",
   ).run(credential);
 }

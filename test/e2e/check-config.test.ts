@@ -105,12 +105,24 @@ describe("credd check-config", () => {
     const out = r.stdout.trim().split("\n");
     assert.equal(out.length, 11, r.stdout);
     assert.match(out[0]!, new RegExp(`^ok  state_dir +${w.dir}/state: does not exist yet; credd creates it \\(${w.dir} is writable\\)$`));
-    assert.match(r.stdout, new RegExp(`ok  stellantis\\.ca_file +${w.dir}/stellantis-ca\\.pem: 1 CA certificate \\("Test Stellantis CA", valid until `));
+    assert.match(
+      r.stdout,
+      new RegExp(`ok  stellantis\\.ca_file +${w.dir}/stellantis-ca\\.pem: 1 CA certificate \\("Test Stellantis CA", valid until `),
+    );
     assert.match(r.stdout, new RegExp(`ok  ${C.replace(/[[\]]/g, "\\$&")}\\.deploy_hooks\\[0\\]\\[0\\] +${w.dir}/reload-app: executable`));
     assert.equal(out[10], `${w.config}: ok (1 credential, 10 files and folders checked as ${ME})`);
     assert.ok(!r.stdout.includes("secret"), "no secret shown");
     // Read-only: no folder, no database.
-    assert.deepEqual(readdirSync(w.dir).sort(), ["credd.yaml", "metrics", "mzp.pass", "p12.pass", "reload-app", "smtp-ca.pem", "smtp.pass", "stellantis-ca.pem"]);
+    assert.deepEqual(readdirSync(w.dir).sort(), [
+      "credd.yaml",
+      "metrics",
+      "mzp.pass",
+      "p12.pass",
+      "reload-app",
+      "smtp-ca.pem",
+      "smtp.pass",
+      "stellantis-ca.pem",
+    ]);
     assert.deepEqual(readdirSync(join(w.dir, "metrics")), []);
   });
 
@@ -175,7 +187,10 @@ describe("credd run with a broken reference", () => {
     dirs.push(dir);
     const config = configFor(dir, 9, ca.certPath);
     const everySecond = readFileSync(config, "utf8").replace('check_schedule: "*/10 * * * *"', 'check_schedule: "* * * * * *"');
-    const withCa = everySecond.replace("stellantis:\n  contact: connectedcar@stellantis.example", `stellantis:\n  contact: connectedcar@stellantis.example\n  ca_file: ${ca.certPath}`);
+    const withCa = everySecond.replace(
+      "stellantis:\n  contact: connectedcar@stellantis.example",
+      `stellantis:\n  contact: connectedcar@stellantis.example\n  ca_file: ${ca.certPath}`,
+    );
     writeFileSync(config, withCa);
     const d = startCreddDaemon(["--config", config, "run"]);
     t.after(() => {
@@ -195,7 +210,14 @@ describe("credd run with a broken reference", () => {
     assert.equal(refused.level, 50);
     const line = `${config}:${at}: stellantis.ca_file: ${missingCa} does not exist; it should hold the Stellantis CA certificate (PEM): every signed certificate must chain to it (fix: save the Stellantis CA certificate there as PEM (Stellantis sends it with the signed certificate), or correct stellantis.ca_file)`;
     assert.equal(refused.err, line);
-    assert.deepEqual(refused.issues, [{ key: "stellantis.ca_file", problem: line.slice(`${config}:${at}: stellantis.ca_file: `.length, line.indexOf(" (fix: ")), fix: line.slice(line.indexOf(" (fix: ") + 7, -1), line: at }]);
+    assert.deepEqual(refused.issues, [
+      {
+        key: "stellantis.ca_file",
+        problem: line.slice(`${config}:${at}: stellantis.ca_file: `.length, line.indexOf(" (fix: ")),
+        fix: line.slice(line.indexOf(" (fix: ") + 7, -1),
+        line: at,
+      },
+    ]);
     // Still running, and still checking the two credentials of the old config every second.
     const later = await d.waitForLog((l) => l.msg === "check done", 10_000, d.lines.indexOf(refused));
     assert.equal(later.checked, 2, "the old config is the one in use");

@@ -44,7 +44,11 @@ describe("command line", () => {
     assert.equal(text.code, 1, "WARNING: no certificates yet");
     assert.ok(text.stdout.length > 64 * 1024, "more than a pipe holds at once");
     assert.equal(text.stdout.match(/^fleet-\d{6} \(MZP\d{6}\)/gm)?.length, 400);
-    assert.match(text.stdout, /fleet-000400 \(MZP000400\) {2}WARNING\n[\s\S]*never checked by the daemon[^\n]*\n?$/, "ends with the last credential's block");
+    assert.match(
+      text.stdout,
+      /fleet-000400 \(MZP000400\) {2}WARNING\n[\s\S]*never checked by the daemon[^\n]*\n?$/,
+      "ends with the last credential's block",
+    );
     const json = await statusJson(config);
     assert.equal(json.json.credentials.length, 400);
   });
@@ -70,7 +74,10 @@ describe("command line", () => {
   });
   test("a bad config: status exits 3 (unknown), other commands exit 1, both naming file and key", async () => {
     const dir = makeTempDir("credd-e2e-badcfg-");
-    const file = writeConfig(dir, "smtp: { url: smtp://x, from: a@b }\nalerts: { to: [a@b] }\ncredentials:\n  - name: a\n    mzp: MZP000001\n    subject: { C: fr, ST: x, L: y, O: z, emailAddress: a@b.c }\n");
+    const file = writeConfig(
+      dir,
+      "smtp: { url: smtp://x, from: a@b }\nalerts: { to: [a@b] }\ncredentials:\n  - name: a\n    mzp: MZP000001\n    subject: { C: fr, ST: x, L: y, O: z, emailAddress: a@b.c }\n",
+    );
     const s = await runCredd(["--config", file, "status"]);
     assert.equal(s.code, 3);
     assert.match(s.stderr, /credd\.yaml/);
@@ -126,7 +133,9 @@ describe("import", () => {
     assert.deepEqual(readdirSync(join(dir, "state/credentials/fleet-prod/archive")).sort(), ["cert-1.pem", "chain-1.pem", "key-1.pem"]);
 
     const s = await statusJson(config, "fleet-prod");
-    const serial = openssl(["x509", "-in", good.certPath, "-noout", "-serial"]).stdout.trim().replace(/^serial=/, "");
+    const serial = openssl(["x509", "-in", good.certPath, "-noout", "-serial"])
+      .stdout.trim()
+      .replace(/^serial=/, "");
     assert.equal(s.json.credentials[0]!.certificate!.serial.replace(/^0+/, ""), serial.replace(/^0+/, ""));
     assert.equal(s.json.credentials[0]!.certificate!.days_left, 364);
   });
@@ -140,7 +149,18 @@ describe("import", () => {
     assert.match(noPass.stderr, /passphrase/);
     const passFile = join(dir, "pass.txt");
     writeFileSync(passFile, "s3cret-Pass\n", { mode: 0o600 });
-    const ok = await runCredd(["--config", config, "import", "fleet-test", "--cert", enc.certPath, "--key", enc.keyPath, "--passphrase-file", passFile]);
+    const ok = await runCredd([
+      "--config",
+      config,
+      "import",
+      "fleet-test",
+      "--cert",
+      enc.certPath,
+      "--key",
+      enc.keyPath,
+      "--passphrase-file",
+      passFile,
+    ]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.ok(!ok.stdout.includes("s3cret") && !ok.stderr.includes("s3cret"));
     // The live key is stored decrypted (0600) so services can load it without a passphrase.

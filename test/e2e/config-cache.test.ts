@@ -52,7 +52,9 @@ test("status fills its own cache folder, then takes the config from it", async (
   assert.equal(existsSync(none), false);
 });
 
-test("a cache folder of another user (root running status beside the daemon): never written to", { skip: process.geteuid?.() !== 0 && "needs root to chown" }, async () => {
+test("a cache folder of another user (root running status beside the daemon): never written to", {
+  skip: process.geteuid?.() !== 0 && "needs root to chown",
+}, async () => {
   const s = setup();
   chownSync(s.cache, 4242, 4242);
   assert.equal(await databaseNamed(s.config, s.cache), join(s.dir, "state", "credd.db"));

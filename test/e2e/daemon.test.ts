@@ -28,7 +28,9 @@ test("a certificate inside the window is renewed once: CSR emailed, no second ke
   const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca, days: 20 });
   const imp = await runCredd(["--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath]);
   assert.equal(imp.code, 0, imp.stderr);
-  const serial = openssl(["x509", "-in", hand.certPath, "-noout", "-serial"]).stdout.trim().replace(/^serial=0*/, "");
+  const serial = openssl(["x509", "-in", hand.certPath, "-noout", "-serial"])
+    .stdout.trim()
+    .replace(/^serial=0*/, "");
 
   const n = smtp.received.length;
   const d1 = startCreddDaemon(["--config", config, "run"], { CREDD_OUTBOX_TICK_MS: "200" });
@@ -53,7 +55,9 @@ test("a certificate inside the window is renewed once: CSR emailed, no second ke
   assert.equal(await d2.stop(), 0);
   assert.equal(smtp.received.length, n + 2, "no second CSR or alert after the restart");
   assert.deepEqual(
-    readdirSync(archive).filter((f) => f.startsWith("key-")).sort(),
+    readdirSync(archive)
+      .filter((f) => f.startsWith("key-"))
+      .sort(),
     ["key-1.pem", "key-2.pem"],
     "the imported key and one renewal key, nothing more",
   );
@@ -96,7 +100,10 @@ test("status exit codes: 0 all well after a check, 2 under 7 days left, 3 unread
   assert.equal(crit.code, 2);
   const cj = JSON.parse(crit.stdout);
   assert.equal(cj.status, "critical");
-  assert.ok(cj.credentials[0].problems.some((p: string) => /expires in [0-6] days/.test(p)), cj.credentials[0].problems.join());
+  assert.ok(
+    cj.credentials[0].problems.some((p: string) => /expires in [0-6] days/.test(p)),
+    cj.credentials[0].problems.join(),
+  );
 
   const bad = await runCredd(["--config", join(dir, "missing.yaml"), "status", "--json"]);
   assert.equal(bad.code, 3);

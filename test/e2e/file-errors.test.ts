@@ -26,7 +26,10 @@ test("doctor before any certificate: no live certificate yet, run credd enroll N
   assert.doesNotMatch(r.stdout + r.stderr, /ENOENT|no such file/);
   assert.equal((await runCredd(["--config", config, "enroll", "fleet-prod", "--no-send"])).code, 0);
   const after = await runCredd(["--config", config, "doctor", "fleet-prod"]);
-  assert.match(after.stdout, /no live certificate yet: renewal #1 is created since \d{4}-\d\d-\d\d \d\d:\d\d UTC; when Stellantis sends the signed certificate, drop it in the inbox or run credd ingest FILE/);
+  assert.match(
+    after.stdout,
+    /no live certificate yet: renewal #1 is created since \d{4}-\d\d-\d\d \d\d:\d\d UTC; when Stellantis sends the signed certificate, drop it in the inbox or run credd ingest FILE/,
+  );
 });
 
 test("import and ingest of a file that is not there: the file, what credd wanted, the fix", async () => {
@@ -34,10 +37,16 @@ test("import and ingest of a file that is not there: the file, what credd wanted
   const cert = join(dir, "MZP128745.pem");
   const imp = await runCredd(["--config", config, "import", "fleet-prod", "--cert", cert, "--key", join(dir, "k.pem")]);
   assert.equal(imp.code, 1);
-  assert.equal(imp.stderr.trim(), `credd: cannot read the certificate to import (--cert): ${cert} does not exist (fix: check the path given to --cert)`);
+  assert.equal(
+    imp.stderr.trim(),
+    `credd: cannot read the certificate to import (--cert): ${cert} does not exist (fix: check the path given to --cert)`,
+  );
   const ing = await runCredd(["--config", config, "ingest", dir]);
   assert.equal(ing.code, 1);
-  assert.equal(ing.stderr.trim(), `credd: cannot read the signed certificate to take in: ${dir} is a folder, not a file (fix: name the file itself, not the folder ${dir})`);
+  assert.equal(
+    ing.stderr.trim(),
+    `credd: cannot read the signed certificate to take in: ${dir} is a folder, not a file (fix: name the file itself, not the folder ${dir})`,
+  );
 });
 
 test("fsFound: each failure in plain words", () => {
@@ -58,7 +67,14 @@ test("metrics_file's folder removed while credd runs: logged once, naming the fo
   const config = join(dir, "credd.yaml");
   writeFileSync(
     config,
-    smallConfigYaml({ top: [`state_dir: ${join(dir, "state")}`, `runtime_dir: ${join(dir, "run")}`, `metrics_file: ${join(metrics, "credd.prom")}`, 'check_schedule: "* * * * * *"'] }),
+    smallConfigYaml({
+      top: [
+        `state_dir: ${join(dir, "state")}`,
+        `runtime_dir: ${join(dir, "run")}`,
+        `metrics_file: ${join(metrics, "credd.prom")}`,
+        'check_schedule: "* * * * * *"',
+      ],
+    }),
   );
   const d = startCreddDaemon(["--config", config, "run"]);
   t.after(() => {

@@ -65,7 +65,9 @@ async function ok(config: string, ...args: string[]) {
 /** Starts a renewal and returns the path of its CSR. */
 async function pendingCsr(s: Setup, kind: "enroll" | "renew"): Promise<string> {
   await ok(s.config, kind, "fleet-prod", "--no-send");
-  const csrs = readdirSync(s.archive).filter((f) => /^csr-\d+\.pem$/.test(f)).sort((a, b) => Number(a.slice(4, -4)) - Number(b.slice(4, -4)));
+  const csrs = readdirSync(s.archive)
+    .filter((f) => /^csr-\d+\.pem$/.test(f))
+    .sort((a, b) => Number(a.slice(4, -4)) - Number(b.slice(4, -4)));
   return join(s.archive, csrs[csrs.length - 1]!);
 }
 
@@ -157,7 +159,9 @@ describe("ingest accepts every form the CA may send", () => {
     assert.match(readFileSync(join(s.live, "fullchain.pem"), "utf8"), /END CERTIFICATE-----\n-----BEGIN CERTIFICATE/);
     // The hook saw the credential, the live folder and the new serial.
     const env = readFileSync(s.hookOut, "utf8");
-    const serial = openssl(["x509", "-in", join(s.live, "cert.pem"), "-noout", "-serial"]).stdout.trim().replace(/^serial=0*/, "");
+    const serial = openssl(["x509", "-in", join(s.live, "cert.pem"), "-noout", "-serial"])
+      .stdout.trim()
+      .replace(/^serial=0*/, "");
     assert.match(env, /CREDD_CREDENTIAL=fleet-prod/);
     assert.match(env, new RegExp(`CREDD_SERIAL=0*${serial}`, "i"));
     assert.match(env, new RegExp(`CREDD_LIVE_DIR=${s.live.replace(/[/.]/g, "\\$&")}`));
@@ -239,8 +243,27 @@ function signRaw(s: Setup, csr: string, name: string, args: string[], issuer: Te
   const out = join(s.dir, name);
   const digest = args.some((a) => /^-(sha1|md5|sha\d+)$/.test(a)) ? [] : ["-sha256"];
   const serial = args.includes("-set_serial") ? [] : ["-set_serial", "0x5EED"];
-  openssl(["x509", "-req", "-in", csr, "-CA", issuer.certPath, "-CAkey", issuer.keyPath, "-days", "365", ...digest, ...serial, ...args,
-    "-extfile", ext, "-extensions", "leaf", "-out", out]);
+  openssl([
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    issuer.certPath,
+    "-CAkey",
+    issuer.keyPath,
+    "-days",
+    "365",
+    ...digest,
+    ...serial,
+    ...args,
+    "-extfile",
+    ext,
+    "-extensions",
+    "leaf",
+    "-out",
+    out,
+  ]);
   return out;
 }
 
@@ -250,21 +273,29 @@ describe("ingest refuses, naming the check, and changes nothing", () => {
     {
       name: "wrong key (a certificate for another key with the right DN)",
       check: /\[key-match\]/,
-      make: (s) => [makeKeyAndCert(s.dir, { C: "FR", ST: "Ile de France", L: "Paris", O: "Free2Move", OU: "Programs Partners", CN: "MZP128745", emailAddress: "it@partner.example" }, { ca, days: 365 }).certPath],
+      make: (s) => [
+        makeKeyAndCert(
+          s.dir,
+          { C: "FR", ST: "Ile de France", L: "Paris", O: "Free2Move", OU: "Programs Partners", CN: "MZP128745", emailAddress: "it@partner.example" },
+          { ca, days: 365 },
+        ).certPath,
+      ],
     },
-    ...(["C=DE", "ST=Bavaria", "L=Lyon", "O=Other", "OU=Programs Partner", "CN=MZP000001", "emailAddress=x@partner.example"] as const).map((swap) => ({
-      name: `wrong DN: ${swap}`,
-      check: /\[subject\]/,
-      make: (s: Setup, p: { key: string }) => {
-        const [k] = swap.split("=");
-        const subj = dn.replace(new RegExp(`/${k}=[^/]*`), `/${swap}`);
-        const csr = join(s.dir, `wrongdn-${k}.csr`);
-        openssl(["req", "-new", "-key", p.key, "-subj", subj, "-out", csr]);
-        const out = join(s.dir, `wrongdn-${k}.pem`);
-        signCsr(ca, csr, out, { days: 365 });
-        return [out];
-      },
-    })),
+    ...(["C=DE", "ST=Bavaria", "L=Lyon", "O=Other", "OU=Programs Partner", "CN=MZP000001", "emailAddress=x@partner.example"] as const).map(
+      (swap) => ({
+        name: `wrong DN: ${swap}`,
+        check: /\[subject\]/,
+        make: (s: Setup, p: { key: string }) => {
+          const [k] = swap.split("=");
+          const subj = dn.replace(new RegExp(`/${k}=[^/]*`), `/${swap}`);
+          const csr = join(s.dir, `wrongdn-${k}.csr`);
+          openssl(["req", "-new", "-key", p.key, "-subj", subj, "-out", csr]);
+          const out = join(s.dir, `wrongdn-${k}.pem`);
+          signCsr(ca, csr, out, { days: 365 });
+          return [out];
+        },
+      }),
+    ),
     {
       name: "foreign CA with the same name as the pinned one",
       check: /\[chain\]/,
@@ -382,7 +413,11 @@ describe("the daemon's inbox", () => {
   test("a signed certificate dropped in the inbox goes live within seconds; a bad file and a key go to rejected/ with a reason", async () => {
     const s = setup();
     const csr = await pendingCsr(s, "enroll");
-    const d = startCreddDaemon(["--config", s.config, "run"], { CREDD_INBOX_POLL_MS: "100", CREDD_INBOX_MIN_AGE_MS: "0", CREDD_OUTBOX_TICK_MS: "100" });
+    const d = startCreddDaemon(["--config", s.config, "run"], {
+      CREDD_INBOX_POLL_MS: "100",
+      CREDD_INBOX_MIN_AGE_MS: "0",
+      CREDD_OUTBOX_TICK_MS: "100",
+    });
     try {
       await d.waitForLog((l) => l.msg === "check done");
       const inbox = join(s.dir, "inbox");
@@ -422,7 +457,10 @@ describe("ingest reads its file argument safely", () => {
     // Before, a writer-less FIFO blocked `credd ingest` for ever (runCredd kills it after 20 s here).
     const r = await runCredd(["--config", s.config, "ingest", fifo], {}, 20_000);
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.equal(r.stdout.trim(), `${fifo}: REFUSED [file-type] ${fifo} is a named pipe (FIFO), not a regular file; credd reads only regular files (it was not read)`);
+    assert.equal(
+      r.stdout.trim(),
+      `${fifo}: REFUSED [file-type] ${fifo} is a named pipe (FIFO), not a regular file; credd reads only regular files (it was not read)`,
+    );
     const dev = await runCredd(["--config", s.config, "ingest", "/dev/zero"], {}, 20_000);
     assert.equal(dev.code, 1);
     assert.match(dev.stdout, /\/dev\/zero is a character device, not a regular file/);
@@ -431,11 +469,17 @@ describe("ingest reads its file argument safely", () => {
     truncateSync(big, 3 * 1024 ** 3); // sparse; before: ERR_FS_FILE_TOO_LARGE, not a refusal
     const huge = await runCredd(["--config", s.config, "ingest", big], {}, 20_000);
     assert.equal(huge.code, 1, huge.stderr);
-    assert.equal(huge.stdout.trim(), `${big}: REFUSED [parse] ${big} is 3221225472 bytes, too large for a certificate (limit 1 MiB): is it the right file?`);
+    assert.equal(
+      huge.stdout.trim(),
+      `${big}: REFUSED [parse] ${big} is 3221225472 bytes, too large for a certificate (limit 1 MiB): is it the right file?`,
+    );
     const missing = join(s.dir, "nope.pem");
     const gone = await runCredd(["--config", s.config, "ingest", missing]);
     assert.equal(gone.code, 1);
-    assert.equal(gone.stderr.trim(), `credd: cannot read the signed certificate to take in: ${missing} does not exist (fix: check the path; give the file Stellantis sent (PEM, DER or PKCS#7))`);
+    assert.equal(
+      gone.stderr.trim(),
+      `credd: cannot read the signed certificate to take in: ${missing} does not exist (fix: check the path; give the file Stellantis sent (PEM, DER or PKCS#7))`,
+    );
   });
 });
 
@@ -496,7 +540,12 @@ describe("a certificate taken in again", () => {
     // The live one again: nothing to do, and not an error.
     const same = await runCredd(["--config", s.config, "ingest", c2.path]);
     assert.equal(same.code, 0, same.stdout + same.stderr);
-    assert.match(same.stdout, new RegExp(`certificate ${c2.serial} is already installed: it is fleet-prod's live certificate \\(version 2, first live on ${iso}\\); nothing changed`));
+    assert.match(
+      same.stdout,
+      new RegExp(
+        `certificate ${c2.serial} is already installed: it is fleet-prod's live certificate \\(version 2, first live on ${iso}\\); nothing changed`,
+      ),
+    );
 
     // The one it replaced: refused with when and how to go back, never "made for another CSR".
     const old = await runCredd(["--config", s.config, "ingest", c1.path]);
@@ -525,11 +574,19 @@ describe("a certificate taken in again", () => {
     await ok(s.config, "rollback", "fleet-prod");
     const back = await runCredd(["--config", s.config, "ingest", c2.path]);
     assert.equal(back.code, 1);
-    assert.match(back.stdout, new RegExp(`certificate ${c2.serial} \\(version 2\\) is already installed: .* \\(live now: certificate ${c1.serial}, version 1\\); nothing changed\\. To make it live again, run \`credd rollback fleet-prod\``));
+    assert.match(
+      back.stdout,
+      new RegExp(
+        `certificate ${c2.serial} \\(version 2\\) is already installed: .* \\(live now: certificate ${c1.serial}, version 1\\); nothing changed\\. To make it live again, run \`credd rollback fleet-prod\``,
+      ),
+    );
     await install("renew", 365);
     const far = await runCredd(["--config", s.config, "ingest", c2.path]);
     assert.equal(far.code, 1);
-    assert.match(far.stdout, new RegExp(`\`credd rollback fleet-prod\` goes back one step only, to certificate ${c1.serial} \\(version 1\\), not to this one`));
+    assert.match(
+      far.stdout,
+      new RegExp(`\`credd rollback fleet-prod\` goes back one step only, to certificate ${c1.serial} \\(version 1\\), not to this one`),
+    );
     assert.equal(fp(join(s.live, "cert.pem")), fp(certs[2]!.path));
   });
 });

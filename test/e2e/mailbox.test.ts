@@ -20,7 +20,10 @@ let served = "";
 
 before(async () => {
   ca = makeCa(makeTempDir("credd-e2e-mailbox-ca-"));
-  const tls = makeCert({ dir: ca.dir, caPem: ca.certPem, caPath: ca.certPath, caKeyPath: ca.keyPath }, { subject: "/CN=localhost", san: ["IP:127.0.0.1"], usage: "server" });
+  const tls = makeCert(
+    { dir: ca.dir, caPem: ca.certPem, caPath: ca.certPath, caKeyPath: ca.keyPath },
+    { subject: "/CN=localhost", san: ["IP:127.0.0.1"], usage: "server" },
+  );
   server = createServer({ cert: tls.certPem, key: tls.keyPem }, (_req, res) => {
     res.writeHead(200, { "content-type": "application/x-pem-file" });
     res.end(served);
@@ -58,7 +61,10 @@ mailbox:
   served = signCsr(ca, join(dir, "state/credentials/fleet-prod/archive/csr-1.pem"), join(dir, "signed.pem"));
   const key = deliverToMaildir(
     maildir,
-    await composeReply({ subject: "Your certificate for MZP128745", text: `Hello,\n\ndownload your certificate: ${base}/certificate/MZP128745.pem\n` }),
+    await composeReply({
+      subject: "Your certificate for MZP128745",
+      text: `Hello,\n\ndownload your certificate: ${base}/certificate/MZP128745.pem\n`,
+    }),
   );
   const db = () => new Database(join(dir, "state/credd.db"), { readonly: true });
 
@@ -81,8 +87,16 @@ mailbox:
   assert.equal(readFileSync(join(dir, "state/credentials/fleet-prod/live/cert.pem"), "utf8").trim(), served.trim());
   assert.deepEqual(readdirSync(join(maildir, ".credd.done", "cur")), [`${key}:2,S`]);
   const d1 = db();
-  const rows = d1.prepare("SELECT outcome, matched_by, moved_at FROM mailbox_messages").all() as Array<{ outcome: string; matched_by: string; moved_at: string | null }>;
-  assert.deepEqual(rows.map((r) => [r.outcome, r.matched_by, r.moved_at !== null]), [["installed", "mzp", true]], "handled once");
+  const rows = d1.prepare("SELECT outcome, matched_by, moved_at FROM mailbox_messages").all() as Array<{
+    outcome: string;
+    matched_by: string;
+    moved_at: string | null;
+  }>;
+  assert.deepEqual(
+    rows.map((r) => [r.outcome, r.matched_by, r.moved_at !== null]),
+    [["installed", "mzp", true]],
+    "handled once",
+  );
   assert.equal((d1.prepare("SELECT count(*) AS n FROM outbox WHERE kind LIKE 'mailbox%'").get() as { n: number }).n, 0, "nothing for ops");
   d1.close();
 });

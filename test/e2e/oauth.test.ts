@@ -167,7 +167,14 @@ describe("credd doctor", () => {
 
     const ok = await runCredd(["--config", s.config, "doctor", "fleet-prod"]);
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-    for (const step of ["key matches", "chains to the Stellantis CA", "TLS handshake with the token endpoint", "TLS handshake with the API host", "token obtained", "API request"]) {
+    for (const step of [
+      "key matches",
+      "chains to the Stellantis CA",
+      "TLS handshake with the token endpoint",
+      "TLS handshake with the API host",
+      "token obtained",
+      "API request",
+    ]) {
       assert.match(ok.stdout, new RegExp(`PASS  [^\n]*${step}`), step);
     }
     assert.match(ok.stdout, /HTTP 200 application\/hal\+json/);
@@ -202,7 +209,9 @@ describe("credd doctor", () => {
     assert.match(refused.stdout, /skip {2}API request/);
     fake.register(fingerprint(hand.certPath));
 
-    const expired = await runCredd(["--config", s.config, "doctor", "fleet-prod"], { CREDD_FAKE_NOW: new Date(Date.now() + 400 * 86_400_000).toISOString() });
+    const expired = await runCredd(["--config", s.config, "doctor", "fleet-prod"], {
+      CREDD_FAKE_NOW: new Date(Date.now() + 400 * 86_400_000).toISOString(),
+    });
     assert.equal(expired.code, 1);
     assert.match(expired.stdout, /FAIL {2}certificate valid and chains to the Stellantis CA.*expired/);
 

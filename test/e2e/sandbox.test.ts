@@ -146,8 +146,10 @@ describe("credd against the sandbox", () => {
 
       // credd's log, in order.
       const L = daemon.lines;
-      const msg = (m: string, more: Record<string, unknown> = {}) => (l: Record<string, unknown>) =>
-        l.msg === m && Object.entries(more).every(([k, v]) => l[k] === v);
+      const msg =
+        (m: string, more: Record<string, unknown> = {}) =>
+        (l: Record<string, unknown>) =>
+          l.msg === m && Object.entries(more).every(([k, v]) => l[k] === v);
       inOrder(
         L,
         [
@@ -173,7 +175,10 @@ describe("credd against the sandbox", () => {
 
       // The sandbox's own record, in order.
       const E = sb.log.events;
-      const ev = (kind: SandboxEvent["kind"], pred: (e: SandboxEvent) => boolean = () => true) => (e: SandboxEvent) => e.kind === kind && pred(e);
+      const ev =
+        (kind: SandboxEvent["kind"], pred: (e: SandboxEvent) => boolean = () => true) =>
+        (e: SandboxEvent) =>
+          e.kind === kind && pred(e);
       const subject = (re: RegExp) => (e: SandboxEvent) => re.test(String(e.data.subject));
       inOrder(
         E,
@@ -204,7 +209,10 @@ describe("credd against the sandbox", () => {
       assert.equal(mails(/please bind it to OAuth2 client/).length, 1);
       const reg = mails(/please bind it to OAuth2 client/)[0]!;
       assert.deepEqual(reg.to.slice().sort(), [sb.contact, "ops@partner.example"]);
-      assert.ok(sb.mails.every((m) => m.secure), "every email came over STARTTLS");
+      assert.ok(
+        sb.mails.every((m) => m.secure),
+        "every email came over STARTTLS",
+      );
       assert.ok(sb.mails.every((m) => !m.attachments.some((a) => a.content.toString().includes("PRIVATE KEY"))));
       // The mailbox folder and its log, one line per email.
       const logLines = readFileSync(join(sb.mailboxDir, "log.txt"), "utf8").trim().split("\n");
@@ -243,12 +251,27 @@ describe("the sandbox is not in the product", () => {
   test("the build (dist/) holds no sandbox module, no code of it, and nothing that loads its dependencies", () => {
     const files = filesUnder(join(ROOT, "dist"));
     assert.ok(files.includes("main.js"), "dist/ is built");
-    const modules = readdirSync(join(ROOT, "sandbox")).filter((f) => f.endsWith(".ts")).map((f) => f.replace(/\.ts$/, ""));
+    const modules = readdirSync(join(ROOT, "sandbox"))
+      .filter((f) => f.endsWith(".ts"))
+      .map((f) => f.replace(/\.ts$/, ""));
     assert.ok(modules.includes("idp") && modules.includes("demo"));
-    assert.deepEqual(files.filter((f) => f.startsWith("sandbox/")), [], "no dist/sandbox/");
+    assert.deepEqual(
+      files.filter((f) => f.startsWith("sandbox/")),
+      [],
+      "no dist/sandbox/",
+    );
     // What only the sandbox defines or loads: its entry points, servers and dev dependencies
     // (mailparser is not one any more: the mailbox reads replies with it, docs/mailbox.md).
-    const marks = ["startSandbox", "startFakeStellantis", "startSandboxSmtp", "startMailboxPage", "startDownloadPage", "loadOrMakeCa", "SANDBOX_HELP", "smtp-server"];
+    const marks = [
+      "startSandbox",
+      "startFakeStellantis",
+      "startSandboxSmtp",
+      "startMailboxPage",
+      "startDownloadPage",
+      "loadOrMakeCa",
+      "SANDBOX_HELP",
+      "smtp-server",
+    ];
     for (const f of files.filter((x) => x.endsWith(".js"))) {
       const text = readFileSync(join(ROOT, "dist", f), "utf8");
       for (const m of marks) assert.ok(!text.includes(m), `dist/${f} holds ${m}`);

@@ -47,7 +47,9 @@ function config(dir: string, port: number, smtpExtra: string[], credExtra: strin
   return file;
 }
 
-async function status(file: string): Promise<{ outbox: { queued: number; last_error: string | null }; alerts: { kind: string }[]; credentials: { problems: string[] }[] }> {
+async function status(
+  file: string,
+): Promise<{ outbox: { queued: number; last_error: string | null }; alerts: { kind: string }[]; credentials: { problems: string[] }[] }> {
   return JSON.parse((await runCredd(["--config", file, "status", "--json"])).stdout);
 }
 
@@ -59,14 +61,20 @@ test("enroll with the login refused: exit 1 with the reason and the fix; the ema
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /renewal #1 started for fleet-prod/);
   assert.match(r.stderr, new RegExp(`not sent: SMTP 127\\.0\\.0\\.1:${authSmtp.port}: authentication failed for user credd \\(server said: 535`));
-  assert.match(r.stderr, /this will not fix itself: check smtp\.user and the password in smtp\.password_file \(the server refused the login\), then reload credd/);
+  assert.match(
+    r.stderr,
+    /this will not fix itself: check smtp\.user and the password in smtp\.password_file \(the server refused the login\), then reload credd/,
+  );
   assert.match(r.stderr, /The email stays in the outbox and goes out once that is fixed/);
   assert.doesNotMatch(r.stderr, /will retry|stays queued; `credd run` retries/);
   assert.ok(!`${r.stdout}${r.stderr}`.includes("wrong-password"));
   const s = await status(file);
   assert.equal(s.outbox.queued, 1);
   assert.match(s.outbox.last_error ?? "", /authentication failed for user credd/);
-  assert.ok(s.credentials[0]!.problems.some((p) => /^an email was refused for good by SMTP/.test(p)), s.credentials[0]!.problems.join("\n"));
+  assert.ok(
+    s.credentials[0]!.problems.some((p) => /^an email was refused for good by SMTP/.test(p)),
+    s.credentials[0]!.problems.join("\n"),
+  );
   assert.equal(authSmtp.received.length, 0);
 });
 
@@ -91,7 +99,9 @@ test("enroll with smtp.ca_file gone: exit 1, the file named in plain words, no r
   const r = await runCredd(["--config", file, "enroll", "fleet-prod"]);
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.ok(
-    r.stderr.includes(`not sent: ${file}: smtp.ca_file: ${gone} does not exist; it should hold the CA certificate of the SMTP server (PEM): it signed the server's TLS certificate`),
+    r.stderr.includes(
+      `not sent: ${file}: smtp.ca_file: ${gone} does not exist; it should hold the CA certificate of the SMTP server (PEM): it signed the server's TLS certificate`,
+    ),
     r.stderr,
   );
   assert.doesNotMatch(r.stderr, /ENOENT/);
@@ -114,12 +124,19 @@ test("enroll with SMTP down: still exit 0, queued for credd run (a temporary fai
 test("the daemon: a refused login is logged as permanent and raised as an ops alert at once; status lists it", { timeout: 60_000 }, async (t) => {
   const dir = makeTempDir("credd-e2e-refused-daemon-");
   writeFileSync(join(dir, "smtp.pass"), "wrong-password\n", { mode: 0o600 });
-  const file = config(dir, authSmtp.port, ["user: credd", `password_file: ${join(dir, "smtp.pass")}`, `ca_file: ${authSmtp.caPath}`], ["auto_enroll: true"]);
+  const file = config(
+    dir,
+    authSmtp.port,
+    ["user: credd", `password_file: ${join(dir, "smtp.pass")}`, `ca_file: ${authSmtp.caPath}`],
+    ["auto_enroll: true"],
+  );
   const d = startCreddDaemon(["--config", file, "run"], { CREDD_OUTBOX_TICK_MS: "200" });
   t.after(() => {
     if (d.child.exitCode === null) d.child.kill("SIGKILL");
   });
-  const refused = await d.waitForLog((l) => l.msg === "email refused for good by SMTP: a person must fix it; it stays queued and is retried with backoff" && l.kind === "csr");
+  const refused = await d.waitForLog(
+    (l) => l.msg === "email refused for good by SMTP: a person must fix it; it stays queued and is retried with backoff" && l.kind === "csr",
+  );
   assert.equal(refused.permanent, true);
   assert.equal(refused.level, 50);
   assert.match(String(refused.err), /authentication failed for user credd/);
@@ -127,7 +144,10 @@ test("the daemon: a refused login is logged as permanent and raised as an ops al
   const queued = await d.waitForLog((l) => l.msg === "alert digest queued", 10_000, d.lines.indexOf(refused));
   assert.ok((queued.alerts as string[]).includes("credd: smtp-refused 1"), JSON.stringify(queued));
   const s = await status(file);
-  assert.ok(s.alerts.some((a) => a.kind === "smtp-refused"), JSON.stringify(s.alerts));
+  assert.ok(
+    s.alerts.some((a) => a.kind === "smtp-refused"),
+    JSON.stringify(s.alerts),
+  );
   assert.equal(d.child.exitCode, null, "still running");
   assert.equal(await d.stop(), 0);
   assert.ok(!d.lines.some((l) => JSON.stringify(l).includes("wrong-password")));

@@ -4,7 +4,19 @@
 // and scripts/install.sh into a DESTDIR.
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, cpSync, existsSync, fstatSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -185,35 +197,54 @@ describe("notify and journald helpers", () => {
   test("NOTIFY_SOCKET set but unusable: refused at once with the socket and the reason, not a warning", () => {
     const dir = makeTempDir("credd-notify-bad-");
     const log = createLogger({ level: "silent" });
-    assert.throws(() => createNotifier({ socket: join(dir, "absent.sock") }, log), refusedWith(/cannot reach systemd's notify socket \(NOTIFY_SOCKET=.*absent\.sock\): ENOENT/));
+    assert.throws(
+      () => createNotifier({ socket: join(dir, "absent.sock") }, log),
+      refusedWith(/cannot reach systemd's notify socket \(NOTIFY_SOCKET=.*absent\.sock\): ENOENT/),
+    );
     const plain = join(dir, "plain-file");
     writeFileSync(plain, "");
     assert.throws(() => createNotifier({ socket: plain }, log), refusedWith(/plain-file\): ECONNREFUSED/));
     // unix-dgram copies the address with strncpy: a leading NUL (the abstract namespace) cannot be given.
-    assert.throws(() => createNotifier({ socket: "@credd-notify" }, log), refusedWith(/NOTIFY_SOCKET=@credd-notify is an abstract socket.*unix-dgram.*give a socket path/));
+    assert.throws(
+      () => createNotifier({ socket: "@credd-notify" }, log),
+      refusedWith(/NOTIFY_SOCKET=@credd-notify is an abstract socket.*unix-dgram.*give a socket path/),
+    );
     assert.throws(() => createNotifier({ socket: `/run/${"x".repeat(110)}` }, log), refusedWith(/longer than the 107 bytes/));
     const broken = () => {
       throw new Error("Could not locate the bindings file");
     };
-    assert.throws(() => createNotifier({ socket: "/run/systemd/notify" }, log, broken), refusedWith(/unix-dgram addon does not load \(Could not locate the bindings file\): rebuild it/));
+    assert.throws(
+      () => createNotifier({ socket: "/run/systemd/notify" }, log, broken),
+      refusedWith(/unix-dgram addon does not load \(Could not locate the bindings file\): rebuild it/),
+    );
   });
 
-  test("while systemd does not read its queue, datagrams wait and then go out in order", { skip: have("python3") ? false : "python3 absent (a receiver that pauses)" }, async () => {
+  test("while systemd does not read its queue, datagrams wait and then go out in order", {
+    skip: have("python3") ? false : "python3 absent (a receiver that pauses)",
+  }, async () => {
     // A receiver that stops reading, as a busy systemd does: past the kernel's max_dgram_qlen
     // (10 by default) unix-dgram reports congestion, and the notifier must hold the rest.
     const dir = makeTempDir("credd-notify-slow-");
     const path = join(dir, "slow.sock");
-    const py = spawn("python3", ["-c", [
-      "import socket, sys",
-      "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)",
-      "s.bind(sys.argv[1])",
-      "print('bound', flush=True)",
-      "sys.stdin.readline()",
-      "s.settimeout(2)",
-      "try:",
-      "    while True: print(s.recv(4096).decode(), flush=True)",
-      "except socket.timeout: pass",
-    ].join("\n"), path], { stdio: ["pipe", "pipe", "inherit"] });
+    const py = spawn(
+      "python3",
+      [
+        "-c",
+        [
+          "import socket, sys",
+          "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)",
+          "s.bind(sys.argv[1])",
+          "print('bound', flush=True)",
+          "sys.stdin.readline()",
+          "s.settimeout(2)",
+          "try:",
+          "    while True: print(s.recv(4096).decode(), flush=True)",
+          "except socket.timeout: pass",
+        ].join("\n"),
+        path,
+      ],
+      { stdio: ["pipe", "pipe", "inherit"] },
+    );
     let out = "";
     py.stdout.on("data", (d: Buffer) => (out += d.toString()));
     const exited = new Promise<void>((r) => py.on("exit", () => r()));
@@ -230,7 +261,11 @@ describe("notify and journald helpers", () => {
       notifier.close();
       const got = out.split("\n").filter((l) => l.startsWith("STATUS=") || l === "STOPPING=1");
       assert.deepEqual(got, [...sent, "STOPPING=1"]);
-      assert.deepEqual(lines.filter((l) => l.level === 50), [], "no datagram was lost or reported lost");
+      assert.deepEqual(
+        lines.filter((l) => l.level === 50),
+        [],
+        "no datagram was lost or reported lost",
+      );
     } finally {
       if (py.exitCode === null) py.kill("SIGKILL");
     }
@@ -283,17 +318,24 @@ describe("credd run under systemd", () => {
     }
   });
 
-  test("NOTIFY_SOCKET set but unreachable: `credd run` exits 1 at once, naming the socket, instead of running unheard", { timeout: 60_000 }, async () => {
+  test("NOTIFY_SOCKET set but unreachable: `credd run` exits 1 at once, naming the socket, instead of running unheard", {
+    timeout: 60_000,
+  }, async () => {
     const dir = makeTempDir("credd-e2e-notify-gone-");
     const config = configFor(dir, smtp.port, smtp.caPath);
     const socket = join(dir, "gone.sock");
     const r = await runCredd(["--config", config, "run"], { NOTIFY_SOCKET: socket }, 30_000);
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stderr, new RegExp(`credd: cannot reach systemd's notify socket \\(NOTIFY_SOCKET=${socket.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\): ENOENT`));
+    assert.match(
+      r.stderr,
+      new RegExp(`credd: cannot reach systemd's notify socket \\(NOTIFY_SOCKET=${socket.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\): ENOENT`),
+    );
     assert.doesNotMatch(r.stdout, /credd started/, "the daemon never started");
   });
 
-  test("SIGHUP: a valid config takes effect (credential added, schedule changed); an invalid one is refused and the old kept", { timeout: 90_000 }, async (t) => {
+  test("SIGHUP: a valid config takes effect (credential added, schedule changed); an invalid one is refused and the old kept", {
+    timeout: 90_000,
+  }, async (t) => {
     const dir = makeTempDir("credd-e2e-reload-");
     const config = configFor(dir, smtp.port, smtp.caPath);
     const original = readFileSync(config, "utf8");
@@ -359,10 +401,12 @@ describe("credd run under systemd", () => {
         dataStarted();
         let raw = "";
         stream.on("data", (c: Buffer) => (raw += c.toString()));
-        stream.on("end", () => setTimeout(() => {
-          arrived.push(raw);
-          cb(null, "OK: queued");
-        }, 1_500));
+        stream.on("end", () =>
+          setTimeout(() => {
+            arrived.push(raw);
+            cb(null, "OK: queued");
+          }, 1_500),
+        );
       },
     });
     await new Promise<void>((r) => slow.listen(0, "127.0.0.1", r));
@@ -407,7 +451,10 @@ describe("credd run under systemd", () => {
 
   // With journald's socket on this machine the records go there instead (test/integration/journal.test.ts).
   const journald = existsSync("/run/systemd/journal/socket") && "journald's socket exists: records go to the journal, not stdout";
-  test("JOURNAL_STREAM naming stdout, no journal socket: each line carries its syslog priority (<6> info, <3> error)", { timeout: 60_000, skip: journald }, async () => {
+  test("JOURNAL_STREAM naming stdout, no journal socket: each line carries its syslog priority (<6> info, <3> error)", {
+    timeout: 60_000,
+    skip: journald,
+  }, async () => {
     const dir = makeTempDir("credd-e2e-journal-");
     const config = configFor(dir, smtp.port, smtp.caPath);
     const outPath = join(dir, "stdout.log");
@@ -503,7 +550,11 @@ describe("credd run under systemd", () => {
     assert.equal(j.credentials[0].certificate.days_left >= 364, true);
     assert.ok(j.daemon.last_check_at);
     assert.equal(r.status, j.exit_code);
-    assert.deepEqual(readdirSync(copy).filter((f) => f.startsWith("credd.db-")), [], "nothing written beside the database");
+    assert.deepEqual(
+      readdirSync(copy).filter((f) => f.startsWith("credd.db-")),
+      [],
+      "nothing written beside the database",
+    );
   });
 });
 
@@ -523,7 +574,8 @@ describe("scripts/install.sh", () => {
     for (const f of ["dist/main.js", "migrations", "package.json", "node_modules/better-sqlite3", "node_modules/pino"]) {
       assert.ok(existsSync(join(app, f)), f);
     }
-    for (const dev of ["typescript", "tsx", "smtp-server", "@types/node"]) assert.ok(!existsSync(join(app, "node_modules", dev)), `dev dependency ${dev} pruned`);
+    for (const dev of ["typescript", "tsx", "smtp-server", "@types/node"])
+      assert.ok(!existsSync(join(app, "node_modules", dev)), `dev dependency ${dev} pruned`);
 
     const unit = readFileSync(join(dest, "etc/systemd/system/credd.service"), "utf8");
     const node = execFileSync("sh", ["-c", 'readlink -f "$(command -v node)"'], { encoding: "utf8" }).trim();
@@ -544,7 +596,15 @@ describe("scripts/install.sh", () => {
     assert.match(help, /usage: credd/);
     const ver = execFileSync(process.execPath, [join(app, "dist/main.js"), "--version"], { encoding: "utf8" });
     assert.match(ver, /^credd \d+\.\d+\.\d+/);
-    const dbCheck = execFileSync(process.execPath, ["-e", "const D=require(process.argv[1]); new D(':memory:').prepare('select 1').get(); console.log('ok')", join(app, "node_modules/better-sqlite3")], { encoding: "utf8" });
+    const dbCheck = execFileSync(
+      process.execPath,
+      [
+        "-e",
+        "const D=require(process.argv[1]); new D(':memory:').prepare('select 1').get(); console.log('ok')",
+        join(app, "node_modules/better-sqlite3"),
+      ],
+      { encoding: "utf8" },
+    );
     assert.equal(dbCheck.trim(), "ok", "the native module came along");
 
     // Idempotent: a second run replaces the tree and leaves no staging folders behind.
@@ -579,9 +639,18 @@ describe("scripts/install.sh", () => {
       "etc/tmpfiles.d/credd.conf",
     ].map((p) => join(dest, p));
     const listed = r.stderr.split("before failing it had written:\n")[1]?.split("\ninstall.sh:")[0] ?? "";
-    assert.deepEqual(listed.split("\n").map((l) => l.trim()), written, r.stderr);
+    assert.deepEqual(
+      listed.split("\n").map((l) => l.trim()),
+      written,
+      r.stderr,
+    );
     for (const p of written) assert.ok(existsSync(p), p);
-    const undo = r.stderr.split("or undo this run with:\n")[1]?.trim().split("\n").map((l) => l.trim()) ?? [];
+    const undo =
+      r.stderr
+        .split("or undo this run with:\n")[1]
+        ?.trim()
+        .split("\n")
+        .map((l) => l.trim()) ?? [];
     assert.equal(undo.length, written.length, r.stderr);
     execFileSync("sh", ["-ec", undo.join("\n")]);
     for (const p of written) assert.ok(!existsSync(p), `${p} removed by the undo commands`);

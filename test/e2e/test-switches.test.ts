@@ -55,9 +55,16 @@ test("status: a TEST SWITCHES banner on the first line and test_switches in --js
 test("run under systemd (INVOCATION_ID) with a test switch: refused, exit 1, nothing created", async () => {
   const dir = makeTempDir("credd-e2e-switches-refused-");
   const config = configFor(dir, smtp.port, smtp.caPath);
-  const r = await runCredd(["--config", config, "run"], { INVOCATION_ID: "0123456789abcdef0123456789abcdef", CREDD_OUTBOX_TICK_MS: "200", CREDD_CRASH_AT: "golive-before-rename" });
+  const r = await runCredd(["--config", config, "run"], {
+    INVOCATION_ID: "0123456789abcdef0123456789abcdef",
+    CREDD_OUTBOX_TICK_MS: "200",
+    CREDD_CRASH_AT: "golive-before-rename",
+  });
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /^credd: refusing to start under systemd \(INVOCATION_ID is set\) with test switches set: CREDD_CRASH_AT, CREDD_OUTBOX_TICK_MS \(fix: .*CREDD_ALLOW_TEST_SWITCHES=1.*\)\n$/);
+  assert.match(
+    r.stderr,
+    /^credd: refusing to start under systemd \(INVOCATION_ID is set\) with test switches set: CREDD_CRASH_AT, CREDD_OUTBOX_TICK_MS \(fix: .*CREDD_ALLOW_TEST_SWITCHES=1.*\)\n$/,
+  );
   assert.equal(r.stdout, "");
   assert.equal(existsSync(join(dir, "state")), false, "no state folder or database was created");
 });

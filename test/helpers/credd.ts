@@ -174,12 +174,7 @@ export function smallConfigYaml(o: { top?: string[]; smtpUrl?: string; from?: st
 }
 
 /** A config with two credentials (fleet-prod RSA, fleet-test EC) pointing at a test SMTP server. */
-export function configFor(
-  dir: string,
-  smtpPort: number,
-  caPath: string,
-  opts: { prodExtra?: string; top?: string } = {},
-): string {
+export function configFor(dir: string, smtpPort: number, caPath: string, opts: { prodExtra?: string; top?: string } = {}): string {
   return writeConfig(
     dir,
     `state_dir: ${join(dir, "state")}

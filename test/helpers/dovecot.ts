@@ -170,18 +170,24 @@ service stats {
 }
 
 function uidOf(name: string): number {
-  const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith(`${name}:`));
+  const line = readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${name}:`));
   return Number(line?.split(":")[2] ?? 0);
 }
 
 function gidOf(name: string): number {
-  const line = readFileSync("/etc/group", "utf8").split("\n").find((l) => l.startsWith(`${name}:`));
+  const line = readFileSync("/etc/group", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${name}:`));
   return Number(line?.split(":")[2] ?? 0);
 }
 
 function groupName(gid: number): string {
   try {
-    const line = readFileSync("/etc/group", "utf8").split("\n").find((l) => l.split(":")[2] === String(gid));
+    const line = readFileSync("/etc/group", "utf8")
+      .split("\n")
+      .find((l) => l.split(":")[2] === String(gid));
     return line?.split(":")[0] ?? String(gid);
   } catch {
     return String(gid);

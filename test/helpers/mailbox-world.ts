@@ -81,7 +81,10 @@ ${mailboxExtra}`,
     csrMessageId: started.messageId,
     certPem,
     certPath,
-    opsMails: () => queuedMails(ctx.db).filter((r) => r.kind === "mailbox").map((r) => JSON.parse(r.mail_json) as OutgoingMail),
+    opsMails: () =>
+      queuedMails(ctx.db)
+        .filter((r) => r.kind === "mailbox")
+        .map((r) => JSON.parse(r.mail_json) as OutgoingMail),
     scan: () => src.scan(),
     inFolder: (folder: string) => {
       const d = join(maildirFolder(maildir, folder), "cur");

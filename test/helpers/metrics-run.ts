@@ -46,7 +46,13 @@ credentials:
     join(dir, "credd.yaml"),
     {},
   );
-  const ctx: Ctx = { config, db: openDb(config.state_dir), clock: new ManualClock(now), log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) };
+  const ctx: Ctx = {
+    config,
+    db: openDb(config.state_dir),
+    clock: new ManualClock(now),
+    log: createLogger({ level: "silent" }),
+    mailer: makeMailerFactory(config),
+  };
   try {
     const ca = makeCa(makeTempDir("credd-metrics-run-ca-"));
     const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca, notBefore: new Date(now - 345 * DAY), notAfter: new Date(now + 20 * DAY) });

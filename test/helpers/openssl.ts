@@ -69,9 +69,29 @@ export function makeCa(dir: string, { cn = "Test Stellantis CA", days = 3650 }: 
   const certPath = join(caDir, "ca.pem");
   openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", keyPath]);
   openssl([
-    "req", "-x509", "-new", "-config", config, "-extensions", "v3_ca", "-utf8",
-    "-key", keyPath, "-subj", subjFromPairs([["C", "FR"], ["O", "Test Stellantis"], ["CN", cn]]),
-    "-days", String(days), "-sha256", "-set_serial", randomSerial(), "-out", certPath,
+    "req",
+    "-x509",
+    "-new",
+    "-config",
+    config,
+    "-extensions",
+    "v3_ca",
+    "-utf8",
+    "-key",
+    keyPath,
+    "-subj",
+    subjFromPairs([
+      ["C", "FR"],
+      ["O", "Test Stellantis"],
+      ["CN", cn],
+    ]),
+    "-days",
+    String(days),
+    "-sha256",
+    "-set_serial",
+    randomSerial(),
+    "-out",
+    certPath,
   ]);
   return { certPath, keyPath, certPem: readFileSync(certPath, "utf8"), dir: caDir };
 }
@@ -124,11 +144,29 @@ function signIn(work: string, signer: Signer, csrPath: string, outPath: string, 
     // openssl x509 -req copies the CSR's subject as encoded; 3.0 has no explicit start date here.
     const extPath = join(work, "ext.cnf");
     writeFileSync(extPath, `[leaf]\n${ext}\n`);
-    const signArgs = signer.kind === "ca"
-      ? ["-CA", signer.ca.certPath, "-CAkey", signer.ca.keyPath]
-      : ["-signkey", signer.keyPath];
-    openssl(["x509", "-req", "-in", csrPath, ...signArgs, ...passin, "-set_serial", serial, "-days", String(days),
-      "-sha256", "-extfile", extPath, "-extensions", "leaf", "-out", outPath], { env });
+    const signArgs = signer.kind === "ca" ? ["-CA", signer.ca.certPath, "-CAkey", signer.ca.keyPath] : ["-signkey", signer.keyPath];
+    openssl(
+      [
+        "x509",
+        "-req",
+        "-in",
+        csrPath,
+        ...signArgs,
+        ...passin,
+        "-set_serial",
+        serial,
+        "-days",
+        String(days),
+        "-sha256",
+        "-extfile",
+        extPath,
+        "-extensions",
+        "leaf",
+        "-out",
+        outPath,
+      ],
+      { env },
+    );
     return readFileSync(outPath, "utf8");
   }
   // Explicit dates need `openssl ca` with a throwaway database.
@@ -137,7 +175,9 @@ function signIn(work: string, signer: Signer, csrPath: string, outPath: string, 
   writeFileSync(join(work, "index.txt"), "");
   writeFileSync(join(work, "serial"), `${serial.slice(2)}\n`);
   const config = join(work, "ca.cnf");
-  writeFileSync(config, `[ca]
+  writeFileSync(
+    config,
+    `[ca]
 default_ca = test
 [test]
 dir = ${work}
@@ -162,12 +202,29 @@ commonName = optional
 emailAddress = optional
 [leaf]
 ${ext}
-`);
-  const signArgs = signer.kind === "ca"
-    ? ["-cert", signer.ca.certPath, "-keyfile", signer.ca.keyPath]
-    : ["-selfsign", "-keyfile", signer.keyPath];
-  openssl(["ca", "-batch", "-notext", "-config", config, "-in", csrPath, ...signArgs, ...passin,
-    "-startdate", asn1Time(notBefore), "-enddate", asn1Time(notAfter), "-out", outPath], { env });
+`,
+  );
+  const signArgs = signer.kind === "ca" ? ["-cert", signer.ca.certPath, "-keyfile", signer.ca.keyPath] : ["-selfsign", "-keyfile", signer.keyPath];
+  openssl(
+    [
+      "ca",
+      "-batch",
+      "-notext",
+      "-config",
+      config,
+      "-in",
+      csrPath,
+      ...signArgs,
+      ...passin,
+      "-startdate",
+      asn1Time(notBefore),
+      "-enddate",
+      asn1Time(notAfter),
+      "-out",
+      outPath,
+    ],
+    { env },
+  );
   return readFileSync(outPath, "utf8");
 }
 
@@ -220,7 +277,11 @@ export function makeKeyAndCert(dir: string, dn: StellantisDn, opts: KeyAndCertOp
   openssl(["req", "-new", "-config", config, "-utf8", "-key", keyPath, ...passin, "-subj", subjFromDn(dn), "-sha256", "-out", csrPath], { env });
   const signOpts: SignOptions = { clientAuth: opts.clientAuth ?? true, ...pickDates(opts) };
   if (opts.ca) signWith({ kind: "ca", ca: opts.ca }, csrPath, certPath, signOpts);
-  else signWith({ kind: "self", keyPath }, csrPath, certPath, { ...signOpts, ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}) });
+  else
+    signWith({ kind: "self", keyPath }, csrPath, certPath, {
+      ...signOpts,
+      ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),
+    });
   return { keyPath, certPath, csrPath, certPem: readFileSync(certPath, "utf8") };
 }
 
@@ -236,7 +297,13 @@ function pickDates(opts: KeyAndCertOptions): SignOptions {
 /** `-subj` for a Stellantis DN, in the order C, ST, L, O, OU, CN, emailAddress. */
 export function subjFromDn(dn: StellantisDn): string {
   return subjFromPairs([
-    ["C", dn.C], ["ST", dn.ST], ["L", dn.L], ["O", dn.O], ["OU", dn.OU], ["CN", dn.CN], ["emailAddress", dn.emailAddress],
+    ["C", dn.C],
+    ["ST", dn.ST],
+    ["L", dn.L],
+    ["O", dn.O],
+    ["OU", dn.OU],
+    ["CN", dn.CN],
+    ["emailAddress", dn.emailAddress],
   ]);
 }
 
@@ -254,7 +321,10 @@ function randomSerial(): string {
 
 /** YYYYMMDDHHMMSSZ, which `openssl ca -startdate/-enddate` accepts (and stores as UTCTime before 2050). */
 function asn1Time(d: Date): string {
-  return d.toISOString().replace(/[-:T]/g, "").replace(/\.\d{3}Z$/, "Z");
+  return d
+    .toISOString()
+    .replace(/[-:T]/g, "")
+    .replace(/\.\d{3}Z$/, "Z");
 }
 
 export interface IntermediateOptions {
@@ -278,18 +348,55 @@ export function makeIntermediateCa(issuer: Pick<TestCa, "certPath" | "keyPath">,
   writeFileSync(config, REQ_CONFIG);
   const basic = (opts.isCa ?? true) ? `critical,CA:TRUE${opts.pathlen !== undefined ? `,pathlen:${opts.pathlen}` : ""}` : "critical,CA:FALSE";
   const extPath = join(caDir, "ext.cnf");
-  writeFileSync(extPath, `[int]
+  writeFileSync(
+    extPath,
+    `[int]
 basicConstraints = ${basic}
 keyUsage = ${opts.keyUsage ?? "critical,keyCertSign,cRLSign"}
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
-`);
+`,
+  );
   openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", keyPath]);
-  openssl(["req", "-new", "-config", config, "-utf8", "-key", keyPath,
-    "-subj", subjFromPairs([["C", "FR"], ["O", "Test Stellantis"], ["CN", opts.cn ?? "Test Stellantis Issuing CA"]]),
-    "-sha256", "-out", csrPath]);
-  openssl(["x509", "-req", "-in", csrPath, "-CA", issuer.certPath, "-CAkey", issuer.keyPath, "-set_serial", randomSerial(),
-    "-days", String(opts.days ?? 1825), "-sha256", "-extfile", extPath, "-extensions", "int", "-out", certPath]);
+  openssl([
+    "req",
+    "-new",
+    "-config",
+    config,
+    "-utf8",
+    "-key",
+    keyPath,
+    "-subj",
+    subjFromPairs([
+      ["C", "FR"],
+      ["O", "Test Stellantis"],
+      ["CN", opts.cn ?? "Test Stellantis Issuing CA"],
+    ]),
+    "-sha256",
+    "-out",
+    csrPath,
+  ]);
+  openssl([
+    "x509",
+    "-req",
+    "-in",
+    csrPath,
+    "-CA",
+    issuer.certPath,
+    "-CAkey",
+    issuer.keyPath,
+    "-set_serial",
+    randomSerial(),
+    "-days",
+    String(opts.days ?? 1825),
+    "-sha256",
+    "-extfile",
+    extPath,
+    "-extensions",
+    "int",
+    "-out",
+    certPath,
+  ]);
   return { certPath, keyPath, certPem: readFileSync(certPath, "utf8"), dir: caDir };
 }
 
@@ -302,13 +409,38 @@ export function opensslFingerprint(certPath: string, inform: "PEM" | "DER" = "PE
 }
 
 /** Signs a CSR with `ca` and exactly the extensions given (openssl config lines), e.g. an EKU of serverAuth only. */
-export function signCsrWithExtensions(ca: Pick<TestCa, "certPath" | "keyPath">, csrPath: string, outPath: string, extensions: string[], days = 365): string {
+export function signCsrWithExtensions(
+  ca: Pick<TestCa, "certPath" | "keyPath">,
+  csrPath: string,
+  outPath: string,
+  extensions: string[],
+  days = 365,
+): string {
   const work = mkdtempSync(join(tmpdir(), "credd-sign-"));
   try {
     const extPath = join(work, "ext.cnf");
     writeFileSync(extPath, `[custom]\n${extensions.join("\n")}\n`);
-    openssl(["x509", "-req", "-in", csrPath, "-CA", ca.certPath, "-CAkey", ca.keyPath, "-set_serial", randomSerial(),
-      "-days", String(days), "-sha256", "-extfile", extPath, "-extensions", "custom", "-out", outPath]);
+    openssl([
+      "x509",
+      "-req",
+      "-in",
+      csrPath,
+      "-CA",
+      ca.certPath,
+      "-CAkey",
+      ca.keyPath,
+      "-set_serial",
+      randomSerial(),
+      "-days",
+      String(days),
+      "-sha256",
+      "-extfile",
+      extPath,
+      "-extensions",
+      "custom",
+      "-out",
+      outPath,
+    ]);
     return readFileSync(outPath, "utf8");
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -323,7 +455,26 @@ export function crossCertify(subject: TestCa, issuer: Pick<TestCa, "certPath" | 
   const extPath = join(work, "ext.cnf");
   writeFileSync(extPath, "[cross]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n");
   openssl(["x509", "-x509toreq", "-in", subject.certPath, "-signkey", subject.keyPath, "-out", csrPath]);
-  openssl(["x509", "-req", "-in", csrPath, "-CA", issuer.certPath, "-CAkey", issuer.keyPath, "-set_serial", randomSerial(),
-    "-days", "365", "-sha256", "-extfile", extPath, "-extensions", "cross", "-out", certPath]);
+  openssl([
+    "x509",
+    "-req",
+    "-in",
+    csrPath,
+    "-CA",
+    issuer.certPath,
+    "-CAkey",
+    issuer.keyPath,
+    "-set_serial",
+    randomSerial(),
+    "-days",
+    "365",
+    "-sha256",
+    "-extfile",
+    extPath,
+    "-extensions",
+    "cross",
+    "-out",
+    certPath,
+  ]);
   return readFileSync(certPath, "utf8");
 }

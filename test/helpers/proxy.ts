@@ -35,7 +35,7 @@ export interface ProxyWorld {
 }
 
 export async function makeProxyWorld(
-  proxy = "{ listen: \"127.0.0.1:8301\", timeout_ms: 2000, max_body_bytes: 33554432 }",
+  proxy = '{ listen: "127.0.0.1:8301", timeout_ms: 2000, max_body_bytes: 33554432 }',
   opts: { basic?: { user: string; password: string } } = {},
 ): Promise<ProxyWorld> {
   const clock = new ManualClock(Date.now());
@@ -98,15 +98,22 @@ export interface Answer {
 }
 
 /** One request to a listener; `agent` false: a new connection each time, else the given keep-alive agent. */
-export function call(p: ProxyListener, path: string, opts: { method?: string; headers?: Record<string, string>; body?: Readable | string; agent?: http.Agent } = {}): Promise<Answer> {
+export function call(
+  p: ProxyListener,
+  path: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: Readable | string; agent?: http.Agent } = {},
+): Promise<Answer> {
   const [host, port] = p.address().split(":");
   return new Promise((resolve, reject) => {
-    const req = http.request({ host, port: Number(port), path, method: opts.method ?? "GET", headers: opts.headers, agent: opts.agent ?? false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
-      res.on("error", reject);
-    });
+    const req = http.request(
+      { host, port: Number(port), path, method: opts.method ?? "GET", headers: opts.headers, agent: opts.agent ?? false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
     req.on("error", reject);
     if (opts.body instanceof Readable) opts.body.pipe(req);
     else req.end(opts.body);

@@ -64,7 +64,10 @@ function processTls(): ServerTls {
 
 /** A parsed To/Cc header as its display text ("" when absent; one header may parse to several objects). */
 export function addressText(header: AddressObject | AddressObject[] | undefined): string {
-  return [header ?? []].flat().map((a) => a.text).join(", ");
+  return [header ?? []]
+    .flat()
+    .map((a) => a.text)
+    .join(", ");
 }
 
 let serverCount = 0;

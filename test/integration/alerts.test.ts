@@ -50,14 +50,16 @@ function openCtx(dir: string, port: number, clock: ManualClock): Ctx {
   return { config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) };
 }
 
-const alertSubjects = (from: number) => smtp.received.slice(from).filter((m) => m.parsed.subject?.startsWith("[credd]")).map((m) => m.parsed.subject);
+const alertSubjects = (from: number) =>
+  smtp.received
+    .slice(from)
+    .filter((m) => m.parsed.subject?.startsWith("[credd]"))
+    .map((m) => m.parsed.subject);
 
 test("threshold digests at 30/14/7/3/1 days and daily once expired, no duplicate after a restart, then resolved", async () => {
   const dir = makeTempDir("credd-alerts-");
   const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca, days: 365 });
-  const notAfter = Date.parse(
-    new (await import("node:crypto")).X509Certificate(readFileSync(hand.certPath)).validTo,
-  );
+  const notAfter = Date.parse(new (await import("node:crypto")).X509Certificate(readFileSync(hand.certPath)).validTo);
   const clock = new ManualClock(Date.now() + 5000);
   let ctx = openCtx(dir, smtp.port, clock);
   await importCertificate(ctx, ctx.config.credentials[0]!, {

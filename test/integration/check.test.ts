@@ -32,7 +32,13 @@ test("facts read before another process started a renewal do not start a second 
   assert.equal(stale.pending, undefined, "read when nothing was pending (auto_enroll: enroll due)");
   // Meanwhile `credd enroll` (another process) made a key and sent the CSR.
   const id = insertRenewal(ctx.db, {
-    credential: cred.name, version: 1, kind: "enroll", forced: 0, reason: "by hand", spki_sha256: "k", key_type: "rsa2048",
+    credential: cred.name,
+    version: 1,
+    kind: "enroll",
+    forced: 0,
+    reason: "by hand",
+    spki_sha256: "k",
+    key_type: "rsa2048",
     created_at: clock.now().toISOString(),
   });
   markCsrSent(ctx.db, id, clock.now().toISOString());
@@ -48,7 +54,13 @@ test("checkAll records every credential's heartbeat", async () => {
   const ctx = makeCtx(clock);
   const cred = ctx.config.credentials[0]!;
   const id = insertRenewal(ctx.db, {
-    credential: cred.name, version: 1, kind: "enroll", forced: 0, reason: "by hand", spki_sha256: "k", key_type: "rsa2048",
+    credential: cred.name,
+    version: 1,
+    kind: "enroll",
+    forced: 0,
+    reason: "by hand",
+    spki_sha256: "k",
+    key_type: "rsa2048",
     created_at: clock.now().toISOString(),
   });
   markCsrSent(ctx.db, id, clock.now().toISOString());

@@ -79,7 +79,8 @@ function problems(config: string, opts: { now?: Date; env?: NodeJS.ProcessEnv } 
 }
 
 const STELLANTIS_WANTS = "it should hold the Stellantis CA certificate (PEM): every signed certificate must chain to it";
-const STELLANTIS_SAVE = "save the Stellantis CA certificate there as PEM (Stellantis sends it with the signed certificate), or correct stellantis.ca_file";
+const STELLANTIS_SAVE =
+  "save the Stellantis CA certificate there as PEM (Stellantis sends it with the signed certificate), or correct stellantis.ca_file";
 const SMTP_WANTS = "it should hold the CA certificate of the SMTP server (PEM): it signed the server's TLS certificate";
 const SMTP_SAVE = "save the CA certificate of the SMTP server there as PEM (the mail server's administrator gives it), or correct smtp.ca_file";
 const SECRET_MISSING_FIX = (key: string) =>
@@ -93,7 +94,8 @@ const rows: Row[] = [
   {
     name: "stellantis.ca_file missing",
     breakIt: (d) => rmSync(join(d, "stellantis-ca.pem")),
-    line: ({ dir, config }) => `${config}:14: stellantis.ca_file: ${dir}/stellantis-ca.pem does not exist; ${STELLANTIS_WANTS} (fix: ${STELLANTIS_SAVE})`,
+    line: ({ dir, config }) =>
+      `${config}:14: stellantis.ca_file: ${dir}/stellantis-ca.pem does not exist; ${STELLANTIS_WANTS} (fix: ${STELLANTIS_SAVE})`,
   },
   {
     name: "stellantis.ca_file DER, not PEM",
@@ -114,7 +116,9 @@ const rows: Row[] = [
     breakIt: () => {},
     now: new Date(Date.now() + 20 * 365 * 86_400_000),
     line: ({ dir, config }) => {
-      const end = new Date(openssl(["x509", "-in", ca.certPath, "-noout", "-enddate"]).stdout.trim().replace("notAfter=", "")).toISOString().slice(0, 10);
+      const end = new Date(openssl(["x509", "-in", ca.certPath, "-noout", "-enddate"]).stdout.trim().replace("notAfter=", ""))
+        .toISOString()
+        .slice(0, 10);
       return [
         `${config}:10: smtp.ca_file: ${dir}/smtp-ca.pem: every CA certificate in it has expired (the last on ${end}); ${SMTP_WANTS} (fix: get the current CA certificate (the mail server's administrator gives it) and save it there)`,
         `${config}:14: stellantis.ca_file: ${dir}/stellantis-ca.pem: every CA certificate in it has expired (the last on ${end}); ${STELLANTIS_WANTS} (fix: get the current CA certificate (Stellantis sends it with the signed certificate) and save it there)`,
@@ -140,12 +144,14 @@ const rows: Row[] = [
   {
     name: "smtp.password_file missing",
     breakIt: (d) => rmSync(join(d, "smtp.pass")),
-    line: ({ dir, config }) => `${config}:9: smtp.password_file: ${dir}/smtp.pass does not exist; it should hold the SMTP password (fix: ${SECRET_MISSING_FIX("smtp.password_file")})`,
+    line: ({ dir, config }) =>
+      `${config}:9: smtp.password_file: ${dir}/smtp.pass does not exist; it should hold the SMTP password (fix: ${SECRET_MISSING_FIX("smtp.password_file")})`,
   },
   {
     name: "smtp.password_file empty",
     breakIt: (d) => writeFileSync(join(d, "smtp.pass"), "\n"),
-    line: ({ dir, config }) => `${config}:9: smtp.password_file: ${dir}/smtp.pass is empty; it should hold the SMTP password (fix: write the secret into it)`,
+    line: ({ dir, config }) =>
+      `${config}:9: smtp.password_file: ${dir}/smtp.pass is empty; it should hold the SMTP password (fix: write the secret into it)`,
   },
   {
     name: "basic_auth.password_file missing",
@@ -156,7 +162,8 @@ const rows: Row[] = [
   {
     name: "basic_auth.password_file empty",
     breakIt: (d) => writeFileSync(join(d, "mzp.pass"), ""),
-    line: ({ dir, config }) => `${config}:19: ${C}.basic_auth.password_file: ${dir}/mzp.pass is empty; it should hold the Basic-auth password for the API (fix: write the secret into it)`,
+    line: ({ dir, config }) =>
+      `${config}:19: ${C}.basic_auth.password_file: ${dir}/mzp.pass is empty; it should hold the Basic-auth password for the API (fix: write the secret into it)`,
   },
   {
     name: "pkcs12_password_file missing",
@@ -167,7 +174,8 @@ const rows: Row[] = [
   {
     name: "pkcs12_password_file empty",
     breakIt: (d) => writeFileSync(join(d, "p12.pass"), "\r\n"),
-    line: ({ dir, config }) => `${config}:20: ${C}.pkcs12_password_file: ${dir}/p12.pass is empty; it should hold the password of live/bundle.p12 (fix: write the secret into it)`,
+    line: ({ dir, config }) =>
+      `${config}:20: ${C}.pkcs12_password_file: ${dir}/p12.pass is empty; it should hold the password of live/bundle.p12 (fix: write the secret into it)`,
   },
   {
     name: "pkcs12_password_file is a folder",
@@ -214,7 +222,8 @@ const rows: Row[] = [
   {
     name: "runtime_dir is a file",
     breakIt: (d) => writeFileSync(join(d, "run"), "x"),
-    line: ({ dir, config }) => `${config}:2: runtime_dir: ${dir}/run is a file, not a folder; credd writes the access tokens there for applications (fix: point runtime_dir at a folder, or move the file away)`,
+    line: ({ dir, config }) =>
+      `${config}:2: runtime_dir: ${dir}/run is a file, not a folder; credd writes the access tokens there for applications (fix: point runtime_dir at a folder, or move the file away)`,
   },
   {
     name: "inbox_dir below a regular file cannot be created",
@@ -242,8 +251,19 @@ describe("a broken reference is a config error with file:line, key, what was fou
     assert.equal(config.credentials.length, 1);
     assert.deepEqual(
       report.checked.map((c) => c.key),
-      ["state_dir", "runtime_dir", "inbox_dir", "metrics_file", "smtp.ca_file", "smtp.password_file", "stellantis.ca_file",
-        `${C}.basic_auth.password_file`, `${C}.pkcs12_password_file`, `${C}.deploy_hooks[0][0]`, `${C}.deploy_hooks[1][0]`],
+      [
+        "state_dir",
+        "runtime_dir",
+        "inbox_dir",
+        "metrics_file",
+        "smtp.ca_file",
+        "smtp.password_file",
+        "stellantis.ca_file",
+        `${C}.basic_auth.password_file`,
+        `${C}.pkcs12_password_file`,
+        `${C}.deploy_hooks[0][0]`,
+        `${C}.deploy_hooks[1][0]`,
+      ],
     );
     const found = Object.fromEntries(report.checked.map((c) => [c.key, c.found]));
     assert.equal(found.state_dir, `does not exist yet; credd creates it (${w.dir} is writable)`);
@@ -279,7 +299,10 @@ describe("a broken reference is a config error with file:line, key, what was fou
     writeFileSync(join(w.dir, "a-file"), "x");
     const f = w.config;
     // No inbox_dir: it defaults to state_dir/inbox; state_dir below a file is reported once.
-    writeFileSync(f, readFileSync(f, "utf8").replace(`state_dir: ${w.dir}/state`, `state_dir: ${w.dir}/a-file/state`).replace(`inbox_dir: ${w.dir}/inbox\n`, ""));
+    writeFileSync(
+      f,
+      readFileSync(f, "utf8").replace(`state_dir: ${w.dir}/state`, `state_dir: ${w.dir}/a-file/state`).replace(`inbox_dir: ${w.dir}/inbox\n`, ""),
+    );
     const lines = problems(f);
     assert.equal(lines.length, 1, lines.join("\n"));
     assert.ok(lines[0]!.startsWith(`${f}:1: state_dir: `));
@@ -288,19 +311,37 @@ describe("a broken reference is a config error with file:line, key, what was fou
   test("two credentials naming the same missing password file: one line each, each fix naming its own key", () => {
     const w = world();
     rmSync(join(w.dir, "mzp.pass"));
-    writeFileSync(w.config, `${readFileSync(w.config, "utf8").trimEnd()}\n  - name: fleet-test\n    mzp: MZP654321\n    subject: ${SUBJECT_YAML}\n    basic_auth: { user: MZP654321, password_file: ${w.dir}/mzp.pass }\n`);
+    writeFileSync(
+      w.config,
+      `${readFileSync(w.config, "utf8").trimEnd()}\n  - name: fleet-test\n    mzp: MZP654321\n    subject: ${SUBJECT_YAML}\n    basic_auth: { user: MZP654321, password_file: ${w.dir}/mzp.pass }\n`,
+    );
     const lines = problems(w.config);
     assert.equal(lines.length, 2, lines.join("\n"));
-    assert.ok(lines[0]!.startsWith(`${w.config}:19: ${C}.basic_auth.password_file: `) && lines[0]!.includes(`or correct ${C}.basic_auth.password_file;`));
-    assert.ok(lines[1]!.startsWith(`${w.config}:25: credentials[fleet-test].basic_auth.password_file: `) && lines[1]!.includes("or correct credentials[fleet-test].basic_auth.password_file;"), lines[1]);
+    assert.ok(
+      lines[0]!.startsWith(`${w.config}:19: ${C}.basic_auth.password_file: `) && lines[0]!.includes(`or correct ${C}.basic_auth.password_file;`),
+    );
+    assert.ok(
+      lines[1]!.startsWith(`${w.config}:25: credentials[fleet-test].basic_auth.password_file: `) &&
+        lines[1]!.includes("or correct credentials[fleet-test].basic_auth.password_file;"),
+      lines[1],
+    );
   });
 
   test("smtp.tls: none never uses smtp.ca_file, so it is not read", () => {
     const w = world();
     const f = w.config;
-    writeFileSync(f, readFileSync(f, "utf8").replace("  user: credd\n", "  tls: none\n").replace(`  password_file: ${w.dir}/smtp.pass\n`, "").replace(`ca_file: ${w.dir}/smtp-ca.pem`, "ca_file: /dev/null"));
+    writeFileSync(
+      f,
+      readFileSync(f, "utf8")
+        .replace("  user: credd\n", "  tls: none\n")
+        .replace(`  password_file: ${w.dir}/smtp.pass\n`, "")
+        .replace(`ca_file: ${w.dir}/smtp-ca.pem`, "ca_file: /dev/null"),
+    );
     const { report } = loadCheckedConfig(f, ENV);
-    assert.deepEqual(report.checked.find((c) => c.key === "smtp.ca_file"), { key: "smtp.ca_file", path: "/dev/null", found: "not used: smtp.tls is none" });
+    assert.deepEqual(
+      report.checked.find((c) => c.key === "smtp.ca_file"),
+      { key: "smtp.ca_file", path: "/dev/null", found: "not used: smtp.tls is none" },
+    );
   });
 
   test("loading without the check (status, enroll, ...) does not look at the files", async () => {

@@ -68,7 +68,8 @@ test("every metric and label in the dashboard's queries is one a real run of cre
       // A family with no sample in the run (no OAuth2 credential): the labels renderMetrics gives it.
       const seen = run.families.get(metric)?.size ? run.families.get(metric) : everyFamily.get(metric);
       if (!seen) continue; // not a metric credd writes: reported above
-      for (const l of labels) if (!SCRAPE_LABELS.has(l)) assert.ok(seen.has(l), `${q.where}: ${metric} has no label ${l} (it has ${[...seen].join(", ")})`);
+      for (const l of labels)
+        if (!SCRAPE_LABELS.has(l)) assert.ok(seen.has(l), `${q.where}: ${metric} has no label ${l} (it has ${[...seen].join(", ")})`);
     }
   }
   // Every family credd writes has a place on the board.
@@ -77,12 +78,16 @@ test("every metric and label in the dashboard's queries is one a real run of cre
 
 test("the extraction sees through functions, matchers, groupings and variables", () => {
   assert.deepEqual(promqlMetricNames('sum by (severity) (credd_alerts_open{instance=~"$instance"})'), ["credd_alerts_open"]);
-  assert.deepEqual(promqlMetricNames("changes(credd_token_expiration_timestamp_seconds{credential=~\"$credential\"}[1h]) and on (credential) credd_token_refresh_failures > 0"), [
-    "credd_token_expiration_timestamp_seconds",
-    "credd_token_refresh_failures",
-  ]);
+  assert.deepEqual(
+    promqlMetricNames(
+      'changes(credd_token_expiration_timestamp_seconds{credential=~"$credential"}[1h]) and on (credential) credd_token_refresh_failures > 0',
+    ),
+    ["credd_token_expiration_timestamp_seconds", "credd_token_refresh_failures"],
+  );
   assert.deepEqual(promqlMetricNames("(credd_x - time()) / 86400 < 7 * 86400"), ["credd_x"]);
-  assert.deepEqual(promqlSelectorLabels('credd_renewal_pending{credential=~"$c",state="sent"} == 1'), [{ metric: "credd_renewal_pending", labels: ["credential", "state"] }]);
+  assert.deepEqual(promqlSelectorLabels('credd_renewal_pending{credential=~"$c",state="sent"} == 1'), [
+    { metric: "credd_renewal_pending", labels: ["credential", "state"] },
+  ]);
 });
 
 test("the panels: days left, renewal state, token refreshes and failures, last check age; one data source variable", () => {
@@ -90,7 +95,8 @@ test("the panels: days left, renewal state, token refreshes and failures, last c
   assert.equal(d.uid, "credd");
   const panels = allPanels(d);
   const titles = panels.map((p) => p.title);
-  for (const t of ["Days left per credential", "Renewal state over time", "Token refreshes and failures", "Last check age"]) assert.ok(titles.includes(t), `no panel "${t}"`);
+  for (const t of ["Days left per credential", "Renewal state over time", "Token refreshes and failures", "Last check age"])
+    assert.ok(titles.includes(t), `no panel "${t}"`);
   assert.equal(new Set(panels.map((p) => p.id)).size, panels.length, "panel ids are unique");
   const ds = d.templating.list.find((v) => v.type === "datasource");
   assert.equal(ds?.name, "datasource");

@@ -75,7 +75,10 @@ describe("runHooks", () => {
     assert.ok(r);
     assert.equal(r.ok, true, r.error ?? r.output);
     // The shell running the script adds its own PWD (and bash SHLVL, _): those do not come from credd.
-    const vars = readFileSync(out, "utf8").split("\0").filter((v) => v && !/^(PWD|SHLVL|_)=/.test(v)).sort();
+    const vars = readFileSync(out, "utf8")
+      .split("\0")
+      .filter((v) => v && !/^(PWD|SHLVL|_)=/.test(v))
+      .sort();
     assert.deepEqual(vars, [
       "CREDD_CREDENTIAL=fleet-prod",
       "CREDD_LIVE_DIR=/var/lib/credd/credentials/fleet-prod/live",
@@ -89,13 +92,27 @@ describe("runHooks", () => {
 
   it("gives PATH and LANG defaults when credd has none, and drops everything else", () => {
     const env = hookEnvironment(ENV, { NOTIFY_SOCKET: "/run/systemd/notify", CREDENTIALS_DIRECTORY: "/run/credentials/x", HOME: "/var/lib/credd" });
-    assert.deepEqual(Object.keys(env).sort(), ["CREDD_CREDENTIAL", "CREDD_LIVE_DIR", "CREDD_NOT_AFTER", "CREDD_SERIAL", "CREDD_VERSION", "LANG", "PATH"]);
+    assert.deepEqual(Object.keys(env).sort(), [
+      "CREDD_CREDENTIAL",
+      "CREDD_LIVE_DIR",
+      "CREDD_NOT_AFTER",
+      "CREDD_SERIAL",
+      "CREDD_VERSION",
+      "LANG",
+      "PATH",
+    ]);
     assert.equal(env.PATH, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     assert.equal(env.LANG, "C.UTF-8");
   });
 
   it("records a non-zero exit as not ok and still runs the next hook", async () => {
-    const results = await runHooks([["/bin/sh", "-c", "echo failing >&2; exit 3"], ["/bin/echo", "second"]], ENV);
+    const results = await runHooks(
+      [
+        ["/bin/sh", "-c", "echo failing >&2; exit 3"],
+        ["/bin/echo", "second"],
+      ],
+      ENV,
+    );
     assert.equal(results.length, 2);
     const [first, second] = results;
     assert.equal(first?.exitCode, 3);
@@ -165,7 +182,10 @@ describe("runHooks", () => {
 
   it("follows SIGTERM with SIGKILL when the hook ignores it", async () => {
     const pidFile = join(dir, "stubborn.pid");
-    const run = runHooks([["/bin/sh", "-c", 'trap "" TERM; sleep 30 & echo $! > "$1"; wait', "hook", pidFile]], ENV, { timeoutMs: 200, killGraceMs: 300 });
+    const run = runHooks([["/bin/sh", "-c", 'trap "" TERM; sleep 30 & echo $! > "$1"; wait', "hook", pidFile]], ENV, {
+      timeoutMs: 200,
+      killGraceMs: 300,
+    });
     const grandchild = Number((await waitFor(pidFile)).trim());
     const [r] = await run;
     assert.equal(r?.ok, false);

@@ -68,7 +68,10 @@ credentials:
 const inboxOf = (w: World, o: Partial<InboxOptions> = {}) => createInbox(w.ctx, { minAgeMs: 0, ...o });
 const drop = (w: World, name: string | Buffer, text: string | Buffer = "not a certificate\n") =>
   writeFileSync(Buffer.concat([Buffer.from(`${w.inbox}/`), typeof name === "string" ? Buffer.from(name) : name]), text);
-const alertMails = (w: World) => queuedMails(w.ctx.db).filter((m) => m.kind === "alert").map((m) => JSON.parse(m.mail_json) as { subject: string; text: string });
+const alertMails = (w: World) =>
+  queuedMails(w.ctx.db)
+    .filter((m) => m.kind === "alert")
+    .map((m) => JSON.parse(m.mail_json) as { subject: string; text: string });
 
 describe("sub-folders credd writes into", () => {
   test("processed/ and rejected/ are made by credd, 0700", async () => {
@@ -158,7 +161,10 @@ describe("entries that are not regular files", () => {
     assert.equal(outcomes.length, 1);
     assert.equal(outcomes[0]!.outcome, "refused");
     assert.ok(lstatSync(join(w.inbox, "rejected", "pipe.pem")).isFIFO(), "moved (rename does not open it)");
-    assert.match(readFileSync(join(w.inbox, "rejected", "pipe.pem.reason"), "utf8"), /^file-type: pipe\.pem is a named pipe \(FIFO\), not a regular file/);
+    assert.match(
+      readFileSync(join(w.inbox, "rejected", "pipe.pem.reason"), "utf8"),
+      /^file-type: pipe\.pem is a named pipe \(FIFO\), not a regular file/,
+    );
     w.ctx.db.close();
   });
 
@@ -173,7 +179,10 @@ describe("entries that are not regular files", () => {
     assert.equal(outcomes.length, 3);
     for (const name of ["to-fifo.pem", "to-file.pem", "kmsg.pem"]) {
       assert.ok(lstatSync(join(w.inbox, "rejected", name)).isSymbolicLink(), `${name} moved as the link it is`);
-      assert.match(readFileSync(join(w.inbox, "rejected", `${name}.reason`), "utf8"), /^file-type: \S+ is a symbolic link, which credd does not follow/);
+      assert.match(
+        readFileSync(join(w.inbox, "rejected", `${name}.reason`), "utf8"),
+        /^file-type: \S+ is a symbolic link, which credd does not follow/,
+      );
     }
     assert.ok(existsSync(join(w.dir, "secret.pem")), "the target is untouched");
     w.ctx.db.close();
@@ -185,7 +194,10 @@ describe("entries that are not regular files", () => {
     execFileSync("ln", [join(w.dir, "mine.pem"), join(w.inbox, "linked.pem")]);
     mkdirSync(join(w.inbox, "a-folder"));
     const outcomes = await inboxOf(w).scan();
-    assert.deepEqual(outcomes.map((o) => o.file), ["linked.pem"]);
+    assert.deepEqual(
+      outcomes.map((o) => o.file),
+      ["linked.pem"],
+    );
     assert.match(readFileSync(join(w.inbox, "rejected", "linked.pem.reason"), "utf8"), /has 2 hard links/);
     assert.ok(statSync(join(w.inbox, "a-folder")).isDirectory());
     w.ctx.db.close();
@@ -239,7 +251,12 @@ describe("size", () => {
     const outcomes = await inbox.scan();
     assert.ok(process.memoryUsage().rss - before < 64 * 1024 ** 2, "not read into memory");
     assert.equal(outcomes.length, 1);
-    assert.deepEqual(outcomes[0], { file: "huge.pem", outcome: "refused", check: "parse", reason: "huge.pem is 3221225472 bytes, too large for a certificate (limit 1 MiB): is it the right file?" });
+    assert.deepEqual(outcomes[0], {
+      file: "huge.pem",
+      outcome: "refused",
+      check: "parse",
+      reason: "huge.pem is 3221225472 bytes, too large for a certificate (limit 1 MiB): is it the right file?",
+    });
     assert.equal(statSync(join(w.inbox, "rejected", "huge.pem")).size, 3 * 1024 ** 3);
     assert.match(readFileSync(join(w.inbox, "rejected", "huge.pem.reason"), "utf8"), /too large/);
     assert.deepEqual(await inbox.scan(), []);
@@ -322,7 +339,11 @@ describe("leftovers", () => {
     const archive = join(w.ctx.config.state_dir, "credentials", "fleet-prod", "archive");
     mkdirSync(archive, { recursive: true });
     const old = new Date(Date.now() - 3_600_000);
-    const stale = [join(archive, ".chain-3.pem.0123456789ab.tmp"), join(archive, ".cert-3.pem.abcdef012345.tmp"), join(w.inbox, "rejected", ".junk.pem.reason.00aa11bb22cc.tmp")];
+    const stale = [
+      join(archive, ".chain-3.pem.0123456789ab.tmp"),
+      join(archive, ".cert-3.pem.abcdef012345.tmp"),
+      join(w.inbox, "rejected", ".junk.pem.reason.00aa11bb22cc.tmp"),
+    ];
     mkdirSync(join(w.inbox, "rejected"), { mode: 0o700 });
     for (const f of stale) {
       writeFileSync(f, "x");
@@ -333,7 +354,10 @@ describe("leftovers", () => {
     const foreign = join(archive, "notes.tmp");
     writeFileSync(foreign, "x");
     utimesSync(foreign, old, old);
-    const removed = removeStaleTemps(ownedWriteDirs({ credentials: join(w.ctx.config.state_dir, "credentials"), runtime: w.ctx.config.runtime_dir }, ["fleet-prod"]), Date.now());
+    const removed = removeStaleTemps(
+      ownedWriteDirs({ credentials: join(w.ctx.config.state_dir, "credentials"), runtime: w.ctx.config.runtime_dir }, ["fleet-prod"]),
+      Date.now(),
+    );
     assert.deepEqual(removed.sort(), stale.slice(0, 2).sort());
     await inboxOf(w).scan();
     for (const f of stale) assert.ok(!existsSync(f), f);

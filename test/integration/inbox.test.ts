@@ -46,9 +46,12 @@ credentials:
     calls++;
     const tmp = `${join(config.state_dir, "credentials/fleet-prod/archive")}/.cert-2.pem.${calls.toString(16).padStart(12, "0")}.tmp`;
     if (mode === "disk-full") {
-      return files.map((f) => failedOutcome(f.name, Object.assign(new Error(`ENOSPC: no space left on device, open '${tmp}'`), { code: "ENOSPC" }), "fleet-prod"));
+      return files.map((f) =>
+        failedOutcome(f.name, Object.assign(new Error(`ENOSPC: no space left on device, open '${tmp}'`), { code: "ENOSPC" }), "fleet-prod"),
+      );
     }
-    if (mode === "denied") return files.map((f) => failedOutcome(f.name, Object.assign(new Error(`EACCES: permission denied, open '${tmp}'`), { code: "EACCES" })));
+    if (mode === "denied")
+      return files.map((f) => failedOutcome(f.name, Object.assign(new Error(`EACCES: permission denied, open '${tmp}'`), { code: "EACCES" })));
     if (mode === "throw") throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
     return ingestBatch(c, files);
   };
@@ -65,7 +68,10 @@ credentials:
   await scans(5);
   assert.equal(calls, 5, "retried at every scan");
   assert.equal(errors().length, 1, `logged once: ${JSON.stringify(errors())}`);
-  assert.match(String(errors()[0]!.msg), /^could not take in a certificate file; it stays in the inbox; retried at every scan \(logged again only when the error changes or clears\)$/);
+  assert.match(
+    String(errors()[0]!.msg),
+    /^could not take in a certificate file; it stays in the inbox; retried at every scan \(logged again only when the error changes or clears\)$/,
+  );
   assert.equal(errors()[0]!.code, "ENOSPC");
   assert.equal(errors()[0]!.file, "MZP128745.pem");
   assert.equal(lines.filter((l) => l.msg === "inbox: taking in").length, 1, "'taking in' once, not at every retry");

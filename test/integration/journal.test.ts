@@ -43,7 +43,12 @@ function journalStdout(dir: string) {
   const file = join(dir, "stdout.log");
   const fd = openSync(file, "w");
   const st = fstatSync(fd, { bigint: true });
-  return { fd, env: { JOURNAL_STREAM: `${st.dev}:${st.ino}` }, lines: () => readFileSync(file, "utf8").split("\n").filter(Boolean), close: () => closeSync(fd) };
+  return {
+    fd,
+    env: { JOURNAL_STREAM: `${st.dev}:${st.ino}` },
+    lines: () => readFileSync(file, "utf8").split("\n").filter(Boolean),
+    close: () => closeSync(fd),
+  };
 }
 
 const dirs: { close(): void }[] = [];

@@ -61,7 +61,11 @@ test("held: a second taker in this process is refused with the folder and the pi
   assert.equal(readFileSync(join(dir, "credd.pid"), "utf8"), `${process.pid}\n`);
   assert.throws(
     () => acquireLock(dir, { waitMs: 0 }),
-    (err: unknown) => err instanceof CreddError && err.code === "LOCKED" && err.message.includes(`another credd run (pid ${process.pid}) is already using ${dir}`) && /stop it first/.test(err.message),
+    (err: unknown) =>
+      err instanceof CreddError &&
+      err.code === "LOCKED" &&
+      err.message.includes(`another credd run (pid ${process.pid}) is already using ${dir}`) &&
+      /stop it first/.test(err.message),
   );
   a.release();
   assert.ok(!existsSync(join(dir, "credd.pid")), "the pid file goes with the lock");
@@ -104,7 +108,9 @@ test("another process holds it: refused naming that pid; SIGKILL it and the lock
   l.release();
 });
 
-test("processes taking the lock at the same moment, over a pid file left by a dead holder: exactly one holds it, every time", { timeout: 120_000 }, async () => {
+test("processes taking the lock at the same moment, over a pid file left by a dead holder: exactly one holds it, every time", {
+  timeout: 120_000,
+}, async () => {
   const dir = makeTempDir("credd-lock-race-");
   // The pid of a process that is gone, as a SIGKILLed credd leaves it.
   const gone = spawn(process.execPath, ["-e", ""]);
@@ -119,7 +125,8 @@ test("processes taking the lock at the same moment, over a pid file left by a de
       assert.equal(winners.length, 1, `round ${round}: ${JSON.stringify(said)}`);
       const pid = winners[0]!.child.pid;
       for (const [i, line] of said.entries()) {
-        if (line !== "locked") assert.match(line, new RegExp(`^refused: another credd run \\(pid ${pid}\\) is already using `), `round ${round}, holder ${i}`);
+        if (line !== "locked")
+          assert.match(line, new RegExp(`^refused: another credd run \\(pid ${pid}\\) is already using `), `round ${round}, holder ${i}`);
       }
       assert.equal(readFileSync(join(dir, "credd.pid"), "utf8"), `${pid}\n`);
       winners[0]!.send("release");

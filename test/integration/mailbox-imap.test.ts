@@ -104,15 +104,30 @@ mailbox:
     passwordFile,
     csrMessageId: started.messageId,
     certPem,
-    start: () => startImapSource(ctx, { ...config.mailbox!, imap: config.mailbox!.imap! }, { serial, deps: {}, backoff: { initialMs: 50, maxMs: 400 }, pollMs: 60_000 }),
+    start: () =>
+      startImapSource(
+        ctx,
+        { ...config.mailbox!, imap: config.mailbox!.imap! },
+        { serial, deps: {}, backoff: { initialMs: 50, maxMs: 400 }, pollMs: 60_000 },
+      ),
     rows: () => ctx.db.prepare("SELECT message_key, outcome, folder, moved_at FROM mailbox_messages ORDER BY id").all() as ReturnType<World["rows"]>,
-    mails: (kind) => queuedMails(ctx.db).filter((r) => r.kind === kind).map((r) => JSON.parse(r.mail_json) as OutgoingMail),
+    mails: (kind) =>
+      queuedMails(ctx.db)
+        .filter((r) => r.kind === kind)
+        .map((r) => JSON.parse(r.mail_json) as OutgoingMail),
   };
 }
 
 /** The test's own IMAP client: APPENDs replies and looks at the folders as a mail client would. */
 async function mailClient(): Promise<ImapFlow> {
-  const c = new ImapFlow({ host: dovecot.host, port: dovecot.imapsPort, secure: true, auth: { user: dovecot.user, pass: dovecot.password }, tls: { ca: dovecot.tls.caPem }, logger: false });
+  const c = new ImapFlow({
+    host: dovecot.host,
+    port: dovecot.imapsPort,
+    secure: true,
+    auth: { user: dovecot.user, pass: dovecot.password },
+    tls: { ca: dovecot.tls.caPem },
+    logger: false,
+  });
   c.on("error", () => undefined);
   await c.connect();
   return c;
@@ -123,7 +138,8 @@ async function folderState(c: ImapFlow, folder: string): Promise<Array<{ uid: nu
   try {
     const out: Array<{ uid: number; seen: boolean; subject: string }> = [];
     if (c.mailbox && c.mailbox.exists > 0) {
-      for await (const m of c.fetch("1:*", { uid: true, flags: true, envelope: true })) out.push({ uid: m.uid, seen: m.flags?.has("\\Seen") ?? false, subject: m.envelope?.subject ?? "" });
+      for await (const m of c.fetch("1:*", { uid: true, flags: true, envelope: true }))
+        out.push({ uid: m.uid, seen: m.flags?.has("\\Seen") ?? false, subject: m.envelope?.subject ?? "" });
     }
     return out;
   } finally {
@@ -155,7 +171,11 @@ describe("IMAP (Dovecot on loopback)", { skip }, () => {
     await mc.append("INBOX", other);
     const src = w.start();
     await src.ready();
-    assert.deepEqual(w.rows().map((r) => r.outcome), ["ignored"], "the newsletter: looked at once");
+    assert.deepEqual(
+      w.rows().map((r) => r.outcome),
+      ["ignored"],
+      "the newsletter: looked at once",
+    );
     const reply = await composeReply({
       inReplyTo: w.csrMessageId,
       references: [w.csrMessageId],
@@ -172,7 +192,11 @@ describe("IMAP (Dovecot on loopback)", { skip }, () => {
     assert.equal(done.length, 1);
     assert.equal(done[0]!.seen, true, "flagged \\Seen");
     const inbox = await folderState(mc, "INBOX");
-    assert.deepEqual(inbox.map((m) => [m.subject, m.seen]), [["Newsletter", false]], "the newsletter untouched, unflagged");
+    assert.deepEqual(
+      inbox.map((m) => [m.subject, m.seen]),
+      [["Newsletter", false]],
+      "the newsletter untouched, unflagged",
+    );
     await src.stop();
 
     // A restart: a new source on the same database handles nothing again.
@@ -196,7 +220,10 @@ describe("IMAP (Dovecot on loopback)", { skip }, () => {
     const mc = await mailClient();
     await mc.append("INBOX", await composeReply({ inReplyTo: w.csrMessageId, attachments: [{ filename: "cert.crt", content: w.certPem }] }));
     await waitFor("the reply after the restart", () => w.rows().find((r) => r.outcome === "installed" && r.moved_at), 30_000);
-    assert.ok(w.lines.some((l) => l.includes("the IMAP connection was lost; reconnecting")), w.lines.filter((l) => l.includes("mailbox")).join("\n"));
+    assert.ok(
+      w.lines.some((l) => l.includes("the IMAP connection was lost; reconnecting")),
+      w.lines.filter((l) => l.includes("mailbox")).join("\n"),
+    );
     assert.equal(w.mails("mailbox-alert").length, 0, "a short outage is no alert");
     await src.stop();
     await mc.logout();
@@ -214,14 +241,21 @@ describe("IMAP (Dovecot on loopback)", { skip }, () => {
     const failing = buildStatus(w.ctx).mailbox!;
     assert.equal(failing.reading, false, "status says the mailbox cannot be read");
     assert.match(failing.last_error ?? "", /the login was refused/);
-    await waitFor("a few more attempts", () => ((w.ctx.db.prepare("SELECT failures FROM mailbox_sources").get() as { failures: number } | undefined)?.failures ?? 0) >= 3);
+    await waitFor(
+      "a few more attempts",
+      () => ((w.ctx.db.prepare("SELECT failures FROM mailbox_sources").get() as { failures: number } | undefined)?.failures ?? 0) >= 3,
+    );
     assert.equal(w.mails("mailbox-alert").length, 1, "one alert however many attempts");
     writeFileSync(w.passwordFile, `${dovecot.password}\n`);
     await src.ready();
     const resolved = await waitFor("the resolved email", () => w.mails("mailbox-alert")[1]);
     assert.match(resolved.subject, /RESOLVED/);
     await src.stop();
-    const everything = [...w.lines, JSON.stringify(w.ctx.db.prepare("SELECT * FROM mailbox_sources").all()), ...queuedMails(w.ctx.db).map((r) => r.mail_json)].join("\n");
+    const everything = [
+      ...w.lines,
+      JSON.stringify(w.ctx.db.prepare("SELECT * FROM mailbox_sources").all()),
+      ...queuedMails(w.ctx.db).map((r) => r.mail_json),
+    ].join("\n");
     for (const secret of [wrong, dovecot.password]) assert.ok(!everything.includes(secret), `no secret in logs, database or emails`);
     w.ctx.db.close();
   });

@@ -20,7 +20,10 @@ let served = "";
 
 before(async () => {
   ca = makeCa(makeTempDir("credd-int-links-ca-"));
-  const tls = makeCert({ dir: ca.dir, caPem: ca.certPem, caPath: ca.certPath, caKeyPath: ca.keyPath }, { subject: "/CN=localhost", san: ["IP:127.0.0.1", "DNS:localhost"], usage: "server" });
+  const tls = makeCert(
+    { dir: ca.dir, caPem: ca.certPem, caPath: ca.certPath, caKeyPath: ca.keyPath },
+    { subject: "/CN=localhost", san: ["IP:127.0.0.1", "DNS:localhost"], usage: "server" },
+  );
   server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
     const url = req.url ?? "/";
     if (url.startsWith("/cert.pem")) {
@@ -55,7 +58,10 @@ const ALLOW = "  download_hosts: [127.0.0.1]";
 async function replyWithLink(w: MailboxWorld, link: string): Promise<void> {
   served = w.certPem;
   const html = `<p>Dear partner,</p><p>Your certificate for ${MZP}: <a href="${link}">download</a>.</p><p>Client ID: 1a2b3c</p>`;
-  deliverToMaildir(w.maildir, await composeReply({ inReplyTo: w.csrMessageId, html, text: `Your certificate for ${MZP}: ${link}\n\nClient ID: 1a2b3c\n` }));
+  deliverToMaildir(
+    w.maildir,
+    await composeReply({ inReplyTo: w.csrMessageId, html, text: `Your certificate for ${MZP}: ${link}\n\nClient ID: 1a2b3c\n` }),
+  );
 }
 
 describe("links", () => {
@@ -64,7 +70,11 @@ describe("links", () => {
       const w = await mailboxWorld(ca, ALLOW);
       await replyWithLink(w, `${base}${path}`);
       const r = await w.scan();
-      assert.deepEqual(r.map((x) => [x.outcome, x.folder]), [["installed", "done"]], `${path}: ${JSON.stringify(r)}`);
+      assert.deepEqual(
+        r.map((x) => [x.outcome, x.folder]),
+        [["installed", "done"]],
+        `${path}: ${JSON.stringify(r)}`,
+      );
       assert.ok(w.live(), `${path}: live`);
       assert.equal(w.opsMails().length, 0);
       w.close();
@@ -72,7 +82,12 @@ describe("links", () => {
   });
 
   const stops: Array<[string, string, string, RegExp]> = [
-    ["a host not on download_hosts", "", "/cert.pem", /its host 127\.0\.0\.1 is not on mailbox\.download_hosts.*\n.*download_hosts: \[127\.0\.0\.1\]/],
+    [
+      "a host not on download_hosts",
+      "",
+      "/cert.pem",
+      /its host 127\.0\.0\.1 is not on mailbox\.download_hosts.*\n.*download_hosts: \[127\.0\.0\.1\]/,
+    ],
     ["a login page behind the link", ALLOW, "/login", /leads to a web page \(a login page\?\), not a certificate/],
     ["a 401", ALLOW, "/private", /asks for a login \(HTTP 401\)/],
     ["a redirect off the list", ALLOW, "/off-list", /redirects to https:\/\/elsewhere\.example, which credd may not follow/],
@@ -82,7 +97,11 @@ describe("links", () => {
       const w = await mailboxWorld(ca, extra);
       await replyWithLink(w, `${base}${path}`);
       const r = await w.scan();
-      assert.deepEqual(r.map((x) => [x.outcome, x.folder]), [["needs-person", "refused"]], JSON.stringify(r));
+      assert.deepEqual(
+        r.map((x) => [x.outcome, x.folder]),
+        [["needs-person", "refused"]],
+        JSON.stringify(r),
+      );
       assert.equal(w.live(), undefined);
       const mails = w.opsMails();
       assert.equal(mails.length, 1);
@@ -97,10 +116,23 @@ describe("links", () => {
 describe("ZIP attachments", () => {
   test("a ZIP holding the certificate and the CA goes live", async () => {
     const w = await mailboxWorld(ca);
-    const zip = Buffer.from(zipSync({ "cert/MZP128745.pem": new TextEncoder().encode(w.certPem), "cert/ca.pem": new TextEncoder().encode(ca.certPem) }));
-    deliverToMaildir(w.maildir, await composeReply({ inReplyTo: w.csrMessageId, text: "Attached.", attachments: [{ filename: "certificate.zip", content: zip, contentType: "application/zip" }] }));
+    const zip = Buffer.from(
+      zipSync({ "cert/MZP128745.pem": new TextEncoder().encode(w.certPem), "cert/ca.pem": new TextEncoder().encode(ca.certPem) }),
+    );
+    deliverToMaildir(
+      w.maildir,
+      await composeReply({
+        inReplyTo: w.csrMessageId,
+        text: "Attached.",
+        attachments: [{ filename: "certificate.zip", content: zip, contentType: "application/zip" }],
+      }),
+    );
     const r = await w.scan();
-    assert.deepEqual(r.map((x) => [x.outcome, x.folder]), [["installed", "done"]], JSON.stringify(r));
+    assert.deepEqual(
+      r.map((x) => [x.outcome, x.folder]),
+      [["installed", "done"]],
+      JSON.stringify(r),
+    );
     assert.ok(w.live());
     w.close();
   });
@@ -108,9 +140,18 @@ describe("ZIP attachments", () => {
   test("a ZIP bomb: cut off, nothing live, ops told", async () => {
     const w = await mailboxWorld(ca);
     const bomb = Buffer.from(zipSync({ "MZP128745.pem": new Uint8Array(64 * 1024 * 1024) }, { level: 9 }));
-    deliverToMaildir(w.maildir, await composeReply({ inReplyTo: w.csrMessageId, attachments: [{ filename: "certificate.zip", content: bomb, contentType: "application/zip" }] }));
+    deliverToMaildir(
+      w.maildir,
+      await composeReply({
+        inReplyTo: w.csrMessageId,
+        attachments: [{ filename: "certificate.zip", content: bomb, contentType: "application/zip" }],
+      }),
+    );
     const r = await w.scan();
-    assert.deepEqual(r.map((x) => [x.outcome, x.folder]), [["needs-person", "refused"]]);
+    assert.deepEqual(
+      r.map((x) => [x.outcome, x.folder]),
+      [["needs-person", "refused"]],
+    );
     assert.equal(w.live(), undefined);
     assert.match(w.opsMails()[0]!.text, /a ZIP bomb\?|would inflate to 67108864 bytes/);
     w.close();

@@ -37,7 +37,10 @@ describe("Maildir: a reply is matched, taken in and moved", () => {
       }),
     );
     const r = await w.scan();
-    assert.deepEqual(r.map((x) => [x.key, x.outcome, x.folder]), [[key, "installed", "done"]]);
+    assert.deepEqual(
+      r.map((x) => [x.key, x.outcome, x.folder]),
+      [[key, "installed", "done"]],
+    );
     assert.ok(live(w), "a certificate is live");
     assert.equal(readFileSync(join(w.dir, "state/credentials/fleet-prod/live/cert.pem"), "utf8").trim(), w.certPem.trim());
     assert.deepEqual(w.inFolder("credd/done"), [`${key}:2,S`]);
@@ -60,7 +63,9 @@ describe("Maildir: a reply is matched, taken in and moved", () => {
           inReplyTo: w.csrMessageId,
           text: "Your certificate.",
           textEncoding: "base64",
-          attachments: [{ filename: `${MZP}.${form === "der" ? "cer" : "p7b"}`, content: readFileSync(file), contentType: "application/octet-stream" }],
+          attachments: [
+            { filename: `${MZP}.${form === "der" ? "cer" : "p7b"}`, content: readFileSync(file), contentType: "application/octet-stream" },
+          ],
         }),
       );
       const r = await w.scan();
@@ -83,13 +88,25 @@ describe("Maildir: a reply is matched, taken in and moved", () => {
 
   test("a forwarded copy (message/rfc822) of the reply, from a sender on mailbox.senders, is matched by the MZP", async () => {
     const w = await world('  senders: ["@stellantis.example", "alice@partner.example"]');
-    const inner = await composeReply({ inReplyTo: w.csrMessageId, text: "Certificate attached.", attachments: [{ filename: "cert.crt", content: w.certPem }] });
+    const inner = await composeReply({
+      inReplyTo: w.csrMessageId,
+      text: "Certificate attached.",
+      attachments: [{ filename: "cert.crt", content: w.certPem }],
+    });
     const fwd = { subject: "Fwd: RE: CSR for MZP128745: new client certificate", text: "FYI", forward: inner };
     deliverToMaildir(w.maildir, await composeReply({ ...fwd, from: "Bob <bob@partner.example>" }));
-    assert.deepEqual((await w.scan()).map((x) => x.outcome), ["ignored"], "a forwarder not on the list: left alone");
+    assert.deepEqual(
+      (await w.scan()).map((x) => x.outcome),
+      ["ignored"],
+      "a forwarder not on the list: left alone",
+    );
     deliverToMaildir(w.maildir, await composeReply({ ...fwd, from: "Alice <alice@partner.example>" }));
     const r = await w.scan();
-    assert.deepEqual(r.map((x) => [x.outcome, x.folder]), [["installed", "done"]], JSON.stringify(r));
+    assert.deepEqual(
+      r.map((x) => [x.outcome, x.folder]),
+      [["installed", "done"]],
+      JSON.stringify(r),
+    );
     w.close();
   });
 });
@@ -100,7 +117,12 @@ describe("Maildir: what credd does not take", () => {
     const other = makeKeyAndCert(w.dir, dnFor(MZP), { ca });
     deliverToMaildir(
       w.maildir,
-      await composeReply({ from: "Stellantis <noreply@stellantis.example>", subject: `Certificate ${MZP}`, text: "Here it is.", attachments: [{ filename: `${MZP}.pem`, content: readFileSync(other.certPath) }] }),
+      await composeReply({
+        from: "Stellantis <noreply@stellantis.example>",
+        subject: `Certificate ${MZP}`,
+        text: "Here it is.",
+        attachments: [{ filename: `${MZP}.pem`, content: readFileSync(other.certPath) }],
+      }),
     );
     const r = await w.scan();
     assert.equal(r[0]?.outcome, "needs-person");
@@ -118,10 +140,23 @@ describe("Maildir: what credd does not take", () => {
 
   test("a message for another MZP, or from a sender not allowed, is left untouched and looked at once", async () => {
     const w = await world();
-    const a = deliverToMaildir(w.maildir, await composeReply({ subject: "Certificate MZP999999", text: "for someone else", attachments: [{ filename: "x.pem", content: w.certPem }] }));
-    const b = deliverToMaildir(w.maildir, await composeReply({ from: "Mallory <m@evil.example>", subject: `Certificate ${MZP}`, attachments: [{ filename: "x.pem", content: w.certPem }] }));
+    const a = deliverToMaildir(
+      w.maildir,
+      await composeReply({ subject: "Certificate MZP999999", text: "for someone else", attachments: [{ filename: "x.pem", content: w.certPem }] }),
+    );
+    const b = deliverToMaildir(
+      w.maildir,
+      await composeReply({
+        from: "Mallory <m@evil.example>",
+        subject: `Certificate ${MZP}`,
+        attachments: [{ filename: "x.pem", content: w.certPem }],
+      }),
+    );
     const r = await w.scan();
-    assert.deepEqual(r.map((x) => x.outcome), ["ignored", "ignored"]);
+    assert.deepEqual(
+      r.map((x) => x.outcome),
+      ["ignored", "ignored"],
+    );
     assert.deepEqual(readdirSync(join(w.maildir, "new")).sort(), [a, b].sort(), "left where they were, unflagged");
     assert.equal(live(w), undefined);
     assert.equal(w.opsMails().length, 0);
@@ -133,10 +168,18 @@ describe("Maildir: what credd does not take", () => {
     const w = await world();
     deliverToMaildir(
       w.maildir,
-      await composeReply({ inReplyTo: w.csrMessageId, subject: "Automatic reply: CSR for MZP128745", headers: { "Auto-Submitted": "auto-replied" }, text: "I am out of the office until Monday." }),
+      await composeReply({
+        inReplyTo: w.csrMessageId,
+        subject: "Automatic reply: CSR for MZP128745",
+        headers: { "Auto-Submitted": "auto-replied" },
+        text: "I am out of the office until Monday.",
+      }),
     );
     const r = await w.scan();
-    assert.deepEqual(r.map((x) => [x.outcome, x.folder]), [["auto-reply", "done"]]);
+    assert.deepEqual(
+      r.map((x) => [x.outcome, x.folder]),
+      [["auto-reply", "done"]],
+    );
     assert.equal(w.opsMails().length, 0);
     w.close();
   });
@@ -144,12 +187,19 @@ describe("Maildir: what credd does not take", () => {
   test("the same message twice: the second copy changes nothing and sends nothing", async () => {
     const w = await world();
     const other = makeKeyAndCert(w.dir, dnFor(MZP), { ca });
-    const msg = await composeReply({ inReplyTo: w.csrMessageId, messageId: "<same.1@stellantis.example>", attachments: [{ filename: "c.pem", content: readFileSync(other.certPath) }] });
+    const msg = await composeReply({
+      inReplyTo: w.csrMessageId,
+      messageId: "<same.1@stellantis.example>",
+      attachments: [{ filename: "c.pem", content: readFileSync(other.certPath) }],
+    });
     deliverToMaildir(w.maildir, msg);
     assert.equal((await w.scan())[0]?.outcome, "needs-person");
     deliverToMaildir(w.maildir, msg);
     const r = await w.scan();
-    assert.deepEqual(r.map((x) => [x.outcome, x.folder]), [["duplicate", "refused"]]);
+    assert.deepEqual(
+      r.map((x) => [x.outcome, x.folder]),
+      [["duplicate", "refused"]],
+    );
     assert.equal(w.opsMails().length, 1, "ops told once");
     assert.equal(w.inFolder("credd/refused").length, 2);
     w.close();
@@ -158,9 +208,15 @@ describe("Maildir: what credd does not take", () => {
   test("a 30 MiB attachment is not read: ops are told, with the folder to find it in", async () => {
     const w = await world();
     const big = Buffer.alloc(30 * 1024 * 1024, 0x41);
-    deliverToMaildir(w.maildir, await composeReply({ inReplyTo: w.csrMessageId, attachments: [{ filename: "cert.zip", content: big, contentType: "application/zip" }] }));
+    deliverToMaildir(
+      w.maildir,
+      await composeReply({ inReplyTo: w.csrMessageId, attachments: [{ filename: "cert.zip", content: big, contentType: "application/zip" }] }),
+    );
     const r = await w.scan();
-    assert.deepEqual(r.map((x) => [x.outcome, x.folder]), [["needs-person", "refused"]]);
+    assert.deepEqual(
+      r.map((x) => [x.outcome, x.folder]),
+      [["needs-person", "refused"]],
+    );
     assert.match(w.opsMails()[0]!.text, /more than the 16777216 bytes credd reads/);
     assert.match(w.opsMails()[0]!.text, /Maildir\/\.credd\.refused/);
     w.close();
@@ -170,7 +226,10 @@ describe("Maildir: what credd does not take", () => {
     const w = await world();
     deliverToMaildir(
       w.maildir,
-      await composeReply({ inReplyTo: w.csrMessageId, text: "Download your certificate here: https://download.stellantis.example/cert?id=42\n\nClient ID: 9z9z9z\n" }),
+      await composeReply({
+        inReplyTo: w.csrMessageId,
+        text: "Download your certificate here: https://download.stellantis.example/cert?id=42\n\nClient ID: 9z9z9z\n",
+      }),
     );
     const r = await w.scan();
     assert.equal(r[0]?.outcome, "needs-person");
@@ -180,7 +239,10 @@ describe("Maildir: what credd does not take", () => {
     assert.match(text, /client_id: 9z9z9z/, "the client ID the reply names, as a YAML line");
     // status shows the reply, why credd stopped, and the config line the reply implies.
     const view = buildStatus(w.ctx);
-    assert.deepEqual(view.mailbox && { source: view.mailbox.source, reading: view.mailbox.reading }, { source: `maildir:${w.maildir}`, reading: true });
+    assert.deepEqual(view.mailbox && { source: view.mailbox.source, reading: view.mailbox.reading }, {
+      source: `maildir:${w.maildir}`,
+      reading: true,
+    });
     const reply = view.credentials.find((c) => c.name === "fleet-prod")!.last_reply!;
     assert.equal(reply.outcome, "needs-person");
     assert.equal(reply.sender, "connectedcar@stellantis.example");
@@ -189,7 +251,10 @@ describe("Maildir: what credd does not take", () => {
     assert.deepEqual(reply.config_lines, ["client_id: 9z9z9z"]);
     const lines: string[] = [];
     statusText(view, (l) => lines.push(l));
-    assert.ok(lines.some((l) => /^ {2}reply names +client_id: 9z9z9z \(not in the config/.test(l)), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => /^ {2}reply names +client_id: 9z9z9z \(not in the config/.test(l)),
+      lines.join("\n"),
+    );
     assert.equal(view.credentials.find((c) => c.name === "fleet-test")!.last_reply, null);
     w.close();
   });
@@ -198,7 +263,10 @@ describe("Maildir: what credd does not take", () => {
 describe("Maildir: crashes and restarts", () => {
   test("handled but not moved before a crash: the next scan finishes the move and handles nothing twice", async () => {
     const w = await world();
-    const key = deliverToMaildir(w.maildir, await composeReply({ inReplyTo: w.csrMessageId, attachments: [{ filename: "c.pem", content: w.certPem }] }));
+    const key = deliverToMaildir(
+      w.maildir,
+      await composeReply({ inReplyTo: w.csrMessageId, attachments: [{ filename: "c.pem", content: w.certPem }] }),
+    );
     await w.scan();
     // Put the moved file back where it was and mark it not moved: what a crash right after the record leaves.
     const moved = join(maildirFolder(w.maildir, "credd/done"), "cur", `${key}:2,S`);

@@ -44,7 +44,10 @@ test("a ZIP bomb is cut off at the entry cap, not inflated", () => {
 test("a bomb whose header lies about its size is cut off while inflating", () => {
   const bomb = Buffer.from(zip({ "a.pem": new Uint8Array(8 * 1024 * 1024) }, 9));
   // Rewrite the declared sizes (local header and central directory) to say 100 bytes.
-  for (const [sig, at] of [[0x04034b50, 22], [0x02014b50, 24]] as const) {
+  for (const [sig, at] of [
+    [0x04034b50, 22],
+    [0x02014b50, 24],
+  ] as const) {
     for (let i = 0; i + 4 <= bomb.length; i++) if (bomb.readUInt32LE(i) === sig) bomb.writeUInt32LE(100, i + at);
   }
   const r = unzipCertificates("liar.zip", bomb, "fleet-prod");

@@ -93,13 +93,20 @@ credentials:
     const s = samples(written);
 
     const serial = imported.serial;
-    assert.equal(s.get(`credd_certificate_expiration_timestamp_seconds{credential="fleet-prod",mzp="MZP128745",serial="${serial}"}`), Math.floor(notAfter.getTime() / 1000));
-    assert.ok(![...s.keys()].some((k) => k.startsWith("credd_certificate_expiration_timestamp_seconds{credential=\"fleet-test\"")), "no certificate, no series");
+    assert.equal(
+      s.get(`credd_certificate_expiration_timestamp_seconds{credential="fleet-prod",mzp="MZP128745",serial="${serial}"}`),
+      Math.floor(notAfter.getTime() / 1000),
+    );
+    assert.ok(
+      ![...s.keys()].some((k) => k.startsWith('credd_certificate_expiration_timestamp_seconds{credential="fleet-test"')),
+      "no certificate, no series",
+    );
     assert.equal(s.get('credd_certificate_renewal_timestamp_seconds{credential="fleet-prod"}'), Date.parse(prod.next_renewal_at!) / 1000);
     assert.ok(Date.parse(prod.next_renewal_at!) <= now, "the renewal was due");
     assert.equal(s.get('credd_renewal_pending{credential="fleet-prod",state="created"}'), 1);
     for (const st of ["sent", "signed", "registered"]) assert.equal(s.get(`credd_renewal_pending{credential="fleet-prod",state="${st}"}`), 0, st);
-    for (const st of ["created", "sent", "signed", "registered"]) assert.equal(s.get(`credd_renewal_pending{credential="fleet-test",state="${st}"}`), 0, st);
+    for (const st of ["created", "sent", "signed", "registered"])
+      assert.equal(s.get(`credd_renewal_pending{credential="fleet-test",state="${st}"}`), 0, st);
     assert.equal(s.get("credd_last_check_timestamp_seconds"), now / 1000);
     assert.equal(s.get("credd_outbox_queued"), view.outbox.queued);
     assert.ok(view.outbox.queued >= 1, "the CSR email is queued");

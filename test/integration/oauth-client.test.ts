@@ -417,9 +417,7 @@ describe("the fake Stellantis API with httpsRequest", () => {
     fake.failNextTokens(1, "hang");
     const ctl = new AbortController();
     setTimeout(() => ctl.abort(), 100);
-    const err = await rejection(
-      httpsRequest(fake.tokenUrl, { method: "POST", body: "", tls: material(good), timeoutMs: 5000, signal: ctl.signal }),
-    );
+    const err = await rejection(httpsRequest(fake.tokenUrl, { method: "POST", body: "", tls: material(good), timeoutMs: 5000, signal: ctl.signal }));
     assert.equal(err.code, "NETWORK");
     assert.match(err.message, /aborted/);
   });
@@ -495,12 +493,16 @@ describe("httpsRequest against scripted servers", () => {
 
   it("reports an expired server certificate with its verify code", async () => {
     const ca = makeCa(dir, { cn: "Expired Server CA" });
-    const expired = makeKeyAndCert(dir, { ...DN, CN: "127.0.0.1" }, {
-      ca,
-      clientAuth: false,
-      notBefore: new Date(Date.now() - 10 * 86_400_000),
-      notAfter: new Date(Date.now() - 86_400_000),
-    });
+    const expired = makeKeyAndCert(
+      dir,
+      { ...DN, CN: "127.0.0.1" },
+      {
+        ca,
+        clientAuth: false,
+        notBefore: new Date(Date.now() - 10 * 86_400_000),
+        notAfter: new Date(Date.now() - 86_400_000),
+      },
+    );
     const s = await serve({ certPem: expired.certPem, keyPem: readFileSync(expired.keyPath, "utf8") }, (_q, r) => r.end("{}"));
     try {
       const err = await rejection(httpsRequest(s.url, { method: "GET", tls: material(good, [ca.certPem]), timeoutMs: 5000 }));
@@ -546,13 +548,17 @@ describe("httpsRequest against scripted servers", () => {
         await s.close();
       }
     }
-    const ask = (url: string, now?: () => Date) =>
-      requestToken(oauth({ token_url: url }), client(), { timeoutMs: 5000, ...(now ? { now } : {}) });
+    const ask = (url: string, now?: () => Date) => requestToken(oauth({ token_url: url }), client(), { timeoutMs: 5000, ...(now ? { now } : {}) });
 
     it("accepts expires_in as a numeric string and token_type in any case", async () => {
-      await withAnswer(200, '{"access_token":"tok-123456789","token_type":"bearer","expires_in":"1799"}', { "Content-Type": "application/json" }, async (url) => {
-        assert.deepEqual(await ask(url), { access_token: "tok-123456789", token_type: "Bearer", expires_in: 1799 });
-      });
+      await withAnswer(
+        200,
+        '{"access_token":"tok-123456789","token_type":"bearer","expires_in":"1799"}',
+        { "Content-Type": "application/json" },
+        async (url) => {
+          assert.deepEqual(await ask(url), { access_token: "tok-123456789", token_type: "Bearer", expires_in: 1799 });
+        },
+      );
     });
 
     const badOnes: Array<[string, string, RegExp]> = [
@@ -595,12 +601,17 @@ describe("httpsRequest against scripted servers", () => {
     });
 
     it("reports invalid_scope and a 400 invalid_client as refusals, not retryable", async () => {
-      await withAnswer(400, '{"error":"invalid_scope","error_description":"scope not allowed"}', { "Content-Type": "application/json" }, async (url) => {
-        const err = await tokenRejection(ask(url));
-        assert.equal(err.oauthError, "invalid_scope");
-        assert.equal(err.retryable, false);
-        assert.match(err.message, /check oauth\.scope \("openid"\)/);
-      });
+      await withAnswer(
+        400,
+        '{"error":"invalid_scope","error_description":"scope not allowed"}',
+        { "Content-Type": "application/json" },
+        async (url) => {
+          const err = await tokenRejection(ask(url));
+          assert.equal(err.oauthError, "invalid_scope");
+          assert.equal(err.retryable, false);
+          assert.match(err.message, /check oauth\.scope \("openid"\)/);
+        },
+      );
       await withAnswer(400, '{"error":"invalid_client"}', { "Content-Type": "application/json" }, async (url) => {
         const err = await tokenRejection(ask(url));
         assert.equal(err.oauthError, "invalid_client");

@@ -7,7 +7,13 @@ import { toNetworkError, type FailureContext } from "../../src/oauth/http.js";
 import { parseRetryAfter } from "../../src/oauth/token-client.js";
 
 describe("describeErrorBody", () => {
-  const cases: Array<{ name: string; status: number; body: string; type?: string; want: Partial<Omit<ApiErrorInfo, "message">> & { message: string | RegExp } }> = [
+  const cases: Array<{
+    name: string;
+    status: number;
+    body: string;
+    type?: string;
+    want: Partial<Omit<ApiErrorInfo, "message">> & { message: string | RegExp };
+  }> = [
     {
       name: "OAuth2 error with description",
       status: 401,
@@ -175,20 +181,85 @@ describe("network error wording", () => {
   });
   const err = (code: string, message: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(message), { code, ...extra });
   const cases: Array<[string, Error, Partial<FailureContext>, RegExp]> = [
-    ["DNS", err("ENOTFOUND", "getaddrinfo ENOTFOUND idfed-preprod.mpsa.com"), {}, /^idfed-preprod\.mpsa\.com:443: DNS failure: the host name idfed-preprod\.mpsa\.com could not be resolved/],
+    [
+      "DNS",
+      err("ENOTFOUND", "getaddrinfo ENOTFOUND idfed-preprod.mpsa.com"),
+      {},
+      /^idfed-preprod\.mpsa\.com:443: DNS failure: the host name idfed-preprod\.mpsa\.com could not be resolved/,
+    ],
     ["DNS temporary", err("EAI_AGAIN", "getaddrinfo EAI_AGAIN"), {}, /DNS failure.*temporary/],
     ["refused", err("ECONNREFUSED", "connect ECONNREFUSED"), {}, /:443: connection refused/],
-    ["expired", err("CERT_HAS_EXPIRED", "certificate has expired"), { phase: "TLS handshake" }, /not valid now \(CERT_HAS_EXPIRED: certificate has expired\)/],
-    ["self-signed", err("DEPTH_ZERO_SELF_SIGNED_CERT", "self-signed certificate"), { phase: "TLS handshake" }, /not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT.*is its CA in stellantis\.ca_file\?/],
-    ["chain", err("SELF_SIGNED_CERT_IN_CHAIN", "self-signed certificate in certificate chain"), { phase: "TLS handshake" }, /not trusted \(SELF_SIGNED_CERT_IN_CHAIN/],
-    ["mismatch", err("ERR_TLS_CERT_ALTNAME_INVALID", "Hostname/IP does not match", { reason: "Host: idfed-preprod.mpsa.com. is not in the cert's altnames: DNS:other" }), { phase: "TLS handshake" }, /does not match the host name idfed-preprod\.mpsa\.com \(Host: .*altnames/],
-    ["TLS 1.3 certificate required", err("ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED", "error:0A00045C:SSL routines::tlsv13 alert certificate required"), { phase: "waiting for the response", protocol: "TLSv1.3" }, /the server refused the client certificate \(TLS alert: certificate required\)/],
-    ["TLS 1.2 unknown ca as EPROTO", err("EPROTO", "write EPROTO 80FC:error:0A000418:SSL routines:ssl3_read_bytes:tlsv1 alert unknown ca:../rec_layer_s3.c:1601:SSL alert number 48\n"), { phase: "TLS handshake" }, /the server refused the client certificate \(TLS alert: unknown ca\)/],
-    ["bad certificate", err("ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE", "sslv3 alert bad certificate", { library: "SSL routines", reason: "sslv3 alert bad certificate" }), { phase: "TLS handshake" }, /refused the client certificate \(TLS alert: bad certificate\)/],
-    ["TLS 1.3 reset after handshake", err("ECONNRESET", "socket hang up"), { phase: "waiting for the response", protocol: "TLSv1.3" }, /refused the client certificate, most likely/],
-    ["reset after an accepted handshake", err("ECONNRESET", "socket hang up"), { phase: "waiting for the response", protocol: "TLSv1.3", serverAcceptedHandshake: true }, /closed the connection without answering/],
-    ["reset during the handshake", err("ECONNRESET", "Client network socket disconnected before secure TLS connection was established"), { phase: "TLS handshake" }, /during the TLS handshake: it most likely refused the client certificate/],
-    ["not TLS", err("ERR_SSL_WRONG_VERSION_NUMBER", "error:0A00010B:SSL routines:ssl3_get_record:wrong version number:"), { phase: "TLS handshake" }, /did not answer with TLS/],
+    [
+      "expired",
+      err("CERT_HAS_EXPIRED", "certificate has expired"),
+      { phase: "TLS handshake" },
+      /not valid now \(CERT_HAS_EXPIRED: certificate has expired\)/,
+    ],
+    [
+      "self-signed",
+      err("DEPTH_ZERO_SELF_SIGNED_CERT", "self-signed certificate"),
+      { phase: "TLS handshake" },
+      /not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT.*is its CA in stellantis\.ca_file\?/,
+    ],
+    [
+      "chain",
+      err("SELF_SIGNED_CERT_IN_CHAIN", "self-signed certificate in certificate chain"),
+      { phase: "TLS handshake" },
+      /not trusted \(SELF_SIGNED_CERT_IN_CHAIN/,
+    ],
+    [
+      "mismatch",
+      err("ERR_TLS_CERT_ALTNAME_INVALID", "Hostname/IP does not match", {
+        reason: "Host: idfed-preprod.mpsa.com. is not in the cert's altnames: DNS:other",
+      }),
+      { phase: "TLS handshake" },
+      /does not match the host name idfed-preprod\.mpsa\.com \(Host: .*altnames/,
+    ],
+    [
+      "TLS 1.3 certificate required",
+      err("ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED", "error:0A00045C:SSL routines::tlsv13 alert certificate required"),
+      { phase: "waiting for the response", protocol: "TLSv1.3" },
+      /the server refused the client certificate \(TLS alert: certificate required\)/,
+    ],
+    [
+      "TLS 1.2 unknown ca as EPROTO",
+      err(
+        "EPROTO",
+        "write EPROTO 80FC:error:0A000418:SSL routines:ssl3_read_bytes:tlsv1 alert unknown ca:../rec_layer_s3.c:1601:SSL alert number 48\n",
+      ),
+      { phase: "TLS handshake" },
+      /the server refused the client certificate \(TLS alert: unknown ca\)/,
+    ],
+    [
+      "bad certificate",
+      err("ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE", "sslv3 alert bad certificate", { library: "SSL routines", reason: "sslv3 alert bad certificate" }),
+      { phase: "TLS handshake" },
+      /refused the client certificate \(TLS alert: bad certificate\)/,
+    ],
+    [
+      "TLS 1.3 reset after handshake",
+      err("ECONNRESET", "socket hang up"),
+      { phase: "waiting for the response", protocol: "TLSv1.3" },
+      /refused the client certificate, most likely/,
+    ],
+    [
+      "reset after an accepted handshake",
+      err("ECONNRESET", "socket hang up"),
+      { phase: "waiting for the response", protocol: "TLSv1.3", serverAcceptedHandshake: true },
+      /closed the connection without answering/,
+    ],
+    [
+      "reset during the handshake",
+      err("ECONNRESET", "Client network socket disconnected before secure TLS connection was established"),
+      { phase: "TLS handshake" },
+      /during the TLS handshake: it most likely refused the client certificate/,
+    ],
+    [
+      "not TLS",
+      err("ERR_SSL_WRONG_VERSION_NUMBER", "error:0A00010B:SSL routines:ssl3_get_record:wrong version number:"),
+      { phase: "TLS handshake" },
+      /did not answer with TLS/,
+    ],
     ["timeout connecting", new Error("x"), { timedOut: true, timeoutMs: 2500 }, /timed out after 2\.5 s while connecting/],
     ["timeout in handshake", new Error("x"), { timedOut: true, phase: "TLS handshake" }, /timed out after 30 s during the TLS handshake/],
   ];

@@ -119,11 +119,25 @@ for (const keyType of ["rsa", "ec"] as const) {
     it("Java decrypts the private key too (keytool -importkeystore re-encrypts it)", () => {
       // `-list` never touches the shrouded key bag; copying the entry makes Java decrypt it.
       const copy = join(dir, `copy-${keyType}.p12`);
-      const res = keytool([
-        "-importkeystore", "-noprompt",
-        "-srckeystore", p12, "-srcstoretype", "PKCS12", "-srcstorepass:env", "P12PASS",
-        "-destkeystore", copy, "-deststoretype", "PKCS12", "-deststorepass:env", "P12PASS",
-      ], env);
+      const res = keytool(
+        [
+          "-importkeystore",
+          "-noprompt",
+          "-srckeystore",
+          p12,
+          "-srcstoretype",
+          "PKCS12",
+          "-srcstorepass:env",
+          "P12PASS",
+          "-destkeystore",
+          copy,
+          "-deststoretype",
+          "PKCS12",
+          "-deststorepass:env",
+          "P12PASS",
+        ],
+        env,
+      );
       assert.equal(res.status, 0, res.out);
       assert.match(res.out, new RegExp(`Entry for alias ${ALIAS} successfully imported`));
       assert.match(res.out, /1 entries successfully imported, 0 entries failed or cancelled/);
@@ -161,7 +175,16 @@ describe("buildPkcs12 edge cases", () => {
 
   it("a non-ASCII friendly name survives as a BMPString alias", async () => {
     const p12 = join(dir, "unicode-alias.p12");
-    writeFileSync(p12, await buildPkcs12({ keyPem: readFileSync(kc.keyPath, "utf8"), certPem: kc.certPem, chainPems: [ca.certPem], password: PASS, friendlyName: "flotte-café" }));
+    writeFileSync(
+      p12,
+      await buildPkcs12({
+        keyPem: readFileSync(kc.keyPath, "utf8"),
+        certPem: kc.certPem,
+        chainPems: [ca.certPem],
+        password: PASS,
+        friendlyName: "flotte-café",
+      }),
+    );
     const res = keytool(["-list", "-storetype", "PKCS12", "-keystore", p12, "-storepass:env", "P12PASS"], { P12PASS: PASS });
     assert.equal(res.status, 0, res.out);
     assert.match(res.out, /^flotte-café, .*PrivateKeyEntry/m);
@@ -171,7 +194,16 @@ describe("buildPkcs12 edge cases", () => {
     // Java's PKCS12KeyStore matches aliases case-insensitively and lists them in lower case;
     // KeyStore.getKey("MZP128745") still finds the entry.
     const p12 = join(dir, "mzp.p12");
-    writeFileSync(p12, await buildPkcs12({ keyPem: readFileSync(kc.keyPath, "utf8"), certPem: kc.certPem, chainPems: [ca.certPem], password: PASS, friendlyName: "MZP128745" }));
+    writeFileSync(
+      p12,
+      await buildPkcs12({
+        keyPem: readFileSync(kc.keyPath, "utf8"),
+        certPem: kc.certPem,
+        chainPems: [ca.certPem],
+        password: PASS,
+        friendlyName: "MZP128745",
+      }),
+    );
     const info = openssl(["pkcs12", "-in", p12, "-passin", "env:P12PASS", "-nokeys", "-clcerts"], { env: { P12PASS: PASS } }).stdout;
     assert.match(info, /friendlyName: MZP128745\n/);
     const res = keytool(["-list", "-storetype", "PKCS12", "-keystore", p12, "-storepass:env", "P12PASS"], { P12PASS: PASS });
@@ -181,7 +213,10 @@ describe("buildPkcs12 edge cases", () => {
 
   it("an empty chain gives a chain length of 1", async () => {
     const p12 = join(dir, "nochain.p12");
-    writeFileSync(p12, await buildPkcs12({ keyPem: readFileSync(kc.keyPath, "utf8"), certPem: kc.certPem, chainPems: [], password: PASS, friendlyName: ALIAS }));
+    writeFileSync(
+      p12,
+      await buildPkcs12({ keyPem: readFileSync(kc.keyPath, "utf8"), certPem: kc.certPem, chainPems: [], password: PASS, friendlyName: ALIAS }),
+    );
     const res = keytool(["-list", "-v", "-storetype", "PKCS12", "-keystore", p12, "-storepass:env", "P12PASS"], { P12PASS: PASS });
     assert.equal(res.status, 0, res.out);
     assert.match(res.out, /Certificate chain length: 1\n/);
@@ -208,7 +243,13 @@ describe("buildPkcs12 edge cases", () => {
       return true;
     });
     await assert.rejects(
-      buildPkcs12({ keyPem, certPem: kc.certPem, chainPems: ["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"], password: PASS, friendlyName: ALIAS }),
+      buildPkcs12({
+        keyPem,
+        certPem: kc.certPem,
+        chainPems: ["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"],
+        password: PASS,
+        friendlyName: ALIAS,
+      }),
       (err: unknown) => {
         assert.ok(err instanceof RefusedError);
         assert.match(err.message, /chain certificate 1/);
@@ -222,11 +263,29 @@ describe("buildPkcs12 edge cases", () => {
 describe("pkcs12Kdf", () => {
   it("agrees with OpenSSL's PKCS12KDF (SHA-256), one block and several, MAC and key ids", () => {
     const salt = "0a58cf64530d823f";
-    for (const [password, id, length] of [["smeg", 3, 32], ["smeg", 1, 70], ["é€ pass", 3, 32]] as const) {
+    for (const [password, id, length] of [
+      ["smeg", 3, 32],
+      ["smeg", 1, 70],
+      ["é€ pass", 3, 32],
+    ] as const) {
       // OpenSSL's KDF takes the password already as a BMPString: UTF-16BE plus a zero terminator.
       const bmp = Buffer.concat([Buffer.from(password, "utf16le").swap16(), Buffer.alloc(2)]).toString("hex");
-      const { stdout } = openssl(["kdf", "-keylen", String(length), "-kdfopt", "digest:SHA256", "-kdfopt", `hexpass:${bmp}`,
-        "-kdfopt", `hexsalt:${salt}`, "-kdfopt", "iter:1000", "-kdfopt", `id:${id}`, "PKCS12KDF"]);
+      const { stdout } = openssl([
+        "kdf",
+        "-keylen",
+        String(length),
+        "-kdfopt",
+        "digest:SHA256",
+        "-kdfopt",
+        `hexpass:${bmp}`,
+        "-kdfopt",
+        `hexsalt:${salt}`,
+        "-kdfopt",
+        "iter:1000",
+        "-kdfopt",
+        `id:${id}`,
+        "PKCS12KDF",
+      ]);
       const expected = stdout.trim().replace(/:/g, "").toLowerCase();
       assert.equal(pkcs12Kdf(password, Buffer.from(salt, "hex"), id, 1000, length).toString("hex"), expected);
     }

@@ -44,8 +44,10 @@ before(() => {
   writeFileSync(path("leaf-ca-crlf.pem"), (leaf.certPem + ca.certPem).replace(/\n/g, "\r\n"));
   writeFileSync(path("ca-then-leaf.pem"), ca.certPem + leaf.certPem);
   writeFileSync(path("bom.pem"), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(leaf.certPem + ca.certPem)]));
-  openssl(["pkcs12", "-export", "-in", leaf.certPath, "-inkey", leaf.keyPath, "-certfile", ca.certPath,
-    "-passout", "env:P12", "-out", path("bundle.p12")], { env: { P12: P12_PASS } });
+  openssl(
+    ["pkcs12", "-export", "-in", leaf.certPath, "-inkey", leaf.keyPath, "-certfile", ca.certPath, "-passout", "env:P12", "-out", path("bundle.p12")],
+    { env: { P12: P12_PASS } },
+  );
   openssl(["pkcs12", "-in", path("bundle.p12"), "-nokeys", "-passin", "env:P12", "-out", path("bags.pem")], { env: { P12: P12_PASS } });
   openssl(["x509", "-in", leaf.certPath, "-outform", "DER", "-out", path("leaf.cer")]);
   openssl(["x509", "-in", ca.certPath, "-outform", "DER", "-out", path("ca.crt")]);
@@ -58,7 +60,10 @@ describe("readCertificateFile: what the CA may send", () => {
   it("reads a PEM leaf", () => {
     const r = read("leaf.pem");
     assert.equal(r.kind, "pem");
-    assert.deepEqual(r.certificates.map((c) => c.sha256), [leafFp]);
+    assert.deepEqual(
+      r.certificates.map((c) => c.sha256),
+      [leafFp],
+    );
   });
 
   it("reads a PEM leaf and CA with CRLF line endings", () => {
@@ -86,7 +91,10 @@ describe("readCertificateFile: what the CA may send", () => {
   it("reads a DER certificate (.cer)", () => {
     const r = read("leaf.cer");
     assert.equal(r.kind, "der-certificate");
-    assert.deepEqual(r.certificates.map((c) => c.sha256), [leafFp]);
+    assert.deepEqual(
+      r.certificates.map((c) => c.sha256),
+      [leafFp],
+    );
     assert.equal(opensslFingerprint(path("leaf.cer"), "DER"), leafFp);
   });
 
@@ -110,11 +118,28 @@ describe("readCertificateFile: what the CA may send", () => {
     mkdirSync(caDir);
     writeFileSync(join(caDir, "index.txt"), "");
     writeFileSync(join(caDir, "serial"), "1000\n");
-    writeFileSync(join(caDir, "ca.cnf"), "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nserial = serial\nnew_certs_dir = .\n" +
-      "default_md = sha256\npolicy = p\nunique_subject = no\ndefault_days = 30\n[p]\ncommonName = supplied\n");
+    writeFileSync(
+      join(caDir, "ca.cnf"),
+      "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nserial = serial\nnew_certs_dir = .\n" +
+        "default_md = sha256\npolicy = p\nunique_subject = no\ndefault_days = 30\n[p]\ncommonName = supplied\n",
+    );
     openssl(["req", "-new", "-key", ca.keyPath, "-subj", "/CN=bundle member", "-out", join(caDir, "member.csr")]);
-    openssl(["ca", "-batch", "-config", "ca.cnf", "-cert", ca.certPath, "-keyfile", ca.keyPath, "-notext",
-      "-infiles", ...Array<string>(250).fill("member.csr")], { cwd: caDir });
+    openssl(
+      [
+        "ca",
+        "-batch",
+        "-config",
+        "ca.cnf",
+        "-cert",
+        ca.certPath,
+        "-keyfile",
+        ca.keyPath,
+        "-notext",
+        "-infiles",
+        ...Array<string>(250).fill("member.csr"),
+      ],
+      { cwd: caDir },
+    );
     const pems = Array.from({ length: 250 }, (_, i) => readFileSync(join(caDir, `${(0x1000 + i).toString(16).toUpperCase()}.pem`), "utf8"));
     writeFileSync(path("many.pem"), pems.join(""));
     openssl(["crl2pkcs7", "-nocrl", "-certfile", path("many.pem"), "-outform", "DER", "-out", path("many.p7b")]);
@@ -130,8 +155,24 @@ describe("readCertificateFile: what the CA may send", () => {
 
   it("reads BER PKCS#7 with indefinite lengths (what Java and `openssl cms -stream` write), each certificate's bytes exact", () => {
     writeFileSync(path("msg.txt"), "hello\n");
-    openssl(["cms", "-sign", "-in", path("msg.txt"), "-signer", leaf.certPath, "-inkey", leaf.keyPath, "-certfile", ca.certPath,
-      "-outform", "DER", "-stream", "-nodetach", "-out", path("streamed.p7")]);
+    openssl([
+      "cms",
+      "-sign",
+      "-in",
+      path("msg.txt"),
+      "-signer",
+      leaf.certPath,
+      "-inkey",
+      leaf.keyPath,
+      "-certfile",
+      ca.certPath,
+      "-outform",
+      "DER",
+      "-stream",
+      "-nodetach",
+      "-out",
+      path("streamed.p7"),
+    ]);
     assert.match(openssl(["asn1parse", "-inform", "DER", "-in", path("streamed.p7")]).stdout.split("\n")[0]!, /l=inf/);
     const r = read("streamed.p7");
     assert.equal(r.kind, "pkcs7-der");
@@ -151,8 +192,14 @@ describe("readCertificateFile: what the CA may send", () => {
   it("gathers several files in any order and mix of formats, each certificate once", () => {
     const names = ["ca.crt", "bundle.p7b", "leaf.pem", "bags.pem"];
     const r = readCertificateFiles(names.map((name) => ({ name, bytes: readFileSync(path(name)) })));
-    assert.deepEqual(r.files.map((f) => f.kind), ["der-certificate", "pkcs7-der", "pem", "pem"]);
-    assert.deepEqual(r.certificates.map((c) => c.sha256), [caFp, leafFp]);
+    assert.deepEqual(
+      r.files.map((f) => f.kind),
+      ["der-certificate", "pkcs7-der", "pem", "pem"],
+    );
+    assert.deepEqual(
+      r.certificates.map((c) => c.sha256),
+      [caFp, leafFp],
+    );
   });
 });
 
@@ -252,7 +299,8 @@ describe("readCertificateFile: refusals", () => {
     openssl(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", leaf.keyPath, "-passout", "pass:pw", "-outform", "DER", "-out", path("enc-key.der")]);
     openssl(["pkey", "-in", leaf.keyPath, "-traditional", "-outform", "DER", "-out", path("rsa-key.der")]);
     openssl(["pkey", "-in", ecLeaf.keyPath, "-traditional", "-outform", "DER", "-out", path("ec-key.der")]);
-    for (const name of ["key.der", "enc-key.der", "rsa-key.der", "ec-key.der"]) refused(name, /holds a private key \(DER\), not a certificate: keep it safe/);
+    for (const name of ["key.der", "enc-key.der", "rsa-key.der", "ec-key.der"])
+      refused(name, /holds a private key \(DER\), not a certificate: keep it safe/);
   });
 
   it("refuses a CSR, PEM and DER", () => {
@@ -287,7 +335,10 @@ describe("readCertificateFile: refusals", () => {
 
   it("refuses PEM whose certificate body is not a certificate", () => {
     openssl(["pkey", "-in", leaf.keyPath, "-outform", "DER", "-out", path("fake-body.der")]);
-    const keyBody = readFileSync(path("fake-body.der")).toString("base64").match(/.{1,64}/g)!.join("\n");
+    const keyBody = readFileSync(path("fake-body.der"))
+      .toString("base64")
+      .match(/.{1,64}/g)!
+      .join("\n");
     writeFileSync(path("fake.pem"), `-----BEGIN CERTIFICATE-----\n${keyBody}\n-----END CERTIFICATE-----\n`);
     refused("fake.pem", /certificate/);
   });

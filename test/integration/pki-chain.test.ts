@@ -9,7 +9,14 @@ import { RefusedError } from "../../src/errors.js";
 import type { StellantisDn } from "../../src/config/types.js";
 import { dnFor } from "../helpers/credd.js";
 import {
-  crossCertify, makeCa, makeIntermediateCa, makeKeyAndCert, makeTempDir, signCsrWithExtensions, type KeyAndCert, type TestCa,
+  crossCertify,
+  makeCa,
+  makeIntermediateCa,
+  makeKeyAndCert,
+  makeTempDir,
+  signCsrWithExtensions,
+  type KeyAndCert,
+  type TestCa,
 } from "../helpers/openssl.js";
 
 const DN: StellantisDn = dnFor("MZP128745");
@@ -112,7 +119,10 @@ describe("verifyChain: refusals", () => {
     assert.equal(foreign.subjectText, root.subjectText);
     const leaf = cert(makeKeyAndCert(dir, DN, { ca: foreignCa }).certPem);
     // With the foreign CA among the files: the path reaches it, and it is not pinned.
-    await chainRefused(verifyChain(leaf, [foreign], [root], now()), /does not chain to the configured Stellantis CA.*different CA using the same name/);
+    await chainRefused(
+      verifyChain(leaf, [foreign], [root], now()),
+      /does not chain to the configured Stellantis CA.*different CA using the same name/,
+    );
     // Without it: the pinned CA of that name did not sign the leaf.
     await chainRefused(verifyChain(leaf, [], [root], now()), /does not verify.*does not chain to the configured Stellantis CA/);
   });
@@ -135,7 +145,10 @@ describe("verifyChain: refusals", () => {
     const issuerLeaf = cert(leafDirect.certPem);
     assert.equal(issuerLeaf.isCa, false);
     const victim = cert(makeKeyAndCert(dir, { ...DN, CN: "MZP999999" }, { ca: leafDirect }).certPem);
-    await chainRefused(verifyChain(victim, [issuerLeaf], [root], now()), /issuer "C=FR, .*CN=MZP128745.*" .* is not a CA \(basicConstraints cA=FALSE\)/);
+    await chainRefused(
+      verifyChain(victim, [issuerLeaf], [root], now()),
+      /issuer "C=FR, .*CN=MZP128745.*" .* is not a CA \(basicConstraints cA=FALSE\)/,
+    );
   });
 
   it("refuses an intermediate whose keyUsage lacks keyCertSign", async () => {
@@ -148,7 +161,10 @@ describe("verifyChain: refusals", () => {
     // issuing has pathlen:0, so it may sign leaves but not another CA.
     const sub = makeIntermediateCa(issuing, dir, { cn: "Sub CA" });
     const leaf = cert(makeKeyAndCert(dir, DN, { ca: sub }).certPem);
-    await chainRefused(verifyChain(leaf, [cert(sub.certPem), issuingInfo], [root], now()), /allows 0 CA certificate\(s\) below it \(pathLenConstraint\)/);
+    await chainRefused(
+      verifyChain(leaf, [cert(sub.certPem), issuingInfo], [root], now()),
+      /allows 0 CA certificate\(s\) below it \(pathLenConstraint\)/,
+    );
     // The same depth under a root without pathlen is fine.
     const open = makeIntermediateCa(rootCa, dir, { cn: "Open CA" });
     const sub2 = makeIntermediateCa(open, dir, { cn: "Sub CA 2" });
@@ -215,16 +231,24 @@ describe("checkValidity", () => {
   });
 
   it("refuses an expired leaf", () => {
-    const leaf = cert(makeKeyAndCert(dir, DN, {
-      ca: rootCa, notBefore: new Date(now().getTime() - 400 * DAY), notAfter: new Date(now().getTime() - 35 * DAY),
-    }).certPem);
+    const leaf = cert(
+      makeKeyAndCert(dir, DN, {
+        ca: rootCa,
+        notBefore: new Date(now().getTime() - 400 * DAY),
+        notAfter: new Date(now().getTime() - 35 * DAY),
+      }).certPem,
+    );
     refused(() => checkValidity(leaf, now()), "validity", /expired on \d{4}-\d\d-\d\dT/);
   });
 
   it("refuses a leaf not valid yet, pointing at the clock", () => {
-    const leaf = cert(makeKeyAndCert(dir, DN, {
-      ca: rootCa, notBefore: new Date(now().getTime() + 2 * DAY), notAfter: new Date(now().getTime() + 300 * DAY),
-    }).certPem);
+    const leaf = cert(
+      makeKeyAndCert(dir, DN, {
+        ca: rootCa,
+        notBefore: new Date(now().getTime() + 2 * DAY),
+        notAfter: new Date(now().getTime() + 300 * DAY),
+      }).certPem,
+    );
     refused(() => checkValidity(leaf, now()), "validity", /not valid before .*check this host's clock/);
   });
 });

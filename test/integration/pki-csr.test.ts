@@ -68,7 +68,11 @@ interface Part {
 /** The top-level parts of a DER file (depth 1), as `openssl asn1parse` cuts them. */
 function topParts(path: string): Part[] {
   const out = openssl(["asn1parse", "-in", path]).stdout;
-  return [...out.matchAll(/^\s*(\d+):d=1\s+hl=(\d+)\s+l=\s*(\d+)/gm)].map((m) => ({ offset: Number(m[1]), header: Number(m[2]), length: Number(m[3]) }));
+  return [...out.matchAll(/^\s*(\d+):d=1\s+hl=(\d+)\s+l=\s*(\d+)/gm)].map((m) => ({
+    offset: Number(m[1]),
+    header: Number(m[2]),
+    length: Number(m[3]),
+  }));
 }
 
 let dir: string;
@@ -198,11 +202,19 @@ describe("createCsr refusals", () => {
     ["a P-384 key for P-256", p384, { type: "ec", curve: "P-256" }, /the key is EC secp384r1, not the EC P-256 private key/],
     ["an RSA key for EC", rsa2048, { type: "ec", curve: "P-384" }, /the key is RSA 2048, not the EC P-384 private key/],
     ["an Ed25519 key", ed, { type: "ec", curve: "P-256" }, /the key is ed25519, not the EC P-256 private key/],
-    ["the public half as the private key", { privateKey: p256.publicKey, publicKey: p256.publicKey }, { type: "ec", curve: "P-256" }, /the key is a public key/],
+    [
+      "the public half as the private key",
+      { privateKey: p256.publicKey, publicKey: p256.publicKey },
+      { type: "ec", curve: "P-256" },
+      /the key is a public key/,
+    ],
   ];
   for (const [name, keys, spec, re] of cases) {
     it(`refuses ${name} rather than send the CA a surprise`, async () => {
-      await assert.rejects(createCsr(keys, spec, DN), (e: unknown) => e instanceof Error && (e as { check?: string }).check === "key" && re.test(e.message));
+      await assert.rejects(
+        createCsr(keys, spec, DN),
+        (e: unknown) => e instanceof Error && (e as { check?: string }).check === "key" && re.test(e.message),
+      );
     });
   }
 

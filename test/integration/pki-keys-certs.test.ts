@@ -58,7 +58,9 @@ function refused(fn: () => unknown, check: string, re: RegExp, secrets: string[]
 
 /** Lines of a PEM body: any of them in an error message would be key material. */
 function bodyLines(pemPath: string): string[] {
-  return readFileSync(pemPath, "utf8").split("\n").filter((l) => /^[A-Za-z0-9+/=]{16,}$/.test(l));
+  return readFileSync(pemPath, "utf8")
+    .split("\n")
+    .filter((l) => /^[A-Za-z0-9+/=]{16,}$/.test(l));
 }
 
 describe("loadPrivateKey", () => {
@@ -114,7 +116,12 @@ describe("loadPrivateKey", () => {
       });
       it("asks for a passphrase when none is given", () => {
         const { keyPath } = get();
-        refused(() => loadPrivateKey(readFileSync(keyPath)), "key", /the key is encrypted: give its passphrase with --passphrase-file FILE/, bodyLines(keyPath));
+        refused(
+          () => loadPrivateKey(readFileSync(keyPath)),
+          "key",
+          /the key is encrypted: give its passphrase with --passphrase-file FILE/,
+          bodyLines(keyPath),
+        );
       });
     });
   }
@@ -160,7 +167,10 @@ describe("parseCertificate", () => {
   it("reads the subject openssl wrote, and the issuer is the CA", () => {
     const info = parseCertificate(rsa8.certPem);
     assert.deepEqual(compareDn(DN, info.subject), []);
-    assert.equal(info.subjectText, "C=FR, ST=Ile de France, L=Paris, O=Free2Move, OU=Programs Partners, CN=MZP128745, emailAddress=it@partner.example");
+    assert.equal(
+      info.subjectText,
+      "C=FR, ST=Ile de France, L=Paris, O=Free2Move, OU=Programs Partners, CN=MZP128745, emailAddress=it@partner.example",
+    );
     assert.deepEqual(info.issuer, parseCertificate(ca.certPem).subject);
     assert.equal(info.issuerText, "C=FR, O=Test Stellantis, CN=Test Stellantis CA");
     assert.equal(info.isCa, false);
@@ -229,8 +239,25 @@ describe("splitPemCertificates", () => {
     // What a person gets from a PKCS#12 bundle: "Bag Attributes" and "subject=" lines between blocks.
     const p12 = join(dir, "bundle.p12");
     const env = { P: PASS };
-    openssl(["pkcs12", "-export", "-in", rsa8.certPath, "-inkey", rsa8.keyPath, "-certfile", ca.certPath,
-      "-name", "fleet-prod", "-passout", "env:P", "-out", p12], { env });
+    openssl(
+      [
+        "pkcs12",
+        "-export",
+        "-in",
+        rsa8.certPath,
+        "-inkey",
+        rsa8.keyPath,
+        "-certfile",
+        ca.certPath,
+        "-name",
+        "fleet-prod",
+        "-passout",
+        "env:P",
+        "-out",
+        p12,
+      ],
+      { env },
+    );
     bagText = openssl(["pkcs12", "-in", p12, "-nokeys", "-passin", "env:P"], { env }).stdout;
   });
 
@@ -257,7 +284,10 @@ describe("splitPemCertificates", () => {
   it("keeps order, skips keys, and refuses a truncated block", () => {
     const text = `${readFileSync(rsa8.keyPath, "utf8")}${ca.certPem}${rsa8.certPem}`;
     const pems = splitPemCertificates(text);
-    assert.deepEqual(pems.map((p) => parseCertificate(p).sha256), expected().reverse());
+    assert.deepEqual(
+      pems.map((p) => parseCertificate(p).sha256),
+      expected().reverse(),
+    );
     assert.deepEqual(splitPemCertificates(""), []);
     refused(() => splitPemCertificates(`${ca.certPem}${rsa8.certPem.split("\n").slice(0, 6).join("\n")}`), "parse", /truncated PEM: certificate 2/);
   });

@@ -89,9 +89,28 @@ function issueLeaf(issuer: Pick<TestCa, "certPath" | "keyPath">, name: string, o
   ];
   writeFileSync(join(work, "ext.cnf"), `[leaf]\n${ext.join("\n")}\n`);
   const out = join(dir, `${name.replace(/[^a-z0-9]+/gi, "-")}.pem`);
-  openssl(["x509", "-req", "-in", csrPath, "-CA", issuer.certPath, "-CAkey", issuer.keyPath, "-set_serial", opts.serial ?? "0x1A2B3C4D",
-    "-days", String(opts.days ?? 365), `-${opts.digest ?? "sha256"}`, ...(opts.sigopts ?? []),
-    "-extfile", join(work, "ext.cnf"), "-extensions", "leaf", "-out", out]);
+  openssl([
+    "x509",
+    "-req",
+    "-in",
+    csrPath,
+    "-CA",
+    issuer.certPath,
+    "-CAkey",
+    issuer.keyPath,
+    "-set_serial",
+    opts.serial ?? "0x1A2B3C4D",
+    "-days",
+    String(opts.days ?? 365),
+    `-${opts.digest ?? "sha256"}`,
+    ...(opts.sigopts ?? []),
+    "-extfile",
+    join(work, "ext.cnf"),
+    "-extensions",
+    "leaf",
+    "-out",
+    out,
+  ]);
   keyOf.set(out, keyPath);
   return out;
 }
@@ -105,15 +124,37 @@ function intermediate(name: string, opts: { bits?: number; days?: number; extra?
   openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", `rsa_keygen_bits:${opts.bits ?? 2048}`, "-out", keyPath]);
   writeFileSync(join(work, "req.cnf"), "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\n");
   openssl(["req", "-new", "-config", join(work, "req.cnf"), "-key", keyPath, "-subj", `/C=FR/O=Test Stellantis/CN=${name}`, "-out", csrPath]);
-  writeFileSync(join(work, "ext.cnf"), `[int]
+  writeFileSync(
+    join(work, "ext.cnf"),
+    `[int]
 basicConstraints = critical,CA:TRUE
 keyUsage = critical,keyCertSign,cRLSign
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 ${(opts.extra ?? []).join("\n")}
-`);
-  openssl(["x509", "-req", "-in", csrPath, "-CA", root.certPath, "-CAkey", root.keyPath, "-set_serial", "0x7E57",
-    "-days", String(opts.days ?? 1825), "-sha256", "-extfile", join(work, "ext.cnf"), "-extensions", "int", "-out", certPath]);
+`,
+  );
+  openssl([
+    "x509",
+    "-req",
+    "-in",
+    csrPath,
+    "-CA",
+    root.certPath,
+    "-CAkey",
+    root.keyPath,
+    "-set_serial",
+    "0x7E57",
+    "-days",
+    String(opts.days ?? 1825),
+    "-sha256",
+    "-extfile",
+    join(work, "ext.cnf"),
+    "-extensions",
+    "int",
+    "-out",
+    certPath,
+  ]);
   return { certPath, keyPath, certPem: readFileSync(certPath, "utf8"), dir: work };
 }
 
@@ -126,7 +167,11 @@ before(() => {
   add("RSA 2048 leaf, SHA-256", issueLeaf(root, "good-rsa"), []);
   add("EC P-256 leaf", issueLeaf(root, "good-ec", { key: { ec: "P-256" } }), []);
   add("EC P-384 leaf, SHA-384", issueLeaf(root, "good-ec384", { key: { ec: "P-384" }, digest: "sha384" }), []);
-  add("leaf signed with RSASSA-PSS SHA-256", issueLeaf(root, "pss", { sigopts: ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest"] }), []);
+  add(
+    "leaf signed with RSASSA-PSS SHA-256",
+    issueLeaf(root, "pss", { sigopts: ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest"] }),
+    [],
+  );
   add("leaf under an issuing CA", issueLeaf(issuing, "via-issuing"), [issuing.certPath]);
   add("leaf signed with sha1WithRSAEncryption", issueLeaf(root, "sha1", { digest: "sha1" }), [], "signature-algorithm");
   add("leaf signed with md5WithRSAEncryption", issueLeaf(root, "md5", { digest: "md5" }), [], "signature-algorithm");
@@ -134,10 +179,19 @@ before(() => {
   const weak = intermediate("Weak 1024 CA", { bits: 1024 });
   add("intermediate with a 1024-bit RSA key", issueLeaf(weak, "under-weak"), [weak.certPath], "key-size");
   add("EC P-224 leaf", issueLeaf(root, "p224", { key: { ec: "P-224" } }), [], "key-size");
-  add("leaf with an unknown critical extension", issueLeaf(root, "critical", { extraExtensions: ["1.3.6.1.4.1.55555.1 = critical,DER:05:00"] }), [], "critical-extension");
-  const constrained = intermediate("Constrained CA", { extra: ["nameConstraints = critical,permitted;dirName:nc_allowed", "[nc_allowed]", "O = Somewhere Else"] });
+  add(
+    "leaf with an unknown critical extension",
+    issueLeaf(root, "critical", { extraExtensions: ["1.3.6.1.4.1.55555.1 = critical,DER:05:00"] }),
+    [],
+    "critical-extension",
+  );
+  const constrained = intermediate("Constrained CA", {
+    extra: ["nameConstraints = critical,permitted;dirName:nc_allowed", "[nc_allowed]", "O = Somewhere Else"],
+  });
   add("name-constrained CA, leaf outside the constraint", issueLeaf(constrained, "nc-outside"), [constrained.certPath], "name-constraints");
-  const fits = intermediate("Fitting Constrained CA", { extra: ["nameConstraints = critical,permitted;dirName:nc_fits", "[nc_fits]", `C = ${DN.C}`] });
+  const fits = intermediate("Fitting Constrained CA", {
+    extra: ["nameConstraints = critical,permitted;dirName:nc_fits", "[nc_fits]", `C = ${DN.C}`],
+  });
   add("name-constrained CA, leaf inside the constraint", issueLeaf(fits, "nc-inside"), [fits.certPath], "name-constraints");
   add("serial 0", issueLeaf(root, "serial0", { serial: "0" }), [], "serial");
   add("negative serial", issueLeaf(root, "serial-neg", { serial: "-5" }), [], "serial");
@@ -149,7 +203,9 @@ before(() => {
   add("leaf outliving an intermediate that expires in 120 days", issueLeaf(midCa, "outlives-ok"), [midCa.certPath]);
 
   // The static certificate files of the corpus (the generated ones need a running credd; test/reliability/corpus.test.ts).
-  const manifest = JSON.parse(readFileSync(join(CORPUS, "manifest.json"), "utf8")) as { entries: Array<{ file?: string; kind: string; expect: string }> };
+  const manifest = JSON.parse(readFileSync(join(CORPUS, "manifest.json"), "utf8")) as {
+    entries: Array<{ file?: string; kind: string; expect: string }>;
+  };
   for (const e of manifest.entries) {
     if (e.kind !== "certificate" || !e.file || e.file.startsWith("generated/")) continue;
     // The manifest's check is ingest's (key-match comes first there); here any refusal is credd's verdict.
@@ -177,7 +233,11 @@ async function credd(c: Case): Promise<{ ok: true; leaf: CertInfo } | { ok: fals
 
 function opensslVerify(c: Case): { ok: boolean; output: string } {
   const untrusted = c.untrusted.length ? ["-untrusted", c.untrusted.join(",").includes(",") ? bundle(c.untrusted) : c.untrusted[0]!] : [];
-  const res = spawnSync("openssl", ["verify", "-x509_strict", "-auth_level", "2", "-purpose", "sslclient", "-CAfile", root.certPath, ...untrusted, c.leaf], { encoding: "utf8" });
+  const res = spawnSync(
+    "openssl",
+    ["verify", "-x509_strict", "-auth_level", "2", "-purpose", "sslclient", "-CAfile", root.certPath, ...untrusted, c.leaf],
+    { encoding: "utf8" },
+  );
   return { ok: res.status === 0, output: `${res.stdout}${res.stderr}` };
 }
 
@@ -190,7 +250,11 @@ function bundle(files: string[]): string {
 describe("credd and openssl verify agree on every certificate", () => {
   it("has the cases and lists no difference that is not a case", () => {
     assert.ok(cases.length > 20, `${cases.length} cases`);
-    for (const name of Object.keys(DIFFERENCES)) assert.ok(cases.some((c) => c.name === name), `DIFFERENCES names no case: ${name}`);
+    for (const name of Object.keys(DIFFERENCES))
+      assert.ok(
+        cases.some((c) => c.name === name),
+        `DIFFERENCES names no case: ${name}`,
+      );
   });
 
   it("each case: the same verdict, or a listed deliberate difference", async () => {
@@ -200,10 +264,12 @@ describe("credd and openssl verify agree on every certificate", () => {
       const theirs = opensslVerify(c);
       const expected = c.credd ?? "accept";
       const got = ours.ok ? "accept" : ours.check;
-      if (got !== expected && !(expected === ANY_REFUSAL && !ours.ok)) problems.push(`${c.name}: credd ${got} (${ours.ok ? "" : ours.reason}), expected ${expected}`);
+      if (got !== expected && !(expected === ANY_REFUSAL && !ours.ok))
+        problems.push(`${c.name}: credd ${got} (${ours.ok ? "" : ours.reason}), expected ${expected}`);
       const difference = DIFFERENCES[c.name];
       if (difference) {
-        if (ours.ok || !theirs.ok) problems.push(`${c.name}: listed as a difference (${difference}) but credd ${got}, openssl ${theirs.ok ? "accepts" : "refuses"}`);
+        if (ours.ok || !theirs.ok)
+          problems.push(`${c.name}: listed as a difference (${difference}) but credd ${got}, openssl ${theirs.ok ? "accepts" : "refuses"}`);
       } else if (ours.ok !== theirs.ok) {
         problems.push(`${c.name}: credd ${got}, openssl ${theirs.ok ? "accepts" : `refuses: ${theirs.output.trim()}`}`);
       }
@@ -234,9 +300,15 @@ describe("credd import applies the same policy", () => {
 
   it("refuses a SHA-1 leaf and a chain with a 1024-bit intermediate, naming the check", () => {
     const sha1 = cases.find((c) => c.name === "leaf signed with sha1WithRSAEncryption")!;
-    assert.throws(() => checkImport(cred, input(sha1.leaf), now), (e: unknown) => e instanceof RefusedError && e.check === "signature-algorithm");
+    assert.throws(
+      () => checkImport(cred, input(sha1.leaf), now),
+      (e: unknown) => e instanceof RefusedError && e.check === "signature-algorithm",
+    );
     const weak = cases.find((c) => c.name === "intermediate with a 1024-bit RSA key")!;
-    assert.throws(() => checkImport(cred, input(weak.leaf, weak.untrusted), now), (e: unknown) => e instanceof RefusedError && e.check === "key-size" && /1024-bit/.test(e.message));
+    assert.throws(
+      () => checkImport(cred, input(weak.leaf, weak.untrusted), now),
+      (e: unknown) => e instanceof RefusedError && e.check === "key-size" && /1024-bit/.test(e.message),
+    );
   });
 
   it("accepts a good leaf and records the CA of its chain that expires first", () => {

@@ -4,7 +4,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ConfigInvalidError, parseConfig } from "../../src/config/load.js";
 
-const yaml = (proxy: string, api = "    api: { base_url: https://api.example/connectedcar/v3 }\n") => `smtp: { url: "smtp://127.0.0.1:25", from: "credd <credd@partner.example>" }
+const yaml = (
+  proxy: string,
+  api = "    api: { base_url: https://api.example/connectedcar/v3 }\n",
+) => `smtp: { url: "smtp://127.0.0.1:25", from: "credd <credd@partner.example>" }
 alerts: { to: [ops@partner.example] }
 credentials:
   - name: fleet-prod

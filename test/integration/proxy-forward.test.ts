@@ -51,7 +51,9 @@ function raw(p: ProxyListener, text: string): Promise<string> {
 }
 
 test("GET: mTLS with the live certificate, the bound token, client_id added; the app's Authorization replaced", async () => {
-  const r = await call(proxy, "/connectedcar/v3/fleets?limit=10&client_id=wrong", { headers: { Authorization: "Bearer secret-value", Accept: "application/hal+json", Connection: "close, X-Drop", "X-Drop": "1" } });
+  const r = await call(proxy, "/connectedcar/v3/fleets?limit=10&client_id=wrong", {
+    headers: { Authorization: "Bearer secret-value", Accept: "application/hal+json", Connection: "close, X-Drop", "X-Drop": "1" },
+  });
   assert.equal(r.status, 200, `${r.body} ${logLines.slice(-3).join("")}`);
   assert.match(String(r.headers["content-type"]), /hal\+json/);
   assert.equal(JSON.parse(r.body)._embedded.fleets[0].id, "fleet-1");
@@ -65,9 +67,11 @@ test("GET: mTLS with the live certificate, the bound token, client_id added; the
 test("POST: the body is streamed up (32 MiB cap, 20 MiB sent chunked) and the API's answer comes back as it is", async () => {
   const size = 20 * 1024 * 1024;
   const chunk = Buffer.alloc(64 * 1024, 0x61);
-  const body = Readable.from((function* () {
-    for (let n = 0; n < size; n += chunk.length) yield chunk;
-  })());
+  const body = Readable.from(
+    (function* () {
+      for (let n = 0; n < size; n += chunk.length) yield chunk;
+    })(),
+  );
   const r = await call(proxy, "/connectedcar/v3/fleets", { method: "POST", headers: { "Content-Type": "application/json" }, body });
   assert.equal(r.status, 405, "the peer's own answer to POST");
   assert.match(r.body, /only GET here/);
@@ -163,10 +167,12 @@ test("a unix socket listener: mode 0660, requests answered, the file removed at 
   try {
     assert.equal(statSync(cred.proxy.listen).mode & 0o777, 0o660);
     const status = await new Promise<number>((resolve, reject) => {
-      http.get({ socketPath: cred.proxy.listen, path: "/connectedcar/v3/fleets" }, (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      }).on("error", reject);
+      http
+        .get({ socketPath: cred.proxy.listen, path: "/connectedcar/v3/fleets" }, (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        })
+        .on("error", reject);
     });
     assert.equal(status, 200);
   } finally {

@@ -60,13 +60,26 @@ test("rotation during 50 concurrent keep-alive clients: zero failures, new reque
   }
 
   assert.equal(statuses.length, sent);
-  assert.deepEqual([...new Set(statuses)], [200], `failures: ${statuses.filter((s) => s !== 200).length} ${w.logLines.filter((l) => !l.includes('"status":200')).slice(-6).join("")} ${JSON.stringify(w.fake.apiCalls.filter((c) => c.status !== 200).slice(0, 3))}`);
+  assert.deepEqual(
+    [...new Set(statuses)],
+    [200],
+    `failures: ${statuses.filter((s) => s !== 200).length} ${w.logLines
+      .filter((l) => !l.includes('"status":200'))
+      .slice(-6)
+      .join("")} ${JSON.stringify(w.fake.apiCalls.filter((c) => c.status !== 200).slice(0, 3))}`,
+  );
   assert.ok(statuses.length >= 900, `${statuses.length} requests`);
   const calls = w.fake.apiCalls.slice(afterRotation);
   const tail = calls.slice(-300);
-  assert.ok(tail.every((c) => c.certSha256 === newFp), "requests after the switch use the new certificate");
+  assert.ok(
+    tail.every((c) => c.certSha256 === newFp),
+    "requests after the switch use the new certificate",
+  );
   const newTokens = new Set(w.fake.tokensIssued.filter((t) => t.certSha256 === newFp).map((t) => `Bearer ${t.token}`));
-  assert.ok(tail.every((c) => newTokens.has(c.auth)), "and a token bound to it");
+  assert.ok(
+    tail.every((c) => newTokens.has(c.auth)),
+    "and a token bound to it",
+  );
   assert.notEqual(oldFp, newFp);
   assert.ok(w.fake.apiCalls.slice(0, beforeRotation).some((c) => c.certSha256 === oldFp));
   assert.equal(w.fake.apiCalls.filter((c) => c.status !== 200).length, 0, "the API refused nothing (no 401 bound to another certificate)");

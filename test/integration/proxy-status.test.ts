@@ -26,7 +26,11 @@ after(async () => {
 test("status: no state before a daemon ran the proxy; then listening, requests by outcome, the last upstream error", async () => {
   assert.equal(buildStatus(w.ctx).credentials[0]!.proxy, null);
   listeners = await startProxies(w.ctx);
-  const at = (name: string): ProxyListener => ({ address: () => listeners.stats().get(name)!.listening!, stats: () => listeners.stats().get(name)!, close: async () => {} });
+  const at = (name: string): ProxyListener => ({
+    address: () => listeners.stats().get(name)!.listening!,
+    stats: () => listeners.stats().get(name)!,
+    close: async () => {},
+  });
   assert.equal((await call(at("fleet-prod"), "/connectedcar/v3/fleets")).status, 200);
   assert.equal((await call(at("fleet-new"), "/connectedcar/v3/fleets")).status, 503);
   await w.fake.down();

@@ -215,7 +215,12 @@ test("SMTP accepted the email but the database cannot record it: logged as sent 
     other.exec("COMMIT");
     other.close();
   }
-  const row = () => ctx.db.prepare("SELECT sent_at, attempts, last_error FROM outbox WHERE id = ?").get(r.outboxId) as { sent_at: string | null; attempts: number; last_error: string | null };
+  const row = () =>
+    ctx.db.prepare("SELECT sent_at, attempts, last_error FROM outbox WHERE id = ?").get(r.outboxId) as {
+      sent_at: string | null;
+      attempts: number;
+      last_error: string | null;
+    };
   assert.deepEqual(row(), { sent_at: null, attempts: 0, last_error: null }, "nothing recorded while locked, and not as a failure");
 
   // The lock is gone; the claim has run out: the next run records it instead of sending it again.

@@ -160,9 +160,17 @@ credentials:
       assert.ok(alert, "the smtp-refused alert is open");
       assert.match(alert.detail, /1 queued email was refused for good \(retrying cannot help\): SMTP 127\.0\.0\.1:\d+: authentication failed/);
       const view = buildStatus(ctx);
-      assert.ok(view.alerts.some((a) => a.kind === "smtp-refused"), "status lists the alert");
+      assert.ok(
+        view.alerts.some((a) => a.kind === "smtp-refused"),
+        "status lists the alert",
+      );
       const c = view.credentials[0]!;
-      assert.ok(c.problems.some((p) => /^an email was refused for good by SMTP \(it stays queued until that is fixed\): SMTP .*authentication failed/.test(p)), c.problems.join("\n"));
+      assert.ok(
+        c.problems.some((p) =>
+          /^an email was refused for good by SMTP \(it stays queued until that is fixed\): SMTP .*authentication failed/.test(p),
+        ),
+        c.problems.join("\n"),
+      );
 
       // The digest about it is refused too (same login): no new alert, no loop of digests.
       clock.advance(2 * MIN);

@@ -17,22 +17,38 @@ import { insertRenewal, pendingRenewal, setRenewalState } from "../../src/store/
 import { readSnapshot } from "../../src/store/snapshot.js";
 import { recordTokenSuccess } from "../../src/store/tokens.js";
 
-const cred = (name: string): CredentialConfig =>
-  ({ name, auto_enroll: true, renew_before_days: 30, remind_after_days: 3 }) as CredentialConfig;
+const cred = (name: string): CredentialConfig => ({ name, auto_enroll: true, renew_before_days: 30, remind_after_days: 3 }) as CredentialConfig;
 const mail = (id: string) => ({ messageId: id, from: "a@b", to: ["c@d"], cc: [], subject: "s", text: "t", attachments: [] });
 const T = (day: number) => new Date(Date.UTC(2026, 10, day)).toISOString();
 
 function cert(db: Db, credential: string, version: number, live: boolean): void {
   insertInstalledCertificate(db, {
-    credential, version, serial: `0${version}`, not_before: T(1), not_after: T(28), subject: "CN=x", issuer: "CN=ca",
-    spki_sha256: `spki${version}`, sha256: `${credential}-${version}`, source: "import", installed_at: T(version), renewal_id: null,
+    credential,
+    version,
+    serial: `0${version}`,
+    not_before: T(1),
+    not_after: T(28),
+    subject: "CN=x",
+    issuer: "CN=ca",
+    spki_sha256: `spki${version}`,
+    sha256: `${credential}-${version}`,
+    source: "import",
+    installed_at: T(version),
+    renewal_id: null,
   });
   if (live) makeLive(db, credential, version, T(version));
 }
 
 function renewal(db: Db, credential: string, version: number, day: number): number {
   return insertRenewal(db, {
-    credential, version, kind: "renew", forced: 0, reason: "due", spki_sha256: `k${version}`, key_type: "rsa2048", created_at: T(day),
+    credential,
+    version,
+    kind: "renew",
+    forced: 0,
+    reason: "due",
+    spki_sha256: `k${version}`,
+    key_type: "rsa2048",
+    created_at: T(day),
   });
 }
 
@@ -46,15 +62,57 @@ function fill(db: Db): void {
   const now = renewal(db, "a", 3, 10);
   setRenewalState(db, now, "sent", T(11));
   cert(db, "b", 1, true);
-  recordHookRun(db, { credential: "a", version: 1, serial: "01", argv_json: '["old"]', ok: 0, exit_code: 1, signal: null, duration_ms: 5, error: null, output: "", started_at: T(1) });
+  recordHookRun(db, {
+    credential: "a",
+    version: 1,
+    serial: "01",
+    argv_json: '["old"]',
+    ok: 0,
+    exit_code: 1,
+    signal: null,
+    duration_ms: 5,
+    error: null,
+    output: "",
+    started_at: T(1),
+  });
   for (const argv of ['["x"]', '["y"]']) {
-    recordHookRun(db, { credential: "a", version: 2, serial: "02", argv_json: argv, ok: 1, exit_code: 0, signal: null, duration_ms: 5, error: null, output: "", started_at: T(2) });
+    recordHookRun(db, {
+      credential: "a",
+      version: 2,
+      serial: "02",
+      argv_json: argv,
+      ok: 1,
+      exit_code: 0,
+      signal: null,
+      duration_ms: 5,
+      error: null,
+      output: "",
+      started_at: T(2),
+    });
   }
   for (const file of ["first.pem", "second.pem"]) {
     recordIngest(db, { at: T(12), file, credential: "a", outcome: "refused", check_name: "dn", reason: "wrong O", serial: null, sha256: null });
   }
-  recordIngest(db, { at: T(12), file: "stray.pem", credential: null, outcome: "refused", check_name: "match", reason: "no CSR", serial: null, sha256: null });
-  recordTokenSuccess(db, { credential: "a", token_type: "Bearer", scope: "openid", obtained_at: T(12), expires_at: T(13), refresh_at: T(12), cert_version: 2, cert_sha256: "a-2" });
+  recordIngest(db, {
+    at: T(12),
+    file: "stray.pem",
+    credential: null,
+    outcome: "refused",
+    check_name: "match",
+    reason: "no CSR",
+    serial: null,
+    sha256: null,
+  });
+  recordTokenSuccess(db, {
+    credential: "a",
+    token_type: "Bearer",
+    scope: "openid",
+    obtained_at: T(12),
+    expires_at: T(13),
+    refresh_at: T(12),
+    cert_version: 2,
+    cert_sha256: "a-2",
+  });
   const sent = enqueueMail(db, { mail: mail("<1@x>"), kind: "csr", credential: "a", now: new Date(T(10)) });
   markMailSent(db, sent, new Date(T(10)));
   enqueueMail(db, { mail: mail("<2@x>"), kind: "reminder", credential: "a", now: new Date(T(13)) });
@@ -80,14 +138,26 @@ test("readSnapshot: one row per credential per table, as the per-credential quer
   assert.equal(snap.pending.get("a")?.id, pendingRenewal(db, "a")?.id);
   assert.equal(snap.pending.get("a")?.probe_attempts, 0, "the probe fields come with it");
   assert.equal(snap.latestCsrAt.get("a"), T(10), "the latest CSR is the pending one's");
-  assert.deepEqual(snap.hooks.get("a")?.map((h) => h.argv_json), ['["x"]', '["y"]'], "the last deploy's runs only");
+  assert.deepEqual(
+    snap.hooks.get("a")?.map((h) => h.argv_json),
+    ['["x"]', '["y"]'],
+    "the last deploy's runs only",
+  );
   assert.equal(snap.refusals.get("a")?.file, "second.pem", "the last refusal");
   assert.equal(snap.refusals.size, 1, "a refusal with no credential is not anyone's");
   assert.equal(snap.tokens.get("a")?.cert_version, 2);
-  assert.deepEqual(snap.queued.map((q) => q.kind), ["reminder"], "sent mail is not queued");
+  assert.deepEqual(
+    snap.queued.map((q) => q.kind),
+    ["reminder"],
+    "sent mail is not queued",
+  );
   assert.equal("mail_json" in snap.queued[0]!, false, "no message bodies");
   assert.equal(snap.checks.get("a")?.last_error, "boom");
-  assert.deepEqual(snap.alerts.map((a) => a.credential), ["a"], "open alerts only");
+  assert.deepEqual(
+    snap.alerts.map((a) => a.credential),
+    ["a"],
+    "open alerts only",
+  );
   db.close();
 });
 

@@ -156,8 +156,27 @@ test("a signed Basic-auth renewal is not awaiting registration and has no probe 
 
 /** The labels a credential's rows may carry; a row with anything else is an unlabelled word. */
 const LABELS = new Set([
-  "certificate", "expires", "renewal due", "renewal", "reason", "csr sent", "registration", "probe error", "next probe",
-  "next step", "token", "token expires", "token retry", "deploy", "hook", "refused", "outbox", "last check", "last error", "problem", "alert",
+  "certificate",
+  "expires",
+  "renewal due",
+  "renewal",
+  "reason",
+  "csr sent",
+  "registration",
+  "probe error",
+  "next probe",
+  "next step",
+  "token",
+  "token expires",
+  "token retry",
+  "deploy",
+  "hook",
+  "refused",
+  "outbox",
+  "last check",
+  "last error",
+  "problem",
+  "alert",
 ]);
 const HEADER_LABELS = new Set(["generated", "config", "last check", "schedule", "outbox", "alert"]);
 
@@ -251,7 +270,10 @@ test("a refused file's name and reason show control characters escaped, never ra
   statusText(buildStatus(s, "fleet-basic"), (l) => lines.push(l));
   const text = lines.join("\n");
   assert.ok(!/[\r\x1b\u202e]/.test(text), "no raw control character");
-  assert.match(text, /^ {2}refused {7}bad\\r\\nBcc: x@evil\.example\\x1b\[2J\.pem, .*\[subject\] subject CN=\\u202etxt\.exe\\n is not the DN asked for$/m);
+  assert.match(
+    text,
+    /^ {2}refused {7}bad\\r\\nBcc: x@evil\.example\\x1b\[2J\.pem, .*\[subject\] subject CN=\\u202etxt\.exe\\n is not the DN asked for$/m,
+  );
   s.db.close();
 });
 
@@ -289,12 +311,20 @@ test("status says which certificate sets the renewal date: the leaf, or a CA of 
     not_after: new Date(NOW.getTime() + 40 * DAY).toISOString(),
   });
   const oauth = view.credentials.find((c) => c.name === "fleet-oauth")!;
-  assert.deepEqual(oauth.next_renewal_set_by, { certificate: "leaf", subject: "CN=x", serial: "01AB", not_after: new Date(NOW.getTime() + 60 * DAY).toISOString() });
+  assert.deepEqual(oauth.next_renewal_set_by, {
+    certificate: "leaf",
+    subject: "CN=x",
+    serial: "01AB",
+    not_after: new Date(NOW.getTime() + 60 * DAY).toISOString(),
+  });
   assert.equal(view.credentials.find((c) => c.name === "fleet-new")!.next_renewal_set_by, null);
 
   const lines: string[] = [];
   statusText(view, (l) => lines.push(l));
   const text = lines.join("\n");
-  assert.match(text, /renewal due {3}.*\(set by intermediate "C=FR, O=Stellantis, CN=Issuing CA", serial 7E57, which expires .*, before this certificate\)/);
+  assert.match(
+    text,
+    /renewal due {3}.*\(set by intermediate "C=FR, O=Stellantis, CN=Issuing CA", serial 7E57, which expires .*, before this certificate\)/,
+  );
   assert.match(text, /renewal due {3}.*\(set by this certificate's own lifetime\)/);
 });

@@ -42,7 +42,15 @@ test("a failing migration rolls back entirely and is not recorded", () => {
 
 test("at most one pending renewal per credential (enforced by the schema)", () => {
   const db = openDb(tmp());
-  const r = { credential: "a", kind: "renew" as const, forced: 0 as const, reason: "x", spki_sha256: "00", key_type: "rsa-2048", created_at: "2026-01-01T00:00:00.000Z" };
+  const r = {
+    credential: "a",
+    kind: "renew" as const,
+    forced: 0 as const,
+    reason: "x",
+    spki_sha256: "00",
+    key_type: "rsa-2048",
+    created_at: "2026-01-01T00:00:00.000Z",
+  };
   const id = insertRenewal(db, { ...r, version: 1 });
   assert.throws(() => insertRenewal(db, { ...r, version: 2 }), /UNIQUE/);
   setRenewalState(db, id, "superseded", "2026-01-02T00:00:00.000Z");
@@ -59,13 +67,20 @@ test("outbox: a claimed mail is not handed to a second sender; failures reschedu
   enqueueMail(db1, { mail: mail("<1@x>"), kind: "csr", now });
   enqueueMail(db1, { mail: mail("<2@x>"), kind: "csr", now });
   const first = claimDue(db1, now, 60_000);
-  assert.deepEqual(first.map((q) => q.mail.messageId), ["<1@x>", "<2@x>"]);
+  assert.deepEqual(
+    first.map((q) => q.mail.messageId),
+    ["<1@x>", "<2@x>"],
+  );
   assert.equal(claimDue(db2, now, 60_000).length, 0, "both are claimed");
   markMailSent(db1, first[0]!.row.id, now);
   markMailFailed(db1, first[1]!.row.id, "down", new Date(now.getTime() + 60_000));
   assert.equal(claimDue(db2, new Date(now.getTime() + 59_000), 60_000).length, 0, "not due yet");
   const again = claimDue(db2, new Date(now.getTime() + 60_000), 60_000);
-  assert.deepEqual(again.map((q) => q.mail.messageId), ["<2@x>"], "same Message-ID on retry");
+  assert.deepEqual(
+    again.map((q) => q.mail.messageId),
+    ["<2@x>"],
+    "same Message-ID on retry",
+  );
   assert.equal(again[0]!.row.attempts, 1);
   assert.equal(queuedMails(db2).length, 1);
   db1.close();
@@ -112,7 +127,10 @@ test("database locked by another process: opening and using it name the file, th
     writeFileSync(join(mig, "9998_more.sql"), "CREATE TABLE more (x INTEGER);\n");
     assert.throws(() => openDb(dir, { busyTimeoutMs: 50, migrationsDir: mig }), check);
     // A mistake of ours is not dressed up as a database failure.
-    assert.throws(() => prep(db, "SELECT nope FROM meta").get(), (err: unknown) => !(err instanceof DbError) && /no such column/.test(String(err)));
+    assert.throws(
+      () => prep(db, "SELECT nope FROM meta").get(),
+      (err: unknown) => !(err instanceof DbError) && /no such column/.test(String(err)),
+    );
   } finally {
     holder.kill("SIGKILL");
     await new Promise((r) => holder.once("exit", r));
@@ -147,7 +165,8 @@ test("the driver is used as published: no method of the connection or its statem
     assert.equal(Object.hasOwn(db, name), false, `db.${name} is better-sqlite3's own`);
   }
   const st = db.prepare("SELECT 1");
-  for (const name of ["run", "get", "all", "iterate"] as const) assert.equal(Object.hasOwn(st, name), false, `statement.${name} is better-sqlite3's own`);
+  for (const name of ["run", "get", "all", "iterate"] as const)
+    assert.equal(Object.hasOwn(st, name), false, `statement.${name} is better-sqlite3's own`);
   assert.equal(db.prepare, fresh.prepare);
   db.close();
   fresh.close();

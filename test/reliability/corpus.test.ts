@@ -9,7 +9,17 @@ import { fileURLToPath } from "node:url";
 import { after, test } from "node:test";
 import Database from "better-sqlite3";
 import { dnFor } from "../helpers/credd.js";
-import { makeCa, makeIntermediateCa, makeKeyAndCert, openssl, signCsr, signCsrWithExtensions, subjFromPairs, type SignOptions, type TestCa } from "../helpers/openssl.js";
+import {
+  makeCa,
+  makeIntermediateCa,
+  makeKeyAndCert,
+  openssl,
+  signCsr,
+  signCsrWithExtensions,
+  subjFromPairs,
+  type SignOptions,
+  type TestCa,
+} from "../helpers/openssl.js";
 import { SecretBag, scanAll } from "./lib/hygiene.js";
 import { crashSigns, Journal, runCli } from "./lib/proc.js";
 import { archiveDir, certFingerprint, liveDir, makeWorld, type World } from "./lib/world.js";
@@ -76,7 +86,9 @@ interface Pending {
 function pending(w: World): Pending | undefined {
   const db = new Database(join(w.stateDir, "credd.db"), { readonly: true });
   try {
-    const r = db.prepare("SELECT version FROM renewals WHERE credential = ? AND state IN ('created','sent','signed','registered')").get(NAME) as { version: number } | undefined;
+    const r = db.prepare("SELECT version FROM renewals WHERE credential = ? AND state IN ('created','sent','signed','registered')").get(NAME) as
+      | { version: number }
+      | undefined;
     if (!r) return undefined;
     const key = join(archiveDir(w, NAME), `key-${r.version}.pem`);
     return { version: r.version, key, csr: join(archiveDir(w, NAME), `csr-${r.version}.pem`), keyBytes: readFileSync(key) };
@@ -91,17 +103,41 @@ function makePolicyIntermediate(root: TestCa, dir: string, cn: string, bits: num
   const csrPath = `${keyPath}.csr`;
   const certPath = `${keyPath}.pem`;
   const ext = `${keyPath}.ext`;
-  writeFileSync(ext, "[int]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n");
+  writeFileSync(
+    ext,
+    "[int]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n",
+  );
   openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", `rsa_keygen_bits:${bits}`, "-out", keyPath]);
   openssl(["req", "-new", "-key", keyPath, "-subj", `/C=FR/O=Test Stellantis/CN=${cn}`, "-out", csrPath]);
-  openssl(["x509", "-req", "-in", csrPath, "-CA", root.certPath, "-CAkey", root.keyPath, "-set_serial", "0x7E57", "-days", String(days),
-    "-sha256", "-extfile", ext, "-extensions", "int", "-out", certPath]);
+  openssl([
+    "x509",
+    "-req",
+    "-in",
+    csrPath,
+    "-CA",
+    root.certPath,
+    "-CAkey",
+    root.keyPath,
+    "-set_serial",
+    "0x7E57",
+    "-days",
+    String(days),
+    "-sha256",
+    "-extfile",
+    ext,
+    "-extensions",
+    "int",
+    "-out",
+    certPath,
+  ]);
   return { certPath, keyPath, certPem: readFileSync(certPath, "utf8"), dir };
 }
 
 const DN_ORDER = ["C", "ST", "L", "O", "OU", "CN", "emailAddress"] as const;
 
-test("the bad-input corpus: every file and config refused with a reason, nothing live changed; valid forms accepted", { timeout: 600_000 }, async (t) => {
+test("the bad-input corpus: every file and config refused with a reason, nothing live changed; valid forms accepted", {
+  timeout: 600_000,
+}, async (t) => {
   const started = Date.now();
   world = await makeWorld({ creds: [{ name: NAME, mzp: MZP, key: "ec" }], prefix: "credd-rel-corpus-" });
   const w = world;
@@ -130,10 +166,24 @@ test("the bad-input corpus: every file and config refused with a reason, nothing
       openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", `${out}.tmp`]);
       openssl(["ec", "-in", `${out}.tmp`, "-out", out]);
       rmSync(`${out}.tmp`);
-    } else if (e.make === "private-key-der") openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-outform", "DER", "-out", out]);
+    } else if (e.make === "private-key-der")
+      openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-outform", "DER", "-out", out]);
     else if (e.make === "pkcs12") {
       const other = makeKeyAndCert(w.dir, dnFor(MZP), { ca: w.ca, days: 365, keyType: "ec" });
-      openssl(["pkcs12", "-export", "-inkey", other.keyPath, "-in", other.certPath, "-certfile", w.ca.certPath, "-passout", "pass:corpus-p12", "-out", out]);
+      openssl([
+        "pkcs12",
+        "-export",
+        "-inkey",
+        other.keyPath,
+        "-in",
+        other.certPath,
+        "-certfile",
+        w.ca.certPath,
+        "-passout",
+        "pass:corpus-p12",
+        "-out",
+        out,
+      ]);
     } else if (e.make === "huge") {
       let s = "";
       while (s.length < 2 * 1024 * 1024) s += w.ca.certPem;
@@ -159,16 +209,42 @@ test("the bad-input corpus: every file and config refused with a reason, nothing
       if (g.days !== undefined) opts.days = g.days;
       if (g.notBefore !== undefined) opts.notBefore = new Date(Date.now() + g.notBefore * 86_400_000);
       if (g.notAfter !== undefined) opts.notAfter = new Date(Date.now() + g.notAfter * 86_400_000);
-      const issuer = g.signer === "intermediate" ? inter : g.signer === "foreign-ca" ? foreign : g.signer === "weak-intermediate" ? weak
-        : g.signer === "short-intermediate" ? short : w.ca;
+      const issuer =
+        g.signer === "intermediate"
+          ? inter
+          : g.signer === "foreign-ca"
+            ? foreign
+            : g.signer === "weak-intermediate"
+              ? weak
+              : g.signer === "short-intermediate"
+                ? short
+                : w.ca;
       if (g.signer === "self") openssl(["x509", "-req", "-in", csr, "-signkey", p.key, "-days", "365", "-sha256", "-out", leaf]);
       else if (g.digest || g.serial) {
         const ext = join(work, `ext-${id}.cnf`);
         writeFileSync(ext, "[leaf]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\n");
-        openssl(["x509", "-req", "-in", csr, "-CA", issuer.certPath, "-CAkey", issuer.keyPath, "-days", String(g.days ?? 365),
-          `-${g.digest ?? "sha256"}`, "-set_serial", g.serial ?? "0x5EED", "-extfile", ext, "-extensions", "leaf", "-out", leaf]);
-      }
-      else if (g.extensions) signCsrWithExtensions(w.ca, csr, leaf, g.extensions);
+        openssl([
+          "x509",
+          "-req",
+          "-in",
+          csr,
+          "-CA",
+          issuer.certPath,
+          "-CAkey",
+          issuer.keyPath,
+          "-days",
+          String(g.days ?? 365),
+          `-${g.digest ?? "sha256"}`,
+          "-set_serial",
+          g.serial ?? "0x5EED",
+          "-extfile",
+          ext,
+          "-extensions",
+          "leaf",
+          "-out",
+          leaf,
+        ]);
+      } else if (g.extensions) signCsrWithExtensions(w.ca, csr, leaf, g.extensions);
       else signCsr(issuer, csr, leaf, opts);
     }
     const out = join(work, e.file.replace(/^generated\//, ""));
@@ -208,7 +284,8 @@ test("the bad-input corpus: every file and config refused with a reason, nothing
   };
 
   const failures: string[] = [];
-  const record = (e: Entry, problem: string, output: string) => failures.push(`${e.file} (${e.what}): ${problem}\n    ${output.trim().split("\n").slice(0, 6).join("\n    ")}`);
+  const record = (e: Entry, problem: string, output: string) =>
+    failures.push(`${e.file} (${e.what}): ${problem}\n    ${output.trim().split("\n").slice(0, 6).join("\n    ")}`);
   const expectRefusal = (e: Entry, code: number | null, output: string, before: Record<string, string>, p: Pending) => {
     if (code === 0 || code === null) record(e, `exit ${code}: not refused`, output);
     if (e.message && !new RegExp(e.message, "s").test(output)) record(e, `the message does not match /${e.message}/`, output);
@@ -240,18 +317,28 @@ test("the bad-input corpus: every file and config refused with a reason, nothing
   let refusedConfigs = 0;
   let accepted = 0;
 
-  const said = (e: Entry, output: string) => t.diagnostic(`${e.file}: ${output.trim().split("\n").find((l) => /REFUSED|credd:|fix:|error/i.test(l)) ?? output.trim().split("\n")[0]}`.slice(0, 300));
+  const said = (e: Entry, output: string) =>
+    t.diagnostic(
+      `${e.file}: ${
+        output
+          .trim()
+          .split("\n")
+          .find((l) => /REFUSED|credd:|fix:|error/i.test(l)) ?? output.trim().split("\n")[0]
+      }`.slice(0, 300),
+    );
 
   const phase = (what: string) => t.diagnostic(`${what} at ${((Date.now() - started) / 1000).toFixed(1)} s`);
   phase("set up");
   // 1. Certificates that must be refused, all against the same pending renewal (three at a time:
   // a refusal only reads, and records one row).
   const p0 = pending(w)!;
-  const refusals = certs.filter((x) => x.expect === "refuse").map((e) => {
-    const file = e.make ? makeFile(e) : e.generate ? generate(e, e.generate, p0) : join(CORPUS, e.file);
-    assert.ok(existsSync(file), `${e.file} exists`);
-    return { e, file };
-  });
+  const refusals = certs
+    .filter((x) => x.expect === "refuse")
+    .map((e) => {
+      const file = e.make ? makeFile(e) : e.generate ? generate(e, e.generate, p0) : join(CORPUS, e.file);
+      assert.ok(existsSync(file), `${e.file} exists`);
+      return { e, file };
+    });
   phase("files made");
   for (let i = 0; i < refusals.length; i += 3) {
     const batch = refusals.slice(i, i + 3);
@@ -357,7 +444,13 @@ test("the bad-input corpus: every file and config refused with a reason, nothing
   const hits = scanAll(bag, { logs: journal.text(), databases: [join(w.stateDir, "credd.db")], mails: w.smtp.received });
   assert.deepEqual(hits, [], "no private key in output, database or mail");
 
-  const summary = { refusedCertificates: refusedCerts, refusedConfigs, accepted, entries: manifest.entries.length, seconds: Math.round((Date.now() - started) / 1000) };
+  const summary = {
+    refusedCertificates: refusedCerts,
+    refusedConfigs,
+    accepted,
+    entries: manifest.entries.length,
+    seconds: Math.round((Date.now() - started) / 1000),
+  };
   t.diagnostic(JSON.stringify(summary));
   assert.ok(manifest.entries.length >= 40, "at least 40 corpus entries");
   assert.deepEqual(failures, [], `${failures.length} corpus entries misbehaved:\n${failures.join("\n")}`);

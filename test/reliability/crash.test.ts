@@ -49,7 +49,8 @@ const CLI_POINTS: Record<string, string[]> = {
 function daemonPointsFor(w: World): string[] {
   const points: string[] = [];
   const inbox = existsSync(w.inboxDir) ? readdirSync(w.inboxDir).filter((f) => !f.startsWith(".") && /\.pem$/.test(f)) : [];
-  if (inbox.length) points.push("after-archive", "after-signed", "after-switch", "after-db-live", "token-after-files", "token-after-db", "token-locked");
+  if (inbox.length)
+    points.push("after-archive", "after-signed", "after-switch", "after-db-live", "token-after-files", "token-after-db", "token-locked");
   const dbFile = join(w.stateDir, "credd.db");
   if (!existsSync(dbFile)) return ["renewal-after-key", "renewal-after-csr", "renewal-after-db"];
   const d = new Database(dbFile, { readonly: true, fileMustExist: true });
@@ -119,8 +120,15 @@ test(`crash consistency under SIGKILL (seed ${seed})`, { timeout: BUDGET_MS + 12
   const cfg = ["--config", w.config];
 
   const fail = (what: string, detail: string[]) => {
-    const last = journal.entries.slice(-3).map((e) => `$ credd ${e.args.join(" ")} ${JSON.stringify(e.env.CREDD_CRASH_AT ?? "")} → ${JSON.stringify(e.exit)}\n${e.stdout.slice(-3000)}\n${e.stderr.slice(-1500)}`);
-    assert.fail(`seed ${seed}, iteration ${stats.iterations}: ${what}:\n  ${detail.join("\n  ")}\nstate kept in ${w.dir}\n--- last processes ---\n${last.join("\n")}`);
+    const last = journal.entries
+      .slice(-3)
+      .map(
+        (e) =>
+          `$ credd ${e.args.join(" ")} ${JSON.stringify(e.env.CREDD_CRASH_AT ?? "")} → ${JSON.stringify(e.exit)}\n${e.stdout.slice(-3000)}\n${e.stderr.slice(-1500)}`,
+      );
+    assert.fail(
+      `seed ${seed}, iteration ${stats.iterations}: ${what}:\n  ${detail.join("\n  ")}\nstate kept in ${w.dir}\n--- last processes ---\n${last.join("\n")}`,
+    );
   };
   const verify = (after: string) => {
     const r = checkInvariants({ stateDir: w.stateDir, names: NAMES, received: w.smtp.received });
@@ -164,7 +172,11 @@ test(`crash consistency under SIGKILL (seed ${seed})`, { timeout: BUDGET_MS + 12
         .all() as { sha256: string | null }[];
       const known = new Set(w.fake.registered());
       const withIdp = rows.map((r) => ({ ...r, idpKnowsIt: r.sha256 ? known.has(normalizeFingerprint(r.sha256)) : null }));
-      const mails = dd.prepare("SELECT id, kind, credential, renewal_id, attempts, next_attempt_at, sent_at, last_error FROM outbox WHERE renewal_id IN (SELECT id FROM renewals WHERE state IN ('created','sent','signed','registered'))").all();
+      const mails = dd
+        .prepare(
+          "SELECT id, kind, credential, renewal_id, attempts, next_attempt_at, sent_at, last_error FROM outbox WHERE renewal_id IN (SELECT id FROM renewals WHERE state IN ('created','sent','signed','registered'))",
+        )
+        .all();
       return [`pending renewals: ${JSON.stringify(withIdp)}`, `their emails: ${JSON.stringify(mails)}`];
     } finally {
       dd.close();
@@ -208,7 +220,12 @@ test(`crash consistency under SIGKILL (seed ${seed})`, { timeout: BUDGET_MS + 12
         const mode = rng.next();
         const point = mode < 0.45 ? rng.pick(CLI_POINTS[action]!) : undefined;
         const killAfterMs = mode >= 0.45 && mode < 0.85 ? rng.int(250, 1100) : undefined;
-        const r = await runCli(journal, [...cfg, ...args], { ...env(), ...(point ? { CREDD_CRASH_AT: point } : {}) }, killAfterMs !== undefined ? { killAfterMs } : {});
+        const r = await runCli(
+          journal,
+          [...cfg, ...args],
+          { ...env(), ...(point ? { CREDD_CRASH_AT: point } : {}) },
+          killAfterMs !== undefined ? { killAfterMs } : {},
+        );
         stats.cli[action] = (stats.cli[action] ?? 0) + 1;
         const killed = countKill(r, point, r.killedByTimer, "cli");
         if (action === "ingest" && (killed || r.code === 0)) {
@@ -238,13 +255,18 @@ test(`crash consistency under SIGKILL (seed ${seed})`, { timeout: BUDGET_MS + 12
     }, killAt);
     const exit = await d.exited;
     clearTimeout(killer);
-    if (!countKill(exit, point, timer, "daemon")) fail(`credd run exited by itself (${JSON.stringify(exit)})`, [d.entry.stdout.slice(-3000), d.entry.stderr]);
-    const bad = d.lines.filter((l) => typeof l.level === "number" && (l.level as number) >= 50 && !/token refresh|token endpoint/.test(String(l.msg)));
-    if (bad.length) t.diagnostic(`iteration ${stats.iterations}: error lines: ${bad.map((l) => `${String(l.msg)}: ${String(l.err ?? "")}`).join(" | ")}`);
+    if (!countKill(exit, point, timer, "daemon"))
+      fail(`credd run exited by itself (${JSON.stringify(exit)})`, [d.entry.stdout.slice(-3000), d.entry.stderr]);
+    const bad = d.lines.filter(
+      (l) => typeof l.level === "number" && (l.level as number) >= 50 && !/token refresh|token endpoint/.test(String(l.msg)),
+    );
+    if (bad.length)
+      t.diagnostic(`iteration ${stats.iterations}: error lines: ${bad.map((l) => `${String(l.msg)}: ${String(l.err ?? "")}`).join(" | ")}`);
     const signs = crashSigns(`${d.entry.stdout}${d.entry.stderr}`);
     if (signs.length) fail(`credd run printed ${signs.join(", ")}`, [d.entry.stdout.slice(-3000), d.entry.stderr]);
     desk.poll();
-    if (stats.iterations % 20 === 0) console.log(`# iteration ${stats.iterations}: ${stats.kills} kills in ${Math.round((Date.now() - started) / 1000)} s`);
+    if (stats.iterations % 20 === 0)
+      console.log(`# iteration ${stats.iterations}: ${stats.kills} kills in ${Math.round((Date.now() - started) / 1000)} s`);
     verify(`credd run (${point && !timer ? `killed at ${point}` : `SIGKILL after ${killAt} ms`})`);
   }
   const killPhaseMs = Date.now() - started;
@@ -278,7 +300,10 @@ test(`crash consistency under SIGKILL (seed ${seed})`, { timeout: BUDGET_MS + 12
   assert.equal(clean.code, 0, `the settling run stops cleanly: ${JSON.stringify(clean)}\n${d.entry.stderr}`);
   if (settled.length) {
     world = undefined; // keep the folder for a post-mortem
-    fail(`the clean run did not settle within 45 s (credd's clock moved on ${Math.round(clock.offset / 60_000)} min meanwhile)`, [...settled, ...pendingDetail()]);
+    fail(`the clean run did not settle within 45 s (credd's clock moved on ${Math.round(clock.offset / 60_000)} min meanwhile)`, [
+      ...settled,
+      ...pendingDetail(),
+    ]);
   }
   verify("the final clean run");
   settled = checkSettled({ stateDir: w.stateDir, names: NAMES, received: w.smtp.received, tokenIssuedWith, runtimeDir: w.runtimeDir });
@@ -286,7 +311,10 @@ test(`crash consistency under SIGKILL (seed ${seed})`, { timeout: BUDGET_MS + 12
 
   // What went through: cycles completed per credential, kills, resends.
   const dbh = db();
-  const lives = dbh.prepare("SELECT credential, COUNT(*) AS n FROM renewals WHERE state = 'live' GROUP BY credential").all() as { credential: string; n: number }[];
+  const lives = dbh.prepare("SELECT credential, COUNT(*) AS n FROM renewals WHERE state = 'live' GROUP BY credential").all() as {
+    credential: string;
+    n: number;
+  }[];
   const outbox = dbh.prepare("SELECT kind, COUNT(*) AS n FROM outbox GROUP BY kind").all();
   const cycles = lives.reduce((a, r) => a + r.n, 0);
   // A refused inbox file is fine only when it is a certificate credd took in before: a copy dropped
@@ -326,7 +354,10 @@ test(`crash consistency under SIGKILL (seed ${seed})`, { timeout: BUDGET_MS + 12
   };
   console.log(`# crash summary: ${JSON.stringify(summary)}`);
   t.diagnostic(JSON.stringify(summary));
-  assert.ok(stats.kills >= Math.min(KILLS, 100), `at least ${Math.min(KILLS, 100)} kills (got ${stats.kills} in ${Math.round(killPhaseMs / 1000)} s)`);
+  assert.ok(
+    stats.kills >= Math.min(KILLS, 100),
+    `at least ${Math.min(KILLS, 100)} kills (got ${stats.kills} in ${Math.round(killPhaseMs / 1000)} s)`,
+  );
   assert.ok(cycles >= 4, `the workload made progress: ${cycles} renewals went live`);
   assert.deepEqual(lost, [], `no signed certificate lost to rejected/ (refused: ${reasons.join(" | ")})`);
 });

@@ -98,14 +98,20 @@ describe("faults", { concurrency: 2 }, () => {
     const waited = Date.now() - hungAt;
     t_assert(waited >= 25_000 && waited < 40_000, `cut off by credd's own timeout (~30 s), after ${waited} ms`);
     assert.match(String(failed.err), /timed out|timeout/i);
-    const meta = row<{ failures: number; last_error: string; next_attempt_at: string }>(w, "SELECT failures, last_error, next_attempt_at FROM tokens WHERE credential = 'hang'");
+    const meta = row<{ failures: number; last_error: string; next_attempt_at: string }>(
+      w,
+      "SELECT failures, last_error, next_attempt_at FROM tokens WHERE credential = 'hang'",
+    );
     assert.ok(meta.failures >= 1 && /timed out|timeout/i.test(meta.last_error), JSON.stringify(meta));
     await until("a new token after the hang", () => readFileSync(join(w.runtimeDir, "hang", "token"), "utf8") !== before, 15_000, d);
     const now = readFileSync(join(w.runtimeDir, "hang", "token"), "utf8");
     tokens.push(before, now);
     assert.equal(w.fake.tokensIssued.find((x) => x.token === now)?.certSha256, certFingerprint(readFileSync(join(liveDir(w, "hang"), "cert.pem"))));
     assert.equal(row<{ failures: number }>(w, "SELECT failures FROM tokens WHERE credential = 'hang'").failures, 0, "failures reset after success");
-    assert.ok(d.lines.filter((l) => l.msg === "check done").length > checksBefore || d.lines.some((l) => l.msg === "check done"), "the daemon kept running");
+    assert.ok(
+      d.lines.filter((l) => l.msg === "check done").length > checksBefore || d.lines.some((l) => l.msg === "check done"),
+      "the daemon kept running",
+    );
     await stop(d);
   });
 
@@ -124,18 +130,32 @@ describe("faults", { concurrency: 2 }, () => {
       w.fake.failNextTokens(how === "500" ? 2 : 1, how);
       clock.advance(90_000);
       await until(`the ${how}`, () => w.fake.tokenRequests.slice(n).some((r) => String(r.status) === how), 10_000, d);
-      await until("the failure recorded", () => (row<{ failures: number } | undefined>(w, "SELECT failures FROM tokens WHERE credential = 'tok'")?.failures ?? 0) > 0, 5_000, d);
-      const meta = row<{ failures: number; last_error: string; last_error_at: string; next_attempt_at: string }>(w, "SELECT * FROM tokens WHERE credential = 'tok'");
+      await until(
+        "the failure recorded",
+        () => (row<{ failures: number } | undefined>(w, "SELECT failures FROM tokens WHERE credential = 'tok'")?.failures ?? 0) > 0,
+        5_000,
+        d,
+      );
+      const meta = row<{ failures: number; last_error: string; last_error_at: string; next_attempt_at: string }>(
+        w,
+        "SELECT * FROM tokens WHERE credential = 'tok'",
+      );
       assert.match(meta.last_error, how === "500" ? /500/ : /429/);
       const backoff = Date.parse(meta.next_attempt_at) - Date.parse(meta.last_error_at);
       if (how === "429") assert.ok(backoff >= 2_000, `Retry-After: 2 is honoured (next attempt ${backoff} ms later)`);
       else assert.ok(backoff >= 1_000 && backoff <= 300_000, `backoff ${backoff} ms`);
       assert.equal(readFileSync(join(w.runtimeDir, "tok", "token"), "utf8"), before, "the old token is still served");
       const st = JSON.parse((await runCli(journal, ["--config", w.config, "status", "--json", "tok"], { CREDD_CLOCK_FILE: clock.path })).stdout);
-      assert.ok(st.credentials[0].token.failures >= 1 && st.credentials[0].token.last_error, `status shows it: ${JSON.stringify(st.credentials[0].token)}`);
+      assert.ok(
+        st.credentials[0].token.failures >= 1 && st.credentials[0].token.last_error,
+        `status shows it: ${JSON.stringify(st.credentials[0].token)}`,
+      );
       await until(`a new token after the ${how}`, () => w.fake.tokensIssued.length > issued, 15_000, d);
       await until("the token file replaced", () => readFileSync(join(w.runtimeDir, "tok", "token"), "utf8") !== before, 5_000, d);
-      assert.ok(d.lines.some((l) => /token refresh fail/.test(String(l.msg)) && String(l.err).includes(how)), `logged: ${JSON.stringify(d.lines.filter((l) => /token/.test(String(l.msg))).slice(-4))}`);
+      assert.ok(
+        d.lines.some((l) => /token refresh fail/.test(String(l.msg)) && String(l.err).includes(how)),
+        `logged: ${JSON.stringify(d.lines.filter((l) => /token/.test(String(l.msg))).slice(-4))}`,
+      );
       const tries = w.fake.tokenRequests.slice(n);
       assert.ok(tries.length >= (how === "500" ? 3 : 2), `retried: ${JSON.stringify(tries.map((x) => x.status))}`);
     }
@@ -161,16 +181,36 @@ describe("faults", { concurrency: 2 }, () => {
     // The backoff is 1, 2, 4 ... minutes of credd's clock: move it on and watch the attempts.
     for (let attempt = 2; attempt <= 4; attempt++) {
       clock.advance(2 ** (attempt - 2) * 60_000 + 1_000);
-      await until(`attempt ${attempt}`, () => row<{ attempts: number }>(w, "SELECT attempts FROM outbox WHERE id = ?", q.id).attempts >= attempt, 10_000, d);
+      await until(
+        `attempt ${attempt}`,
+        () => row<{ attempts: number }>(w, "SELECT attempts FROM outbox WHERE id = ?", q.id).attempts >= attempt,
+        10_000,
+        d,
+      );
     }
     const st = await runCli(journal, ["--config", w.config, "status", "--json", "mail"], { CREDD_CLOCK_FILE: clock.path });
     const sj = JSON.parse(st.stdout);
     assert.equal(sj.outbox.queued >= 1, true, "status counts the queued email");
     assert.ok(sj.outbox.last_error, "status shows the SMTP error");
-    assert.ok(sj.credentials[0].problems.some((p: string) => /email|SMTP|queued/i.test(p)), `a warning names it: ${sj.credentials[0].problems}`);
-    assert.ok(d.lines.some((l) => l.msg === "email not sent, will retry"), "logged at each attempt");
-    await until("the SMTP-failing alert", () => row<{ n: number }>(w, "SELECT COUNT(*) AS n FROM alerts WHERE kind = 'smtp-failing'").n > 0, 10_000, d);
-    assert.equal(row<{ state: string }>(w, "SELECT state FROM renewals WHERE state != 'live' ORDER BY id DESC").state, "created", "the renewal waits in 'created'");
+    assert.ok(
+      sj.credentials[0].problems.some((p: string) => /email|SMTP|queued/i.test(p)),
+      `a warning names it: ${sj.credentials[0].problems}`,
+    );
+    assert.ok(
+      d.lines.some((l) => l.msg === "email not sent, will retry"),
+      "logged at each attempt",
+    );
+    await until(
+      "the SMTP-failing alert",
+      () => row<{ n: number }>(w, "SELECT COUNT(*) AS n FROM alerts WHERE kind = 'smtp-failing'").n > 0,
+      10_000,
+      d,
+    );
+    assert.equal(
+      row<{ state: string }>(w, "SELECT state FROM renewals WHERE state != 'live' ORDER BY id DESC").state,
+      "created",
+      "the renewal waits in 'created'",
+    );
 
     // SMTP back (same port, same CA): the queued emails go out at the next attempt.
     const back: TestSmtpServer = await startSmtpServer({ port });
@@ -195,7 +235,13 @@ describe("faults", { concurrency: 2 }, () => {
   test("SMTP hanging up mid-DATA, then after the final dot before its reply: retried; the copy the server kept has the same Message-ID", async () => {
     const raw = await startRawSmtp(["drop-mid-data", "drop-after-dot", "accept"]);
     cleanups.push(() => raw.close());
-    const w = await makeWorld({ creds: [{ name: "drop", mzp: "MZP500004", key: "ec" }], prefix: "credd-rel-drop-", smtpPort: raw.port, smtpCaPath: "/dev/null", smtpExtra: "tls: none" });
+    const w = await makeWorld({
+      creds: [{ name: "drop", mzp: "MZP500004", key: "ec" }],
+      prefix: "credd-rel-drop-",
+      smtpPort: raw.port,
+      smtpCaPath: "/dev/null",
+      smtpExtra: "tls: none",
+    });
     worlds.push(w);
     await importHandMade(w, "drop", "MZP500004");
     const r = await ok(w, ["renew", "drop"]);
@@ -211,14 +257,25 @@ describe("faults", { concurrency: 2 }, () => {
     clock.advance(61_000);
     await until("the second attempt", () => row<{ attempts: number }>(w, "SELECT attempts FROM outbox WHERE id = ?", q.id).attempts >= 2, 10_000, d);
     assert.equal(raw.received.length, 1, "the server kept the whole message but never said 250");
-    assert.equal(row<{ sent_at: string | null }>(w, "SELECT sent_at FROM outbox WHERE id = ?", q.id).sent_at, null, "credd did not see it accepted: still queued");
+    assert.equal(
+      row<{ sent_at: string | null }>(w, "SELECT sent_at FROM outbox WHERE id = ?", q.id).sent_at,
+      null,
+      "credd did not see it accepted: still queued",
+    );
     clock.advance(2 * 60_000 + 1_000);
     await until("sent", () => row<{ sent_at: string | null }>(w, "SELECT sent_at FROM outbox WHERE id = ?", q.id).sent_at !== null, 10_000, d);
     await stop(d);
     assert.equal(raw.received.length, 2, "delivered twice (at least once, as documented)");
-    assert.deepEqual(raw.received.map((m) => m.messageId), [q.message_id.replace(/^<|>$/g, ""), q.message_id.replace(/^<|>$/g, "")], "both copies carry the outbox row's Message-ID");
+    assert.deepEqual(
+      raw.received.map((m) => m.messageId),
+      [q.message_id.replace(/^<|>$/g, ""), q.message_id.replace(/^<|>$/g, "")],
+      "both copies carry the outbox row's Message-ID",
+    );
     assert.equal(row<{ attempts: number }>(w, "SELECT attempts FROM outbox WHERE id = ?", q.id).attempts, 3);
-    const asReceived = raw.received.map((m) => ({ raw: Buffer.from(m.raw, "latin1"), parsed: { messageId: `<${m.messageId}>`, subject: m.subject, attachments: [] } }));
+    const asReceived = raw.received.map((m) => ({
+      raw: Buffer.from(m.raw, "latin1"),
+      parsed: { messageId: `<${m.messageId}>`, subject: m.subject, attachments: [] },
+    }));
     const inv = checkInvariants({ stateDir: w.stateDir, names: ["drop"], received: asReceived as never });
     assert.deepEqual(inv.violations, []);
     assert.equal(inv.duplicates, 1);
@@ -260,7 +317,10 @@ describe("faults", { concurrency: 2 }, () => {
       assert.ok(took >= 4_500, `it waited the busy timeout first (${took} ms)`);
     }
     assert.deepEqual(crashSigns(status.stdout + status.stderr), []);
-    assert.ok([0, 1, 2, 3].includes(status.code ?? -1), `status answers while the database is locked (exit ${status.code}): ${status.stdout.slice(0, 300)}${status.stderr}`);
+    assert.ok(
+      [0, 1, 2, 3].includes(status.code ?? -1),
+      `status answers while the database is locked (exit ${status.code}): ${status.stdout.slice(0, 300)}${status.stderr}`,
+    );
     // Nothing half-done: no renewal row without its CSR email; the key written before the refusal is
     // never reused for another version; live/ unchanged; the database intact.
     assert.deepEqual(checkInvariants({ stateDir: w.stateDir, names: ["lock"], received: w.smtp.received }).violations, []);
@@ -296,50 +356,61 @@ describe("faults", { concurrency: 2 }, () => {
     }
     assert.ok(q().sent_at, `the queued CSR email was sent after the lock: ${JSON.stringify(q())}`);
     assert.equal(d.running(), true, "the daemon stayed up");
-    const errs = d.lines.slice(lockedAt).filter((l) => (l.level as number) >= 50).map((l) => `${String(l.msg)}: ${String(l.err ?? "")}`);
+    const errs = d.lines
+      .slice(lockedAt)
+      .filter((l) => (l.level as number) >= 50)
+      .map((l) => `${String(l.msg)}: ${String(l.err ?? "")}`);
     await stop(d);
     const copies = w.smtp.received.slice(n).filter((m) => m.parsed.messageId === q().message_id);
     assert.ok(copies.length >= 1 && copies.length <= 2, `delivered at least once, at most twice: ${copies.length}`);
     assert.deepEqual(checkInvariants({ stateDir: w.stateDir, names: ["lock"], received: w.smtp.received }).violations, []);
-    console.log(`# database lock, daemon: the CSR email arrived ${copies.length} time(s) with one Message-ID; errors while locked: ${JSON.stringify(errs.slice(0, 4))}`);
+    console.log(
+      `# database lock, daemon: the CSR email arrived ${copies.length} time(s) with one Message-ID; errors while locked: ${JSON.stringify(errs.slice(0, 4))}`,
+    );
     const integrity = db(w);
     assert.equal(integrity.pragma("integrity_check", { simple: true }), "ok");
     integrity.close();
     mails.push(...w.smtp.received);
-    console.log(`# database lock: \`credd renew\` ${renew.code === 0 ? `waited ${took} ms and succeeded` : `gave up after ${took} ms: ${renew.stderr.trim()}`}; daemon errors while locked: ${JSON.stringify(errs.slice(0, 4))}`);
+    console.log(
+      `# database lock: \`credd renew\` ${renew.code === 0 ? `waited ${took} ms and succeeded` : `gave up after ${took} ms: ${renew.stderr.trim()}`}; daemon errors while locked: ${JSON.stringify(errs.slice(0, 4))}`,
+    );
   });
 
-  test(
-    "a signed certificate dropped in the inbox while the database is locked is retried, not moved to rejected/",
-    // Found by this suite: a transient error was a refusal and the file went to rejected/ (fixed: outcome "failed").
-    {},
-    async () => {
-      const w = await makeWorld({ creds: [{ name: "inlock", mzp: "MZP500008", key: "ec" }], prefix: "credd-rel-inboxlock-" });
-      worlds.push(w);
-      await importHandMade(w, "inlock", "MZP500008");
-      await ok(w, ["renew", "inlock"]);
-      const signed = join(w.dir, "signed.pem");
-      signCsr(w.ca, join(archiveDir(w, "inlock"), "csr-2.pem"), signed, { days: 365 });
-      // The outbox is idle (its tick slowed down), so the inbox is the first step to meet the lock.
-      const d = spawnCredd(journal, ["--config", w.config, "run"], { ...FAST, CREDD_OUTBOX_TICK_MS: "600000" });
-      await d.waitForLog((l) => l.msg === "check done");
-      await new Promise((r) => setTimeout(r, 1_000)); // the check step's own delivery is over
-      const holder = new Database(join(w.stateDir, "credd.db"));
-      holder.exec("BEGIN EXCLUSIVE");
-      holder.prepare("INSERT INTO meta (key, value) VALUES ('test-lock', 'held') ON CONFLICT (key) DO UPDATE SET value = 'held'").run();
-      dropInInbox(w, signed, "MZP500008.pem");
-      // Held past the install's 5 s busy timeout, released before the refusal is recorded.
-      await new Promise((r) => setTimeout(r, 6_500));
-      holder.exec("COMMIT");
-      holder.close();
-      await d.waitForLog((l) => l.msg === "certificate live" || (l.msg === "inbox file moved" && l.outcome === "refused"), 20_000);
-      await new Promise((r) => setTimeout(r, 1_500));
-      await stop(d);
-      const rejected = existsSync(join(w.inboxDir, "rejected")) ? readdirSync(join(w.inboxDir, "rejected")) : [];
-      assert.deepEqual(rejected, [], `moved to rejected/: ${rejected.map((f) => (f.endsWith(".reason") ? readFileSync(join(w.inboxDir, "rejected", f), "utf8").trim() : f)).join(" | ")}`);
-      assert.equal(certFingerprint(readFileSync(join(liveDir(w, "inlock"), "cert.pem"))), certFingerprint(readFileSync(signed)), "taken in once the lock was gone");
-    },
-  );
+  // Found by this suite: a transient error was a refusal and the file went to rejected/ (fixed: outcome "failed").
+  test("a signed certificate dropped in the inbox while the database is locked is retried, not moved to rejected/", {}, async () => {
+    const w = await makeWorld({ creds: [{ name: "inlock", mzp: "MZP500008", key: "ec" }], prefix: "credd-rel-inboxlock-" });
+    worlds.push(w);
+    await importHandMade(w, "inlock", "MZP500008");
+    await ok(w, ["renew", "inlock"]);
+    const signed = join(w.dir, "signed.pem");
+    signCsr(w.ca, join(archiveDir(w, "inlock"), "csr-2.pem"), signed, { days: 365 });
+    // The outbox is idle (its tick slowed down), so the inbox is the first step to meet the lock.
+    const d = spawnCredd(journal, ["--config", w.config, "run"], { ...FAST, CREDD_OUTBOX_TICK_MS: "600000" });
+    await d.waitForLog((l) => l.msg === "check done");
+    await new Promise((r) => setTimeout(r, 1_000)); // the check step's own delivery is over
+    const holder = new Database(join(w.stateDir, "credd.db"));
+    holder.exec("BEGIN EXCLUSIVE");
+    holder.prepare("INSERT INTO meta (key, value) VALUES ('test-lock', 'held') ON CONFLICT (key) DO UPDATE SET value = 'held'").run();
+    dropInInbox(w, signed, "MZP500008.pem");
+    // Held past the install's 5 s busy timeout, released before the refusal is recorded.
+    await new Promise((r) => setTimeout(r, 6_500));
+    holder.exec("COMMIT");
+    holder.close();
+    await d.waitForLog((l) => l.msg === "certificate live" || (l.msg === "inbox file moved" && l.outcome === "refused"), 20_000);
+    await new Promise((r) => setTimeout(r, 1_500));
+    await stop(d);
+    const rejected = existsSync(join(w.inboxDir, "rejected")) ? readdirSync(join(w.inboxDir, "rejected")) : [];
+    assert.deepEqual(
+      rejected,
+      [],
+      `moved to rejected/: ${rejected.map((f) => (f.endsWith(".reason") ? readFileSync(join(w.inboxDir, "rejected", f), "utf8").trim() : f)).join(" | ")}`,
+    );
+    assert.equal(
+      certFingerprint(readFileSync(join(liveDir(w, "inlock"), "cert.pem"))),
+      certFingerprint(readFileSync(signed)),
+      "taken in once the lock was gone",
+    );
+  });
 
   test("disk full on the state folder: refused cleanly, nothing half-written, recovered once space is back", async (t) => {
     const w = await makeWorld({ creds: [{ name: "full", mzp: "MZP500006", key: "ec" }], prefix: "credd-rel-full-" });
@@ -358,7 +429,10 @@ describe("faults", { concurrency: 2 }, () => {
     const version = row<{ version: number }>(w, "SELECT version FROM renewals WHERE state = 'created'").version;
     const signed = join(w.dir, "signed.pem");
     signCsr(w.ca, join(archiveDir(w, "full"), `csr-${version}.pem`), signed, { days: 365 });
-    const liveNow = () => readdirSync(liveDir(w, "full")).map((f) => readFileSync(join(liveDir(w, "full"), f)).toString("base64")).join();
+    const liveNow = () =>
+      readdirSync(liveDir(w, "full"))
+        .map((f) => readFileSync(join(liveDir(w, "full"), f)).toString("base64"))
+        .join();
     const liveBefore = liveNow();
     const running = spawnCredd(journal, ["--config", w.config, "run"], { ...FAST });
     await running.waitForLog((l) => l.msg === "check done");
@@ -401,13 +475,17 @@ describe("faults", { concurrency: 2 }, () => {
     noCrash(running);
     assert.equal(stopExit.code, 0, "a clean stop even on a full disk");
     const refused = await runCli(journal, ["--config", w.config, "run"], FAST, { killAfterMs: 3_000 });
-    t.diagnostic(`\`credd run\` on a full disk: ${JSON.stringify({ code: refused.code, signal: refused.signal })} ${refused.stderr.trim().slice(0, 200)}`);
+    t.diagnostic(
+      `\`credd run\` on a full disk: ${JSON.stringify({ code: refused.code, signal: refused.signal })} ${refused.stderr.trim().slice(0, 200)}`,
+    );
     assert.deepEqual(crashSigns(refused.stdout + refused.stderr), []);
     if (refused.code !== null) assert.match(refused.stderr, /ENOSPC|no space|disk/i);
 
     const rejected = existsSync(join(w.inboxDir, "rejected")) ? readdirSync(join(w.inboxDir, "rejected")).filter((f) => !f.endsWith(".reason")) : [];
     if (rejected.length) {
-      const reason = existsSync(join(w.inboxDir, "rejected", `${rejected[0]}.reason`)) ? readFileSync(join(w.inboxDir, "rejected", `${rejected[0]}.reason`), "utf8").trim() : "(no .reason)";
+      const reason = existsSync(join(w.inboxDir, "rejected", `${rejected[0]}.reason`))
+        ? readFileSync(join(w.inboxDir, "rejected", `${rejected[0]}.reason`), "utf8").trim()
+        : "(no .reason)";
       t.diagnostic(`moved to rejected/ during the disk-full: ${rejected.join(", ")}: ${reason}`);
     }
 
@@ -427,45 +505,47 @@ describe("faults", { concurrency: 2 }, () => {
     integrity.close();
     // The certificate must not be lost: taken in once there is space again.
     if (stillPending) {
-      assert.fail(`the signed certificate dropped during the disk-full was not taken in after space came back: ${rejected.length ? `it sits in ${join(w.inboxDir, "rejected")} (a transient error treated as a refusal)` : "it is still pending"}`);
+      assert.fail(
+        `the signed certificate dropped during the disk-full was not taken in after space came back: ${rejected.length ? `it sits in ${join(w.inboxDir, "rejected")} (a transient error treated as a refusal)` : "it is still pending"}`,
+      );
     }
-    assert.equal(certFingerprint(readFileSync(join(liveDir(w, "full"), "cert.pem"))), certFingerprint(readFileSync(signed)), "the certificate from the inbox went live");
+    assert.equal(
+      certFingerprint(readFileSync(join(liveDir(w, "full"), "cert.pem"))),
+      certFingerprint(readFileSync(signed)),
+      "the certificate from the inbox went live",
+    );
   });
 
-  test(
-    "SIGTERM while the state folder's disk is full: `credd run` stops cleanly, without a stack trace",
-    // Found by this suite: the clean-stop record threw SQLITE_FULL out of the SIGTERM handler (fixed in src/daemon/run.ts).
-    {},
-    async (t) => {
-      const w = await makeWorld({ creds: [{ name: "stopfull", mzp: "MZP500007", key: "ec" }], prefix: "credd-rel-stopfull-" });
-      worlds.push(w);
-      mkdirSync(w.stateDir, { recursive: true });
-      const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", w.stateDir], { encoding: "utf8" });
-      if (m.status !== 0) {
-        t.skip(`cannot mount a tmpfs: ${(m.stderr || "").trim()}`);
-        return;
-      }
-      cleanups.push(() => void spawnSync("umount", ["-l", w.stateDir]));
-      await importHandMade(w, "stopfull", "MZP500007");
-      const d = spawnCredd(journal, ["--config", w.config, "run"], { ...FAST });
-      await d.waitForLog((l) => l.msg === "check done");
-      const fs = await import("node:fs");
-      const fd = fs.openSync(join(w.stateDir, "filler"), "w");
-      try {
-        for (;;) fs.writeSync(fd, Buffer.alloc(4096));
-      } catch {
-        /* full */
-      } finally {
-        fs.closeSync(fd);
-      }
-      await new Promise((r) => setTimeout(r, 300));
-      d.kill("SIGTERM");
-      const exit = await d.exited;
-      rmSync(join(w.stateDir, "filler"));
-      assert.deepEqual(crashSigns(d.entry.stdout + d.entry.stderr), [], d.entry.stderr);
-      assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}`);
-    },
-  );
+  // Found by this suite: the clean-stop record threw SQLITE_FULL out of the SIGTERM handler (fixed in src/daemon/run.ts).
+  test("SIGTERM while the state folder's disk is full: `credd run` stops cleanly, without a stack trace", {}, async (t) => {
+    const w = await makeWorld({ creds: [{ name: "stopfull", mzp: "MZP500007", key: "ec" }], prefix: "credd-rel-stopfull-" });
+    worlds.push(w);
+    mkdirSync(w.stateDir, { recursive: true });
+    const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", w.stateDir], { encoding: "utf8" });
+    if (m.status !== 0) {
+      t.skip(`cannot mount a tmpfs: ${(m.stderr || "").trim()}`);
+      return;
+    }
+    cleanups.push(() => void spawnSync("umount", ["-l", w.stateDir]));
+    await importHandMade(w, "stopfull", "MZP500007");
+    const d = spawnCredd(journal, ["--config", w.config, "run"], { ...FAST });
+    await d.waitForLog((l) => l.msg === "check done");
+    const fs = await import("node:fs");
+    const fd = fs.openSync(join(w.stateDir, "filler"), "w");
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(4096));
+    } catch {
+      /* full */
+    } finally {
+      fs.closeSync(fd);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    d.kill("SIGTERM");
+    const exit = await d.exited;
+    rmSync(join(w.stateDir, "filler"));
+    assert.deepEqual(crashSigns(d.entry.stdout + d.entry.stderr), [], d.entry.stderr);
+    assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}`);
+  });
 });
 
 test("secret hygiene over the fault scenarios: no key, password or token in logs, database rows or emails", () => {

@@ -18,7 +18,9 @@ import { archiveDir, certFingerprint, dropInInbox, liveDir, makeWorld, type Worl
 const journal = new Journal();
 // Seeded moments for the signal and race rounds: CREDD_RELIABILITY_SEED=N replays them (timing aside).
 const { seed: lockSeed, fromEnv } = seedFromEnv();
-console.log(`# lock and signal rounds: seed ${lockSeed}${fromEnv ? " (from CREDD_RELIABILITY_SEED)" : ""}; replay with CREDD_RELIABILITY_SEED=${lockSeed}`);
+console.log(
+  `# lock and signal rounds: seed ${lockSeed}${fromEnv ? " (from CREDD_RELIABILITY_SEED)" : ""}; replay with CREDD_RELIABILITY_SEED=${lockSeed}`,
+);
 const worlds: World[] = [];
 after(async () => {
   for (const w of worlds) await w.close();
@@ -51,7 +53,14 @@ async function stopClean(p: Proc) {
 
 test("a second `credd run` refuses while the first is mid-check, running a deploy hook after a go-live", async () => {
   const w = await makeWorld({
-    creds: [{ name: "hook", mzp: "MZP700001", key: "ec", extra: 'deploy_hooks: [["/bin/sh", "-c", "touch \\"$CREDD_LIVE_DIR/../../../../hook-running\\"; sleep 4"]]' }],
+    creds: [
+      {
+        name: "hook",
+        mzp: "MZP700001",
+        key: "ec",
+        extra: 'deploy_hooks: [["/bin/sh", "-c", "touch \\"$CREDD_LIVE_DIR/../../../../hook-running\\"; sleep 4"]]',
+      },
+    ],
     prefix: "credd-rel-lock-",
   });
   worlds.push(w);
@@ -69,7 +78,10 @@ test("a second `credd run` refuses while the first is mid-check, running a deplo
   assert.ok(!first.lines.some((l) => l.msg === "check done"), "the first check is still running (the hook sleeps)");
   await refusedSecond(w, first);
   await first.waitForLog((l) => l.msg === "check done", 20_000);
-  assert.ok(first.lines.some((l) => l.msg === "deploy hook done"), "the first run finished its hook");
+  assert.ok(
+    first.lines.some((l) => l.msg === "deploy hook done"),
+    "the first run finished its hook",
+  );
   await stopClean(first);
   assert.ok(!existsSync(join(w.stateDir, "credd.pid")), "the lock is released at a clean stop");
   assert.equal(certFingerprint(readFileSync(join(liveDir(w, "hook"), "cert.pem"))), certFingerprint(readFileSync(signed)));
@@ -81,7 +93,11 @@ test("a second `credd run` refuses while the first is mid-check, running a deplo
 });
 
 test("a second `credd run` refuses while the first is mid-check, its registration probe hanging on the token endpoint", async () => {
-  const w = await makeWorld({ creds: [{ name: "probe", mzp: "MZP700002", key: "ec", oauth: true }], prefix: "credd-rel-lock-probe-", schedule: "*/1 * * * * *" });
+  const w = await makeWorld({
+    creds: [{ name: "probe", mzp: "MZP700002", key: "ec", oauth: true }],
+    prefix: "credd-rel-lock-probe-",
+    schedule: "*/1 * * * * *",
+  });
   worlds.push(w);
   const hand = makeKeyAndCert(w.dir, dnFor("MZP700002"), { ca: w.ca, days: 365, keyType: "ec" });
   w.fake.register(certFingerprint(readFileSync(hand.certPath)));
@@ -126,10 +142,12 @@ test("three `credd run` started at the same moment, on a stale lock left by a SI
     assert.equal(readFileSync(join(w.stateDir, "credd.pid"), "utf8").trim(), String(gone.child.pid));
     const starters = [0, 1, 2].map(() => spawnCredd(journal, ["--config", w.config, "run"], FAST));
     const settle = (p: Proc) =>
-      p.waitForLog((l) => l.msg === "credd started", 20_000).then(
-        () => "running" as const,
-        () => "exited" as const,
-      );
+      p
+        .waitForLog((l) => l.msg === "credd started", 20_000)
+        .then(
+          () => "running" as const,
+          () => "exited" as const,
+        );
     const outcomes = await Promise.all(starters.map(settle));
     const running = starters.filter((_, i) => outcomes[i] === "running");
     if (running.length === 1) {
@@ -137,10 +155,18 @@ test("three `credd run` started at the same moment, on a stale lock left by a SI
       for (const p of starters.filter((x) => x !== winner)) {
         const exit = await p.exited;
         assert.equal(exit.code, 1, `round ${round}: a refused start exits 1: ${JSON.stringify(exit)} ${p.entry.stderr}`);
-        assert.match(p.entry.stderr, new RegExp(`another credd run \\(pid ${winner.child.pid}\\) is already using ${w.stateDir.replace(/[/.]/g, "\\$&")}`), `round ${round}`);
+        assert.match(
+          p.entry.stderr,
+          new RegExp(`another credd run \\(pid ${winner.child.pid}\\) is already using ${w.stateDir.replace(/[/.]/g, "\\$&")}`),
+          `round ${round}`,
+        );
         assert.deepEqual(crashSigns(p.entry.stdout + p.entry.stderr), []);
       }
-      assert.equal(readFileSync(join(w.stateDir, "credd.pid"), "utf8").trim(), String(winner.child.pid), `round ${round}: the pid file names the one running`);
+      assert.equal(
+        readFileSync(join(w.stateDir, "credd.pid"), "utf8").trim(),
+        String(winner.child.pid),
+        `round ${round}: the pid file names the one running`,
+      );
     } else bad.push(`round ${round}: ${running.length} of 3 ran`);
     for (const p of running) {
       await p.waitForLog((l) => l.msg === "check done", 20_000); // past the start-up
@@ -151,34 +177,34 @@ test("three `credd run` started at the same moment, on a stale lock left by a SI
   assert.deepEqual(bad, [], "exactly one starts in every round");
 });
 
-test(
-  "two renewals started at the same moment never leave a pending renewal without its own key",
-  {},
-  async () => {
-    let lost = 0;
-    const detail: string[] = [];
-    for (let round = 0; round < 8; round++) {
-      const w = await makeWorld({ creds: [{ name: "twin", mzp: "MZP700004", key: "ec" }], prefix: "credd-rel-twin-" });
-      worlds.push(w);
-      const rs = await Promise.all([1, 2, 3, 4].map(() => runCli(journal, ["--config", w.config, "enroll", "twin", "--no-send"])));
-      const started = rs.filter((x) => x.code === 0).length;
-      assert.ok(started >= 1, `one enroll succeeded: ${rs.map((x) => x.stderr.trim()).join(" | ")}`);
-      const d = new Database(join(w.stateDir, "credd.db"), { readonly: true });
-      const r = d.prepare("SELECT version, spki_sha256 FROM renewals WHERE state = 'created'").get() as { version: number; spki_sha256: string };
-      d.close();
-      const key = readFileSync(join(archiveDir(w, "twin"), `key-${r.version}.pem`), "utf8");
-      const spki = createHash("sha256").update(createPublicKey(createPrivateKey(key)).export({ type: "spki", format: "der" })).digest("hex");
-      if (spki !== r.spki_sha256) {
-        lost++;
-        detail.push(`round ${round}: key-${r.version}.pem is not the key of renewal version ${r.version}; outputs: ${rs.map((x) => x.stderr.trim().split("\n").pop()).join(" | ")}`);
-      }
-      for (const x of rs) assert.deepEqual(crashSigns(x.stdout + x.stderr), []);
-      writeFileSync(join(w.dir, "round"), String(round));
+test("two renewals started at the same moment never leave a pending renewal without its own key", {}, async () => {
+  let lost = 0;
+  const detail: string[] = [];
+  for (let round = 0; round < 8; round++) {
+    const w = await makeWorld({ creds: [{ name: "twin", mzp: "MZP700004", key: "ec" }], prefix: "credd-rel-twin-" });
+    worlds.push(w);
+    const rs = await Promise.all([1, 2, 3, 4].map(() => runCli(journal, ["--config", w.config, "enroll", "twin", "--no-send"])));
+    const started = rs.filter((x) => x.code === 0).length;
+    assert.ok(started >= 1, `one enroll succeeded: ${rs.map((x) => x.stderr.trim()).join(" | ")}`);
+    const d = new Database(join(w.stateDir, "credd.db"), { readonly: true });
+    const r = d.prepare("SELECT version, spki_sha256 FROM renewals WHERE state = 'created'").get() as { version: number; spki_sha256: string };
+    d.close();
+    const key = readFileSync(join(archiveDir(w, "twin"), `key-${r.version}.pem`), "utf8");
+    const spki = createHash("sha256")
+      .update(createPublicKey(createPrivateKey(key)).export({ type: "spki", format: "der" }))
+      .digest("hex");
+    if (spki !== r.spki_sha256) {
+      lost++;
+      detail.push(
+        `round ${round}: key-${r.version}.pem is not the key of renewal version ${r.version}; outputs: ${rs.map((x) => x.stderr.trim().split("\n").pop()).join(" | ")}`,
+      );
     }
-    console.log(`# concurrent enroll: the pending renewal's key was replaced in ${lost} of 8 rounds`);
-    assert.equal(lost, 0, detail.join("\n"));
-  },
-);
+    for (const x of rs) assert.deepEqual(crashSigns(x.stdout + x.stderr), []);
+    writeFileSync(join(w.dir, "round"), String(round));
+  }
+  console.log(`# concurrent enroll: the pending renewal's key was replaced in ${lost} of 8 rounds`);
+  assert.equal(lost, 0, detail.join("\n"));
+});
 
 /**
  * Has credd's own code begun in this process? Before that node itself is starting, and no program
@@ -208,7 +234,9 @@ async function waitUntil(what: string, cond: () => boolean, timeoutMs: number): 
 
 const SIGTERM_ROUNDS = Number(process.env.CREDD_RELIABILITY_SIGTERM_ROUNDS ?? 40);
 
-test(`SIGTERM or SIGINT at any moment of \`credd run\`'s start stops it cleanly: exit 0, lock released, clean stop recorded (seed ${lockSeed})`, { timeout: 300_000 }, async () => {
+test(`SIGTERM or SIGINT at any moment of \`credd run\`'s start stops it cleanly: exit 0, lock released, clean stop recorded (seed ${lockSeed})`, {
+  timeout: 300_000,
+}, async () => {
   const w = await makeWorld({ creds: [{ name: "sig", mzp: "MZP700005", key: "ec" }], prefix: "credd-rel-sigterm-" });
   worlds.push(w);
   const rng = makeRng(lockSeed);

@@ -90,7 +90,11 @@ test("a resumed install whose live/ switch already happened leaves live/ alone (
   t.diagnostic(`reader: ${JSON.stringify(seen)}; ingest said: ${again.stdout.trim()}`);
   assert.equal(liveFp(w, "plain"), certFingerprint(readFileSync(signed)));
   assert.deepEqual(checkInvariants({ stateDir: w.stateDir, names: ["plain"], received: w.smtp.received }).violations, []);
-  assert.equal(seen.missing + seen.mismatch, 0, `a reader of live/ found key.pem/cert.pem missing ${seen.missing} times and mismatched ${seen.mismatch} times in ${seen.reads} reads`);
+  assert.equal(
+    seen.missing + seen.mismatch,
+    0,
+    `a reader of live/ found key.pem/cert.pem missing ${seen.missing} times and mismatched ${seen.mismatch} times in ${seen.reads} reads`,
+  );
   assert.equal(statSync(join(liveDir(w, "plain"), "key.pem")).ino, before, "live/key.pem was not rewritten in place");
 });
 
@@ -112,7 +116,11 @@ for (const point of ["after-signed", "none"]) {
     assert.equal(liveFp(w, "oa"), certFingerprint(readFileSync(oldCert)));
     const again = await runCli(journal, ["--config", w.config, "ingest", signed]);
     assert.deepEqual(crashSigns(again.stdout + again.stderr), []);
-    assert.equal(liveFp(w, "oa"), certFingerprint(readFileSync(oldCert)), `the old certificate stays live while the IDP refuses the new one; ingest said: ${again.stdout}${again.stderr}`);
+    assert.equal(
+      liveFp(w, "oa"),
+      certFingerprint(readFileSync(oldCert)),
+      `the old certificate stays live while the IDP refuses the new one; ingest said: ${again.stdout}${again.stderr}`,
+    );
     assert.match(again.stdout, /NOT live yet|awaiting IDP registration/);
   });
 }
@@ -126,7 +134,9 @@ test("every fault point of an import leaves the old pair live or the new pair li
   for (const point of ["import-after-archive", "import-after-db", "after-switch", "after-db-live", "token-after-files", "token-after-db"]) {
     const hand = makeKeyAndCert(w.dir, dnFor("MZP200003"), { ca: w.ca, days: 365, keyType: "ec" });
     const old = liveFp(w, "imp");
-    const r = await runCli(journal, ["--config", w.config, "import", "imp", "--cert", hand.certPath, "--key", hand.keyPath], { CREDD_CRASH_AT: point });
+    const r = await runCli(journal, ["--config", w.config, "import", "imp", "--cert", hand.certPath, "--key", hand.keyPath], {
+      CREDD_CRASH_AT: point,
+    });
     assert.equal(r.signal, "SIGKILL", `${point}: ${r.stdout}${r.stderr}`);
     t.diagnostic(`${point}: live/ after the kill is ${liveFp(w, "imp") === old ? "the old" : "the new"} certificate`);
     assert.ok([old, certFingerprint(readFileSync(hand.certPath))].includes(liveFp(w, "imp")), point);
@@ -147,23 +157,22 @@ test("every fault point of an import leaves the old pair live or the new pair li
 
 // Found by this suite: TokenManager.current() checked only expires_at, so a kill between go-live and
 // the token fetch left `credd token` serving the old certificate's token (fixed; regression test).
-test(
-  "credd token never hands out a token obtained with a retired certificate (kill between go-live and the token fetch)",
-  async () => {
-    const w = await makeWorld({ creds: [{ name: "tk", mzp: "MZP200005", oauth: true }], prefix: "credd-rel-token-" });
-    worlds.push(w);
-    w.fake.acceptAllFromCa = true;
-    const first = makeKeyAndCert(w.dir, dnFor("MZP200005"), { ca: w.ca, days: 365 });
-    await ok(w, "import", "tk", "--cert", first.certPath, "--key", first.keyPath);
-    const second = makeKeyAndCert(w.dir, dnFor("MZP200005"), { ca: w.ca, days: 365 });
-    const r = await runCli(journal, ["--config", w.config, "import", "tk", "--cert", second.certPath, "--key", second.keyPath], { CREDD_CRASH_AT: "after-db-live" });
-    assert.equal(r.signal, "SIGKILL");
-    assert.equal(liveFp(w, "tk"), certFingerprint(readFileSync(second.certPath)));
-    const token = await ok(w, "token", "tk");
-    const issued = w.fake.tokensIssued.find((x) => x.token === token.stdout.trim());
-    assert.equal(issued?.certSha256, certFingerprint(readFileSync(second.certPath)), "the token printed was obtained with the live certificate");
-  },
-);
+test("credd token never hands out a token obtained with a retired certificate (kill between go-live and the token fetch)", async () => {
+  const w = await makeWorld({ creds: [{ name: "tk", mzp: "MZP200005", oauth: true }], prefix: "credd-rel-token-" });
+  worlds.push(w);
+  w.fake.acceptAllFromCa = true;
+  const first = makeKeyAndCert(w.dir, dnFor("MZP200005"), { ca: w.ca, days: 365 });
+  await ok(w, "import", "tk", "--cert", first.certPath, "--key", first.keyPath);
+  const second = makeKeyAndCert(w.dir, dnFor("MZP200005"), { ca: w.ca, days: 365 });
+  const r = await runCli(journal, ["--config", w.config, "import", "tk", "--cert", second.certPath, "--key", second.keyPath], {
+    CREDD_CRASH_AT: "after-db-live",
+  });
+  assert.equal(r.signal, "SIGKILL");
+  assert.equal(liveFp(w, "tk"), certFingerprint(readFileSync(second.certPath)));
+  const token = await ok(w, "token", "tk");
+  const issued = w.fake.tokensIssued.find((x) => x.token === token.stdout.trim());
+  assert.equal(issued?.certSha256, certFingerprint(readFileSync(second.certPath)), "the token printed was obtained with the live certificate");
+});
 
 test("a CSR email resent after a kill between SMTP acceptance and the 'sent' mark keeps its Message-ID", async () => {
   const w = await makeWorld({ creds: [{ name: "m", mzp: "MZP200004" }], prefix: "credd-rel-mail-" });

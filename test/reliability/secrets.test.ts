@@ -41,7 +41,12 @@ test("no private key, password or token in any log line, database row, email or 
     schedule: "*/1 * * * * *",
     creds: [
       { name: "oa", mzp: "MZP600001", key: "ec", oauth: true, extra: "pkcs12_password_file: p12.pass" },
-      { name: "basic", mzp: "MZP600002", key: "rsa", extra: 'basic_auth: { user: MZP600002, password_file: basic.pass }\napi: { base_url: "{{API}}", probe_path: /fleets }' },
+      {
+        name: "basic",
+        mzp: "MZP600002",
+        key: "rsa",
+        extra: 'basic_auth: { user: MZP600002, password_file: basic.pass }\napi: { base_url: "{{API}}", probe_path: /fleets }',
+      },
     ],
     basic: { user: "MZP600002", password: BASIC_PASSWORD },
   });
@@ -85,7 +90,13 @@ test("no private key, password or token in any log line, database row, email or 
   signCsr(w.ca, join(archiveDir(w, "oa"), "csr-2.pem"), signed, { days: 365 });
   dropInInbox(w, signed, "MZP600001.pem");
   dropInInbox(w, join(archiveDir(w, "oa"), "key-2.pem"), "oops-key.pem");
-  const d = spawnCredd(journal, [...cfg, "run"], { ...debug, CREDD_OUTBOX_TICK_MS: "100", CREDD_INBOX_POLL_MS: "100", CREDD_INBOX_MIN_AGE_MS: "0", CREDD_TOKEN_TICK_MS: "100" });
+  const d = spawnCredd(journal, [...cfg, "run"], {
+    ...debug,
+    CREDD_OUTBOX_TICK_MS: "100",
+    CREDD_INBOX_POLL_MS: "100",
+    CREDD_INBOX_MIN_AGE_MS: "0",
+    CREDD_TOKEN_TICK_MS: "100",
+  });
   await d.waitForLog((l) => l.msg === "certificate live" && l.credential === "oa", 20_000);
   await d.waitForLog((l) => l.msg === "inbox file moved" && l.file === "oops-key.pem", 10_000);
   await d.waitForLog((l) => l.msg === "token obtained" && l.credential === "oa", 10_000);
@@ -99,7 +110,10 @@ test("no private key, password or token in any log line, database row, email or 
   assert.equal((await run(["doctor", "oa"])).code, 0);
   const basicOk = await run(["doctor", "basic"]);
   assert.equal(basicOk.code, 0, basicOk.stdout);
-  assert.ok(fake.apiCalls.some((c) => /^Basic /.test(c.auth)), "the Basic password was used");
+  assert.ok(
+    fake.apiCalls.some((c) => /^Basic /.test(c.auth)),
+    "the Basic password was used",
+  );
   // Failures that could quote a secret: a wrong Basic password, a wrong SMTP password, the IDP refusing.
   secret("basic.pass", WRONG.basic);
   const basicBad = await run(["doctor", "basic"]);
@@ -126,7 +140,9 @@ test("no private key, password or token in any log line, database row, email or 
   for (const x of fake.tokensIssued) bag.add("access token", x.token);
   const rejectedDir = join(w.inboxDir, "rejected");
   const reasons = existsSync(rejectedDir)
-    ? readdirSync(rejectedDir).filter((f) => f.endsWith(".reason")).map((f) => ({ where: `rejected/${f}`, text: readFileSync(join(rejectedDir, f), "utf8") }))
+    ? readdirSync(rejectedDir)
+        .filter((f) => f.endsWith(".reason"))
+        .map((f) => ({ where: `rejected/${f}`, text: readFileSync(join(rejectedDir, f), "utf8") }))
     : [];
   assert.ok(reasons.length >= 1, "the key dropped in the inbox was rejected with a reason");
   const hits = scanAll(bag, {
@@ -137,11 +153,29 @@ test("no private key, password or token in any log line, database row, email or 
   });
   // The search has teeth: `credd token` prints the token by design (its stdout is not scanned), and is found there.
   assert.ok(bag.scan("credd token stdout", tok.stdout).length > 0, "the scanner finds the token in `credd token` output");
-  assert.ok(bag.scan("key file", readFileSync(join(archiveDir(w, "oa"), "key-2.pem"), "utf8")).length > 0, "the scanner finds key lines in a key file");
-  for (const [what, r] of Object.entries({ "wrong passphrase": bad, "no passphrase": none, "wrong Basic password": basicBad, "wrong SMTP password": mailBad, "IDP refusal": refused })) {
-    t.diagnostic(`${what}: ${`${r.stdout}${r.stderr}`.trim().split("\n").filter((l) => /credd:|FAIL|not sent|no valid/.test(l)).join(" / ").slice(0, 300)}`);
+  assert.ok(
+    bag.scan("key file", readFileSync(join(archiveDir(w, "oa"), "key-2.pem"), "utf8")).length > 0,
+    "the scanner finds key lines in a key file",
+  );
+  for (const [what, r] of Object.entries({
+    "wrong passphrase": bad,
+    "no passphrase": none,
+    "wrong Basic password": basicBad,
+    "wrong SMTP password": mailBad,
+    "IDP refusal": refused,
+  })) {
+    t.diagnostic(
+      `${what}: ${`${r.stdout}${r.stderr}`
+        .trim()
+        .split("\n")
+        .filter((l) => /credd:|FAIL|not sent|no valid/.test(l))
+        .join(" / ")
+        .slice(0, 300)}`,
+    );
   }
-  t.diagnostic(`searched ${bag.size} secrets in ${journal.entries.length} command outputs, ${smtp.received.length} emails, every database row and ${reasons.length} .reason files`);
+  t.diagnostic(
+    `searched ${bag.size} secrets in ${journal.entries.length} command outputs, ${smtp.received.length} emails, every database row and ${reasons.length} .reason files`,
+  );
   assert.deepEqual(hits, []);
   assert.ok(fake.tokensIssued.length >= 2 && smtp.received.length >= 2);
 });

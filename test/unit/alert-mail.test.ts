@@ -28,13 +28,19 @@ const s = (credential: string | null, kind: string, severity: "warning" | "criti
 test("subject: worst severity first, with the count of the rest; critical_to added for critical", () => {
   const m = composeAlertDigest(
     config,
-    [s("fleet-test", "token-failing", "warning", "token refresh failing"), s("fleet-prod", "certificate-expiry", "critical", "certificate expires in 3 days")],
+    [
+      s("fleet-test", "token-failing", "warning", "token refresh failing"),
+      s("fleet-prod", "certificate-expiry", "critical", "certificate expires in 3 days"),
+    ],
     [{ credential: "fleet-test", title: "deploy hook failed", opened_at: "2026-01-01T00:00:00Z" }],
     new Date("2026-06-01T00:00:00Z"),
   );
   assert.equal(m.subject, "[credd] CRITICAL fleet-prod: certificate expires in 3 days (+2 more)");
   assert.deepEqual(m.to, ["ops@partner.example", "pager@partner.example"]);
-  assert.match(m.text, /== fleet-test ==\nWARNING: token refresh failing\n {2}token-failing detail\n {2}what to do: token-failing action\n\nRESOLVED: deploy hook failed/);
+  assert.match(
+    m.text,
+    /== fleet-test ==\nWARNING: token refresh failing\n {2}token-failing detail\n {2}what to do: token-failing action\n\nRESOLVED: deploy hook failed/,
+  );
   assert.match(m.text, /== fleet-prod ==\nCRITICAL: certificate expires in 3 days/);
 });
 

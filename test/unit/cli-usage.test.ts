@@ -23,7 +23,11 @@ async function cli(...argv: string[]): Promise<Out> {
 const CONTRACT = ["run", "status", "import", "enroll", "renew", "ingest", "token", "doctor", "rollback", "alerts", "check-config", "list", "sandbox"];
 
 test("the table holds every command of the contract", () => {
-  for (const name of CONTRACT) assert.ok(COMMANDS.some((c) => c.name === name), name);
+  for (const name of CONTRACT)
+    assert.ok(
+      COMMANDS.some((c) => c.name === name),
+      name,
+    );
 });
 
 /** Words that satisfy the command's required arguments and options, so one mistake at a time is tested. */
@@ -71,7 +75,11 @@ for (const name of CONTRACT) {
       assert.match(r.stderr, m.message);
       assert.match(r.stderr, new RegExp(`\\nusage: credd ${name}\\b`), "the command's usage line");
       assert.match(r.stderr, new RegExp(`See \`credd help ${name}\``));
-      assert.equal(r.stderr.split("\n").length, 2 + COMMANDS.find((c) => c.name === name)!.usage.length, `one message, no stack, no whole help:\n${r.stderr}`);
+      assert.equal(
+        r.stderr.split("\n").length,
+        2 + COMMANDS.find((c) => c.name === name)!.usage.length,
+        `one message, no stack, no whole help:\n${r.stderr}`,
+      );
       assert.equal(r.stdout, "", "nothing on stdout");
     });
   }

@@ -185,7 +185,10 @@ describe("a cache that does not fit is rebuilt, never an error", () => {
     // Absolute paths only: the environment plays no part, and the one variant serves either.
     const abs = world(MINIMAL);
     loadConfig(abs.config, { ...abs.env, CREDENTIALS_DIRECTORY: "/run/a" });
-    assert.deepEqual(entryOf(abs.cacheFile).variants.map((v) => v.env), [{}]);
+    assert.deepEqual(
+      entryOf(abs.cacheFile).variants.map((v) => v.env),
+      [{}],
+    );
     mark(abs.cacheFile, "/shared");
     assert.equal(loadConfig(abs.config, abs.env).state_dir, "/shared");
   });
@@ -202,12 +205,15 @@ describe("what is never cached", () => {
       }
       assert.fail("accepted");
     })();
-    assert.throws(() => loadConfig(w.config, w.env), (err: Error) => {
-      assert.ok(err instanceof ConfigInvalidError);
-      assert.equal(err.message, fresh.message);
-      assert.match(err.message, /credd\.yaml:8: credentials\[fleet-prod\]\.mzp/);
-      return true;
-    });
+    assert.throws(
+      () => loadConfig(w.config, w.env),
+      (err: Error) => {
+        assert.ok(err instanceof ConfigInvalidError);
+        assert.equal(err.message, fresh.message);
+        assert.match(err.message, /credd\.yaml:8: credentials\[fleet-prod\]\.mzp/);
+        return true;
+      },
+    );
     assert.deepEqual(fs.readdirSync(path.dirname(w.cacheFile)), []);
   });
 

@@ -163,23 +163,47 @@ describe("loadConfig: valid files", () => {
     assert.equal(cred.auto_enroll, false);
     assert.deepEqual(cred.deploy_hooks, []);
     for (const k of ["client_id", "oauth", "basic_auth", "api", "pkcs12_password_file"]) assert.ok(!(k in cred), k);
-    assert.deepEqual(cred.dn, { C: "FR", ST: "Ile de France", L: "Paris", O: "Free2Move", OU: "Programs Partners", CN: "MZP128745", emailAddress: "it@partner.example" });
+    assert.deepEqual(cred.dn, {
+      C: "FR",
+      ST: "Ile de France",
+      L: "Paris",
+      O: "Free2Move",
+      OU: "Programs Partners",
+      CN: "MZP128745",
+      emailAddress: "it@partner.example",
+    });
   });
 
   test("smtps:// defaults to implicit TLS on port 465; tls: none is allowed for smtp://", () => {
-    const smtps = parseConfig(minimalWith((c) => (c.smtp.url = "smtps://mail.partner.example")), "/etc/credd/credd.yaml", NO_ENV);
+    const smtps = parseConfig(
+      minimalWith((c) => (c.smtp.url = "smtps://mail.partner.example")),
+      "/etc/credd/credd.yaml",
+      NO_ENV,
+    );
     assert.equal(smtps.smtp.tls, "implicit");
     assert.equal(smtps.smtp.secure, true);
     assert.equal(smtps.smtp.port, 465);
-    const plain = parseConfig(minimalWith((c) => Object.assign(c.smtp, { url: "smtp://relay:25", tls: "none" })), "/etc/credd/credd.yaml", NO_ENV);
+    const plain = parseConfig(
+      minimalWith((c) => Object.assign(c.smtp, { url: "smtp://relay:25", tls: "none" })),
+      "/etc/credd/credd.yaml",
+      NO_ENV,
+    );
     assert.equal(plain.smtp.tls, "none");
     assert.equal(plain.smtp.port, 25);
   });
 
   test("OU and CN are accepted when they equal what credd sets; ST/L/O may be non-ASCII", () => {
-    const text = minimalWith((_c, cred) => Object.assign(cred.subject, { OU: "Programs Partners", CN: "MZP128745", ST: "Île-de-France", L: "Besançon", O: "Société Générale" }));
+    const text = minimalWith((_c, cred) =>
+      Object.assign(cred.subject, { OU: "Programs Partners", CN: "MZP128745", ST: "Île-de-France", L: "Besançon", O: "Société Générale" }),
+    );
     const c = parseConfig(text, "/etc/credd/credd.yaml", NO_ENV);
-    assert.deepEqual(c.credentials[0]!.subject, { C: "FR", ST: "Île-de-France", L: "Besançon", O: "Société Générale", emailAddress: "it@partner.example" });
+    assert.deepEqual(c.credentials[0]!.subject, {
+      C: "FR",
+      ST: "Île-de-France",
+      L: "Besançon",
+      O: "Société Générale",
+      emailAddress: "it@partner.example",
+    });
   });
 
   test("ec keys, several alert addresses, auto_enroll", () => {
@@ -214,15 +238,27 @@ describe("loadConfig: valid files", () => {
   });
 
   test("inbox_dir defaults to <state_dir>/inbox", () => {
-    const c = parseConfig(minimalWith((c) => (c.state_dir = "/srv/credd")), "/etc/credd/credd.yaml", NO_ENV);
+    const c = parseConfig(
+      minimalWith((c) => (c.state_dir = "/srv/credd")),
+      "/etc/credd/credd.yaml",
+      NO_ENV,
+    );
     assert.equal(c.inbox_dir, "/srv/credd/inbox");
   });
 
   test("metrics_file: absent by default, resolved like other paths, must end in .prom", () => {
     assert.ok(!("metrics_file" in parseConfig(MINIMAL, "/etc/credd/credd.yaml", NO_ENV)), "no metrics unless asked for");
-    const abs = parseConfig(minimalWith((c) => (c.metrics_file = "/var/lib/prometheus/node-exporter/credd.prom")), "/etc/credd/credd.yaml", NO_ENV);
+    const abs = parseConfig(
+      minimalWith((c) => (c.metrics_file = "/var/lib/prometheus/node-exporter/credd.prom")),
+      "/etc/credd/credd.yaml",
+      NO_ENV,
+    );
     assert.equal(abs.metrics_file, "/var/lib/prometheus/node-exporter/credd.prom");
-    const rel = parseConfig(minimalWith((c) => (c.metrics_file = "metrics/credd.prom")), "/etc/credd/credd.yaml", NO_ENV);
+    const rel = parseConfig(
+      minimalWith((c) => (c.metrics_file = "metrics/credd.prom")),
+      "/etc/credd/credd.yaml",
+      NO_ENV,
+    );
     assert.equal(rel.metrics_file, "/etc/credd/metrics/credd.prom");
     const err = refusal(minimalWith((c) => (c.metrics_file = "/var/lib/node-exporter/credd.txt")));
     assert.match(err.message, /metrics_file/);
@@ -286,13 +322,18 @@ describe("loadConfig: refusals name the key and the fix", () => {
   });
 
   test("every problem is reported, in file order, one per line", () => {
-    const err = refusal(minimalWith((c, cred) => {
-      c.smtp.url = "http://mail.partner.example";
-      cred.subject.C = "fr";
-      cred.renew_before_days = 0;
-    }));
+    const err = refusal(
+      minimalWith((c, cred) => {
+        c.smtp.url = "http://mail.partner.example";
+        cred.subject.C = "fr";
+        cred.renew_before_days = 0;
+      }),
+    );
     assert.ok(err instanceof ConfigInvalidError);
-    assert.deepEqual(err.issues.map((i) => i.key), ["smtp.url", "credentials[fleet-prod].subject.C", "credentials[fleet-prod].renew_before_days"]);
+    assert.deepEqual(
+      err.issues.map((i) => i.key),
+      ["smtp.url", "credentials[fleet-prod].subject.C", "credentials[fleet-prod].renew_before_days"],
+    );
     assert.equal(err.message.split("\n").length, 3);
     assert.equal(err.key, "smtp.url");
   });
@@ -309,44 +350,144 @@ describe("loadConfig: refusals name the key and the fix", () => {
   };
   const cred = "credentials[fleet-prod]";
   const rows: Row[] = [
-    { name: "unknown top-level key, with suggestion", text: MINIMAL.replace("credentials:", "credentails:"), key: "credentails", says: ["unknown key", 'rename it to "credentials"'] },
-    { name: "unknown nested key", text: minimalWith((_c, x) => (x.renew_before = 10)), key: `${cred}.renew_before`, says: ['rename it to "renew_before_days"'] },
-    { name: "unknown key without a close match lists the allowed keys", text: minimalWith((c) => (c.smtp.colour = "blue")), key: "smtp.colour", says: ["remove it", "url, from, user"] },
+    {
+      name: "unknown top-level key, with suggestion",
+      text: MINIMAL.replace("credentials:", "credentails:"),
+      key: "credentails",
+      says: ["unknown key", 'rename it to "credentials"'],
+    },
+    {
+      name: "unknown nested key",
+      text: minimalWith((_c, x) => (x.renew_before = 10)),
+      key: `${cred}.renew_before`,
+      says: ['rename it to "renew_before_days"'],
+    },
+    {
+      name: "unknown key without a close match lists the allowed keys",
+      text: minimalWith((c) => (c.smtp.colour = "blue")),
+      key: "smtp.colour",
+      says: ["remove it", "url, from, user"],
+    },
     { name: "subject S means ST", text: minimalWith((_c, x) => (x.subject.S = "Kansas")), key: `${cred}.subject.S`, says: ['rename it to "ST"'] },
-    { name: "wrong type: quoted number", text: minimalWith((_c, x) => (x.renew_before_days = "30")), key: `${cred}.renew_before_days`, says: ["must be a number", "without quotes: 30"] },
-    { name: "wrong type: number for a string", text: minimalWith((_c, x) => (x.client_id = 12345)), key: `${cred}.client_id`, says: ["must be a string", 'quote it: "12345"'] },
-    { name: "wrong type: list for a mapping", text: minimalWith((c) => (c.smtp = ["smtp://x"])), key: "smtp", says: ["must be a mapping", "e.g. smtp:"] },
+    {
+      name: "wrong type: quoted number",
+      text: minimalWith((_c, x) => (x.renew_before_days = "30")),
+      key: `${cred}.renew_before_days`,
+      says: ["must be a number", "without quotes: 30"],
+    },
+    {
+      name: "wrong type: number for a string",
+      text: minimalWith((_c, x) => (x.client_id = 12345)),
+      key: `${cred}.client_id`,
+      says: ["must be a string", 'quote it: "12345"'],
+    },
+    {
+      name: "wrong type: list for a mapping",
+      text: minimalWith((c) => (c.smtp = ["smtp://x"])),
+      key: "smtp",
+      says: ["must be a mapping", "e.g. smtp:"],
+    },
     { name: "wrong type: boolean", text: minimalWith((_c, x) => (x.auto_enroll = "yes")), key: `${cred}.auto_enroll`, says: ["true or false"] },
-    { name: "credentials not a list", text: minimalWith((c) => (c.credentials = { "fleet-prod": {} })), key: "credentials", says: ["must be a list", "- name:"] },
+    {
+      name: "credentials not a list",
+      text: minimalWith((c) => (c.credentials = { "fleet-prod": {} })),
+      key: "credentials",
+      says: ["must be a list", "- name:"],
+    },
     { name: "credentials empty", text: minimalWith((c) => (c.credentials = [])), key: "credentials", says: ["at least one credential"] },
     { name: "C lowercase", text: minimalWith((_c, x) => (x.subject.C = "fr")), key: `${cred}.subject.C`, says: ["uppercase", "write FR"] },
     { name: "C three letters", text: minimalWith((_c, x) => (x.subject.C = "FRA")), key: `${cred}.subject.C`, says: ["two-letter", "C: FR"] },
-    { name: "OU wrong", text: minimalWith((_c, x) => (x.subject.OU = "Programs Partner")), key: `${cred}.subject.OU`, says: ["fixed by Stellantis", "remove subject.OU"] },
-    { name: "CN is not the MZP", text: minimalWith((_c, x) => (x.subject.CN = "MZP000001")), key: `${cred}.subject.CN`, says: ["the CN is always the MZP", "remove subject.CN"] },
+    {
+      name: "OU wrong",
+      text: minimalWith((_c, x) => (x.subject.OU = "Programs Partner")),
+      key: `${cred}.subject.OU`,
+      says: ["fixed by Stellantis", "remove subject.OU"],
+    },
+    {
+      name: "CN is not the MZP",
+      text: minimalWith((_c, x) => (x.subject.CN = "MZP000001")),
+      key: `${cred}.subject.CN`,
+      says: ["the CN is always the MZP", "remove subject.CN"],
+    },
     { name: "mzp lowercase", text: minimalWith((_c, x) => (x.mzp = "mzp128745")), key: `${cred}.mzp`, says: ["capitals", "write MZP128745"] },
     { name: "mzp with a space", text: minimalWith((_c, x) => (x.mzp = "MZP 128745")), key: `${cred}.mzp`, says: ["write MZP128745"] },
     { name: "mzp of another shape", text: minimalWith((_c, x) => (x.mzp = "ABC123")), key: `${cred}.mzp`, says: ["six digits", "mzp: MZP128745"] },
-    { name: "DN value with CR LF", text: minimalWith((_c, x) => (x.subject.O = "Free2Move\r\nOU=Admins")), key: `${cred}.subject.O`, says: ["control characters are not allowed", "on one line"] },
-    { name: "DN value with TAB", text: minimalWith((_c, x) => (x.subject.L = "Pa\tris")), key: `${cred}.subject.L`, says: ["TAB", "control characters are not allowed"] },
+    {
+      name: "DN value with CR LF",
+      text: minimalWith((_c, x) => (x.subject.O = "Free2Move\r\nOU=Admins")),
+      key: `${cred}.subject.O`,
+      says: ["control characters are not allowed", "on one line"],
+    },
+    {
+      name: "DN value with TAB",
+      text: minimalWith((_c, x) => (x.subject.L = "Pa\tris")),
+      key: `${cred}.subject.L`,
+      says: ["TAB", "control characters are not allowed"],
+    },
     { name: "DN value empty", text: minimalWith((_c, x) => (x.subject.ST = "")), key: `${cred}.subject.ST`, says: ["is empty", "ST: Ile de France"] },
     { name: "DN value only spaces", text: minimalWith((_c, x) => (x.subject.ST = "   ")), key: `${cred}.subject.ST`, says: ["is empty"] },
-    { name: "DN value with trailing space", text: minimalWith((_c, x) => (x.subject.L = "Paris ")), key: `${cred}.subject.L`, says: ["whitespace", 'remove it: "Paris"'] },
-    { name: "DN value too long", text: minimalWith((_c, x) => (x.subject.O = "O".repeat(65))), key: `${cred}.subject.O`, says: ["at most 64", "shorten"] },
+    {
+      name: "DN value with trailing space",
+      text: minimalWith((_c, x) => (x.subject.L = "Paris ")),
+      key: `${cred}.subject.L`,
+      says: ["whitespace", 'remove it: "Paris"'],
+    },
+    {
+      name: "DN value too long",
+      text: minimalWith((_c, x) => (x.subject.O = "O".repeat(65))),
+      key: `${cred}.subject.O`,
+      says: ["at most 64", "shorten"],
+    },
     { name: "DN value missing", text: minimalWith((_c, x) => delete x.subject.L), key: `${cred}.subject.L`, says: ["is missing", "L: Paris"] },
-    { name: "emailAddress not ASCII", text: minimalWith((_c, x) => (x.subject.emailAddress = "élise@partner.example")), key: `${cred}.subject.emailAddress`, says: ["ASCII", "emailAddress: it@partner.example"] },
-    { name: "emailAddress without @", text: minimalWith((_c, x) => (x.subject.emailAddress = "it.partner.example")), key: `${cred}.subject.emailAddress`, says: ["no @"] },
+    {
+      name: "emailAddress not ASCII",
+      text: minimalWith((_c, x) => (x.subject.emailAddress = "élise@partner.example")),
+      key: `${cred}.subject.emailAddress`,
+      says: ["ASCII", "emailAddress: it@partner.example"],
+    },
+    {
+      name: "emailAddress without @",
+      text: minimalWith((_c, x) => (x.subject.emailAddress = "it.partner.example")),
+      key: `${cred}.subject.emailAddress`,
+      says: ["no @"],
+    },
     {
       name: "duplicate credential names",
       text: minimalWith((c, x) => c.credentials.push({ ...x, mzp: "MZP000002" })),
       key: "credentials[1].name",
       says: ["credentials[0]", "unique", "rename credentials[1] or credentials[0]"],
     },
-    { name: "name not a folder name", text: minimalWith((_c, x) => (x.name = "fleet prod")), key: "credentials[0].name", says: ["folder name", "name: fleet-prod"] },
-    { name: "bad RSA key size", text: minimalWith((_c, x) => (x.key = { type: "rsa", bits: 1024 })), key: `${cred}.key.bits`, says: ["2048, 3072 or 4096", "bits: 2048"] },
+    {
+      name: "name not a folder name",
+      text: minimalWith((_c, x) => (x.name = "fleet prod")),
+      key: "credentials[0].name",
+      says: ["folder name", "name: fleet-prod"],
+    },
+    {
+      name: "bad RSA key size",
+      text: minimalWith((_c, x) => (x.key = { type: "rsa", bits: 1024 })),
+      key: `${cred}.key.bits`,
+      says: ["2048, 3072 or 4096", "bits: 2048"],
+    },
     { name: "bad curve", text: minimalWith((_c, x) => (x.key = { type: "ec", curve: "P-521" })), key: `${cred}.key.curve`, says: ["P-256 or P-384"] },
-    { name: "OpenSSL curve name", text: minimalWith((_c, x) => (x.key = { type: "ec", curve: "prime256v1" })), key: `${cred}.key.curve`, says: ["write curve: P-256"] },
-    { name: "unknown key type", text: minimalWith((_c, x) => (x.key = { type: "dsa" })), key: `${cred}.key.type`, says: ["{ type: rsa, bits: 2048 | 3072 | 4096 } or { type: ec, curve: P-256 | P-384 }"] },
-    { name: "smtp.url http://", text: minimalWith((c) => (c.smtp.url = "http://mail.partner.example")), key: "smtp.url", says: ["smtp:// or smtps://"] },
+    {
+      name: "OpenSSL curve name",
+      text: minimalWith((_c, x) => (x.key = { type: "ec", curve: "prime256v1" })),
+      key: `${cred}.key.curve`,
+      says: ["write curve: P-256"],
+    },
+    {
+      name: "unknown key type",
+      text: minimalWith((_c, x) => (x.key = { type: "dsa" })),
+      key: `${cred}.key.type`,
+      says: ["{ type: rsa, bits: 2048 | 3072 | 4096 } or { type: ec, curve: P-256 | P-384 }"],
+    },
+    {
+      name: "smtp.url http://",
+      text: minimalWith((c) => (c.smtp.url = "http://mail.partner.example")),
+      key: "smtp.url",
+      says: ["smtp:// or smtps://"],
+    },
     { name: "smtp.url without a host", text: minimalWith((c) => (c.smtp.url = "smtp://")), key: "smtp.url", says: ["host"] },
     {
       name: "smtp.url with a password in it",
@@ -355,7 +496,12 @@ describe("loadConfig: refusals name the key and the fix", () => {
       says: ["secrets only come from files", "smtp.password_file"],
       never: "hunter2",
     },
-    { name: "tls none with smtps://", text: minimalWith((c) => Object.assign(c.smtp, { url: "smtps://mail.partner.example", tls: "none" })), key: "smtp.tls", says: ["smtps:// is always encrypted"] },
+    {
+      name: "tls none with smtps://",
+      text: minimalWith((c) => Object.assign(c.smtp, { url: "smtps://mail.partner.example", tls: "none" })),
+      key: "smtp.tls",
+      says: ["smtps:// is always encrypted"],
+    },
     { name: "tls implicit with smtp://", text: minimalWith((c) => (c.smtp.tls = "implicit")), key: "smtp.tls", says: ["smtps://"] },
     {
       name: "tls none with a user",
@@ -363,10 +509,30 @@ describe("loadConfig: refusals name the key and the fix", () => {
       key: "smtp.tls",
       says: ["in clear"],
     },
-    { name: "smtp.from missing", text: minimalWith((c) => delete c.smtp.from), key: "smtp.from", says: ["is missing", "credd <credd@partner.example>"] },
-    { name: "smtp.from bad", text: minimalWith((c) => (c.smtp.from = "credd <credd@partner>")), key: "smtp.from", says: ["not a valid email address"] },
-    { name: "smtp.user without password_file", text: minimalWith((c) => (c.smtp.user = "credd")), key: "smtp.password_file", says: ["is missing", "remove smtp.user"] },
-    { name: "smtp.password_file without user", text: minimalWith((c) => (c.smtp.password_file = "/run/pw")), key: "smtp.user", says: ["is missing", "remove smtp.password_file"] },
+    {
+      name: "smtp.from missing",
+      text: minimalWith((c) => delete c.smtp.from),
+      key: "smtp.from",
+      says: ["is missing", "credd <credd@partner.example>"],
+    },
+    {
+      name: "smtp.from bad",
+      text: minimalWith((c) => (c.smtp.from = "credd <credd@partner>")),
+      key: "smtp.from",
+      says: ["not a valid email address"],
+    },
+    {
+      name: "smtp.user without password_file",
+      text: minimalWith((c) => (c.smtp.user = "credd")),
+      key: "smtp.password_file",
+      says: ["is missing", "remove smtp.user"],
+    },
+    {
+      name: "smtp.password_file without user",
+      text: minimalWith((c) => (c.smtp.password_file = "/run/pw")),
+      key: "smtp.user",
+      says: ["is missing", "remove smtp.password_file"],
+    },
     {
       name: "smtp.password present",
       text: minimalWith((c) => (c.smtp.password = "hunter2")),
@@ -382,11 +548,31 @@ describe("loadConfig: refusals name the key and the fix", () => {
       never: "hunter2",
     },
     { name: "alerts.to empty", text: minimalWith((c) => (c.alerts.to = [])), key: "alerts.to", says: ["non-empty list"] },
-    { name: "alerts.expiry_days not a list", text: minimalWith((c) => (c.alerts.expiry_days = 7)), key: "alerts.expiry_days", says: ["list of days"] },
+    {
+      name: "alerts.expiry_days not a list",
+      text: minimalWith((c) => (c.alerts.expiry_days = 7)),
+      key: "alerts.expiry_days",
+      says: ["list of days"],
+    },
     { name: "alerts.expiry_days zero", text: minimalWith((c) => (c.alerts.expiry_days = [30, 0])), key: "alerts.expiry_days[1]", says: ["1"] },
-    { name: "alerts.critical_to bad address", text: minimalWith((c) => (c.alerts.critical_to = ["pager"])), key: "alerts.critical_to[0]", says: ["no @"] },
-    { name: "alerts.to bad address", text: minimalWith((c) => (c.alerts.to = ["ops@partner.example", "oncall"])), key: "alerts.to[1]", says: ["no @"] },
-    { name: "stellantis.contact bad", text: minimalWith((c) => (c.stellantis = { contact: "connectedcar" })), key: "stellantis.contact", says: ["connectedcar@mpsa.com"] },
+    {
+      name: "alerts.critical_to bad address",
+      text: minimalWith((c) => (c.alerts.critical_to = ["pager"])),
+      key: "alerts.critical_to[0]",
+      says: ["no @"],
+    },
+    {
+      name: "alerts.to bad address",
+      text: minimalWith((c) => (c.alerts.to = ["ops@partner.example", "oncall"])),
+      key: "alerts.to[1]",
+      says: ["no @"],
+    },
+    {
+      name: "stellantis.contact bad",
+      text: minimalWith((c) => (c.stellantis = { contact: "connectedcar" })),
+      key: "stellantis.contact",
+      says: ["connectedcar@mpsa.com"],
+    },
     {
       name: "deploy_hooks as a string",
       text: minimalWith((_c, x) => (x.deploy_hooks = "systemctl reload app")),
@@ -399,14 +585,54 @@ describe("loadConfig: refusals name the key and the fix", () => {
       key: `${cred}.deploy_hooks`,
       says: ['deploy_hooks: [["systemctl","reload","app"]]'],
     },
-    { name: "deploy_hooks with an empty hook", text: minimalWith((_c, x) => (x.deploy_hooks = [[]])), key: `${cred}.deploy_hooks[0]`, says: ["non-empty list"] },
-    { name: "bad cron expression", text: minimalWith((c) => (c.check_schedule = "61 * * * *")), key: "check_schedule", says: ["not a valid cron expression", '"*/10 * * * *"'] },
-    { name: "renew_before_days 0", text: minimalWith((_c, x) => (x.renew_before_days = 0)), key: `${cred}.renew_before_days`, says: ["from 1 to 365"] },
-    { name: "remind_after_days 91", text: minimalWith((_c, x) => (x.remind_after_days = 91)), key: `${cred}.remind_after_days`, says: ["from 1 to 90"] },
-    { name: "renew_before_days fractional", text: minimalWith((_c, x) => (x.renew_before_days = 1.5)), key: `${cred}.renew_before_days`, says: ["whole number"] },
-    { name: "oauth.token_url not https", text: minimalWith((_c, x) => (x.oauth = { token_url: "http://idp.example/token", client_id: "c" })), key: `${cred}.oauth.token_url`, says: ["https://"] },
-    { name: "oauth.client_id missing", text: minimalWith((_c, x) => (x.oauth = { token_url: "https://idp.example/token" })), key: `${cred}.oauth.client_id`, says: ["is missing"] },
-    { name: "api.probe_path without /", text: minimalWith((_c, x) => (x.api = { base_url: "https://api.example", probe_path: "fleets" })), key: `${cred}.api.probe_path`, says: ["write probe_path: /fleets"] },
+    {
+      name: "deploy_hooks with an empty hook",
+      text: minimalWith((_c, x) => (x.deploy_hooks = [[]])),
+      key: `${cred}.deploy_hooks[0]`,
+      says: ["non-empty list"],
+    },
+    {
+      name: "bad cron expression",
+      text: minimalWith((c) => (c.check_schedule = "61 * * * *")),
+      key: "check_schedule",
+      says: ["not a valid cron expression", '"*/10 * * * *"'],
+    },
+    {
+      name: "renew_before_days 0",
+      text: minimalWith((_c, x) => (x.renew_before_days = 0)),
+      key: `${cred}.renew_before_days`,
+      says: ["from 1 to 365"],
+    },
+    {
+      name: "remind_after_days 91",
+      text: minimalWith((_c, x) => (x.remind_after_days = 91)),
+      key: `${cred}.remind_after_days`,
+      says: ["from 1 to 90"],
+    },
+    {
+      name: "renew_before_days fractional",
+      text: minimalWith((_c, x) => (x.renew_before_days = 1.5)),
+      key: `${cred}.renew_before_days`,
+      says: ["whole number"],
+    },
+    {
+      name: "oauth.token_url not https",
+      text: minimalWith((_c, x) => (x.oauth = { token_url: "http://idp.example/token", client_id: "c" })),
+      key: `${cred}.oauth.token_url`,
+      says: ["https://"],
+    },
+    {
+      name: "oauth.client_id missing",
+      text: minimalWith((_c, x) => (x.oauth = { token_url: "https://idp.example/token" })),
+      key: `${cred}.oauth.client_id`,
+      says: ["is missing"],
+    },
+    {
+      name: "api.probe_path without /",
+      text: minimalWith((_c, x) => (x.api = { base_url: "https://api.example", probe_path: "fleets" })),
+      key: `${cred}.api.probe_path`,
+      says: ["write probe_path: /fleets"],
+    },
     { name: "path with ~", text: minimalWith((c) => (c.state_dir = "~/credd")), key: "state_dir", says: ["full path"] },
   ];
 
@@ -465,7 +691,11 @@ describe("secrets", () => {
     fs.writeFileSync(big, "TOPSECRET-".repeat(10_000));
     const empty = path.join(dir, "empty");
     fs.writeFileSync(empty, "\n");
-    for (const [file, says] of [[big, /bytes/], [empty, /empty/], [dir, /not a regular file/]] as const) {
+    for (const [file, says] of [
+      [big, /bytes/],
+      [empty, /empty/],
+      [dir, /not a regular file/],
+    ] as const) {
       assert.throws(
         () => readSecretFile(file, "smtp.password_file", {}),
         (err: unknown) => {

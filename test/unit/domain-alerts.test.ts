@@ -23,17 +23,37 @@ const cases: { name: string; facts: CredentialFacts; expect: [string, string, st
   { name: "7 days left: critical", facts: { ...base, live: { serial: "A", notAfter: at(7) } }, expect: [["certificate-expiry", "7d", "critical"]] },
   { name: "2 days left", facts: { ...base, live: { serial: "A", notAfter: at(2) } }, expect: [["certificate-expiry", "3d", "critical"]] },
   { name: "0.5 days left", facts: { ...base, live: { serial: "A", notAfter: at(0.5) } }, expect: [["certificate-expiry", "1d", "critical"]] },
-  { name: "expired today", facts: { ...base, live: { serial: "A", notAfter: at(-0.2) } }, expect: [["certificate-expiry", "expired+0d", "critical"]] },
-  { name: "expired 2.5 days ago", facts: { ...base, live: { serial: "A", notAfter: at(-2.5) } }, expect: [["certificate-expiry", "expired+2d", "critical"]] },
-  { name: "custom thresholds [60, 10]", facts: { ...base, expiryDays: [60, 10], live: { serial: "A", notAfter: at(45) } }, expect: [["certificate-expiry", "60d", "warning"]] },
+  {
+    name: "expired today",
+    facts: { ...base, live: { serial: "A", notAfter: at(-0.2) } },
+    expect: [["certificate-expiry", "expired+0d", "critical"]],
+  },
+  {
+    name: "expired 2.5 days ago",
+    facts: { ...base, live: { serial: "A", notAfter: at(-2.5) } },
+    expect: [["certificate-expiry", "expired+2d", "critical"]],
+  },
+  {
+    name: "custom thresholds [60, 10]",
+    facts: { ...base, expiryDays: [60, 10], live: { serial: "A", notAfter: at(45) } },
+    expect: [["certificate-expiry", "60d", "warning"]],
+  },
   {
     name: "CSR sent 7 days ago",
-    facts: { ...base, live: { serial: "A", notAfter: at(60) }, pending: { id: 1, state: "sent", createdAt: at(-7), sentAt: at(-7), awaitingRegistration: false } },
+    facts: {
+      ...base,
+      live: { serial: "A", notAfter: at(60) },
+      pending: { id: 1, state: "sent", createdAt: at(-7), sentAt: at(-7), awaitingRegistration: false },
+    },
     expect: [["csr-unanswered", "1", "warning"]],
   },
   {
     name: "CSR sent 6 days ago",
-    facts: { ...base, live: { serial: "A", notAfter: at(60) }, pending: { id: 1, state: "sent", createdAt: at(-6), sentAt: at(-6), awaitingRegistration: false } },
+    facts: {
+      ...base,
+      live: { serial: "A", notAfter: at(60) },
+      pending: { id: 1, state: "sent", createdAt: at(-6), sentAt: at(-6), awaitingRegistration: false },
+    },
     expect: [],
   },
   {
@@ -44,16 +64,26 @@ const cases: { name: string; facts: CredentialFacts; expect: [string, string, st
   {
     name: "awaiting registration, old one valid for 20 days",
     facts: { ...base, live: { serial: "A", notAfter: at(20) }, pending: { id: 1, state: "signed", createdAt: at(-3), awaitingRegistration: true } },
-    expect: [["certificate-expiry", "30d", "warning"], ["awaiting-registration", "warning", "warning"]],
+    expect: [
+      ["certificate-expiry", "30d", "warning"],
+      ["awaiting-registration", "warning", "warning"],
+    ],
   },
   {
     name: "awaiting registration, old one expires in 5 days",
     facts: { ...base, live: { serial: "A", notAfter: at(5) }, pending: { id: 1, state: "signed", createdAt: at(-3), awaitingRegistration: true } },
-    expect: [["certificate-expiry", "7d", "critical"], ["awaiting-registration", "critical", "critical"]],
+    expect: [
+      ["certificate-expiry", "7d", "critical"],
+      ["awaiting-registration", "critical", "critical"],
+    ],
   },
   {
     name: "token failing, token valid for an hour",
-    facts: { ...base, live: { serial: "A", notAfter: at(60) }, token: { failures: 2, expiresAt: new Date(now.getTime() + 3600_000), lastError: "HTTP 500" } },
+    facts: {
+      ...base,
+      live: { serial: "A", notAfter: at(60) },
+      token: { failures: 2, expiresAt: new Date(now.getTime() + 3600_000), lastError: "HTTP 500" },
+    },
     expect: [["token-failing", "warning", "warning"]],
   },
   {
@@ -77,12 +107,23 @@ for (const c of cases) {
 }
 
 test("situations: daemon-wide SMTP failure, unmatched refusal and unclean restart (events)", () => {
-  const got = situations([], { smtpFailing: { attempts: 3, error: "ECONNREFUSED" }, uncleanRestartAt: "T", unmatchedRefusal: { id: 9, file: "f", check: "key-match", reason: "r" } }, now);
-  assert.deepEqual(got.map((s) => [s.credential, s.kind, s.stage, !!s.event]), [
-    [null, "smtp-failing", "1", false],
-    [null, "certificate-refused", "9", true],
-    [null, "daemon-restart", "T", true],
-  ]);
+  const got = situations(
+    [],
+    {
+      smtpFailing: { attempts: 3, error: "ECONNREFUSED" },
+      uncleanRestartAt: "T",
+      unmatchedRefusal: { id: 9, file: "f", check: "key-match", reason: "r" },
+    },
+    now,
+  );
+  assert.deepEqual(
+    got.map((s) => [s.credential, s.kind, s.stage, !!s.event]),
+    [
+      [null, "smtp-failing", "1", false],
+      [null, "certificate-refused", "9", true],
+      [null, "daemon-restart", "T", true],
+    ],
+  );
 });
 
 test("planAlerts: once per stage, escalation fires again, ended situations resolve", () => {
@@ -92,9 +133,20 @@ test("planAlerts: once per stage, escalation fires again, ended situations resol
     { id: 2, credential: "a", kind: "token-failing", stage: "warning", event: false },
   ];
   const plan = planAlerts(open, [s("certificate-expiry", "30d"), s("csr-unanswered", "1")]);
-  assert.deepEqual(plan.fire.map((f) => f.kind), ["csr-unanswered"], "30d already sent: not again");
-  assert.deepEqual(plan.resolve.map((r) => r.id), [2], "token recovered: resolved");
+  assert.deepEqual(
+    plan.fire.map((f) => f.kind),
+    ["csr-unanswered"],
+    "30d already sent: not again",
+  );
+  assert.deepEqual(
+    plan.resolve.map((r) => r.id),
+    [2],
+    "token recovered: resolved",
+  );
   const esc = planAlerts(open, [s("certificate-expiry", "14d"), s("token-failing", "warning")]);
-  assert.deepEqual(esc.fire.map((f) => f.stage), ["14d"]);
+  assert.deepEqual(
+    esc.fire.map((f) => f.stage),
+    ["14d"],
+  );
   assert.deepEqual(esc.resolve, []);
 });

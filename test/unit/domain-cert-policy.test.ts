@@ -53,14 +53,29 @@ table(signatureAlgorithm, [
   { name: "Ed25519", facts: { signatureOid: "1.3.101.112" } },
   { name: "RSASSA-PSS with SHA-256", facts: { signatureOid: "1.2.840.113549.1.1.10", pssHashOid: "2.16.840.1.101.3.4.2.1" } },
   { name: "RSASSA-PSS with SHA-512", facts: { signatureOid: "1.2.840.113549.1.1.10", pssHashOid: "2.16.840.1.101.3.4.2.3" } },
-  { name: "RSASSA-PSS with SHA-1 refused", facts: { signatureOid: "1.2.840.113549.1.1.10", pssHashOid: "1.3.14.3.2.26" }, refused: /RSASSA-PSS over SHA-1/ },
-  { name: "sha1WithRSAEncryption refused", facts: { signatureOid: "1.2.840.113549.1.1.5" }, refused: /signed with sha1WithRSAEncryption, which credd does not accept/ },
+  {
+    name: "RSASSA-PSS with SHA-1 refused",
+    facts: { signatureOid: "1.2.840.113549.1.1.10", pssHashOid: "1.3.14.3.2.26" },
+    refused: /RSASSA-PSS over SHA-1/,
+  },
+  {
+    name: "sha1WithRSAEncryption refused",
+    facts: { signatureOid: "1.2.840.113549.1.1.5" },
+    refused: /signed with sha1WithRSAEncryption, which credd does not accept/,
+  },
   { name: "md5WithRSAEncryption refused", facts: { signatureOid: "1.2.840.113549.1.1.4" }, refused: /md5WithRSAEncryption/ },
   { name: "ecdsa-with-SHA1 refused", facts: { signatureOid: "1.2.840.10045.4.1" }, refused: /ecdsa-with-SHA1/ },
   { name: "an unknown OID refused, shown as the OID", facts: { signatureOid: "1.2.3.4" }, refused: /signed with 1\.2\.3\.4/ },
   { name: "SHA-1 on an intermediate refused", facts: { role: "intermediate", signatureOid: "1.2.840.113549.1.1.5" }, refused: /sha1WithRSA/ },
-  { name: "SHA-1 on a pinned CA that is not self-signed refused", facts: { role: "anchor", signatureOid: "1.2.840.113549.1.1.5" }, refused: /sha1WithRSA/ },
-  { name: "SHA-1 self-signature of the anchor: not checked (trusted by fingerprint)", facts: { role: "anchor", selfSigned: true, signatureOid: "1.2.840.113549.1.1.5" } },
+  {
+    name: "SHA-1 on a pinned CA that is not self-signed refused",
+    facts: { role: "anchor", signatureOid: "1.2.840.113549.1.1.5" },
+    refused: /sha1WithRSA/,
+  },
+  {
+    name: "SHA-1 self-signature of the anchor: not checked (trusted by fingerprint)",
+    facts: { role: "anchor", selfSigned: true, signatureOid: "1.2.840.113549.1.1.5" },
+  },
 ]);
 
 table(keySize, [
@@ -89,20 +104,34 @@ table(serialNumber, [
 
 table(criticalExtensions, [
   { name: "none critical", facts: {} },
-  { name: "basicConstraints, keyUsage, extendedKeyUsage, subjectAltName, certificatePolicies", facts: { criticalExtensions: ["2.5.29.19", "2.5.29.15", "2.5.29.37", "2.5.29.17", "2.5.29.32"] } },
-  { name: "an unknown critical extension refused", facts: { criticalExtensions: ["2.5.29.19", "1.2.3.4.5"] }, refused: /critical extension 1\.2\.3\.4\.5 that credd does not process/ },
+  {
+    name: "basicConstraints, keyUsage, extendedKeyUsage, subjectAltName, certificatePolicies",
+    facts: { criticalExtensions: ["2.5.29.19", "2.5.29.15", "2.5.29.37", "2.5.29.17", "2.5.29.32"] },
+  },
+  {
+    name: "an unknown critical extension refused",
+    facts: { criticalExtensions: ["2.5.29.19", "1.2.3.4.5"] },
+    refused: /critical extension 1\.2\.3\.4\.5 that credd does not process/,
+  },
   { name: "policyConstraints critical refused (not processed)", facts: { criticalExtensions: ["2.5.29.36"] }, refused: /2\.5\.29\.36/ },
 ]);
 
 table(nameConstraints, [
   { name: "no nameConstraints", facts: { role: "intermediate" } },
-  { name: "a name-constrained intermediate refused", facts: { role: "intermediate", nameConstraints: true }, refused: /carries nameConstraints, which credd does not evaluate/ },
+  {
+    name: "a name-constrained intermediate refused",
+    facts: { role: "intermediate", nameConstraints: true },
+    refused: /carries nameConstraints, which credd does not evaluate/,
+  },
   { name: "a name-constrained anchor refused", facts: { role: "anchor", selfSigned: true, nameConstraints: true }, refused: /nameConstraints/ },
 ]);
 
 describe("checkPath", () => {
   it("lists the checks in order, each once", () => {
-    assert.deepEqual(CERTIFICATE_POLICY.map((c) => c.name), ["signature-algorithm", "key-size", "serial", "critical-extension", "name-constraints"]);
+    assert.deepEqual(
+      CERTIFICATE_POLICY.map((c) => c.name),
+      ["signature-algorithm", "key-size", "serial", "critical-extension", "name-constraints"],
+    );
   });
   it("passes a path that meets the policy", () => {
     assert.equal(checkPath([base, { ...base, role: "anchor", selfSigned: true, label: 'CA "CN=ca"' }]), undefined);

@@ -136,7 +136,14 @@ const caCases: { name: string; leaf: [number, number]; caAhead?: number; action:
   { name: "CA outlives the leaf: the leaf decides", leaf: [165, 200], caAhead: 900, action: "none", renewIn: 78, by: "leaf" },
   { name: "CA expires in 60 days, leaf in 200: due in 30", leaf: [165, 200], caAhead: 60, action: "none", renewIn: 30, by: "ca" },
   { name: "CA expires in 29 days, leaf in 200: due now", leaf: [165, 200], caAhead: 29, action: "renew", renewIn: -1, by: "ca" },
-  { name: "CA expiry minus 30 days just after the leaf's third-of-life date", leaf: [165, 200], caAhead: 109, action: "none", renewIn: 78, by: "leaf" },
+  {
+    name: "CA expiry minus 30 days just after the leaf's third-of-life date",
+    leaf: [165, 200],
+    caAhead: 109,
+    action: "none",
+    renewIn: 78,
+    by: "leaf",
+  },
 ];
 for (const c of caCases) {
   test(`decide: ${c.name}`, () => {

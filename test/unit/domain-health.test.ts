@@ -12,7 +12,12 @@ const cases: { name: string; input: HealthInput; severity: string; problem?: Reg
   { name: "valid, recent check", input: { ...base, liveNotAfter: at(200), renewAt: at(80) }, severity: "ok" },
   { name: "no certificate", input: base, severity: "warning", problem: /no certificate/ },
   { name: "renewal pending", input: { ...base, liveNotAfter: at(25), pendingState: "sent" }, severity: "warning", problem: /renewal sent/ },
-  { name: "renewal due, not started", input: { ...base, liveNotAfter: at(25), renewAt: at(-5) }, severity: "warning", problem: /due but not started/ },
+  {
+    name: "renewal due, not started",
+    input: { ...base, liveNotAfter: at(25), renewAt: at(-5) },
+    severity: "warning",
+    problem: /due but not started/,
+  },
   { name: "6 days left", input: { ...base, liveNotAfter: at(6.5), pendingState: "sent" }, severity: "critical", problem: /expires in 6 days/ },
   { name: "7 days left is a warning", input: { ...base, liveNotAfter: at(7.5), pendingState: "sent" }, severity: "warning" },
   { name: "expired", input: { ...base, liveNotAfter: at(-2) }, severity: "critical", problem: /expired/ },
@@ -36,7 +41,11 @@ for (const c of cases) {
   test(`health: ${c.name}`, () => {
     const h = assessHealth(c.input, now);
     assert.equal(h.severity, c.severity, h.problems.join("; "));
-    if (c.problem) assert.ok(h.problems.some((p) => c.problem!.test(p)), h.problems.join("; "));
+    if (c.problem)
+      assert.ok(
+        h.problems.some((p) => c.problem!.test(p)),
+        h.problems.join("; "),
+      );
     if (c.severity === "ok") assert.deepEqual(h.problems, []);
   });
 }

@@ -14,7 +14,10 @@ test("SQL only under src/store/: the check from issue 14, as anyone can run it",
   const r = spawnSync("grep", ["-rn", "SELECT\\|INSERT\\|UPDATE\\|DELETE", "src", "--include=*.ts"], { cwd: ROOT, encoding: "utf8" });
   assert.ok(r.status === 0 || r.status === 1, `grep failed: ${r.stderr}`);
   const lines = r.stdout.split("\n").filter((l) => l !== "");
-  assert.ok(lines.some((l) => l.startsWith("src/store/")), "the grep finds the store's own SQL (so it searches the right tree)");
+  assert.ok(
+    lines.some((l) => l.startsWith("src/store/")),
+    "the grep finds the store's own SQL (so it searches the right tree)",
+  );
   const outside = lines.filter((l) => !l.startsWith("src/store/"));
   assert.deepEqual(outside, [], "SQL outside src/store/: move it into a store/ function");
 });

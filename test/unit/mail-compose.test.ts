@@ -7,8 +7,7 @@ import { composeCsrMail, composeRegistrationMail } from "../../src/mail/compose.
 import type { OutgoingMail } from "../../src/mail/message.js";
 import { smallConfigYaml } from "../helpers/credd.js";
 
-const configFrom = (from: string) =>
-  parseConfig(smallConfigYaml({ smtpUrl: "smtp://mail.example:587", from }), "/etc/credd/credd.yaml");
+const configFrom = (from: string) => parseConfig(smallConfigYaml({ smtpUrl: "smtp://mail.example:587", from }), "/etc/credd/credd.yaml");
 
 const composers: Record<string, (config: ReturnType<typeof configFrom>) => OutgoingMail> = {
   "CSR email": (config) =>

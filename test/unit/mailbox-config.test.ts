@@ -53,14 +53,27 @@ describe("mailbox config", () => {
   refused_folder: credd/refused
 `);
     assert.deepEqual(c.mailbox, {
-      imap: { host: "imap.partner.example", port: 993, user: "credd@partner.example", password_file: "/etc/credd/imap-password", ca_file: "/etc/credd/imap-ca.pem", folder: "INBOX" },
+      imap: {
+        host: "imap.partner.example",
+        port: 993,
+        user: "credd@partner.example",
+        password_file: "/etc/credd/imap-password",
+        ca_file: "/etc/credd/imap-ca.pem",
+        folder: "INBOX",
+      },
       senders: ["@mpsa.com"],
       download_hosts: [],
       done_folder: "credd/done",
       refused_folder: "credd/refused",
     });
     const d = parse("  maildir: /var/mail/credd\n").mailbox;
-    assert.deepEqual(d, { maildir: "/var/mail/credd", senders: ["@mpsa.com"], download_hosts: [], done_folder: "credd/done", refused_folder: "credd/refused" });
+    assert.deepEqual(d, {
+      maildir: "/var/mail/credd",
+      senders: ["@mpsa.com"],
+      download_hosts: [],
+      done_folder: "credd/done",
+      refused_folder: "credd/refused",
+    });
     const t = parse("  imap: { host: outlook.office365.com, user: credd@partner.example, access_token_file: token }\n").mailbox!.imap!;
     assert.equal(t.port, 993);
     assert.equal(t.folder, "INBOX");
@@ -69,22 +82,61 @@ describe("mailbox config", () => {
 
   const cases: Array<[string, string, RegExp]> = [
     ["no source", "  senders: ['@mpsa.com']\n", /credd\.yaml:\d+: mailbox\.imap: is missing: the mailbox section needs a source \(fix: add imap:/],
-    ["two sources", "  maildir: /var/mail/credd\n  imap: { host: h.example, user: u, password_file: /p }\n", /mailbox\.maildir: is set beside mailbox\.imap: credd reads one source \(fix: keep either/],
-    ["a password in the YAML", "  imap: { host: h.example, user: u, password: hunter2 }\n", /:\d+: mailbox\.imap\.password: secrets only come from files/],
-    ["no password or token", "  imap: { host: h.example, user: u }\n", /mailbox\.imap\.password_file: is missing: credd needs a password \(or an OAuth2 token\)/],
-    ["both password and token", "  imap: { host: h.example, user: u, password_file: /p, access_token_file: /t }\n", /mailbox\.imap\.access_token_file: is set beside password_file/],
-    ["a URL as host", "  imap: { host: 'imaps://imap.partner.example:993', user: u, password_file: /p }\n", /mailbox\.imap\.host: is not a host name, got "imaps:\/\/imap\.partner\.example:993" \(fix: write the host name alone, e\.g\. "imap\.partner\.example"\)/],
-    ["a port out of range", "  imap: { host: h.example, port: 99999, user: u, password_file: /p }\n", /mailbox\.imap\.port: must be a whole number of port from 1 to 65535/],
-    ["a sender that is no address", "  maildir: /m\n  senders: [mpsa.com]\n", /mailbox\.senders\[0\]: is not an email address: it has no @, got "mpsa\.com"/],
-    ["a download host with a scheme", "  maildir: /m\n  download_hosts: ['https://dl.example/x']\n", /mailbox\.download_hosts\[0\]: is not a host name.*fix: write the host name alone, e\.g\. "dl\.example"/],
-    ["one folder for both", "  maildir: /m\n  done_folder: credd\n  refused_folder: credd\n", /mailbox\.refused_folder: is the same folder as done_folder/],
+    [
+      "two sources",
+      "  maildir: /var/mail/credd\n  imap: { host: h.example, user: u, password_file: /p }\n",
+      /mailbox\.maildir: is set beside mailbox\.imap: credd reads one source \(fix: keep either/,
+    ],
+    [
+      "a password in the YAML",
+      "  imap: { host: h.example, user: u, password: hunter2 }\n",
+      /:\d+: mailbox\.imap\.password: secrets only come from files/,
+    ],
+    [
+      "no password or token",
+      "  imap: { host: h.example, user: u }\n",
+      /mailbox\.imap\.password_file: is missing: credd needs a password \(or an OAuth2 token\)/,
+    ],
+    [
+      "both password and token",
+      "  imap: { host: h.example, user: u, password_file: /p, access_token_file: /t }\n",
+      /mailbox\.imap\.access_token_file: is set beside password_file/,
+    ],
+    [
+      "a URL as host",
+      "  imap: { host: 'imaps://imap.partner.example:993', user: u, password_file: /p }\n",
+      /mailbox\.imap\.host: is not a host name, got "imaps:\/\/imap\.partner\.example:993" \(fix: write the host name alone, e\.g\. "imap\.partner\.example"\)/,
+    ],
+    [
+      "a port out of range",
+      "  imap: { host: h.example, port: 99999, user: u, password_file: /p }\n",
+      /mailbox\.imap\.port: must be a whole number of port from 1 to 65535/,
+    ],
+    [
+      "a sender that is no address",
+      "  maildir: /m\n  senders: [mpsa.com]\n",
+      /mailbox\.senders\[0\]: is not an email address: it has no @, got "mpsa\.com"/,
+    ],
+    [
+      "a download host with a scheme",
+      "  maildir: /m\n  download_hosts: ['https://dl.example/x']\n",
+      /mailbox\.download_hosts\[0\]: is not a host name.*fix: write the host name alone, e\.g\. "dl\.example"/,
+    ],
+    [
+      "one folder for both",
+      "  maildir: /m\n  done_folder: credd\n  refused_folder: credd\n",
+      /mailbox\.refused_folder: is the same folder as done_folder/,
+    ],
     ["a folder climbing out", "  maildir: /m\n  done_folder: ../x\n", /mailbox\.done_folder: is not a usable folder name, got "\.\.\/x"/],
     ["an unknown key", "  maildir: /m\n  download_host: [a.example]\n", /mailbox\.download_host: unknown key \(did you mean "download_hosts"\?\)/],
   ];
   for (const [name, yaml, re] of cases) {
     test(`refused: ${name}`, () => {
       const lines = problems(yaml);
-      assert.ok(lines.some((l) => re.test(l) && l.startsWith(file)), `${re}\n${lines.join("\n")}`);
+      assert.ok(
+        lines.some((l) => re.test(l) && l.startsWith(file)),
+        `${re}\n${lines.join("\n")}`,
+      );
     });
   }
 

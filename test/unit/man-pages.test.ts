@@ -35,7 +35,21 @@ const base = () => ({
 const load = (tree: unknown): Config => parseConfig(JSON.stringify(tree), "/etc/credd/credd.yaml", {});
 
 /** The mapping paths of the config, as the table writes them ("" is the top level). */
-const MAPPINGS = ["", "smtp", "alerts", "stellantis", "credentials[]", "credentials[].subject", "credentials[].key", "credentials[].oauth", "credentials[].basic_auth", "credentials[].api", "credentials[].proxy", "mailbox", "mailbox.imap"];
+const MAPPINGS = [
+  "",
+  "smtp",
+  "alerts",
+  "stellantis",
+  "credentials[]",
+  "credentials[].subject",
+  "credentials[].key",
+  "credentials[].oauth",
+  "credentials[].basic_auth",
+  "credentials[].api",
+  "credentials[].proxy",
+  "mailbox",
+  "mailbox.imap",
+];
 
 /** The keys the validator accepts at `path`: from its message for a key far from all of them. */
 function acceptedKeys(path: string): string[] {
@@ -79,7 +93,8 @@ test("the config key table lists exactly the keys the validator accepts, in ever
     const inTable = [...table].filter((k) => k.startsWith(prefix) && !k.slice(prefix.length).includes("."));
     assert.deepEqual([...inTable].sort(), [...accepted].sort(), `keys of ${path || "the top level"}: table vs validator`);
   }
-  for (const k of table) assert.ok(MAPPINGS.includes(k.split(".").slice(0, -1).join(".")), `${k}: its mapping is not checked here; add it to MAPPINGS`);
+  for (const k of table)
+    assert.ok(MAPPINGS.includes(k.split(".").slice(0, -1).join(".")), `${k}: its mapping is not checked here; add it to MAPPINGS`);
 });
 
 test("a key left out is loaded with the default the table gives", () => {
@@ -114,14 +129,16 @@ test("credd(1): every command, its usage and options, the global options, exit c
     assert.ok(page.includes(inPage(`--${o}`)), `global option --${o}`);
     if (spec.short) assert.ok(page.includes(inPage(`-${spec.short}, --${o}`)), `-${spec.short}`);
   }
-  for (const s of ["NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "OPTIONS", "EXIT STATUS", "ENVIRONMENT", "FILES", "SEE ALSO"]) assert.match(page, new RegExp(`^\\.SH ${s}$`, "m"));
+  for (const s of ["NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "OPTIONS", "EXIT STATUS", "ENVIRONMENT", "FILES", "SEE ALSO"])
+    assert.match(page, new RegExp(`^\\.SH ${s}$`, "m"));
   assert.ok(page.includes(inPage("2 a command-line mistake")), "the exit codes of the global help");
   assert.ok(page.includes("CREDD_CONFIG"));
 });
 
 test("credd.yaml(5): every config key with its default", () => {
   const page = configPage();
-  for (const k of CONFIG_KEYS) assert.ok(page.includes(`\\fB${inPage(k.key)}\\fR: \\fI${inPage(k.value)}\\fR  [${inPage(k.default)}]`), `${k.key} missing`);
+  for (const k of CONFIG_KEYS)
+    assert.ok(page.includes(`\\fB${inPage(k.key)}\\fR: \\fI${inPage(k.value)}\\fR  [${inPage(k.default)}]`), `${k.key} missing`);
   assert.ok(page.includes(inPage("metrics_file: /var/lib/prometheus/node-exporter/credd.prom")), "the example config is in it");
 });
 
@@ -130,7 +147,8 @@ test("roff: backslashes, minus signs and leading dots cannot become requests", (
 });
 
 test("groff renders both pages without a warning, and man -l reads them", async (t) => {
-  if (spawnSync("sh", ["-c", "command -v groff && command -v man"]).status !== 0) return t.skip("groff or man not installed (Debian groff-base, man-db): the pages were not rendered");
+  if (spawnSync("sh", ["-c", "command -v groff && command -v man"]).status !== 0)
+    return t.skip("groff or man not installed (Debian groff-base, man-db): the pages were not rendered");
   const dir = makeTempDir("credd-man-");
   writeFileSync(join(dir, "credd.1"), await creddPage());
   writeFileSync(join(dir, "credd.yaml.5"), configPage());
@@ -138,7 +156,10 @@ test("groff renders both pages without a warning, and man -l reads them", async 
     const g = spawnSync("groff", ["-man", "-Tutf8", "-ww", "-z", join(dir, f)], { encoding: "utf8", env: { ...process.env, LC_ALL: "C.UTF-8" } });
     assert.equal(g.status, 0, g.stderr);
     assert.equal(g.stderr, "", `${f}: groff warnings`);
-    const m = spawnSync("man", ["-l", join(dir, f)], { encoding: "utf8", env: { ...process.env, LC_ALL: "C.UTF-8", MANPAGER: "cat", PAGER: "cat", MANWIDTH: "100" } });
+    const m = spawnSync("man", ["-l", join(dir, f)], {
+      encoding: "utf8",
+      env: { ...process.env, LC_ALL: "C.UTF-8", MANPAGER: "cat", PAGER: "cat", MANWIDTH: "100" },
+    });
     assert.equal(m.status, 0, m.stderr);
     assert.match(m.stdout, f === "credd.1" ? /credd status \[NAME\] \[--json\]/ : /credentials\[\]\.oauth\.scope: SCOPE {2}\[openid\]/);
   }

@@ -26,6 +26,9 @@ test("the unit's ExecStart gives node --no-opt, and the bench reads exactly that
   assert.deepEqual(unitNodeFlags(unit), ["--no-opt"]);
   assert.deepEqual(unitNodeFlags(), ["--no-opt"], "read from systemd/credd.service");
   assert.deepEqual(unitNodeFlags("ExecStart=/usr/bin/node /usr/lib/credd/dist/main.js run\n"), []);
-  assert.deepEqual(unitNodeFlags("ExecStart=/usr/bin/node --no-opt --max-old-space-size=64 /opt/credd/dist/main.js --config x run\n"), ["--no-opt", "--max-old-space-size=64"]);
+  assert.deepEqual(unitNodeFlags("ExecStart=/usr/bin/node --no-opt --max-old-space-size=64 /opt/credd/dist/main.js --config x run\n"), [
+    "--no-opt",
+    "--max-old-space-size=64",
+  ]);
   assert.throws(() => unitNodeFlags("ExecStart=/usr/bin/credd run\n"), /no "ExecStart=NODE \[FLAGS\] \.\.\.\/dist\/main\.js/);
 });

@@ -102,7 +102,7 @@ describe("subjectName and readName", () => {
   });
 
   it("keeps RFC 4514 special characters as plain values (no string parsing involved)", () => {
-    const dn: StellantisDn = { ...DN, O: "Acme, Inc. (EU) + Co = \"Best\"", ST: "#1 Region" };
+    const dn: StellantisDn = { ...DN, O: 'Acme, Inc. (EU) + Co = "Best"', ST: "#1 Region" };
     const read = readName(buildName(dn));
     assert.deepEqual(compareDn(dn, read), []);
     assert.equal(read.find((a) => a.type === "O")?.stringType, "UTF8String"); // '"' is not PrintableString
@@ -111,9 +111,15 @@ describe("subjectName and readName", () => {
 
   it("reads a DER Name given as bytes", () => {
     const der = buildName(DN);
-    assert.deepEqual(readName(der).map((a) => a.value), DN_ORDER.map((k) => DN[k]));
+    assert.deepEqual(
+      readName(der).map((a) => a.value),
+      DN_ORDER.map((k) => DN[k]),
+    );
     const copy = new Uint8Array(der).buffer;
-    assert.deepEqual(readName(copy).map((a) => a.type), [...DN_ORDER]);
+    assert.deepEqual(
+      readName(copy).map((a) => a.type),
+      [...DN_ORDER],
+    );
   });
 
   // The exact bytes of these subjects as credd has always sent them (first from @peculiar/x509's
@@ -156,7 +162,10 @@ describe("subjectName and readName", () => {
   it("flattens a multi-valued RDN in encoded order", () => {
     // SEQUENCE { SET { CN=a, OU=b }, SET { C=FR } }, all PrintableString.
     const der = Buffer.from("30233114300806035504031301613008060355040b130162310b3009060355040613024652", "hex");
-    assert.deepEqual(readName(der).map((a) => `${a.type}=${a.value}`), ["CN=a", "OU=b", "C=FR"]);
+    assert.deepEqual(
+      readName(der).map((a) => `${a.type}=${a.value}`),
+      ["CN=a", "OU=b", "C=FR"],
+    );
   });
 
   const refusals: Array<[string, Partial<StellantisDn>, RegExp]> = [
@@ -167,12 +176,18 @@ describe("subjectName and readName", () => {
   ];
   for (const [name, patch, re] of refusals) {
     it(`refuses ${name}`, () => {
-      assert.throws(() => subjectName({ ...DN, ...patch } as StellantisDn), (e: unknown) => e instanceof RefusedError && e.check === "dn" && re.test(e.message));
+      assert.throws(
+        () => subjectName({ ...DN, ...patch } as StellantisDn),
+        (e: unknown) => e instanceof RefusedError && e.check === "dn" && re.test(e.message),
+      );
     });
   }
 
   it("refuses bytes that are not a DER Name", () => {
-    assert.throws(() => readName(Buffer.from("hello")), (e: unknown) => e instanceof RefusedError && e.check === "parse");
+    assert.throws(
+      () => readName(Buffer.from("hello")),
+      (e: unknown) => e instanceof RefusedError && e.check === "parse",
+    );
     const der = buildName(DN);
     assert.throws(() => readName(der.subarray(0, der.length - 3)), /not valid DER/);
   });
@@ -193,9 +208,6 @@ describe("isPrintableString", () => {
 
 describe("formatDn", () => {
   it("prints in Stellantis order for people", () => {
-    assert.equal(
-      formatDn(DN),
-      "C=FR, ST=Ile de France, L=Paris, O=Free2Move, OU=Programs Partners, CN=MZP128745, emailAddress=it@partner.example",
-    );
+    assert.equal(formatDn(DN), "C=FR, ST=Ile de France, L=Paris, O=Free2Move, OU=Programs Partners, CN=MZP128745, emailAddress=it@partner.example");
   });
 });

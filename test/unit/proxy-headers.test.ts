@@ -6,21 +6,38 @@ import { endToEnd, loggablePath, replayable } from "../../src/proxy/headers.js";
 
 test("endToEnd drops hop-by-hop headers, those Connection names, and (requests) what credd sets", () => {
   const raw = [
-    "Host", "127.0.0.1:8301",
-    "Connection", "keep-alive, X-Hop",
-    "X-Hop", "1",
-    "Keep-Alive", "timeout=5",
-    "TE", "trailers",
-    "Transfer-Encoding", "chunked",
-    "Upgrade", "h2c",
-    "Proxy-Authorization", "Basic eA==",
-    "Authorization", "Bearer app-token",
-    "X-Forwarded-For", "10.0.0.1",
-    "Accept", "application/hal+json",
-    "X-Trace", "a",
-    "X-Trace", "b",
+    "Host",
+    "127.0.0.1:8301",
+    "Connection",
+    "keep-alive, X-Hop",
+    "X-Hop",
+    "1",
+    "Keep-Alive",
+    "timeout=5",
+    "TE",
+    "trailers",
+    "Transfer-Encoding",
+    "chunked",
+    "Upgrade",
+    "h2c",
+    "Proxy-Authorization",
+    "Basic eA==",
+    "Authorization",
+    "Bearer app-token",
+    "X-Forwarded-For",
+    "10.0.0.1",
+    "Accept",
+    "application/hal+json",
+    "X-Trace",
+    "a",
+    "X-Trace",
+    "b",
   ];
-  assert.deepEqual(endToEnd(raw, true), [["Accept", "application/hal+json"], ["X-Trace", "a"], ["X-Trace", "b"]]);
+  assert.deepEqual(endToEnd(raw, true), [
+    ["Accept", "application/hal+json"],
+    ["X-Trace", "a"],
+    ["X-Trace", "b"],
+  ]);
   // Responses keep Authorization-like and forwarding headers (they are the API's), not hop-by-hop ones.
   assert.deepEqual(endToEnd(["Connection", "close", "Content-Type", "application/json", "WWW-Authenticate", "Bearer"], false), [
     ["Content-Type", "application/json"],

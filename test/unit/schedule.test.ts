@@ -34,7 +34,11 @@ test("the period depends only on the time given: a weekday schedule counts its w
     assert.equal(schedulePeriodMs("0 9 * * 1-5", new Date(2026, 10, day, 12, 0, 0)), 3 * DAY, `from the ${day}th`);
   }
   assert.equal(schedulePeriodMs("*/10 * * * *", new Date(2030, 0, 1)), 10 * MIN);
-  assert.equal(schedulePeriodMs("0 0 29 2 *", new Date(2026, 0, 1)), (new Date(2032, 1, 29).getTime() - new Date(2028, 1, 29).getTime()), "29 February: 2028, 2032, 2036");
+  assert.equal(
+    schedulePeriodMs("0 0 29 2 *", new Date(2026, 0, 1)),
+    new Date(2032, 1, 29).getTime() - new Date(2028, 1, 29).getTime(),
+    "29 February: 2028, 2032, 2036",
+  );
 });
 
 test("runsAfter: the next runs strictly after the given time, a table", () => {
@@ -53,7 +57,18 @@ test("runsAfter: the next runs strictly after the given time, a table", () => {
 });
 
 test("agrees with node-cron's getNextRuns (which counts from the system clock, so this test does too)", () => {
-  for (const expr of ["*/10 * * * *", "0 9,17 * * *", "15 3 * * 0", "0 0 29 2 *", "0 */6 * * *", "30 8 1,15 * *", "0 12 * 6 1-5", "0 0 L * *", "0 0 * * 1#2", "0 0 * * MON"]) {
+  for (const expr of [
+    "*/10 * * * *",
+    "0 9,17 * * *",
+    "15 3 * * 0",
+    "0 0 29 2 *",
+    "0 */6 * * *",
+    "30 8 1,15 * *",
+    "0 12 * 6 1-5",
+    "0 0 L * *",
+    "0 0 * * 1#2",
+    "0 0 * * MON",
+  ]) {
     const task = cron.createTask(expr, () => undefined);
     const before = Date.now();
     const runs = task.getNextRuns(3).map((d) => d.getTime());
@@ -93,7 +108,8 @@ test("firstRunAtOrAfter agrees with node-cron's match: the run matches, no minut
     const task = cron.createTask(expr, () => undefined);
     const at = firstRunAtOrAfter(expr, from)!;
     assert.ok(task.match(at), `${expr}: ${at.toString()} is a run`);
-    for (let t = Math.ceil(from.getTime() / MIN) * MIN; t < at.getTime(); t += MIN) assert.ok(!task.match(new Date(t)), `${expr}: no run at ${new Date(t).toString()}`);
+    for (let t = Math.ceil(from.getTime() / MIN) * MIN; t < at.getTime(); t += MIN)
+      assert.ok(!task.match(new Date(t)), `${expr}: no run at ${new Date(t).toString()}`);
     void task.destroy();
   }
 });

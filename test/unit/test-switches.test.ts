@@ -20,7 +20,10 @@ test("the tick knobs: only numbers are taken", () => {
   const cases: [NodeJS.ProcessEnv, ReturnType<typeof daemonTicksFromEnv>][] = [
     [{}, {}],
     [{ CREDD_OUTBOX_TICK_MS: "200" }, { outboxTickMs: 200 }],
-    [{ CREDD_INBOX_POLL_MS: "50", CREDD_INBOX_MIN_AGE_MS: "0", CREDD_TOKEN_TICK_MS: "300" }, { inboxPollMs: 50, inboxMinAgeMs: 0, tokenTickMs: 300 }],
+    [
+      { CREDD_INBOX_POLL_MS: "50", CREDD_INBOX_MIN_AGE_MS: "0", CREDD_TOKEN_TICK_MS: "300" },
+      { inboxPollMs: 50, inboxMinAgeMs: 0, tokenTickMs: 300 },
+    ],
     [{ CREDD_OUTBOX_TICK_MS: "fast", CREDD_TOKEN_TICK_MS: "" }, {}],
   ];
   for (const [env, want] of cases) assert.deepEqual(daemonTicksFromEnv(env), want, JSON.stringify(env));
@@ -37,7 +40,10 @@ test("run refuses a switch under systemd, unless CREDD_ALLOW_TEST_SWITCHES=1; ou
       return err.message;
     }
   };
-  assert.match(refused({ ...SYSTEMD, CREDD_FAKE_NOW: "2030-01-01T00:00:00Z" }) ?? "", /test switches set: CREDD_FAKE_NOW \(fix: .*CREDD_ALLOW_TEST_SWITCHES=1/);
+  assert.match(
+    refused({ ...SYSTEMD, CREDD_FAKE_NOW: "2030-01-01T00:00:00Z" }) ?? "",
+    /test switches set: CREDD_FAKE_NOW \(fix: .*CREDD_ALLOW_TEST_SWITCHES=1/,
+  );
   assert.equal(refused({ ...SYSTEMD, CREDD_FAKE_NOW: "2030-01-01T00:00:00Z", CREDD_ALLOW_TEST_SWITCHES: "1" }), undefined);
   assert.match(refused({ ...SYSTEMD, CREDD_CRASH_AT: "x", CREDD_ALLOW_TEST_SWITCHES: "yes" }) ?? "", /CREDD_CRASH_AT/, "only 1 allows");
   assert.equal(refused({ CREDD_CRASH_AT: "x" }), undefined, "not under systemd");

@@ -81,7 +81,13 @@ export function databaseText(dbFile: string): string {
     return tables
       .map((t) => {
         const rows = db.prepare(`SELECT * FROM "${t}"`).all() as Record<string, unknown>[];
-        return `${t}: ${rows.map((r) => Object.values(r).map((x) => (Buffer.isBuffer(x) ? x.toString("latin1") : String(x))).join(" | ")).join("\n")}`;
+        return `${t}: ${rows
+          .map((r) =>
+            Object.values(r)
+              .map((x) => (Buffer.isBuffer(x) ? x.toString("latin1") : String(x)))
+              .join(" | "),
+          )
+          .join("\n")}`;
       })
       .join("\n");
   } finally {
@@ -103,7 +109,9 @@ export function scanAll(bag: SecretBag, src: HygieneSources): string[] {
   for (const f of src.databases) hits.push(...bag.scan(`database ${f}`, databaseText(f)));
   src.mails.forEach((m, i) => {
     // Attachments and quoted-printable bodies are encoded in the raw message: scan it and the decoded parts.
-    const decoded = [m.parsed.subject ?? "", m.parsed.text ?? "", ...m.parsed.attachments.map((a) => Buffer.from(a.content).toString("latin1"))].join("\n");
+    const decoded = [m.parsed.subject ?? "", m.parsed.text ?? "", ...m.parsed.attachments.map((a) => Buffer.from(a.content).toString("latin1"))].join(
+      "\n",
+    );
     hits.push(...bag.scan(`email #${i + 1}`, `${m.raw.toString("latin1")}\n${decoded}`));
   });
   for (const e of src.extra ?? []) hits.push(...bag.scan(e.where, e.text));

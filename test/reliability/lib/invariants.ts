@@ -55,7 +55,11 @@ export function checkInvariants(input: InvariantInput): InvariantReport {
 
     // Every pending renewal's key is on disk, loadable, and is the key its CSR was made from.
     const pending = db.prepare(`SELECT id, credential, version, state, spki_sha256 FROM renewals WHERE state IN ${PENDING}`).all() as {
-      id: number; credential: string; version: number; state: string; spki_sha256: string;
+      id: number;
+      credential: string;
+      version: number;
+      state: string;
+      spki_sha256: string;
     }[];
     for (const r of pending) {
       const key = join(input.stateDir, "credentials", r.credential, "archive", `key-${r.version}.pem`);
@@ -66,12 +70,17 @@ export function checkInvariants(input: InvariantInput): InvariantReport {
       }
       const load = opensslOk(["pkey", "-in", key, "-noout"]);
       if (!load.ok) v.push(`${r.credential}: renewal #${r.id} key ${key} does not load: ${load.out.trim()}`);
-      else if (spkiSha256OfKey(readFileSync(key, "utf8")) !== r.spki_sha256.toLowerCase()) v.push(`${r.credential}: renewal #${r.id}: ${key} is not the key of its CSR`);
+      else if (spkiSha256OfKey(readFileSync(key, "utf8")) !== r.spki_sha256.toLowerCase())
+        v.push(`${r.credential}: renewal #${r.id}: ${key} is not the key of its CSR`);
       if (!existsSync(csr)) v.push(`${r.credential}: renewal #${r.id} has no CSR on disk: ${csr}`);
     }
 
     // Every renewal queued exactly one CSR email, in the same transaction.
-    const csrRows = db.prepare(`SELECT r.id, r.credential, COUNT(o.id) AS n FROM renewals r LEFT JOIN outbox o ON o.renewal_id = r.id AND o.kind = 'csr' GROUP BY r.id HAVING n != 1`).all();
+    const csrRows = db
+      .prepare(
+        `SELECT r.id, r.credential, COUNT(o.id) AS n FROM renewals r LEFT JOIN outbox o ON o.renewal_id = r.id AND o.kind = 'csr' GROUP BY r.id HAVING n != 1`,
+      )
+      .all();
     if (csrRows.length) v.push(`renewals without exactly one CSR email row: ${JSON.stringify(csrRows)}`);
 
     // At most one live certificate; live/ is a matching pair of a version the database knows.
@@ -93,7 +102,9 @@ export function checkInvariants(input: InvariantInput): InvariantReport {
       }
       const target = readlinkSync(link);
       const version = Number(/^\.live-(\d+)$/.exec(target)?.[1] ?? NaN);
-      const known = db.prepare("SELECT sha256 FROM certificates WHERE credential = ? AND version = ?").get(name, version) as { sha256: string } | undefined;
+      const known = db.prepare("SELECT sha256 FROM certificates WHERE credential = ? AND version = ?").get(name, version) as
+        | { sha256: string }
+        | undefined;
       if (!known) v.push(`${name}: live/ -> ${target}, a version with no certificate row`);
       const keyPath = join(link, "key.pem");
       const certPath = join(link, "cert.pem");
@@ -104,12 +115,17 @@ export function checkInvariants(input: InvariantInput): InvariantReport {
       const k = opensslOk(["pkey", "-in", keyPath, "-pubout"]);
       const c = opensslOk(["x509", "-in", certPath, "-noout", "-pubkey"]);
       if (!k.ok || !c.ok || k.out !== c.out) v.push(`${name}: live/key.pem and live/cert.pem do not match (live/ -> ${target})`);
-      if (known && new X509Certificate(readFileSync(certPath)).fingerprint256 !== known.sha256) v.push(`${name}: live/cert.pem is not the certificate recorded as version ${version}`);
+      if (known && new X509Certificate(readFileSync(certPath)).fingerprint256 !== known.sha256)
+        v.push(`${name}: live/cert.pem is not the certificate recorded as version ${version}`);
     }
 
     // The outbox: one Message-ID per row, and what the SMTP server got is rows' mails (resends keep the ID).
     const rows = db.prepare("SELECT id, message_id, kind, mail_json, sent_at FROM outbox").all() as {
-      id: number; message_id: string; kind: string; mail_json: string; sent_at: string | null;
+      id: number;
+      message_id: string;
+      kind: string;
+      mail_json: string;
+      sent_at: string | null;
     }[];
     const byId = new Map<string, (typeof rows)[number]>();
     for (const r of rows) {
@@ -130,11 +146,13 @@ export function checkInvariants(input: InvariantInput): InvariantReport {
         continue;
       }
       const subject = (JSON.parse(row.mail_json) as { subject: string }).subject;
-      if (m.parsed.subject !== subject) v.push(`Message-ID <${id}> arrived with subject "${m.parsed.subject}" but outbox #${row.id} holds "${subject}"`);
+      if (m.parsed.subject !== subject)
+        v.push(`Message-ID <${id}> arrived with subject "${m.parsed.subject}" but outbox #${row.id} holds "${subject}"`);
     }
     for (const [, n] of count) if (n > 1) report.duplicates += n - 1;
     for (const r of rows) {
-      if (r.sent_at && !count.has(r.message_id.replace(/^<|>$/g, ""))) v.push(`outbox #${r.id} (${r.kind}) is marked sent but the SMTP server never got it`);
+      if (r.sent_at && !count.has(r.message_id.replace(/^<|>$/g, "")))
+        v.push(`outbox #${r.id} (${r.kind}) is marked sent but the SMTP server never got it`);
     }
   } finally {
     db.close();
@@ -152,7 +170,9 @@ export function checkSettled(input: InvariantInput & { tokenIssuedWith?: (token:
     for (const name of input.names) {
       const pending = db.prepare(`SELECT id, state FROM renewals WHERE credential = ? AND state IN ${PENDING}`).get(name);
       if (pending) v.push(`${name}: renewal still pending: ${JSON.stringify(pending)}`);
-      const live = db.prepare("SELECT version, sha256 FROM certificates WHERE credential = ? AND live = 1").get(name) as { version: number; sha256: string } | undefined;
+      const live = db.prepare("SELECT version, sha256 FROM certificates WHERE credential = ? AND live = 1").get(name) as
+        | { version: number; sha256: string }
+        | undefined;
       if (!live) {
         v.push(`${name}: no live certificate`);
         continue;
@@ -168,7 +188,8 @@ export function checkSettled(input: InvariantInput & { tokenIssuedWith?: (token:
         }
         const token = readFileSync(tokenFile, "utf8");
         const cert = input.tokenIssuedWith(token);
-        if (cert !== live.sha256) v.push(`${name}: the token served was obtained with ${cert ?? "a certificate the IDP never saw"}, not the live certificate ${live.sha256}`);
+        if (cert !== live.sha256)
+          v.push(`${name}: the token served was obtained with ${cert ?? "a certificate the IDP never saw"}, not the live certificate ${live.sha256}`);
         const meta = db.prepare("SELECT cert_version FROM tokens WHERE credential = ?").get(name) as { cert_version: number | null } | undefined;
         if (meta?.cert_version !== live.version) v.push(`${name}: tokens.cert_version ${meta?.cert_version} but version ${live.version} is live`);
       }

@@ -65,7 +65,8 @@ export async function startRawSmtp(script: Behaviour[] = [], port = 0): Promise<
             return;
           }
           const header = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "mi").exec(raw.split("\r\n\r\n")[0] ?? "")?.[1]?.trim() ?? "";
-          if (behaviour !== "reject-451") api.received.push({ raw, messageId: header("Message-ID").replace(/^<|>$/g, ""), subject: header("Subject"), behaviour });
+          if (behaviour !== "reject-451")
+            api.received.push({ raw, messageId: header("Message-ID").replace(/^<|>$/g, ""), subject: header("Subject"), behaviour });
           if (behaviour === "drop-after-dot") {
             sock.destroy();
             return;

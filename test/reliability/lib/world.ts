@@ -75,7 +75,13 @@ export async function makeWorld(opts: WorldOptions): Promise<World> {
               `  api: { base_url: "${fake.apiBaseUrl}", probe_path: /fleets }`,
             ]
           : []),
-        ...(c.extra ? c.extra.replaceAll("{{API}}", fake.apiBaseUrl).trimEnd().split("\n").map((l) => `  ${l}`) : []),
+        ...(c.extra
+          ? c.extra
+              .replaceAll("{{API}}", fake.apiBaseUrl)
+              .trimEnd()
+              .split("\n")
+              .map((l) => `  ${l}`)
+          : []),
       ];
       return lines.map((l) => `  ${l}`).join("\n");
     })
@@ -91,7 +97,12 @@ smtp:
   from: "credd <credd@partner.example>"
   ca_file: ${smtpCa}
   timeout_ms: 3000
-${(opts.smtpExtra ?? "").trimEnd().split("\n").filter(Boolean).map((l) => `  ${l}`).join("\n")}
+${(opts.smtpExtra ?? "")
+  .trimEnd()
+  .split("\n")
+  .filter(Boolean)
+  .map((l) => `  ${l}`)
+  .join("\n")}
 alerts:
   to: [ops@partner.example]
 stellantis:
