@@ -5,7 +5,7 @@ import type { CredentialConfig, MailboxConfig } from "../config/types.js";
 import type { Ctx } from "../core/context.js";
 import type { FileOutcome, InputFile } from "../core/ingest.js";
 import { crashPoint } from "../core/crash.js";
-import { CreddError } from "../errors.js";
+import { CreddError, errorMessage } from "../errors.js";
 import { enqueueMail } from "../store/outbox.js";
 import { handledCopy, recordMailboxMessage, sentThreads, type MailboxOutcome } from "../store/mailbox.js";
 import { composeOpsMail, type StopReason } from "./ops-mail.js";
@@ -59,6 +59,34 @@ export class TryAgainLater extends CreddError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("IO", message, options);
     this.name = "TryAgainLater";
+  }
+}
+
+/**
+ * `handleMessage`, for a source's look at its folder: a failure on credd's side (database locked,
+ * disk full) leaves the message where it is, to be tried at the next look, and is logged once per
+ * distinct error (`failing` remembers the last error of each message key). Undefined when deferred.
+ */
+export async function handleOrDefer(
+  ctx: Ctx,
+  mb: MailboxConfig,
+  msg: RawMessage,
+  deps: Collectors,
+  failing: Map<string, string>,
+): Promise<Handled | undefined> {
+  try {
+    const h = await handleMessage(ctx, mb, msg, deps);
+    failing.delete(msg.key);
+    return h;
+  } catch (err) {
+    const e = errorMessage(err);
+    if (failing.get(msg.key) !== e)
+      ctx.log.error(
+        { source: msg.source, message: msg.key, err: e },
+        "mailbox: cannot handle a message now; tried again at the next look (logged again only when the error changes)",
+      );
+    failing.set(msg.key, e);
+    return undefined;
   }
 }
 

@@ -11,7 +11,7 @@ import type { ImapConfig, MailboxConfig } from "../config/types.js";
 import type { Ctx } from "../core/context.js";
 import { ConfigError, errorMessage } from "../errors.js";
 import { markMessageMoved, seenMessageKeys, unmovedMessages } from "../store/mailbox.js";
-import { handleMessage, type Collectors, type Handled, type RawMessage } from "./handle.js";
+import { handleOrDefer, type Collectors, type Handled, type RawMessage } from "./handle.js";
 import { sourceFailed, sourceOk, type SourceFailure } from "./health.js";
 import { MAX_MESSAGE_BYTES } from "./parse.js";
 import { sourceNameOf } from "./status.js";
@@ -160,20 +160,8 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
       const bytes = got === false ? undefined : headOnly ? got.headers : got.source;
       if (!bytes) continue;
       const msg: RawMessage = { source, key, bytes, size, headOnly, describeFolder: (f) => `the IMAP folder ${f} of ${cfg.user} on ${cfg.host}` };
-      let h: Handled;
-      try {
-        h = await handleMessage(ctx, mb, msg, opts.deps);
-        failing.delete(key);
-      } catch (err) {
-        const e = errorMessage(err);
-        if (failing.get(key) !== e)
-          ctx.log.error(
-            { source, message: key, err: e },
-            "mailbox: cannot handle a message now; tried again at every look (logged again only when the error changes)",
-          );
-        failing.set(key, e);
-        continue;
-      }
+      const h = await handleOrDefer(ctx, mb, msg, opts.deps ?? {}, failing);
+      if (!h) continue;
       if (h.folder) {
         await move(c, uid, h.folder === "done" ? mb.done_folder : mb.refused_folder);
         const row = unmovedMessages(ctx.db, source).find((r) => r.message_key === key);

@@ -7,7 +7,7 @@ import type { MailboxConfig } from "../config/types.js";
 import type { Ctx } from "../core/context.js";
 import { errorMessage } from "../errors.js";
 import { markMessageMoved, seenMessageKeys, unmovedMessages } from "../store/mailbox.js";
-import { handleMessage, type Collectors, type Folder, type Handled, type RawMessage } from "./handle.js";
+import { handleOrDefer, type Collectors, type Folder, type Handled, type RawMessage } from "./handle.js";
 import { MAX_MESSAGE_BYTES } from "./parse.js";
 import { sourceNameOf } from "./status.js";
 
@@ -93,21 +93,9 @@ export function createMaildirSource(ctx: Ctx, mb: MailboxConfig & { maildir: str
           continue;
         }
         const msg: RawMessage = { source, key, ...m, describeFolder: (f) => `the Maildir folder ${maildirFolder(root, f)}` };
-        let h: Handled;
-        try {
-          h = await handleMessage(ctx, mb, msg, deps);
-          failing.delete(key);
-        } catch (err) {
-          // Database locked, disk full: the message stays and is tried at the next scan; said once.
-          const e = errorMessage(err);
-          if (failing.get(key) !== e)
-            ctx.log.error(
-              { source, message: key, err: e },
-              "mailbox: cannot handle a message now; tried again at every scan (logged again only when the error changes)",
-            );
-          failing.set(key, e);
-          continue;
-        }
+        // Database locked, disk full: the message stays and is tried at the next scan; said once.
+        const h = await handleOrDefer(ctx, mb, msg, deps, failing);
+        if (!h) continue;
         if (h.folder) {
           move(path, key, folderName(h.folder));
           const row = unmovedMessages(ctx.db, source).find((r) => r.message_key === key);
