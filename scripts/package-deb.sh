@@ -76,6 +76,8 @@ cp -a node_modules "$APP/node_modules"
 cp package-lock.json "$APP/package-lock.json"
 (cd "$APP" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
 rm -rf "$APP/package-lock.json" "$APP/node_modules/.package-lock.json" "$APP/node_modules/.bin"
+# Nested .bin folders too (imapflow brings its own pino): symlinks to command-line tools credd never runs.
+find "$APP/node_modules" -type d -name .bin -prune -exec rm -rf {} +
 # better-sqlite3: only the addon it loads (src/store/db.ts names build/Release/better_sqlite3.node),
 # not the SQLite sources, object files and test extension node-gyp left beside it.
 B3="$APP/node_modules/better-sqlite3"
