@@ -8,7 +8,7 @@ import { credName, mzpOf, writeManyConfig } from "./lib/fixtures.js";
 import type { BenchOptions } from "./lib/options.js";
 import { unitNodeFlags } from "./lib/unit.js";
 import { makeCertsFor, startPartner } from "./lib/partner.js";
-import { childEnv, sleep } from "./lib/proc.js";
+import { childEnv, procMem, sleep } from "./lib/proc.js";
 import { mib } from "./lib/stats.js";
 import { verdict, type Row } from "./lib/table.js";
 
@@ -18,13 +18,6 @@ type LogMod = typeof import("../src/log.js");
 
 const N = 100;
 const MIB = 1048576;
-
-/** VmRSS / VmHWM of a process, in bytes. */
-function procMem(pid: number): { rss: number; hwm: number } {
-  const s = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(s)?.[1] ?? Number.NaN) * 1024;
-  return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
-}
 
 /** utime + stime of a process in ms (clock ticks of 10 ms on Linux). */
 function cpuMs(pid: number): number {

@@ -1,7 +1,7 @@
 // From Stellantis' reply landing in the IMAP mailbox (APPEND) to a fresh token bound to the new
 // certificate, with `credd run` reading a real Dovecot on loopback through IDLE.
 import { X509Certificate } from "node:crypto";
-import { readFileSync, rmSync, watch, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ImapFlow } from "imapflow";
 import { dnFor, writeConfig } from "../test/helpers/credd.js";
@@ -12,41 +12,9 @@ import { startDaemon } from "./lib/daemon.js";
 import { creddMain } from "./lib/dist.js";
 import type { BenchOptions } from "./lib/options.js";
 import { startPartner } from "./lib/partner.js";
-import { childEnv, mustRunAsync, sleep } from "./lib/proc.js";
+import { childEnv, mustRunAsync, procMem, sleep, whenChanged } from "./lib/proc.js";
 import { ms, spread, summarize } from "./lib/stats.js";
 import { verdict, type Row } from "./lib/table.js";
-
-function whenChanged(file: string, old: string, timeoutMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const read = () => {
-      if (done) return;
-      let now: string | undefined;
-      try {
-        now = readFileSync(file, "utf8");
-      } catch {
-        return;
-      }
-      if (now && now !== old) finish(performance.now());
-    };
-    const w = watch(join(file, ".."), read);
-    const poll = setInterval(read, 5);
-    const timer = setTimeout(() => finish(undefined), timeoutMs);
-    function finish(t: number | undefined) {
-      done = true;
-      w.close();
-      clearInterval(poll);
-      clearTimeout(timer);
-      if (t === undefined) reject(new Error(`${file} did not change within ${timeoutMs} ms`));
-      else resolve(t);
-    }
-  });
-}
-
-function rssOf(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN) * 1024;
-}
 
 export async function benchImapToken(o: BenchOptions): Promise<Row[]> {
   const missing = dovecotMissing();
@@ -104,7 +72,7 @@ mailbox:
       await d.waitForLog((l) => l.msg === "mailbox: connected to the IMAP folder", 60_000);
       // Idle with the mailbox configured, IDLE open on the folder, before any reply: the idle figure.
       await sleep(idleSeconds * 1000);
-      idleRss = rssOf(d.child.pid!);
+      idleRss = procMem(d.child.pid!).rss;
       for (let i = 0; i <= runs; i++) {
         const mails = partner.smtp.received.length;
         const out = await mustRunAsync(process.execPath, [creddMain(), "--config", config, "renew", "fleet-prod", "--no-send"], { env });
@@ -130,7 +98,7 @@ mailbox:
         if (!issued || issued.certSha256 !== fp(pem)) throw new Error("the new token was not obtained with the new certificate");
         if (i > 0) latencies.push(t1 - t0);
       }
-      afterRss = rssOf(d.child.pid!);
+      afterRss = procMem(d.child.pid!).rss;
     } finally {
       await d.stop();
       await mc.logout().catch(() => undefined);

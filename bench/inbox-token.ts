@@ -1,6 +1,6 @@
 // From a signed certificate renamed into the inbox to a fresh token in runtime_dir, with `credd run` on loopback.
 import { X509Certificate } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, utimesSync, watch } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { dnFor, writeConfig } from "../test/helpers/credd.js";
 import { makeKeyAndCert, signCsr } from "../test/helpers/openssl.js";
@@ -8,40 +8,11 @@ import { startDaemon } from "./lib/daemon.js";
 import { creddMain } from "./lib/dist.js";
 import type { BenchOptions } from "./lib/options.js";
 import { startPartner } from "./lib/partner.js";
-import { childEnv, mustRunAsync, sleep } from "./lib/proc.js";
+import { childEnv, mustRunAsync, sleep, whenChanged } from "./lib/proc.js";
 import { ms, spread, summarize } from "./lib/stats.js";
 import { verdict, type Row } from "./lib/table.js";
 
 const INBOX_POLL_MS = 50;
-
-/** Resolves with performance.now() at the first moment `file` holds something other than `old`. */
-function whenChanged(file: string, old: string, timeoutMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const read = () => {
-      if (done) return;
-      let now: string | undefined;
-      try {
-        now = readFileSync(file, "utf8");
-      } catch {
-        return; // between unlink and rename
-      }
-      if (now && now !== old) finish(performance.now());
-    };
-    // fs.watch on the folder sees the atomic rename at once; the 5 ms poll is the safety net.
-    const w = watch(join(file, ".."), read);
-    const poll = setInterval(read, 5);
-    const timer = setTimeout(() => finish(undefined), timeoutMs);
-    function finish(t: number | undefined) {
-      done = true;
-      w.close();
-      clearInterval(poll);
-      clearTimeout(timer);
-      if (t === undefined) reject(new Error(`${file} did not change within ${timeoutMs} ms`));
-      else resolve(t);
-    }
-  });
-}
 
 export async function benchInboxToken(o: BenchOptions): Promise<Row[]> {
   const dir = o.tempDir("inbox-");

@@ -13,7 +13,7 @@ import { startDaemon } from "./lib/daemon.js";
 import { creddMain } from "./lib/dist.js";
 import type { BenchOptions } from "./lib/options.js";
 import { startPartner } from "./lib/partner.js";
-import { childEnv, mustRunAsync } from "./lib/proc.js";
+import { childEnv, mustRunAsync, procMem } from "./lib/proc.js";
 import { mib } from "./lib/stats.js";
 import { verdict, type Row } from "./lib/table.js";
 import { unitNodeFlags } from "./lib/unit.js";
@@ -63,11 +63,6 @@ function get(request: typeof http.request, opts: http.RequestOptions): Promise<n
 
 const q = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
 const f2 = (v: number) => `${v.toFixed(2)} ms`;
-
-function vmRssBytes(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) * 1024 : Number.NaN;
-}
 
 export async function benchProxy(o: BenchOptions): Promise<Row[]> {
   const dir = o.tempDir("proxy-");
@@ -142,7 +137,7 @@ credentials:
           const b = await load(send, clients, secs);
           many[name].push(b.rps);
           failed += a.failed + b.failed;
-          if (name === "proxy") rss = Math.max(rss, vmRssBytes(d.child.pid!));
+          if (name === "proxy") rss = Math.max(rss, procMem(d.child.pid!).rss);
         }
       }
       direct.destroy();

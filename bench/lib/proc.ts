@@ -1,5 +1,7 @@
 // Child processes for the bench: timed whole-process runs, and the environment they get.
 import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, watch } from "node:fs";
+import { join } from "node:path";
 
 /**
  * The environment credd and the tools run with. NODE_EXTRA_CA_CERTS is removed: this sandbox sets
@@ -68,4 +70,40 @@ export async function mustRunAsync(cmd: string, args: string[], opts: { env?: No
   const r = await timeProcess(cmd, args, opts);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}:\n${r.stderr}${r.stdout}`);
   return r.stdout;
+}
+
+/** VmRSS / VmHWM of a process, in bytes. */
+export function procMem(pid: number): { rss: number; hwm: number } {
+  const s = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(s)?.[1] ?? Number.NaN) * 1024;
+  return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
+}
+
+/** Resolves with performance.now() at the first moment `file` holds something other than `old`. */
+export function whenChanged(file: string, old: string, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const read = () => {
+      if (done) return;
+      let now: string | undefined;
+      try {
+        now = readFileSync(file, "utf8");
+      } catch {
+        return; // between unlink and rename
+      }
+      if (now && now !== old) finish(performance.now());
+    };
+    // fs.watch on the folder sees the atomic rename at once; the 5 ms poll is the safety net.
+    const w = watch(join(file, ".."), read);
+    const poll = setInterval(read, 5);
+    const timer = setTimeout(() => finish(undefined), timeoutMs);
+    function finish(t: number | undefined) {
+      done = true;
+      w.close();
+      clearInterval(poll);
+      clearTimeout(timer);
+      if (t === undefined) reject(new Error(`${file} did not change within ${timeoutMs} ms`));
+      else resolve(t);
+    }
+  });
 }
