@@ -3,8 +3,8 @@
 // the stellantis.ca_file the sandbox writes, which credd's downloads trust).
 import https from "node:https";
 import { existsSync, readFileSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { listenLoopback } from "./web.js";
 
 export interface DownloadPage {
   port: number;
@@ -26,19 +26,7 @@ export async function startDownloadPage(o: { port: number; issuedDir: string; tl
     res.writeHead(200, { "content-type": "application/x-pem-file", "content-disposition": `attachment; filename="${m![1]}.pem"` });
     res.end(readFileSync(file));
   });
-  const listen = (port: number) =>
-    new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-  await listen(o.port).catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code !== "EADDRINUSE" || o.port === 0) throw err;
-    await listen(0);
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenLoopback(server, o.port);
   return {
     port,
     linkFor: (serial) => `https://127.0.0.1:${port}/download/${serial}.pem`,

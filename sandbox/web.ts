@@ -2,7 +2,7 @@
 // sandbox did, refreshed every few seconds. `/mail/N` is one raw .eml; `/events.json` the record.
 import { readFileSync } from "node:fs";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server } from "node:net";
 import type { SandboxEvent } from "./events.js";
 import type { MailRecord } from "./mail.js";
 
@@ -66,19 +66,7 @@ export async function startMailboxPage(o: MailboxPageOptions): Promise<MailboxPa
     }
     return send(404, "text/plain", "not found");
   });
-  const listen = (port: number) =>
-    new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-  await listen(o.port).catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code !== "EADDRINUSE" || o.port === 0) throw err;
-    await listen(0);
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenLoopback(server, o.port);
   return {
     port,
     url: `http://127.0.0.1:${port}/`,
@@ -88,4 +76,21 @@ export async function startMailboxPage(o: MailboxPageOptions): Promise<MailboxPa
         server.close(() => resolve());
       }),
   };
+}
+
+/** Listens on 127.0.0.1:`port`, or on any free port when that one is taken; the port it got. */
+export async function listenLoopback(server: Server, port: number): Promise<number> {
+  const listen = (p: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(p, "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  await listen(port).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EADDRINUSE" || port === 0) throw err;
+    await listen(0);
+  });
+  return (server.address() as AddressInfo).port;
 }
