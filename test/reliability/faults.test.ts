@@ -107,7 +107,14 @@ describe("faults", { concurrency: 2 }, () => {
     const now = readFileSync(join(w.runtimeDir, "hang", "token"), "utf8");
     tokens.push(before, now);
     assert.equal(w.fake.tokensIssued.find((x) => x.token === now)?.certSha256, certFingerprint(readFileSync(join(liveDir(w, "hang"), "cert.pem"))));
-    assert.equal(row<{ failures: number }>(w, "SELECT failures FROM tokens WHERE credential = 'hang'").failures, 0, "failures reset after success");
+    // credd writes the token file first, then records the success (test/reliability/README.md's
+    // crash points token-after-files, token-after-db): the reset follows the file, not with it.
+    await until(
+      "failures reset after success",
+      () => row<{ failures: number }>(w, "SELECT failures FROM tokens WHERE credential = 'hang'").failures === 0,
+      5_000,
+      d,
+    );
     assert.ok(
       d.lines.filter((l) => l.msg === "check done").length > checksBefore || d.lines.some((l) => l.msg === "check done"),
       "the daemon kept running",
@@ -158,6 +165,14 @@ describe("faults", { concurrency: 2 }, () => {
       );
       const tries = w.fake.tokenRequests.slice(n);
       assert.ok(tries.length >= (how === "500" ? 3 : 2), `retried: ${JSON.stringify(tries.map((x) => x.status))}`);
+      // The file is written before the success is recorded: the next round's "failure recorded"
+      // must not see this round's count.
+      await until(
+        "failures reset after success",
+        () => row<{ failures: number }>(w, "SELECT failures FROM tokens WHERE credential = 'tok'").failures === 0,
+        5_000,
+        d,
+      );
     }
     for (const t of w.fake.tokensIssued) tokens.push(t.token);
     await stop(d);

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { after } from "node:test";
 import { CREDD_BIN, creddEnv, followLog } from "../../helpers/credd.js";
 
 /**
@@ -21,6 +22,19 @@ function snapshotDist(): string {
   process.once("exit", () => rmSync(snap, { recursive: true, force: true }));
   return join(snap, "dist", "main.js");
 }
+
+/**
+ * Every child still running. A test that fails between its spawn and its stop would otherwise leave
+ * a daemon holding the test file's process open (its pipes), and the run would hang until CI's own
+ * timeout: the file's last hook, and its exit, SIGKILL whatever is left.
+ */
+const running = new Set<ChildProcess>();
+function killLeftovers(): void {
+  for (const child of running) child.kill("SIGKILL");
+  running.clear();
+}
+after(killLeftovers);
+process.once("exit", killLeftovers);
 
 /** The built entry (a snapshot of dist/main.js); CREDD_RELIABILITY_BIN points at another build. */
 export const BIN = process.env.CREDD_RELIABILITY_BIN || snapshotDist();
@@ -63,6 +77,8 @@ export function spawnCredd(journal: Journal, args: string[], env: Record<string,
   const child = spawn(process.execPath, [BIN, ...args], { env: creddEnv(env), stdio: ["ignore", "pipe", "pipe"] });
   const entry: JournalEntry = { args, env, stdout: "", stderr: "" };
   journal.entries.push(entry);
+  running.add(child);
+  child.on("exit", () => running.delete(child));
   child.stdout!.on("data", (d: Buffer) => (entry.stdout += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (entry.stderr += d.toString()));
   // Registered before followLog's: the journal has the exit before any waiter hears of it.
