@@ -1,6 +1,7 @@
 // Gathers the facts the alert rules need, plans what to send, and queues one digest in the outbox.
 import type { CredentialConfig } from "../config/types.js";
 import { planAlerts, situations, type CredentialFacts, type DaemonFacts } from "../domain/alerts.js";
+import { earlierCaOf } from "./facts.js";
 import { composeAlertDigest } from "../mail/alert-mail.js";
 import { getMeta } from "../store/checks.js";
 import { eventSent, recordEvent, resolveAlert, upsertAlert } from "../store/alerts.js";
@@ -27,7 +28,10 @@ function credentialFacts(ctx: Ctx, cred: CredentialConfig, snap: Snapshot): Cred
     remindAfterDays: cred.remind_after_days,
     expiryDays: ctx.config.alerts.expiry_days,
   };
-  if (live) facts.live = { serial: live.serial, notAfter: new Date(live.not_after) };
+  if (live) {
+    const caFirst = earlierCaOf(live);
+    facts.live = { serial: live.serial, notAfter: new Date(live.not_after), ...(caFirst ? { caFirst } : {}) };
+  }
   if (pending) {
     facts.pending = {
       id: pending.id,

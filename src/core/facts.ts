@@ -3,9 +3,20 @@
 // that starting a renewal needs).
 import type { CredentialConfig } from "../config/types.js";
 import type { CheckInput } from "../domain/decide.js";
+import { earlierCa, type EarlierCa } from "../domain/timing.js";
 import type { Db } from "../store/db.js";
 import { allDecisionFacts, decisionFacts, type LatestFacts, type LiveFacts, type PendingFacts } from "../store/facts.js";
-import type { Snapshot } from "../store/snapshot.js";
+import type { LiveCertificate, Snapshot } from "../store/snapshot.js";
+
+/** The CA certificate of a live certificate's path that expires before it, if one does (migration 0007). */
+export function earlierCaOf(live: LiveCertificate): EarlierCa | undefined {
+  if (!live.ca_not_after || !live.ca_not_after_role) return undefined;
+  return earlierCa(new Date(live.not_after), {
+    notAfter: new Date(live.ca_not_after),
+    role: live.ca_not_after_role,
+    subject: live.ca_not_after_subject ?? "",
+  });
+}
 
 /** The same from a snapshot (status and the alert rules read one for all credentials). */
 export function checkInputOf(cred: CredentialConfig, snap: Snapshot): CheckInput {

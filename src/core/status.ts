@@ -7,7 +7,7 @@ import { failedHookLines, refusalSince } from "../store/history.js";
 import { readSnapshot, type LiveCertificate, type QueuedSummary, type Snapshot } from "../store/snapshot.js";
 import { tokenState } from "../domain/token-timing.js";
 import { readProxyState } from "../proxy/state-file.js";
-import { checkInputOf } from "./facts.js";
+import { checkInputOf, earlierCaOf } from "./facts.js";
 import type { Ctx } from "./context.js";
 import { firstRunAtOrAfter, schedulePeriodMs } from "./schedule.js";
 import { lastRepliesOf, mailboxStatusOf, type LastReply, type MailboxStatus } from "../mailbox/status.js";
@@ -272,6 +272,7 @@ function credentialStatus(
   const health = assessHealth(
     {
       ...(live ? { liveNotAfter: new Date(live.not_after) } : {}),
+      ...(live && earlierCaOf(live) ? { caFirst: earlierCaOf(live)! } : {}),
       ...(pending ? { pendingState: awaiting ? "awaiting IDP registration" : pending.state } : {}),
       ...(decision.renewAt ? { renewAt: decision.renewAt } : {}),
       ...(check ? { lastCheckAt: new Date(check.last_check_at) } : {}),

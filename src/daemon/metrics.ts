@@ -16,6 +16,8 @@ export interface MetricsView {
     certificate: null | { serial: string; not_after: string };
     renewal: null | { state: string };
     next_renewal_at: string | null;
+    /** Which certificate of the path expires first (status's field of that name). */
+    next_renewal_set_by?: null | { certificate: string; not_after: string };
     /** `failures` only for OAuth2 credentials: consecutive failed refreshes. */
     token: { expires_at?: string | null; failures?: number };
     /** Credentials with `proxy:` only (null: no daemon has run the listener yet). */
@@ -57,6 +59,10 @@ function formatValue(n: number): string {
 export function renderMetrics(v: MetricsView): string {
   const fam = (name: string, help: string): Family => ({ name, help, samples: [] });
   const expiry = fam("credd_certificate_expiration_timestamp_seconds", "The live certificate's notAfter, as a Unix timestamp.");
+  const pathExpiry = fam(
+    "credd_certificate_path_expiration_timestamp_seconds",
+    "When the live certificate's path stops working: the earliest notAfter of the certificate and the CA certificates of its path, as a Unix timestamp; `certificate` says which (leaf, intermediate, anchor).",
+  );
   const renewal = fam("credd_certificate_renewal_timestamp_seconds", "When the live certificate is (or was) due for renewal, as a Unix timestamp.");
   const pending = fam(
     "credd_renewal_pending",
@@ -89,6 +95,11 @@ export function renderMetrics(v: MetricsView): string {
     if (c.certificate) {
       expiry.samples.push({ labels: { credential: c.name, mzp: c.mzp, serial: c.certificate.serial }, value: seconds(c.certificate.not_after) });
     }
+    if (c.certificate && c.next_renewal_set_by) {
+      // next_renewal_set_by names the certificate of the path that expires first (core/status.ts).
+      const by = c.next_renewal_set_by;
+      pathExpiry.samples.push({ labels: { credential: c.name, mzp: c.mzp, certificate: by.certificate }, value: seconds(by.not_after) });
+    }
     if (c.next_renewal_at) renewal.samples.push({ labels: { credential: c.name }, value: seconds(c.next_renewal_at) });
     const states: string[] = [...RENEWAL_STATES];
     if (c.renewal && !states.includes(c.renewal.state)) states.push(c.renewal.state);
@@ -117,6 +128,7 @@ export function renderMetrics(v: MetricsView): string {
   const proxied = v.credentials.some((c) => c.proxy !== undefined);
   for (const f of [
     expiry,
+    pathExpiry,
     renewal,
     pending,
     token,

@@ -1,5 +1,6 @@
 // Pure: which situations need a person now, and what to send given what was already sent.
 import { DAY_MS } from "../clock.js";
+import { describeCa, type EarlierCa } from "./timing.js";
 import { TOKEN_LAPSE_WARNING_MS } from "./token-timing.js";
 
 export type AlertSeverity = "warning" | "critical";
@@ -8,7 +9,8 @@ export interface CredentialFacts {
   credential: string;
   mzp: string;
   contact: string;
-  live?: { serial: string; notAfter: Date };
+  /** caFirst: a CA certificate of its path that expires before it (domain/timing.ts earlierCa). */
+  live?: { serial: string; notAfter: Date; caFirst?: EarlierCa };
   pending?: { id: number; state: string; createdAt: Date; sentAt?: Date; awaitingRegistration: boolean };
   remindAfterDays: number;
   /** The latest refused file since the live certificate went live. */
@@ -129,7 +131,10 @@ function credentialSituations(c: CredentialFacts, now: Date): Situation[] {
   const base = { credential: c.credential };
   const p = c.pending;
   if (c.live) {
-    const leftMs = c.live.notAfter.getTime() - now.getTime();
+    // The credential breaks when the first certificate of its path runs out, leaf or CA.
+    const ca = c.live.caFirst;
+    const endsAt = ca ? ca.notAfter : c.live.notAfter;
+    const leftMs = endsAt.getTime() - now.getTime();
     const left = days(leftMs);
     const expired = leftMs <= 0;
     // The smallest threshold already reached: 25 days left is the 30-day alert, 6 days the 7-day one.
@@ -149,8 +154,16 @@ function credentialSituations(c: CredentialFacts, now: Date): Situation[] {
         kind: "certificate-expiry",
         stage,
         severity: critical ? "critical" : "warning",
-        title: expired ? `certificate expired ${days(-leftMs)} days ago` : `certificate expires in ${left} days`,
-        detail: `${c.mzp} certificate ${c.live.serial} ${expired ? "expired" : "expires"} ${c.live.notAfter.toISOString()}; no renewal has completed`,
+        title: ca
+          ? expired
+            ? `certificate path expired ${days(-leftMs)} days ago`
+            : `certificate path expires in ${left} days`
+          : expired
+            ? `certificate expired ${days(-leftMs)} days ago`
+            : `certificate expires in ${left} days`,
+        detail: ca
+          ? `${c.mzp} certificate ${c.live.serial} is valid until ${c.live.notAfter.toISOString()}, but ${describeCa(ca)} ${expired ? "expired" : "expires"} ${ca.notAfter.toISOString()}: the API refuses the certificate from then on; no renewal has completed`
+          : `${c.mzp} certificate ${c.live.serial} ${expired ? "expired" : "expires"} ${c.live.notAfter.toISOString()}; no renewal has completed`,
         action,
       });
     }

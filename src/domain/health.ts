@@ -1,5 +1,5 @@
 // Pure: how healthy one credential is, in the monitoring-plugin scale that `credd status` exits with.
-import { daysLeft } from "./timing.js";
+import { daysLeft, describeCa, type EarlierCa } from "./timing.js";
 
 export type Severity = "ok" | "warning" | "critical" | "unknown";
 export const SEVERITY_EXIT: Record<Severity, number> = { ok: 0, warning: 1, critical: 2, unknown: 3 };
@@ -11,6 +11,8 @@ export function worst(a: Severity, b: Severity): Severity {
 
 export interface HealthInput {
   liveNotAfter?: Date;
+  /** A CA certificate of the live certificate's path that expires before it (domain/timing.ts earlierCa). */
+  caFirst?: EarlierCa;
   pendingState?: string;
   renewAt?: Date;
   lastCheckAt?: Date;
@@ -51,6 +53,12 @@ export function assessHealth(h: HealthInput, now: Date): Health {
     const left = daysLeft(h.liveNotAfter, now);
     if (h.liveNotAfter.getTime() <= now.getTime()) raise("critical", `certificate expired ${-left} days ago`);
     else if (left < CRITICAL_DAYS) raise("critical", `certificate expires in ${left} days`);
+    else if (h.caFirst) {
+      // The leaf has time left but its path does not: the API refuses it once the CA runs out.
+      const caLeft = daysLeft(h.caFirst.notAfter, now);
+      if (h.caFirst.notAfter.getTime() <= now.getTime()) raise("critical", `${describeCa(h.caFirst)} expired ${-caLeft} days ago`);
+      else if (caLeft < CRITICAL_DAYS) raise("critical", `${describeCa(h.caFirst)} expires in ${caLeft} days`);
+    }
     if (h.pendingState) raise("warning", `renewal ${h.pendingState}`);
     else if (h.renewAt && h.renewAt.getTime() <= now.getTime()) raise("warning", "renewal due but not started");
   }

@@ -29,6 +29,27 @@ export function pathRenewalTime(
   return byCa < own.getTime() ? { at: new Date(byCa), by: "ca" } : { at: own, by: "leaf" };
 }
 
+/** A CA certificate of the live certificate's path that expires before the leaf itself. */
+export interface EarlierCa {
+  notAfter: Date;
+  role: "intermediate" | "anchor";
+  subject: string;
+}
+
+/**
+ * The CA certificate of the path that runs out first, when it runs out before the leaf: the
+ * credential stops working then, whatever the leaf's own notAfter says.
+ */
+export function earlierCa(leafNotAfter: Date, ca: Partial<EarlierCa> | undefined): EarlierCa | undefined {
+  if (!ca?.notAfter || !ca.role || ca.notAfter.getTime() >= leafNotAfter.getTime()) return undefined;
+  return { notAfter: ca.notAfter, role: ca.role, subject: ca.subject ?? "" };
+}
+
+/** How a CA certificate that expires first is named to a person. */
+export function describeCa(ca: EarlierCa): string {
+  return `the ${ca.role === "anchor" ? "root (anchor)" : "intermediate"} CA certificate ${ca.subject ? `"${ca.subject}" ` : ""}of its path`;
+}
+
 /** Whole days left until `notAfter`, rounded down; negative once expired. */
 export function daysLeft(notAfter: Date, now: Date): number {
   return Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);

@@ -89,6 +89,7 @@ export function labelsOfEveryFamily(): Map<string, Set<string>> {
         certificate: { serial: "0A", not_after: "2027-01-01T00:00:00.000Z" },
         renewal: { state: "sent" },
         next_renewal_at: "2026-12-01T00:00:00.000Z",
+        next_renewal_set_by: { certificate: "intermediate", not_after: "2026-12-31T00:00:00.000Z" },
         token: { expires_at: "2026-11-25T16:00:00.000Z", failures: 1 },
       },
     ],

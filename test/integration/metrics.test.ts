@@ -102,6 +102,11 @@ credentials:
       "no certificate, no series",
     );
     assert.equal(s.get('credd_certificate_renewal_timestamp_seconds{credential="fleet-prod"}'), Date.parse(prod.next_renewal_at!) / 1000);
+    // The path's earliest expiry: imported without a chain, the leaf's own.
+    assert.equal(
+      s.get('credd_certificate_path_expiration_timestamp_seconds{credential="fleet-prod",mzp="MZP128745",certificate="leaf"}'),
+      Math.floor(notAfter.getTime() / 1000),
+    );
     assert.ok(Date.parse(prod.next_renewal_at!) <= now, "the renewal was due");
     assert.equal(s.get('credd_renewal_pending{credential="fleet-prod",state="created"}'), 1);
     for (const st of ["sent", "signed", "registered"]) assert.equal(s.get(`credd_renewal_pending{credential="fleet-prod",state="${st}"}`), 0, st);

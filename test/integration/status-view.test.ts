@@ -15,6 +15,7 @@ import type { Ctx } from "../../src/core/context.js";
 import { probeDue } from "../../src/core/registration.js";
 import { runsAfter } from "../../src/core/schedule.js";
 import { buildStatus } from "../../src/core/status.js";
+import { renderMetrics } from "../../src/daemon/metrics.js";
 import { createLogger } from "../../src/log.js";
 import { insertInstalledCertificate, makeLive } from "../../src/store/certificates.js";
 import { getCheckPeriodMs, recordCheck, setCheckPeriodMs, setMeta } from "../../src/store/checks.js";
@@ -327,4 +328,47 @@ test("status says which certificate sets the renewal date: the leaf, or a CA of 
     /renewal due {3}.*\(set by intermediate "C=FR, O=Stellantis, CN=Issuing CA", serial 7E57, which expires .*, before this certificate\)/,
   );
   assert.match(text, /renewal due {3}.*\(set by this certificate's own lifetime\)/);
+});
+
+test("a CA of the path expiring before the leaf makes status critical and writes the path's expiry metric", () => {
+  const { config, db, clock } = setup();
+  const ctx = { config, db, clock } as unknown as Ctx;
+  // A leaf with 200 days left whose intermediate runs out in 5 days: the API refuses it then.
+  insertInstalledCertificate(db, {
+    credential: "fleet-basic",
+    version: 1,
+    serial: "0BAD",
+    not_before: new Date(NOW.getTime() - 165 * DAY).toISOString(),
+    not_after: new Date(NOW.getTime() + 200 * DAY).toISOString(),
+    subject: "CN=MZP000002",
+    issuer: "CN=Issuing CA",
+    spki_sha256: "spki-basic",
+    sha256: "sha-basic",
+    source: "renewal",
+    installed_at: new Date(NOW.getTime() - 165 * DAY).toISOString(),
+    renewal_id: null,
+    ca_not_after: new Date(NOW.getTime() + 5.5 * DAY).toISOString(),
+    ca_not_after_role: "intermediate",
+    ca_not_after_subject: "C=FR, O=Stellantis, CN=Issuing CA",
+    ca_not_after_serial: "7E57",
+  });
+  makeLive(db, "fleet-basic", 1, new Date(NOW.getTime() - 165 * DAY).toISOString());
+  recordCheck(db, "fleet-basic", NOW);
+  const basic = buildStatus(ctx).credentials.find((c) => c.name === "fleet-basic")!;
+  assert.equal(basic.certificate?.days_left, 200);
+  assert.equal(basic.status, "critical", basic.problems.join("; "));
+  assert.ok(
+    basic.problems.some((p) => p === 'the intermediate CA certificate "C=FR, O=Stellantis, CN=Issuing CA" of its path expires in 5 days'),
+    basic.problems.join("; "),
+  );
+  const text = renderMetrics(buildStatus(ctx));
+  const caSeconds = (NOW.getTime() + 5.5 * DAY) / 1000;
+  assert.match(
+    text,
+    new RegExp(
+      `^credd_certificate_path_expiration_timestamp_seconds\\{credential="fleet-basic",mzp="[^"]+",certificate="intermediate"\\} ${caSeconds}$`,
+      "m",
+    ),
+  );
+  db.close();
 });

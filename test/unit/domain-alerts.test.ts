@@ -39,6 +39,16 @@ const cases: { name: string; facts: CredentialFacts; expect: [string, string, st
     expect: [["certificate-expiry", "60d", "warning"]],
   },
   {
+    name: "leaf with 200 days, its intermediate with 20: the path decides",
+    facts: { ...base, live: { serial: "A", notAfter: at(200), caFirst: { notAfter: at(20), role: "intermediate", subject: "CN=Sub CA" } } },
+    expect: [["certificate-expiry", "30d", "warning"]],
+  },
+  {
+    name: "leaf with 200 days, its anchor expired yesterday",
+    facts: { ...base, live: { serial: "A", notAfter: at(200), caFirst: { notAfter: at(-1), role: "anchor", subject: "CN=Root" } } },
+    expect: [["certificate-expiry", "expired+1d", "critical"]],
+  },
+  {
     name: "CSR sent 7 days ago",
     facts: {
       ...base,
@@ -149,4 +159,15 @@ test("planAlerts: once per stage, escalation fires again, ended situations resol
     ["14d"],
   );
   assert.deepEqual(esc.resolve, []);
+});
+
+test("an expiry set by a CA of the path names that CA in the alert", () => {
+  const [s] = situations(
+    [{ ...base, live: { serial: "A", notAfter: at(200), caFirst: { notAfter: at(6), role: "intermediate", subject: "CN=Sub CA" } } }],
+    {},
+    now,
+  );
+  assert.equal(s?.title, "certificate path expires in 6 days");
+  assert.match(s?.detail ?? "", /valid until .*, but the intermediate CA certificate "CN=Sub CA" of its path expires/);
+  assert.equal(s?.severity, "critical");
 });

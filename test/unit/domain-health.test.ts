@@ -34,6 +34,42 @@ const cases: { name: string; input: HealthInput; severity: string; problem?: Reg
     input: { ...base, liveNotAfter: at(200), lastCheckAt: new Date(now.getTime() - 19 * 60_000) },
     severity: "ok",
   },
+  {
+    name: "the intermediate of the path expires in 5 days, the leaf in 200",
+    input: {
+      ...base,
+      liveNotAfter: at(200),
+      renewAt: at(-25),
+      pendingState: "sent",
+      caFirst: { notAfter: at(5.5), role: "intermediate", subject: "CN=Sub CA" },
+    },
+    severity: "critical",
+    problem: /intermediate CA certificate "CN=Sub CA" of its path expires in 5 days/,
+  },
+  {
+    name: "the anchor of the path has expired",
+    input: {
+      ...base,
+      liveNotAfter: at(200),
+      renewAt: at(-40),
+      pendingState: "sent",
+      caFirst: { notAfter: at(-1.5), role: "anchor", subject: "CN=Root" },
+    },
+    severity: "critical",
+    problem: /root \(anchor\) CA certificate "CN=Root" of its path expired 2 days ago/,
+  },
+  {
+    name: "a CA of the path 20 days away: the pending renewal's warning only",
+    input: {
+      ...base,
+      liveNotAfter: at(200),
+      renewAt: at(-10),
+      pendingState: "sent",
+      caFirst: { notAfter: at(20), role: "intermediate", subject: "CN=Sub CA" },
+    },
+    severity: "warning",
+    problem: /renewal sent/,
+  },
   { name: "never checked", input: { failingMails: 0, checkPeriodMs: 600_000, liveNotAfter: at(200) }, severity: "warning", problem: /never checked/ },
 ];
 
