@@ -67,8 +67,11 @@ export interface PgCluster {
   password: string;
   /** postgres://user:password@127.0.0.1:port/database (password URL-encoded). */
   url: string;
-  /** A connected client as the cluster's superuser (pg_terminate_backend, pg_locks), for the test's own checks. */
-  admin(): Promise<pg.Client>;
+  /**
+   * A connected client as the cluster's superuser (pg_terminate_backend, pg_locks), for the test's
+   * own checks, to `database` unless another is named (advisory locks are per database).
+   */
+  admin(db?: string): Promise<pg.Client>;
   /** Stops the server (fast shutdown: open connections are ended), keeping its data. */
   stop(): Promise<void>;
   /** Starts it again on the same port and data, after stop. */
@@ -226,8 +229,8 @@ export async function startPostgres(opts: PgClusterOptions = {}): Promise<PgClus
     get url() {
       return `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
     },
-    admin: async () => {
-      const c = new pg.Client({ host: "127.0.0.1", port, user: su, password: suPassword, database });
+    admin: async (db = database) => {
+      const c = new pg.Client({ host: "127.0.0.1", port, user: su, password: suPassword, database: db });
       await c.connect();
       return c;
     },
