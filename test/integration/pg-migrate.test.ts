@@ -157,8 +157,8 @@ describe("migrations on a real PostgreSQL", { skip }, () => {
       const tables = (
         sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]
       ).map((r) => r.name);
+      // SQLite's PRIMARY KEY columns are NOT NULL in effect (INTEGER PRIMARY KEY is the rowid), as in PostgreSQL.
       for (const table of tables)
-        // SQLite's PRIMARY KEY columns are NOT NULL in effect (INTEGER PRIMARY KEY is the rowid), as in PostgreSQL.
         for (const c of sqlite.prepare(`SELECT name, type, "notnull", pk FROM pragma_table_info(?)`).all(table) as {
           name: string;
           type: string;
