@@ -76,8 +76,14 @@ describe("the url file, read and checked (no server)", () => {
     const open = urlFile(`postgres://u:${secret}@db.example/db`, 0o644);
     assert.match(
       refusal(() => pgTarget({ urlFile: open }), open, secrets),
-      /readable by every user.*chmod 0640/,
+      /every user may read it \(mode 0644\).*chmod 0640/,
     );
+    const writable = urlFile(`postgres://u:${secret}@db.example/db`, 0o622);
+    assert.match(
+      refusal(() => pgTarget({ urlFile: writable }), writable, secrets),
+      /every user may write the url file.*another server/,
+    );
+    assert.equal(pgTarget({ urlFile: urlFile(`postgres://u:${secret}@db.example/db`, 0o640) }).config.password, secret, "0640 is fine");
     const garbage = urlFile(`postgres://u:${secret}@[db.example/db`);
     assert.match(
       refusal(() => pgTarget({ urlFile: garbage }), garbage, secrets),

@@ -148,6 +148,16 @@ describe("leadership on a real PostgreSQL", { skip }, () => {
     assert.equal(await b.l.tryAcquire(), true);
   });
 
+  test("one host asking twice at once: one session, the lock taken once, so one release frees it", async () => {
+    const a = contender("a");
+    const b = contender("b");
+    assert.deepEqual(await Promise.all([a.l.tryAcquire(), a.l.tryAcquire()]), [true, true]);
+    const sessions = await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'credd leadership'");
+    assert.equal(sessions.rows[0].n, 1);
+    await a.l.release();
+    assert.equal(await b.l.tryAcquire(), true, "released for good");
+  });
+
   test("a clean release hands over at once, with no loss reported", async () => {
     const a = contender("a");
     const b = contender("b");

@@ -67,13 +67,10 @@ export function pgTarget(src: PgSource): PgTarget {
   const read = readSecret(file, urlKey);
   if (!("secret" in read)) throw urlError(file, urlKey, `the url file ${read.found}`, read.fix, read.cause);
   const mode = statSync(file).mode & 0o777;
-  if (mode & 0o007)
-    throw urlError(
-      file,
-      urlKey,
-      `the url file holds a password and is readable by every user (mode ${mode.toString(8).padStart(4, "0")})`,
-      `chmod 0640 ${file}`,
-    );
+  const shown = mode.toString(8).padStart(4, "0");
+  if (mode & 0o002)
+    throw urlError(file, urlKey, `every user may write the url file (mode ${shown}) and point credd at another server`, `chmod 0640 ${file}`);
+  if (mode & 0o004) throw urlError(file, urlKey, `the url file holds a password and every user may read it (mode ${shown})`, `chmod 0640 ${file}`);
   const text = read.secret.trim();
   if (text.includes("\n")) throw urlError(file, urlKey, "the url file holds more than one line", `keep only the URL: ${URL_SHAPE}`);
   let url: URL;
@@ -227,19 +224,19 @@ export function describePgError(err: unknown, target: PgTarget, doing: string): 
   );
 }
 
-/** One connected client (its own session: advisory locks, leadership). The caller ends it. */
+/**
+ * One connected client (its own session: advisory locks, leadership). The caller ends it, and
+ * listens to its "error" event to learn of a lost connection; without a listener, such an error
+ * is dropped here (never a crash of the process) and the next query fails.
+ */
 export async function connectClient(target: PgTarget, extra: Partial<pg.ClientConfig> = {}): Promise<pg.Client> {
   const client = new pg.Client({ ...target.config, ...extra });
-  // Until the caller attaches its own handler, an error on an idle connection must not crash the process.
-  const early = () => {};
-  client.on("error", early);
+  client.on("error", () => {});
   try {
     await client.connect();
   } catch (err) {
-    client.removeListener("error", early);
     throw describePgError(err, target, "cannot connect to");
   }
-  client.removeListener("error", early);
   return client;
 }
 

@@ -44,6 +44,11 @@ const HELD = `SELECT EXISTS (
 
 export class Leadership {
   private client: pg.Client | undefined;
+  /**
+   * The tryAcquire under way: calls at once share it. Two would make two sessions, or take the
+   * (re-entrant) lock twice on one session, and a release would then leave it held.
+   */
+  private acquiring: Promise<boolean> | undefined;
   private pid: number | undefined;
   private leader = false;
   private readonly key: number;
@@ -72,7 +77,14 @@ export class Leadership {
    * it has no connection (the first call, or after a loss). A leader asks the server again (confirm).
    * Errors (server unreachable) throw, naming the server and the fix; the next call tries again.
    */
-  async tryAcquire(): Promise<boolean> {
+  tryAcquire(): Promise<boolean> {
+    this.acquiring ??= this.acquire().finally(() => {
+      this.acquiring = undefined;
+    });
+    return this.acquiring;
+  }
+
+  private async acquire(): Promise<boolean> {
     if (this.leader) {
       try {
         await this.confirm();

@@ -50,10 +50,8 @@ export async function migratePg(target: PgTarget, opts: PgMigrateOptions = {}): 
   const dir = opts.dir ?? PG_MIGRATIONS_DIR;
   const files = pgMigrationFiles(dir);
   const lockMs = Math.max(1, Math.round(opts.lockTimeoutMs ?? 120_000));
-  const client = await connectClient(target);
   // A broken connection (server restart, network) fails the query under way; the lock went with the session.
-  const failed = () => {};
-  client.on("error", failed);
+  const client = await connectClient(target);
   try {
     try {
       await client.query(`SET lock_timeout = ${lockMs}`);
@@ -63,7 +61,7 @@ export async function migratePg(target: PgTarget, opts: PgMigrateOptions = {}): 
       if ((err as { code?: unknown }).code === "55P03")
         throw new CreddError(
           "LOCKED",
-          `another credd host has been migrating PostgreSQL ${target.where} for more than ${Math.round(lockMs / 1000)} s (advisory lock ${CREDD_LOCKS}/${MIGRATE_LOCK}; fix: see which host in pg_stat_activity, application_name credd, and let it finish or stop it; then start this host again)`,
+          `another credd host has been migrating PostgreSQL ${target.where} for more than ${lockMs < 1000 ? `${lockMs} ms` : `${Math.round(lockMs / 1000)} s`} (advisory lock ${CREDD_LOCKS}/${MIGRATE_LOCK}; fix: see which host in pg_stat_activity, application_name credd, and let it finish or stop it; then start this host again)`,
           { cause: err },
         );
       throw describePgError(err, target, "cannot lock");
@@ -74,7 +72,6 @@ export async function migratePg(target: PgTarget, opts: PgMigrateOptions = {}): 
       await client.query("SELECT pg_advisory_unlock($1, $2)", [CREDD_LOCKS, MIGRATE_LOCK]).catch(() => undefined);
     }
   } finally {
-    client.removeListener("error", failed);
     await client.end().catch(() => undefined);
   }
 }
