@@ -2,7 +2,7 @@
 // Entry point: runs the command line (src/cli/dispatch.ts) and turns error codes into exit codes.
 // Its static imports stay small: until they are loaded, a SIGTERM to `credd run` has no handler yet.
 import { main } from "./cli/dispatch.js";
-import { processIo } from "./cli/io.js";
+import { processIo, stopWritingOnClosedPipe } from "./cli/io.js";
 import { CreddError, errorMessage, type ErrorCode } from "./errors.js";
 
 const EXIT: Record<ErrorCode, number> = {
@@ -18,6 +18,7 @@ const EXIT: Record<ErrorCode, number> = {
 };
 
 async function entry(): Promise<void> {
+  stopWritingOnClosedPipe();
   let code: number;
   try {
     code = await main(process.argv.slice(2));

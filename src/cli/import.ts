@@ -10,7 +10,9 @@ import type { Globals, Io } from "./io.js";
 
 export const IMPORT_HELP = `Adopts a certificate and private key made by hand (openssl, as the Stellantis
 pages describe) as the live version of credential NAME. The --cert FILE may hold the
-CA and intermediates after the certificate. The key may be PKCS#1 or PKCS#8,
+CA and intermediates after the certificate; when it holds the certificate alone,
+live/chain.pem gets the CA chain from stellantis.ca_file (or stays empty, with a
+note saying why, when the certificate does not chain to it). The key may be PKCS#1 or PKCS#8,
 encrypted or not; for an encrypted key give its passphrase in a file.
 
 Refused, with nothing changed, when the key does not match the certificate,
@@ -43,6 +45,12 @@ export async function cmdImport(p: Parsed, g: Globals, io: Io): Promise<number> 
     const days = daysLeft(r.notAfter, ctx.clock.now());
     if (r.alreadyLive) io.out(`${cred.name}: certificate ${r.serial} is already live; nothing changed`);
     else io.out(`${cred.name}: certificate ${r.serial} is live (version ${r.version}), expires ${when(r.notAfter)} (${days} days left)`);
+    if (r.chainNote) {
+      io.err(
+        `note: ${r.chainNote}. cert.pem and key.pem are complete; a TLS client that must send the CA certificates ` +
+          "does not find them in chain.pem or fullchain.pem (to have them there, give them after the certificate in the --cert file)",
+      );
+    }
     return 0;
   } finally {
     ctx.db.close();

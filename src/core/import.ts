@@ -1,9 +1,12 @@
 // Adopting a certificate and key made by hand (the seeds' openssl way) as the live version.
+import { readFileSync } from "node:fs";
 import type { CredentialConfig } from "../config/types.js";
-import { RefusedError } from "../errors.js";
+import { errorMessage, RefusedError } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic.js";
 import { credentialPaths, ensureCredentialDirs, maxArchiveVersion } from "../files/layout.js";
+import { readCertificateFile } from "../pki/bundle.js";
 import { parseCertificate, splitPemCertificates, type CertInfo } from "../pki/certs.js";
+import { verifyChain } from "../pki/chain.js";
 import { compareDn, formatDn } from "../pki/dn.js";
 import { loadPrivateKey } from "../pki/keys.js";
 import { checkCertificatePolicy, earliestCaExpiry, type CaExpiry } from "../pki/policy.js";
@@ -26,6 +29,11 @@ export interface ImportResult {
   serial: string;
   notAfter: Date;
   alreadyLive: boolean;
+  /**
+   * Set when live/chain.pem is empty: the --cert file held the certificate alone and it could not
+   * be chained to stellantis.ca_file (not set, unreadable, or another CA); says why.
+   */
+  chainNote?: string;
 }
 
 /** Checks key match, subject and dates; refuses with the failing check's name and changes nothing. */
@@ -71,10 +79,20 @@ export function checkImport(cred: CredentialConfig, input: ImportInput, now: Dat
 
 export async function importCertificate(ctx: Ctx, cred: CredentialConfig, input: ImportInput): Promise<ImportResult> {
   const now = ctx.clock.now();
-  const { key, leaf, chain, ca } = checkImport(cred, input, now);
+  const checked = checkImport(cred, input, now);
+  const { key, leaf } = checked;
   const current = liveCertificate(ctx.db, cred.name);
   if (current && current.sha256 === leaf.sha256) {
     return { version: current.version, serial: leaf.serial, notAfter: leaf.notAfter, alreadyLive: true };
+  }
+  // chain.pem holds the intermediates and the CA (docs/lifecycle.md, "On disk"), as after an
+  // ingest: a certificate given alone gets them from stellantis.ca_file, by the same path check.
+  let { chain, ca } = checked;
+  let chainNote: string | undefined;
+  if (chain.length === 0) {
+    const fromCa = await chainFromPinnedCa(ctx, leaf, now);
+    if ("note" in fromCa) chainNote = `live/chain.pem is empty: ${input.certFile} holds the certificate alone, and ${fromCa.note}`;
+    else ({ chain, ca } = fromCa);
   }
 
   const paths = credentialPaths(ctx.config.state_dir, cred.name);
@@ -90,7 +108,30 @@ export async function importCertificate(ctx: Ctx, cred: CredentialConfig, input:
   insertInstalledCertificate(ctx.db, { ...certificateRow(cred.name, version, leaf, "import", now, ca), renewal_id: renewalId });
   crashPoint("import-after-db");
   await goLive(ctx, cred, version, `imported from ${input.certFile}`);
-  return { version, serial: leaf.serial, notAfter: leaf.notAfter, alreadyLive: false };
+  return { version, serial: leaf.serial, notAfter: leaf.notAfter, alreadyLive: false, ...(chainNote ? { chainNote } : {}) };
+}
+
+/**
+ * The CA certificates above `leaf` up to the Stellantis CA, from stellantis.ca_file (what ingest
+ * writes to chain.pem), and the CA among them that expires first; or why there are none. Never a
+ * refusal: import adopted certificates before it looked at ca_file, and still does.
+ */
+async function chainFromPinnedCa(ctx: Ctx, leaf: CertInfo, now: Date): Promise<{ chain: CertInfo[]; ca: CaExpiry | undefined } | { note: string }> {
+  const file = ctx.config.stellantis.ca_file;
+  if (!file) return { note: `stellantis.ca_file is not set in ${ctx.config.file} to take the CA chain from` };
+  let pinned: CertInfo[];
+  try {
+    pinned = readCertificateFile(readFileSync(file), file).certificates;
+  } catch (err) {
+    return { note: `stellantis.ca_file ${file} cannot be read: ${errorMessage(err)}` };
+  }
+  try {
+    const path = (await verifyChain(leaf, [], pinned, now)).chain;
+    return { chain: path.slice(1), ca: earliestCaExpiry(path, true) };
+  } catch (err) {
+    if (!(err instanceof RefusedError)) throw err;
+    return { note: `it does not chain to stellantis.ca_file ${file}: ${errorMessage(err)}` };
+  }
 }
 
 export function certificateRow(credential: string, version: number, c: CertInfo, source: "import" | "renewal", now: Date, ca?: CaExpiry) {

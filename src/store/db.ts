@@ -79,7 +79,8 @@ export function openDb(stateDir: string, opts: OpenOptions = {}): Db {
       }
       db.pragma("foreign_keys = ON");
     });
-    if (!opts.readonly) migrate(db, opts.migrationsDir ?? MIGRATIONS_DIR);
+    if (opts.readonly) refuseNewerSchema(db, opts.migrationsDir ?? MIGRATIONS_DIR);
+    else migrate(db, opts.migrationsDir ?? MIGRATIONS_DIR);
   } catch (err) {
     db.close();
     throw err;
@@ -119,13 +120,12 @@ export function openDbForReading(stateDir: string, configFile?: string): Db {
         `or \`credd import\`/\`credd enroll\` a credential), or ${where} names the wrong folder`,
     );
   }
-  const db = openDb(stateDir, { readonly: true });
   try {
-    prep(db, "SELECT count(*) FROM sqlite_master").get();
-    return db;
+    // Its first read (the schema version check) is where SQLite finds it cannot make the -shm file.
+    return openDb(stateDir, { readonly: true });
   } catch (err) {
-    db.close();
     const code = sqliteCodeOf(err);
+    if (!code) throw err; // credd's own refusal (a database newer than this credd): it says what to do
     const wal = `${file}-wal`;
     const walEmpty = !existsSync(wal) || statSync(wal).size === 0;
     if (/^SQLITE_(READONLY|CANTOPEN)/.test(code) && walEmpty) return openDb(stateDir, { readonly: true, snapshot: true });
@@ -164,20 +164,72 @@ export function inTransaction<T>(db: Db, fn: () => T): T {
   return driver(db, () => db.transaction(fn)());
 }
 
-/** Applies every `NNNN_name.sql` not yet recorded, in order, one transaction each. */
+/** The `NNNN_name.sql` files of `dir`, in order; two with one number are credd's own mistake. */
+function migrationFiles(dir: string): string[] {
+  const files = readdirSync(dir)
+    .filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f))
+    .sort();
+  const versions = files.map((f) => f.slice(0, 4));
+  const twice = versions.find((v, i) => versions.indexOf(v) !== i);
+  if (twice) throw new CreddError("INTERNAL", `two migrations in ${dir} share the number ${twice}`);
+  return files;
+}
+
+/**
+ * A database that a newer credd migrated: it records a migration newer than any in `dir`. An
+ * older credd would run on a schema it was not written for, so it is refused (code IO, exit 1,
+ * `status` 3 UNKNOWN, like a database that is damaged or not credd's: this credd cannot use it).
+ */
+export class SchemaTooNewError extends CreddError {
+  constructor(
+    /** The database file. */
+    readonly file: string,
+    /** The newest migration this credd has (its number), 0 with none. */
+    readonly known: number,
+    /** The newest migration the database records. */
+    readonly recorded: number,
+    recordedName: string,
+  ) {
+    super(
+      "IO",
+      `database ${file} was migrated by a newer credd: it records schema migration ${recorded} (${recordedName}), ` +
+        `and the newest this credd knows is ${known}. An older credd does not run on a newer schema. Fix: install ` +
+        "the newer credd again; or, to go back to this version, stop credd and restore the backup of state_dir " +
+        "taken before the upgrade, together with this older package (docs/install.md, Downgrade)",
+    );
+    this.name = "SchemaTooNewError";
+  }
+}
+
+/**
+ * Throws SchemaTooNewError when `db` records a migration newer than the newest file in `dir`.
+ * A database with no schema_migrations table yet (a new one) passes.
+ */
+export function refuseNewerSchema(db: Db, dir: string): void {
+  const table = prep(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+  if (!table) return;
+  const newest = prep(db, "SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1").get() as
+    | { version: number; name: string }
+    | undefined;
+  if (!newest) return;
+  const files = migrationFiles(dir);
+  const known = files.length ? Number(files[files.length - 1]?.slice(0, 4)) : 0;
+  if (newest.version > known) throw new SchemaTooNewError(places.get(db)?.file ?? db.name, known, newest.version, newest.name);
+}
+
+/**
+ * Applies every `NNNN_name.sql` not yet recorded, in order, one transaction each; first refuses a
+ * database that records a migration newer than any in `dir` (refuseNewerSchema), changing nothing.
+ */
 export function migrate(db: Db, dir: string): string[] {
+  refuseNewerSchema(db, dir);
   driver(db, () =>
     db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`),
   );
   const done = new Set((prep(db, "SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version));
-  const files = readdirSync(dir)
-    .filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f))
-    .sort();
+  const files = migrationFiles(dir);
   const applied: string[] = [];
-  const versions = files.map((f) => f.slice(0, 4));
-  const twice = versions.find((v, i) => versions.indexOf(v) !== i);
-  if (twice) throw new CreddError("INTERNAL", `two migrations in ${dir} share the number ${twice}`);
   for (const f of files) {
     const version = Number(f.slice(0, 4));
     if (done.has(version)) continue;

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { execFileSync, spawn } from "node:child_process";
 import { configFor, runCredd, startCreddDaemon } from "../helpers/credd.js";
-import { makeCa, makeIntermediateCa, makeKeyAndCert, makeTempDir, openssl, signCsr, type TestCa } from "../helpers/openssl.js";
+import { makeCa, makeIntermediateCa, makeKeyAndCert, makeTempDir, openssl, signCsr, signWithCa, type TestCa } from "../helpers/openssl.js";
 import { startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
 import { makeServerTls } from "../helpers/tls.js";
 
@@ -236,34 +236,14 @@ function assertLiveUnchanged(s: Setup, before: Record<string, Buffer>) {
   assert.deepEqual(now, before, "live/ is byte-identical");
 }
 
-/** Signs `csr` with openssl x509 -req and the usual client extensions, plus `args` (digest, serial). */
-function signRaw(s: Setup, csr: string, name: string, args: string[], issuer: TestCa = ca): string {
-  const ext = join(s.dir, `${name}.ext`);
-  writeFileSync(ext, "[leaf]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\n");
+/** Signs `csr` with openssl x509 -req and the usual client extensions, and the digest or serial given. */
+function signRaw(s: Setup, csr: string, name: string, opts: { digest?: string; serial?: string }, issuer: TestCa = ca): string {
   const out = join(s.dir, name);
-  const digest = args.some((a) => /^-(sha1|md5|sha\d+)$/.test(a)) ? [] : ["-sha256"];
-  const serial = args.includes("-set_serial") ? [] : ["-set_serial", "0x5EED"];
-  openssl([
-    "x509",
-    "-req",
-    "-in",
-    csr,
-    "-CA",
-    issuer.certPath,
-    "-CAkey",
-    issuer.keyPath,
-    "-days",
-    "365",
-    ...digest,
-    ...serial,
-    ...args,
-    "-extfile",
-    ext,
-    "-extensions",
-    "leaf",
-    "-out",
-    out,
-  ]);
+  signWithCa(issuer, csr, out, {
+    extensions: ["basicConstraints = CA:FALSE", "keyUsage = critical,digitalSignature", "extendedKeyUsage = clientAuth"],
+    serial: opts.serial ?? "0x5EED",
+    ...(opts.digest ? { digest: opts.digest } : {}),
+  });
   return out;
 }
 
@@ -327,19 +307,19 @@ describe("ingest refuses, naming the check, and changes nothing", () => {
     {
       name: "signed with sha1WithRSAEncryption (the certificate policy)",
       check: /\[signature-algorithm\].*sha1WithRSAEncryption/,
-      make: (s, p) => [signRaw(s, p.csr, "sha1.pem", ["-sha1"])],
+      make: (s, p) => [signRaw(s, p.csr, "sha1.pem", { digest: "sha1" })],
     },
     {
       name: "a negative serial, shown as openssl shows it",
       check: /\[serial\].*serial -05\).*negative serial/,
-      make: (s, p) => [signRaw(s, p.csr, "negative.pem", ["-set_serial", "-5"])],
+      make: (s, p) => [signRaw(s, p.csr, "negative.pem", { serial: "-5" })],
     },
     {
       name: "a leaf that outlives its intermediate, which expires within renew_before_days",
       check: /\[renewal-due\].*outlives intermediate/,
       make: (s, p) => {
         const shortCa = makeIntermediateCa(ca, s.dir, { cn: "Short-lived Issuing CA", days: 20 });
-        return [signRaw(s, p.csr, "outlives.pem", [], shortCa), shortCa.certPath];
+        return [signRaw(s, p.csr, "outlives.pem", {}, shortCa), shortCa.certPath];
       },
     },
     {

@@ -1,4 +1,4 @@
-// A metrics file written by a real run (as in test/integration/metrics.test.ts): a config with two
+// A metrics file written by a real run (test/integration/metrics.test.ts checks it): a config with two
 // credentials, a certificate imported with 20 days left, one check (which starts a renewal), then
 // the status view rendered and written as the daemon does. For tests of what reads the metrics
 // (contrib/prometheus, contrib/grafana): every name they use must be one credd writes.
@@ -9,7 +9,7 @@ import { parseConfig } from "../../src/config/load.js";
 import { checkAll } from "../../src/core/check.js";
 import type { Ctx } from "../../src/core/context.js";
 import { importCertificate } from "../../src/core/import.js";
-import { buildStatus } from "../../src/core/status.js";
+import { buildStatus, type StatusView } from "../../src/core/status.js";
 import { renderMetrics, writeMetricsFile, type MetricsView } from "../../src/daemon/metrics.js";
 import { createLogger } from "../../src/log.js";
 import { makeMailerFactory } from "../../src/mail/factory.js";
@@ -24,6 +24,13 @@ export interface MetricsRun {
   text: string;
   /** Metric family name → the label names its samples carry (empty when it has no sample). */
   families: Map<string, Set<string>>;
+  /** The run's time (its ManualClock), in ms. */
+  now: number;
+  /** The status view the file was rendered from. */
+  view: StatusView;
+  /** fleet-prod's imported certificate: its serial and expiry (20 days after `now`). */
+  serial: string;
+  notAfter: Date;
 }
 
 export async function realMetricsRun(): Promise<MetricsRun> {
@@ -53,22 +60,27 @@ credentials:
     log: createLogger({ level: "silent" }),
     mailer: makeMailerFactory(config),
   };
+  const notAfter = new Date(now + 20 * DAY);
+  let serial: string;
+  let view: StatusView;
   try {
+    // Made by hand, 20 days left: the check starts a renewal (key + CSR, email queued).
     const ca = makeCa(makeTempDir("credd-metrics-run-ca-"));
-    const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca, notBefore: new Date(now - 345 * DAY), notAfter: new Date(now + 20 * DAY) });
-    await importCertificate(ctx, config.credentials[0]!, {
+    const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca, notBefore: new Date(now - 345 * DAY), notAfter });
+    ({ serial } = await importCertificate(ctx, config.credentials[0]!, {
       certText: readFileSync(hand.certPath, "utf8"),
       certFile: hand.certPath,
       keyText: readFileSync(hand.keyPath, "utf8"),
       keyFile: hand.keyPath,
-    });
+    }));
     await checkAll(ctx);
-    writeMetricsFile(config.metrics_file!, renderMetrics(buildStatus(ctx)));
+    view = buildStatus(ctx);
+    writeMetricsFile(config.metrics_file!, renderMetrics(view));
   } finally {
     ctx.db.close();
   }
   const text = readFileSync(config.metrics_file!, "utf8");
-  return { file: config.metrics_file!, text, families: metricFamilies(text) };
+  return { file: config.metrics_file!, text, families: metricFamilies(text), now, view, serial, notAfter };
 }
 
 /**

@@ -96,6 +96,60 @@ export function makeCa(dir: string, { cn = "Test Stellantis CA", days = 3650 }: 
   return { certPath, keyPath, certPem: readFileSync(certPath, "utf8"), dir: caDir };
 }
 
+/** Who signs a CSR: a CA (its certificate and key), or the CSR's own key (a self-signed certificate). */
+export type CsrSigner = Pick<TestCa, "certPath" | "keyPath"> | { selfSignKey: string };
+
+export interface SignWithCaOptions {
+  /** Extension lines in openssl config syntax ("basicConstraints = CA:FALSE"); none when absent. */
+  extensions?: string[];
+  /** Validity from now (default 365). */
+  days?: number;
+  /** The signature's digest (default "sha256"); "sha1" for the policy tests. */
+  digest?: string;
+  /** openssl's -set_serial value as given ("0x5EED", "-5"); random (positive, 16 bytes) when absent. */
+  serial?: string;
+  /** More arguments for openssl x509, e.g. ["-sigopt", "rsa_padding_mode:pss"]. */
+  extraArgs?: string[];
+  /** Passphrase of the signing key, passed through the environment (never on the command line). */
+  passphrase?: string;
+}
+
+/**
+ * Signs a CSR with `openssl x509 -req`, which copies the CSR's subject as encoded, and writes the
+ * certificate to `outPath`; returns its PEM. The one place the tests run `x509 -req`.
+ */
+export function signWithCa(signer: CsrSigner, csrPath: string, outPath: string, opts: SignWithCaOptions = {}): string {
+  const work = mkdtempSync(join(tmpdir(), "credd-sign-"));
+  try {
+    const extPath = join(work, "ext.cnf");
+    if (opts.extensions) writeFileSync(extPath, `[ext]\n${opts.extensions.join("\n")}\n`);
+    const env = opts.passphrase !== undefined ? { CREDD_TEST_PASSIN: opts.passphrase } : undefined;
+    openssl(
+      [
+        "x509",
+        "-req",
+        "-in",
+        csrPath,
+        ...("selfSignKey" in signer ? ["-signkey", signer.selfSignKey] : ["-CA", signer.certPath, "-CAkey", signer.keyPath]),
+        ...(opts.passphrase !== undefined ? ["-passin", "env:CREDD_TEST_PASSIN"] : []),
+        "-set_serial",
+        opts.serial ?? randomSerial(),
+        "-days",
+        String(opts.days ?? 365),
+        `-${opts.digest ?? "sha256"}`,
+        ...(opts.extraArgs ?? []),
+        ...(opts.extensions ? ["-extfile", extPath, "-extensions", "ext"] : []),
+        "-out",
+        outPath,
+      ],
+      env ? { env } : {},
+    );
+    return readFileSync(outPath, "utf8");
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 export interface SignOptions {
   days?: number;
   notBefore?: Date;
@@ -141,33 +195,13 @@ function signIn(work: string, signer: Signer, csrPath: string, outPath: string, 
   const days = opts.days ?? 365;
   const serial = opts.serial !== undefined ? `0x${opts.serial}` : randomSerial();
   if (!opts.notBefore && !opts.notAfter) {
-    // openssl x509 -req copies the CSR's subject as encoded; 3.0 has no explicit start date here.
-    const extPath = join(work, "ext.cnf");
-    writeFileSync(extPath, `[leaf]\n${ext}\n`);
-    const signArgs = signer.kind === "ca" ? ["-CA", signer.ca.certPath, "-CAkey", signer.ca.keyPath] : ["-signkey", signer.keyPath];
-    openssl(
-      [
-        "x509",
-        "-req",
-        "-in",
-        csrPath,
-        ...signArgs,
-        ...passin,
-        "-set_serial",
-        serial,
-        "-days",
-        String(days),
-        "-sha256",
-        "-extfile",
-        extPath,
-        "-extensions",
-        "leaf",
-        "-out",
-        outPath,
-      ],
-      { env },
-    );
-    return readFileSync(outPath, "utf8");
+    // 3.0's x509 -req has no explicit start date.
+    return signWithCa(signer.kind === "ca" ? signer.ca : { selfSignKey: signer.keyPath }, csrPath, outPath, {
+      extensions: ext.split("\n"),
+      days,
+      serial,
+      ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),
+    });
   }
   // Explicit dates need `openssl ca` with a throwaway database.
   const notBefore = opts.notBefore ?? new Date();
@@ -347,16 +381,12 @@ export function makeIntermediateCa(issuer: Pick<TestCa, "certPath" | "keyPath">,
   const config = join(caDir, "req.cnf");
   writeFileSync(config, REQ_CONFIG);
   const basic = (opts.isCa ?? true) ? `critical,CA:TRUE${opts.pathlen !== undefined ? `,pathlen:${opts.pathlen}` : ""}` : "critical,CA:FALSE";
-  const extPath = join(caDir, "ext.cnf");
-  writeFileSync(
-    extPath,
-    `[int]
-basicConstraints = ${basic}
-keyUsage = ${opts.keyUsage ?? "critical,keyCertSign,cRLSign"}
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-`,
-  );
+  const extensions = [
+    `basicConstraints = ${basic}`,
+    `keyUsage = ${opts.keyUsage ?? "critical,keyCertSign,cRLSign"}`,
+    "subjectKeyIdentifier = hash",
+    "authorityKeyIdentifier = keyid:always",
+  ];
   openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", keyPath]);
   openssl([
     "req",
@@ -376,27 +406,7 @@ authorityKeyIdentifier = keyid:always
     "-out",
     csrPath,
   ]);
-  openssl([
-    "x509",
-    "-req",
-    "-in",
-    csrPath,
-    "-CA",
-    issuer.certPath,
-    "-CAkey",
-    issuer.keyPath,
-    "-set_serial",
-    randomSerial(),
-    "-days",
-    String(opts.days ?? 1825),
-    "-sha256",
-    "-extfile",
-    extPath,
-    "-extensions",
-    "int",
-    "-out",
-    certPath,
-  ]);
+  signWithCa(issuer, csrPath, certPath, { extensions, days: opts.days ?? 1825 });
   return { certPath, keyPath, certPem: readFileSync(certPath, "utf8"), dir: caDir };
 }
 
@@ -416,35 +426,7 @@ export function signCsrWithExtensions(
   extensions: string[],
   days = 365,
 ): string {
-  const work = mkdtempSync(join(tmpdir(), "credd-sign-"));
-  try {
-    const extPath = join(work, "ext.cnf");
-    writeFileSync(extPath, `[custom]\n${extensions.join("\n")}\n`);
-    openssl([
-      "x509",
-      "-req",
-      "-in",
-      csrPath,
-      "-CA",
-      ca.certPath,
-      "-CAkey",
-      ca.keyPath,
-      "-set_serial",
-      randomSerial(),
-      "-days",
-      String(days),
-      "-sha256",
-      "-extfile",
-      extPath,
-      "-extensions",
-      "custom",
-      "-out",
-      outPath,
-    ]);
-    return readFileSync(outPath, "utf8");
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  return signWithCa(ca, csrPath, outPath, { extensions, days });
 }
 
 /** A CA certificate for `subject`'s existing name and key, signed by `issuer`: a cross-certificate (CA:TRUE). */
@@ -452,29 +434,8 @@ export function crossCertify(subject: TestCa, issuer: Pick<TestCa, "certPath" | 
   const work = mkdtempSync(join(dir, "cross-"));
   const csrPath = join(work, "cross.csr");
   const certPath = join(work, "cross.pem");
-  const extPath = join(work, "ext.cnf");
-  writeFileSync(extPath, "[cross]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n");
   openssl(["x509", "-x509toreq", "-in", subject.certPath, "-signkey", subject.keyPath, "-out", csrPath]);
-  openssl([
-    "x509",
-    "-req",
-    "-in",
-    csrPath,
-    "-CA",
-    issuer.certPath,
-    "-CAkey",
-    issuer.keyPath,
-    "-set_serial",
-    randomSerial(),
-    "-days",
-    "365",
-    "-sha256",
-    "-extfile",
-    extPath,
-    "-extensions",
-    "cross",
-    "-out",
-    certPath,
-  ]);
-  return readFileSync(certPath, "utf8");
+  return signWithCa(issuer, csrPath, certPath, {
+    extensions: ["basicConstraints = critical,CA:TRUE", "keyUsage = critical,keyCertSign,cRLSign", "subjectKeyIdentifier = hash"],
+  });
 }

@@ -2,9 +2,10 @@
 // certificates. For SMTP and HTTPS test servers; nothing here is trusted by the system roots.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { signWithCa } from "./openssl.js";
 
 export type TestKeyType = "ec" | "rsa";
 
@@ -91,7 +92,6 @@ export function makeCert(
   const keyPath = join(ca.dir, `${base}.key`);
   const csrPath = join(ca.dir, `${base}.csr`);
   const certPath = join(ca.dir, `${base}.pem`);
-  const extPath = join(ca.dir, `${base}.ext`);
   openssl(["req", ...keyArgs(opts.keyType ?? "ec"), "-nodes", "-keyout", keyPath, "-out", csrPath, "-subj", opts.subject], ca.dir);
   const ext = [
     "basicConstraints=critical,CA:FALSE",
@@ -101,29 +101,11 @@ export function makeCert(
     "authorityKeyIdentifier=keyid",
     ...(opts.san && opts.san.length > 0 ? [`subjectAltName=${opts.san.join(",")}`] : []),
   ];
-  writeFileSync(extPath, `${ext.join("\n")}\n`);
-  openssl(
-    [
-      "x509",
-      "-req",
-      "-in",
-      csrPath,
-      "-CA",
-      ca.caPath,
-      "-CAkey",
-      ca.caKeyPath,
-      "-set_serial",
-      `0x${randomBytes(8).toString("hex")}`,
-      "-days",
-      String(opts.days ?? 2),
-      "-sha256",
-      "-extfile",
-      extPath,
-      "-out",
-      certPath,
-    ],
-    ca.dir,
-  );
+  signWithCa({ certPath: ca.caPath, keyPath: ca.caKeyPath }, csrPath, certPath, {
+    extensions: ext,
+    days: opts.days ?? 2,
+    serial: `0x${randomBytes(8).toString("hex")}`,
+  });
   return { certPem: readFileSync(certPath, "utf8"), keyPem: readFileSync(keyPath, "utf8"), certPath, keyPath };
 }
 

@@ -5,20 +5,9 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import { ManualClock } from "../helpers/clock.js";
-import { parseConfig } from "../../src/config/load.js";
-import { checkAll } from "../../src/core/check.js";
-import type { Ctx } from "../../src/core/context.js";
-import { importCertificate } from "../../src/core/import.js";
-import { buildStatus } from "../../src/core/status.js";
 import { escapeLabelValue, renderMetrics, writeMetricsFile, type MetricsView } from "../../src/daemon/metrics.js";
-import { createLogger } from "../../src/log.js";
-import { makeMailerFactory } from "../../src/mail/factory.js";
-import { openDb } from "../../src/store/db.js";
-import { dnFor } from "../helpers/credd.js";
-import { makeCa, makeKeyAndCert, makeTempDir } from "../helpers/openssl.js";
-
-const DAY = 86_400_000;
+import { realMetricsRun } from "../helpers/metrics-run.js";
+import { makeTempDir } from "../helpers/openssl.js";
 
 /** `promtool check metrics < file`; undefined when promtool is not installed. */
 function promtool(file: string): { status: number | null; out: string } | undefined {
@@ -48,86 +37,46 @@ function samples(text: string): Map<string, number> {
 }
 
 test("a state with an imported certificate and a pending renewal: the expected series and values", async (t) => {
-  const dir = makeTempDir("credd-int-metrics-");
-  const now = Date.parse("2026-11-25T15:00:00Z");
-  const clock = new ManualClock(now);
-  const config = parseConfig(
-    `state_dir: ${join(dir, "state")}
-runtime_dir: ${join(dir, "run")}
-metrics_file: ${join(dir, "credd.prom")}
-smtp: { url: "smtp://127.0.0.1:9", from: "credd <credd@partner.example>", timeout_ms: 1000 }
-alerts: { to: [ops@partner.example] }
-credentials:
-  - name: fleet-prod
-    mzp: MZP128745
-    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
-  - name: fleet-test
-    mzp: MZP654321
-    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
-`,
-    join(dir, "credd.yaml"),
-    {},
+  // test/helpers/metrics-run.ts: fleet-prod imported with 20 days left, one check (a renewal starts).
+  const { file, text: written, view, now, serial, notAfter } = await realMetricsRun();
+  const prod = view.credentials.find((c) => c.name === "fleet-prod")!;
+  assert.equal(prod.renewal?.state, "created");
+  assert.equal(written, renderMetrics(view), "the file holds what renderMetrics made of the view");
+  const s = samples(written);
+
+  assert.equal(
+    s.get(`credd_certificate_expiration_timestamp_seconds{credential="fleet-prod",mzp="MZP128745",serial="${serial}"}`),
+    Math.floor(notAfter.getTime() / 1000),
   );
-  const ctx: Ctx = { config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) };
-  try {
-    // Made by hand, 20 days left: the next check starts a renewal (key + CSR, email queued).
-    const ca = makeCa(makeTempDir("credd-int-metrics-ca-"));
-    const notAfter = new Date(now + 20 * DAY);
-    const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca, notBefore: new Date(now - 345 * DAY), notAfter });
-    const cred = config.credentials[0]!;
-    const imported = await importCertificate(ctx, cred, {
-      certText: readFileSync(hand.certPath, "utf8"),
-      certFile: hand.certPath,
-      keyText: readFileSync(hand.keyPath, "utf8"),
-      keyFile: hand.keyPath,
-    });
-    await checkAll(ctx);
-
-    const view = buildStatus(ctx);
-    const prod = view.credentials.find((c) => c.name === "fleet-prod")!;
-    assert.equal(prod.renewal?.state, "created");
-    const text = renderMetrics(view);
-    writeMetricsFile(config.metrics_file!, text);
-    const written = readFileSync(config.metrics_file!, "utf8");
-    assert.equal(written, text);
-    const s = samples(written);
-
-    const serial = imported.serial;
-    assert.equal(
-      s.get(`credd_certificate_expiration_timestamp_seconds{credential="fleet-prod",mzp="MZP128745",serial="${serial}"}`),
-      Math.floor(notAfter.getTime() / 1000),
-    );
-    assert.ok(
-      ![...s.keys()].some((k) => k.startsWith('credd_certificate_expiration_timestamp_seconds{credential="fleet-test"')),
-      "no certificate, no series",
-    );
-    assert.equal(s.get('credd_certificate_renewal_timestamp_seconds{credential="fleet-prod"}'), Date.parse(prod.next_renewal_at!) / 1000);
-    // The path's earliest expiry: imported without a chain, the leaf's own.
-    assert.equal(
-      s.get('credd_certificate_path_expiration_timestamp_seconds{credential="fleet-prod",mzp="MZP128745",certificate="leaf"}'),
-      Math.floor(notAfter.getTime() / 1000),
-    );
-    assert.ok(Date.parse(prod.next_renewal_at!) <= now, "the renewal was due");
-    assert.equal(s.get('credd_renewal_pending{credential="fleet-prod",state="created"}'), 1);
-    for (const st of ["sent", "signed", "registered"]) assert.equal(s.get(`credd_renewal_pending{credential="fleet-prod",state="${st}"}`), 0, st);
-    for (const st of ["created", "sent", "signed", "registered"])
-      assert.equal(s.get(`credd_renewal_pending{credential="fleet-test",state="${st}"}`), 0, st);
-    assert.equal(s.get("credd_last_check_timestamp_seconds"), now / 1000);
-    assert.equal(s.get("credd_outbox_queued"), view.outbox.queued);
-    assert.ok(view.outbox.queued >= 1, "the CSR email is queued");
-    assert.equal(s.get('credd_credential_status{credential="fleet-prod"}'), 1, "a pending renewal is a warning");
-    const alerts = (view as { alerts?: { severity: string }[] }).alerts ?? [];
-    for (const sev of ["warning", "critical"]) {
-      assert.equal(s.get(`credd_alerts_open{severity="${sev}"}`), alerts.filter((a) => a.severity === sev).length, sev);
-    }
-    assert.ok(![...s.keys()].some((k) => k.startsWith("credd_token_expiration_timestamp_seconds")), "no OAuth2 credential, no token series");
-    for (const name of ["credd_certificate_expiration_timestamp_seconds", "credd_renewal_pending", "credd_outbox_queued", "credd_alerts_open"]) {
-      assert.match(written, new RegExp(`^# HELP ${name} .+\\n# TYPE ${name} gauge$`, "m"));
-    }
-    await checkWithPromtool(t, config.metrics_file!);
-  } finally {
-    ctx.db.close();
+  assert.ok(
+    ![...s.keys()].some((k) => k.startsWith('credd_certificate_expiration_timestamp_seconds{credential="fleet-test"')),
+    "no certificate, no series",
+  );
+  assert.equal(s.get('credd_certificate_renewal_timestamp_seconds{credential="fleet-prod"}'), Date.parse(prod.next_renewal_at!) / 1000);
+  // The path's earliest expiry: whichever certificate status names (next_renewal_set_by).
+  const by = prod.next_renewal_set_by!;
+  assert.equal(
+    s.get(`credd_certificate_path_expiration_timestamp_seconds{credential="fleet-prod",mzp="MZP128745",certificate="${by.certificate}"}`),
+    Date.parse(by.not_after) / 1000,
+  );
+  assert.ok(Date.parse(prod.next_renewal_at!) <= now, "the renewal was due");
+  assert.equal(s.get('credd_renewal_pending{credential="fleet-prod",state="created"}'), 1);
+  for (const st of ["sent", "signed", "registered"]) assert.equal(s.get(`credd_renewal_pending{credential="fleet-prod",state="${st}"}`), 0, st);
+  for (const st of ["created", "sent", "signed", "registered"])
+    assert.equal(s.get(`credd_renewal_pending{credential="fleet-test",state="${st}"}`), 0, st);
+  assert.equal(s.get("credd_last_check_timestamp_seconds"), now / 1000);
+  assert.equal(s.get("credd_outbox_queued"), view.outbox.queued);
+  assert.ok(view.outbox.queued >= 1, "the CSR email is queued");
+  assert.equal(s.get('credd_credential_status{credential="fleet-prod"}'), 1, "a pending renewal is a warning");
+  const alerts = (view as { alerts?: { severity: string }[] }).alerts ?? [];
+  for (const sev of ["warning", "critical"]) {
+    assert.equal(s.get(`credd_alerts_open{severity="${sev}"}`), alerts.filter((a) => a.severity === sev).length, sev);
   }
+  assert.ok(![...s.keys()].some((k) => k.startsWith("credd_token_expiration_timestamp_seconds")), "no OAuth2 credential, no token series");
+  for (const name of ["credd_certificate_expiration_timestamp_seconds", "credd_renewal_pending", "credd_outbox_queued", "credd_alerts_open"]) {
+    assert.match(written, new RegExp(`^# HELP ${name} .+\\n# TYPE ${name} gauge$`, "m"));
+  }
+  await checkWithPromtool(t, file);
 });
 
 test("label values are escaped; tokens and unknown states get series; promtool accepts it", async (t) => {

@@ -15,7 +15,7 @@ import { RefusedError } from "../../src/errors.js";
 import type { CredentialConfig } from "../../src/config/types.js";
 import { checkImport } from "../../src/core/import.js";
 import { dnFor } from "../helpers/credd.js";
-import { makeCa, makeIntermediateCa, makeTempDir, openssl, subjFromDn, type TestCa } from "../helpers/openssl.js";
+import { makeCa, makeIntermediateCa, makeTempDir, openssl, signWithCa, subjFromDn, type TestCa } from "../helpers/openssl.js";
 
 const RENEW_BEFORE_DAYS = 30;
 const DN = dnFor("MZP990001");
@@ -87,30 +87,14 @@ function issueLeaf(issuer: Pick<TestCa, "certPath" | "keyPath">, name: string, o
     "authorityKeyIdentifier = keyid",
     ...(opts.extraExtensions ?? []),
   ];
-  writeFileSync(join(work, "ext.cnf"), `[leaf]\n${ext.join("\n")}\n`);
   const out = join(dir, `${name.replace(/[^a-z0-9]+/gi, "-")}.pem`);
-  openssl([
-    "x509",
-    "-req",
-    "-in",
-    csrPath,
-    "-CA",
-    issuer.certPath,
-    "-CAkey",
-    issuer.keyPath,
-    "-set_serial",
-    opts.serial ?? "0x1A2B3C4D",
-    "-days",
-    String(opts.days ?? 365),
-    `-${opts.digest ?? "sha256"}`,
-    ...(opts.sigopts ?? []),
-    "-extfile",
-    join(work, "ext.cnf"),
-    "-extensions",
-    "leaf",
-    "-out",
-    out,
-  ]);
+  signWithCa(issuer, csrPath, out, {
+    extensions: ext,
+    serial: opts.serial ?? "0x1A2B3C4D",
+    days: opts.days ?? 365,
+    digest: opts.digest ?? "sha256",
+    ...(opts.sigopts ? { extraArgs: opts.sigopts } : {}),
+  });
   keyOf.set(out, keyPath);
   return out;
 }
@@ -124,37 +108,17 @@ function intermediate(name: string, opts: { bits?: number; days?: number; extra?
   openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", `rsa_keygen_bits:${opts.bits ?? 2048}`, "-out", keyPath]);
   writeFileSync(join(work, "req.cnf"), "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\n");
   openssl(["req", "-new", "-config", join(work, "req.cnf"), "-key", keyPath, "-subj", `/C=FR/O=Test Stellantis/CN=${name}`, "-out", csrPath]);
-  writeFileSync(
-    join(work, "ext.cnf"),
-    `[int]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-${(opts.extra ?? []).join("\n")}
-`,
-  );
-  openssl([
-    "x509",
-    "-req",
-    "-in",
-    csrPath,
-    "-CA",
-    root.certPath,
-    "-CAkey",
-    root.keyPath,
-    "-set_serial",
-    "0x7E57",
-    "-days",
-    String(opts.days ?? 1825),
-    "-sha256",
-    "-extfile",
-    join(work, "ext.cnf"),
-    "-extensions",
-    "int",
-    "-out",
-    certPath,
-  ]);
+  signWithCa(root, csrPath, certPath, {
+    extensions: [
+      "basicConstraints = critical,CA:TRUE",
+      "keyUsage = critical,keyCertSign,cRLSign",
+      "subjectKeyIdentifier = hash",
+      "authorityKeyIdentifier = keyid:always",
+      ...(opts.extra ?? []),
+    ],
+    serial: "0x7E57",
+    days: opts.days ?? 1825,
+  });
   return { certPath, keyPath, certPem: readFileSync(certPath, "utf8"), dir: work };
 }
 

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { DbError } from "../../src/store/db-errors.js";
-import { dbPath, inTransaction, MIGRATIONS_DIR, migrate, openDb, openDbForReading, prep } from "../../src/store/db.js";
+import { dbPath, inTransaction, MIGRATIONS_DIR, migrate, openDb, openDbForReading, prep, SchemaTooNewError } from "../../src/store/db.js";
 import { getMeta, setMeta } from "../../src/store/checks.js";
 import { claimDue, enqueueMail, markMailFailed, markMailSent, queuedMails } from "../../src/store/outbox.js";
 import { insertRenewal, pendingRenewal, setRenewalState } from "../../src/store/renewals.js";
@@ -38,6 +38,48 @@ test("a failing migration rolls back entirely and is not recorded", () => {
   assert.ok(!recorded.includes("9999_bad.sql"));
   assert.ok(recorded.includes("0001_init.sql"));
   db.close();
+});
+
+test("a database a newer credd migrated is refused, writing or reading, naming the file, both versions and the fix", () => {
+  const dir = tmp();
+  const state = join(dir, "state");
+  const file = dbPath(state);
+  // The newer credd: today's migrations and one more.
+  const newer = join(dir, "newer-migrations");
+  cpSync(MIGRATIONS_DIR, newer, { recursive: true });
+  writeFileSync(join(newer, "0042_future.sql"), "CREATE TABLE future (x INTEGER);\n");
+  openDb(state, { migrationsDir: newer }).close();
+  const bytes = readFileSync(file);
+  const known = Math.max(...readdirSync(MIGRATIONS_DIR).flatMap((f) => (/^\d{4}_/.test(f) ? [Number(f.slice(0, 4))] : [])));
+  assert.ok(known < 42);
+  const check = (err: unknown) => {
+    assert.ok(err instanceof SchemaTooNewError, String(err));
+    assert.equal(err.code, "IO");
+    assert.equal(err.file, file);
+    assert.equal(err.known, known);
+    assert.equal(err.recorded, 42);
+    assert.ok(err.message.includes(`database ${file} was migrated by a newer credd`), err.message);
+    assert.ok(err.message.includes("schema migration 42 (0042_future.sql)"), err.message);
+    assert.ok(err.message.includes(`the newest this credd knows is ${known}`), err.message);
+    assert.match(
+      err.message,
+      /Fix: install the newer credd again; or, .*restore the backup of state_dir taken before the upgrade, together with this older package/,
+    );
+    return true;
+  };
+  // This (older) credd: every way it opens the database.
+  assert.throws(() => openDb(state), check);
+  assert.throws(() => openDb(state, { readonly: true }), check);
+  assert.throws(() => openDb(state, { readonly: true, snapshot: true }), check);
+  assert.throws(() => openDbForReading(state), check);
+  assert.deepEqual(readFileSync(file), bytes, "the database file is unchanged");
+  // The newer credd still opens it, and a database at today's version opens as before.
+  openDb(state, { migrationsDir: newer }).close();
+  openDb(state, { readonly: true, migrationsDir: newer }).close();
+  const same = openDb(join(dir, "today"));
+  assert.deepEqual(migrate(same, MIGRATIONS_DIR), []);
+  same.close();
+  openDbForReading(join(dir, "today")).close();
 });
 
 test("at most one pending renewal per credential (enforced by the schema)", () => {

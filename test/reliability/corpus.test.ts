@@ -16,6 +16,7 @@ import {
   openssl,
   signCsr,
   signCsrWithExtensions,
+  signWithCa,
   subjFromPairs,
   type SignOptions,
   type TestCa,
@@ -102,34 +103,18 @@ function makePolicyIntermediate(root: TestCa, dir: string, cn: string, bits: num
   const keyPath = join(dir, `${cn.replace(/\W+/g, "-")}.key`);
   const csrPath = `${keyPath}.csr`;
   const certPath = `${keyPath}.pem`;
-  const ext = `${keyPath}.ext`;
-  writeFileSync(
-    ext,
-    "[int]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n",
-  );
   openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", `rsa_keygen_bits:${bits}`, "-out", keyPath]);
   openssl(["req", "-new", "-key", keyPath, "-subj", `/C=FR/O=Test Stellantis/CN=${cn}`, "-out", csrPath]);
-  openssl([
-    "x509",
-    "-req",
-    "-in",
-    csrPath,
-    "-CA",
-    root.certPath,
-    "-CAkey",
-    root.keyPath,
-    "-set_serial",
-    "0x7E57",
-    "-days",
-    String(days),
-    "-sha256",
-    "-extfile",
-    ext,
-    "-extensions",
-    "int",
-    "-out",
-    certPath,
-  ]);
+  signWithCa(root, csrPath, certPath, {
+    extensions: [
+      "basicConstraints = critical,CA:TRUE",
+      "keyUsage = critical,keyCertSign,cRLSign",
+      "subjectKeyIdentifier = hash",
+      "authorityKeyIdentifier = keyid:always",
+    ],
+    serial: "0x7E57",
+    days,
+  });
   return { certPath, keyPath, certPem: readFileSync(certPath, "utf8"), dir };
 }
 
@@ -219,31 +204,14 @@ test("the bad-input corpus: every file and config refused with a reason, nothing
               : g.signer === "short-intermediate"
                 ? short
                 : w.ca;
-      if (g.signer === "self") openssl(["x509", "-req", "-in", csr, "-signkey", p.key, "-days", "365", "-sha256", "-out", leaf]);
+      if (g.signer === "self") signWithCa({ selfSignKey: p.key }, csr, leaf);
       else if (g.digest || g.serial) {
-        const ext = join(work, `ext-${id}.cnf`);
-        writeFileSync(ext, "[leaf]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\n");
-        openssl([
-          "x509",
-          "-req",
-          "-in",
-          csr,
-          "-CA",
-          issuer.certPath,
-          "-CAkey",
-          issuer.keyPath,
-          "-days",
-          String(g.days ?? 365),
-          `-${g.digest ?? "sha256"}`,
-          "-set_serial",
-          g.serial ?? "0x5EED",
-          "-extfile",
-          ext,
-          "-extensions",
-          "leaf",
-          "-out",
-          leaf,
-        ]);
+        signWithCa(issuer, csr, leaf, {
+          extensions: ["basicConstraints = CA:FALSE", "keyUsage = critical,digitalSignature", "extendedKeyUsage = clientAuth"],
+          days: g.days ?? 365,
+          digest: g.digest ?? "sha256",
+          serial: g.serial ?? "0x5EED",
+        });
       } else if (g.extensions) signCsrWithExtensions(w.ca, csr, leaf, g.extensions);
       else signCsr(issuer, csr, leaf, opts);
     }
