@@ -88,6 +88,26 @@ test("a body over max_body_bytes: 413, never sent when Content-Length says so", 
   assert.equal(fake.apiCalls.length, before);
 });
 
+test("a chunked body over max_body_bytes: 413, below and above the size credd reads whole", async () => {
+  const cred = { ...w.ctx.config.credentials[0]!, proxy: { ...w.ctx.config.credentials[0]!.proxy!, max_body_bytes: 1000 } };
+  const p = await startProxy(proxyDeps(w.ctx, cred));
+  try {
+    for (const size of [1001, 100_000]) {
+      const r = await call(p, "/connectedcar/v3/fleets", { method: "POST", body: Readable.from([Buffer.alloc(size, 0x65)]) }).catch((err: Error) => ({
+        status: 0,
+        body: err.message,
+        headers: {},
+      }));
+      assert.equal(r.status, 413, `${size}: ${r.body}`);
+      assert.equal(JSON.parse(r.body).error, "body_too_large");
+    }
+    const ok = await call(p, "/connectedcar/v3/fleets", { method: "POST", body: Readable.from([Buffer.alloc(1000, 0x65)]) });
+    assert.equal(ok.status, 405, "the peer's answer: a body at the cap goes through");
+  } finally {
+    await p.close(100);
+  }
+});
+
 test("smuggling-shaped and malformed requests: 400 with a JSON code, nothing reaches the API", async () => {
   const before = fake.apiCalls.length;
   const cases = [
@@ -127,7 +147,7 @@ test("the API down: 502 upstream_unreachable with a JSON body; back up: 200", as
   assert.equal((await call(proxy, "/connectedcar/v3/fleets")).status, 200);
 });
 
-test("401 invalid_token: one new token and one retry for a GET; a POST gets the 401 and the reason", async () => {
+test("401 invalid_token: one new token and one retry for a GET", async () => {
   const issued = fake.tokensIssued.length;
   fake.failNextApi(1, "401-invalid_token");
   const r = await call(proxy, "/connectedcar/v3/fleets");
@@ -135,11 +155,53 @@ test("401 invalid_token: one new token and one retry for a GET; a POST gets the 
   assert.equal(fake.tokensIssued.length, issued + 1, "one new token");
   assert.equal(fake.apiCalls.at(-1)!.auth, `Bearer ${fake.tokensIssued.at(-1)!.token}`);
   assert.equal(proxy.stats().retried_with_new_token, 1);
+});
 
-  fake.failNextApi(1, "401-invalid_token");
-  const p = await call(proxy, "/connectedcar/v3/fleets", { method: "POST", body: "{}" });
-  assert.equal(p.status, 401);
-  assert.match(String(p.headers["x-credd-reason"]), /not replayed/);
+test("401 invalid_token on a POST with a small body (Content-Length or chunked): replayed once, the same body, a new token", async () => {
+  const bodies: [string, string | Readable][] = [
+    ["Content-Length", JSON.stringify({ vins: ["VR3UHZKXZLT000001"], pad: "x".repeat(40_000) })],
+    ["chunked", Readable.from([Buffer.alloc(30_000, 0x62), Buffer.alloc(30_000, 0x63)])],
+  ];
+  for (const [how, body] of bodies) {
+    const size = typeof body === "string" ? Buffer.byteLength(body) : 60_000;
+    const calls = fake.apiCalls.length;
+    const issued = fake.tokensIssued.length;
+    const retried = proxy.stats().retried_with_new_token;
+    fake.failNextApi(1, "401-invalid_token");
+    const r = await call(proxy, "/connectedcar/v3/fleets", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+    assert.equal(r.status, 405, `${how}: the peer's own answer to the replayed POST, not the 401: ${r.body}`);
+    assert.equal(r.headers["x-credd-reason"], undefined, how);
+    const [refused, replay] = fake.apiCalls.slice(calls);
+    assert.equal(fake.apiCalls.length, calls + 2, `${how}: sent twice`);
+    assert.equal(refused!.status, 401);
+    assert.deepEqual([refused!.method, refused!.bodyBytes, replay!.method, replay!.bodyBytes], ["POST", size, "POST", size], how);
+    assert.equal(fake.tokensIssued.length, issued + 1, `${how}: one new token`);
+    assert.equal(replay!.auth, `Bearer ${fake.tokensIssued.at(-1)!.token}`);
+    assert.notEqual(replay!.auth, refused!.auth);
+    assert.equal(proxy.stats().retried_with_new_token, retried + 1);
+  }
+});
+
+test("401 invalid_token on a POST whose body is over 64 KiB: streamed, not replayed; the 401 with X-Credd-Reason", async () => {
+  const bodies: [string, () => string | Readable][] = [
+    ["Content-Length", () => "y".repeat(200_000)],
+    ["chunked", () => Readable.from(Array.from({ length: 4 }, () => Buffer.alloc(50_000, 0x64)))],
+  ];
+  for (const [how, body] of bodies) {
+    const calls = fake.apiCalls.length;
+    const issued = fake.tokensIssued.length;
+    fake.failNextApi(1, "401-invalid_token");
+    const p = await call(proxy, "/connectedcar/v3/fleets", { method: "POST", body: body() });
+    assert.equal(p.status, 401, how);
+    assert.match(String(p.headers["x-credd-reason"]), /not replayed \(its body was over 65536 bytes and streamed\)/, how);
+    assert.equal(fake.apiCalls.length, calls + 1, `${how}: sent once`);
+    assert.equal(fake.apiCalls.at(-1)!.bodyBytes, 200_000, `${how}: the whole body reached the API`);
+    // The next request has the new token, fetched once (it waits for the fetch the 401 started).
+    const next = await call(proxy, "/connectedcar/v3/fleets");
+    assert.equal(next.status, 200, how);
+    assert.equal(fake.tokensIssued.length, issued + 1, `${how}: one new token`);
+    assert.equal(fake.apiCalls.at(-1)!.auth, `Bearer ${fake.tokensIssued.at(-1)!.token}`, how);
+  }
 });
 
 test("200 concurrent GETs: all answered 200 over a few pooled connections", async () => {

@@ -1,0 +1,101 @@
+// Socket activation for real: systemd-socket-activate (Debian's systemd package) opens the port,
+// names the socket with --fdname like FileDescriptorName= does, and execs `credd run` on the first
+// connection; credd serves that connection and the next ones on the socket it was handed. A
+// `systemd:NAME` nobody passed is an error naming the socket unit fix; the daemon carries on.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { CREDD_BIN, creddEnv, followLog } from "../helpers/credd.js";
+import { makeProxyWorld, type ProxyWorld } from "../helpers/proxy.js";
+
+const tool = spawnSync("sh", ["-c", "command -v systemd-socket-activate"], { encoding: "utf8" }).stdout.trim();
+const skip = tool ? false : "systemd-socket-activate is not installed (Debian: apt-get install systemd)";
+
+let w: ProxyWorld;
+
+before(async () => {
+  if (skip) return;
+  w = await makeProxyWorld(undefined, {
+    keepListen: true,
+    proxyFor: (name) => `{ listen: "systemd:${name}", timeout_ms: 20000 }`,
+  });
+  await w.rotate();
+  w.ctx.db.close();
+});
+
+after(async () => {
+  if (skip) return;
+  await w.fake.close();
+  rmSync(w.dir, { recursive: true, force: true });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: "127.0.0.1", port, path, agent: false }, (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on("error", reject);
+  });
+}
+
+test("credd run on a socket systemd handed over as fleet-prod; systemd:fleet-new not passed is a clear error", { skip }, async () => {
+  const port = await freePort();
+  // --fdname=fleet-prod: what FileDescriptorName=fleet-prod in a socket unit gives.
+  const child = spawn(
+    tool,
+    ["-l", `127.0.0.1:${port}`, "--fdname=fleet-prod", process.execPath, CREDD_BIN, "--config", join(w.dir, "credd.yaml"), "run"],
+    {
+      env: creddEnv(),
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d));
+  const log = followLog(child, { context: () => `${log.lines.map((l) => JSON.stringify(l)).join("\n")}\n${stderr}` });
+  try {
+    // systemd-socket-activate listens at once and starts credd on this first connection, which
+    // waits in the socket's backlog until credd listens on the socket it inherited.
+    await new Promise<void>((resolve, reject) => {
+      const look = () => {
+        if (stderr.includes(`Listening on 127.0.0.1:${port}`)) resolve();
+      };
+      child.stderr.on("data", look);
+      child.on("exit", () => reject(new Error(`systemd-socket-activate exited: ${stderr}`)));
+      look();
+    });
+    const first = await get(port, "/connectedcar/v3/fleets");
+    assert.equal(first.status, 200, `${first.body} ${log.lines.map((l) => JSON.stringify(l)).join("\n")}\n${stderr}`);
+    const up = await log.waitForLog((l) => l.msg === "proxy listening" && l.credential === "fleet-prod");
+    assert.equal(up.systemd, "fleet-prod");
+    assert.equal(up.listen, `127.0.0.1:${port}`);
+    assert.equal((await get(port, "/connectedcar/v3/fleets")).status, 200, "and the next connection");
+    assert.equal(w.fake.apiCalls.filter((c) => c.status === 200).length, 2);
+
+    const missing = await log.waitForLog((l) => l.msg === "proxy not started" && l.credential === "fleet-new");
+    assert.match(
+      String(missing.err),
+      /credentials\[fleet-new\]\.proxy\.listen is "systemd:fleet-new", but systemd passed no socket of that name: it passed "fleet-prod" \(fix: a socket unit with FileDescriptorName=fleet-new/,
+    );
+  } finally {
+    child.kill("SIGTERM");
+  }
+  const exit = await log.exited;
+  assert.equal(exit.code, 0, stderr);
+});
