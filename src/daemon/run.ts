@@ -344,7 +344,10 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
       // The proxy listeners follow `proxy:`: started, stopped, moved, or handed the new settings.
       const running = await proxies;
       if (running) await running.apply();
-      else if (next.credentials.some((c) => c.proxy)) proxies = startProxies();
+      else if (next.credentials.some((c) => c.proxy)) {
+        proxies = startProxies();
+        await proxies;
+      }
       tokenSeen = "";
       lastMetrics = "";
       void runCheck().then(runTokens);
