@@ -145,20 +145,25 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
     },
   );
   // Malformed, over-long or smuggling-shaped requests: 400, the connection closed, nothing sent upstream.
-  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+  const refuse = (socket: Socket, message: string) => {
     count("bad_request");
-    log.warn({ credential: name, parse_error: String(err.code ?? "") }, "proxy refused a malformed request");
     if (!socket.writable) {
       socket.destroy();
       return;
     }
-    const body = errorBody(
-      "bad_request",
-      "the request line or a header is malformed, too long, or ambiguous (e.g. both Content-Length and Transfer-Encoding)",
-    );
+    const body = errorBody("bad_request", message);
     socket.end(
       `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
+  };
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    log.warn({ credential: name, parse_error: String(err.code ?? "") }, "proxy refused a malformed request");
+    refuse(socket, "the request line or a header is malformed, too long, or ambiguous (e.g. both Content-Length and Transfer-Encoding)");
+  });
+  // CONNECT never reaches the request handler (Node would drop the connection without a word).
+  server.on("connect", (_req: IncomingMessage, socket: Socket) => {
+    log.warn({ credential: name, method: "CONNECT" }, "proxy refused a CONNECT request");
+    refuse(socket, "CONNECT is not served: send the path only (origin-form, e.g. GET /connectedcar/v3/fleets)");
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

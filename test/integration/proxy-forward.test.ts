@@ -119,6 +119,12 @@ test("smuggling-shaped and malformed requests: 400 with a JSON code, nothing rea
     "GET //evil.example/connectedcar/v3/fleets HTTP/1.1\r\nHost: x\r\n\r\n",
     "GET /\\evil.example/connectedcar/v3/fleets HTTP/1.1\r\nHost: x\r\n\r\n",
     "GET /connectedcar/v3/fleets HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    "POST /connectedcar/v3/fleets HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 2\r\n\r\nab",
+    "POST /connectedcar/v3/fleets HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc",
+    "POST /connectedcar/v3/fleets HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "POST /connectedcar/v3/fleets HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+    "GET /connectedcar/v3/fleets HTTP/1.1\nHost: x\n\n",
+    "CONNECT api.example:443 HTTP/1.1\r\nHost: api.example:443\r\n\r\n",
   ];
   for (const text of cases) {
     const r = await raw(proxy, text);
@@ -126,6 +132,14 @@ test("smuggling-shaped and malformed requests: 400 with a JSON code, nothing rea
     assert.match(r, /"error":"bad_request"/);
   }
   assert.equal(fake.apiCalls.length, before, "none reached the API");
+});
+
+test("an HTTP/2 upgrade offer (Java's HttpClient sends one on http://) is answered as HTTP/1.1, the Upgrade not passed on", async () => {
+  const r = await call(proxy, "/connectedcar/v3/fleets", {
+    headers: { Connection: "Upgrade, HTTP2-Settings", Upgrade: "h2c", "HTTP2-Settings": "AAMAAABkAARAAAAAAAIAAAAA" },
+  });
+  assert.equal(r.status, 200, r.body);
+  assert.equal(r.headers.upgrade, undefined);
 });
 
 test("no live certificate yet: 503 no_credential, at once", async () => {

@@ -98,4 +98,9 @@ test("credd run on a socket systemd handed over as fleet-prod; systemd:fleet-new
   }
   const exit = await log.exited;
   assert.equal(exit.code, 0, stderr);
+  // The secret scan over what `credd run` logged.
+  const logs = `${log.lines.map((l) => JSON.stringify(l)).join("\n")}\n${stderr}`;
+  assert.match(logs, /"msg":"proxy request"/);
+  for (const t of w.fake.tokensIssued) assert.ok(!logs.includes(t.token), "a token in the logs");
+  assert.doesNotMatch(logs, /PRIVATE KEY|Bearer |client_id=partner-client/);
 });
