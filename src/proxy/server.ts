@@ -261,7 +261,8 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
       if (body.kind === "held") bytesIn = body.data.length;
     }
     const held = body.kind !== "streamed";
-    const cap = new Cap(cfg.max_body_bytes);
+    // Counted and capped as it streams; a body read whole was measured already.
+    const cap = body.kind === "streamed" ? new Cap(cfg.max_body_bytes) : undefined;
     let attempt = 0;
     let tokenRetried = false;
 
@@ -307,7 +308,7 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
             finish();
             return;
           }
-          if (cap.exceeded) {
+          if (cap?.exceeded) {
             fail("body_too_large", `the body is over proxy.max_body_bytes = ${cfg.max_body_bytes}`);
             finish();
             return;
@@ -381,7 +382,7 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
           up.destroy();
         });
         if (body.kind === "held") up.end(body.data);
-        else if (body.kind === "streamed" && attempt === 1) {
+        else if (body.kind === "streamed" && cap && attempt === 1) {
           cap.on("data", (c: Buffer) => {
             bytesIn += c.length;
           });
