@@ -114,6 +114,11 @@ interface Site {
   cfg: ProxyConfig;
   base: URL;
   pools: UpstreamPools;
+  /**
+   * A live certificate was seen: one stays live from then on (a rotation or a rollback swaps it),
+   * so the check before the token is skipped and each request reads the live row once, when sent.
+   */
+  seenLive: boolean;
 }
 
 export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
@@ -122,7 +127,7 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
   const listenAs = first.cred.proxy.listen;
   const siteOf = (deps: ProxyDeps, pools?: UpstreamPools): Site => {
     const base = new URL(deps.cred.api.base_url);
-    return { deps, cred: deps.cred, cfg: deps.cred.proxy, base, pools: pools ?? new UpstreamPools(base.hostname) };
+    return { deps, cred: deps.cred, cfg: deps.cred.proxy, base, pools: pools ?? new UpstreamPools(base.hostname), seenLive: false };
   };
   let site = siteOf(first);
   const stats: ProxyStats = {
@@ -168,7 +173,8 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // The settings this request started with, whatever a reload does meanwhile.
-    const { deps, cred, cfg, base, pools } = site;
+    const s = site;
+    const { deps, cred, cfg, base, pools } = s;
     const where = base.host;
     const started = performance.now();
     stats.requests++;
@@ -227,7 +233,7 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
     const hasBody = te !== undefined || (length !== undefined && length !== "0");
 
     const noCredential = () => fail("no_credential", `${cred.name} has no live certificate yet (credd status ${cred.name} says why)`);
-    if (!deps.live()) return noCredential();
+    if (!s.seenLive && !deps.live()) return noCredential();
     let authorization: string | undefined;
     try {
       authorization = await deps.authorization();
@@ -272,7 +278,8 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
       new Promise<void>((resolve) => {
         attempt++;
         const live = deps.live();
-        if (!live) {
+        if (live) s.seenLive = true;
+        else {
           noCredential();
           resolve();
           return;
