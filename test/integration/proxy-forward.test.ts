@@ -196,6 +196,20 @@ test("401 invalid_token on a POST with a small body (Content-Length or chunked):
   }
 });
 
+test("a client that leaves while its small body is read: nothing sent upstream, outcome client_gone", async () => {
+  const before = fake.apiCalls.length;
+  const gone = proxy.stats().outcomes.client_gone ?? 0;
+  const [host, port] = proxy.address().split(":");
+  const s = net.connect(Number(port), host, () =>
+    s.write("POST /connectedcar/v3/fleets HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789", () => s.destroy()),
+  );
+  const started = Date.now();
+  while ((proxy.stats().outcomes.client_gone ?? 0) === gone && Date.now() - started < 10_000) await new Promise((r) => setImmediate(r));
+  assert.equal(proxy.stats().outcomes.client_gone, gone + 1);
+  assert.equal(fake.apiCalls.length, before);
+  assert.ok(logLines.some((l) => l.includes('"status":499')));
+});
+
 test("401 invalid_token on a POST whose body is over 64 KiB: streamed, not replayed; the 401 with X-Credd-Reason", async () => {
   const bodies: [string, () => string | Readable][] = [
     ["Content-Length", () => "y".repeat(200_000)],
