@@ -3,16 +3,26 @@
 // connection; credd serves that connection and the next ones on the socket it was handed. A
 // `systemd:NAME` nobody passed is an error naming the socket unit fix; the daemon carries on.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { accessSync, constants, rmSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
 import { after, before, test } from "node:test";
 import { CREDD_BIN, creddEnv, followLog } from "../helpers/credd.js";
 import { makeProxyWorld, type ProxyWorld } from "../helpers/proxy.js";
 
-const tool = spawnSync("sh", ["-c", "command -v systemd-socket-activate"], { encoding: "utf8" }).stdout.trim();
+const tool = (process.env.PATH ?? "")
+  .split(delimiter)
+  .map((d) => join(d, "systemd-socket-activate"))
+  .find((f) => {
+    try {
+      accessSync(f, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 const skip = tool ? false : "systemd-socket-activate is not installed (Debian: apt-get install systemd)";
 
 let w: ProxyWorld;
@@ -59,7 +69,7 @@ test("credd run on a socket systemd handed over as fleet-prod; systemd:fleet-new
   const port = await freePort();
   // --fdname=fleet-prod: what FileDescriptorName=fleet-prod in a socket unit gives.
   const child = spawn(
-    tool,
+    tool!,
     ["-l", `127.0.0.1:${port}`, "--fdname=fleet-prod", process.execPath, CREDD_BIN, "--config", join(w.dir, "credd.yaml"), "run"],
     {
       env: creddEnv(),
