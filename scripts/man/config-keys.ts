@@ -248,7 +248,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     value: "MS",
     default: "30000",
     loaded: 30000,
-    text: "Deadline for the upstream's response headers (100 to 600000).",
+    text: "Deadline for the upstream's response headers, and the longest a request body may pause (100 to 600000).",
   },
   {
     key: "credentials[].proxy.max_body_bytes",

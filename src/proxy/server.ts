@@ -84,16 +84,25 @@ export const REPLAY_BODY_MAX = 64 * 1024;
 /** The body as credd holds it: none, read whole (replayable), or streamed (read once). */
 type Body = { kind: "none" } | { kind: "held"; data: Buffer } | { kind: "streamed"; stream: Readable };
 
+/** No byte of the request body came for `timeout_ms` while credd read it whole. */
+class BodyIdle extends Error {}
+
 /**
  * Reads up to `hold` bytes of `req`: all of it when it ends by then, else what was read and a
- * stream of the whole body (what was read, then the rest). A client that goes away rejects.
+ * stream of the whole body (what was read, then the rest). A client that goes away rejects, and
+ * one that sends nothing for `idleMs` rejects with BodyIdle (streamed, the upstream deadline
+ * holds it instead).
  */
-async function readBody(req: IncomingMessage, hold: number): Promise<Body> {
+async function readBody(req: IncomingMessage, hold: number, idleMs: number): Promise<Body> {
   const it = req[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const read: Buffer[] = [];
   let bytes = 0;
   for (;;) {
-    const next = await it.next();
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BodyIdle()), idleMs);
+    });
+    const next = await Promise.race([it.next(), idle]).finally(() => clearTimeout(timer));
     if (next.done) return bytes === 0 ? { kind: "none" } : { kind: "held", data: Buffer.concat(read, bytes) };
     read.push(next.value);
     bytes += next.value.length;
@@ -207,7 +216,7 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
         res.writeHead(status, {
           "Content-Type": "application/json",
           "Content-Length": Buffer.byteLength(body),
-          ...(status === 400 || status === 413 ? { Connection: "close" } : {}),
+          ...(status === 400 || status === 408 || status === 413 ? { Connection: "close" } : {}),
         });
         res.end(body);
       } else res.destroy();
@@ -253,8 +262,9 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
         body =
           known !== undefined && known > REPLAY_BODY_MAX
             ? { kind: "streamed", stream: req }
-            : await readBody(req, Math.min(REPLAY_BODY_MAX, cfg.max_body_bytes));
-      } catch {
+            : await readBody(req, Math.min(REPLAY_BODY_MAX, cfg.max_body_bytes), cfg.timeout_ms);
+      } catch (err) {
+        if (err instanceof BodyIdle) return fail("request_timeout", `no byte of the request body came for proxy.timeout_ms = ${cfg.timeout_ms} ms`);
         // The application went away in the middle of its body: nothing to answer, nothing sent.
         outcome = "client_gone";
         count(outcome);

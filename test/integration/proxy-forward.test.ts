@@ -210,6 +210,30 @@ test("a client that leaves while its small body is read: nothing sent upstream, 
   assert.ok(logLines.some((l) => l.includes('"status":499')));
 });
 
+test("a client that stalls in the middle of a small body: 408 request_timeout at timeout_ms, the connection closed", async () => {
+  // 100 ms: the lowest timeout_ms the validator takes; a real socket deadline, so real time.
+  const cred = { ...w.ctx.config.credentials[0]!, proxy: { ...w.ctx.config.credentials[0]!.proxy!, timeout_ms: 100 } };
+  const p = await startProxy(proxyDeps(w.ctx, cred));
+  try {
+    const before = fake.apiCalls.length;
+    const [host, port] = p.address().split(":");
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(Number(port), host, () =>
+        s.write("POST /connectedcar/v3/fleets HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789"),
+      );
+      const chunks: Buffer[] = [];
+      s.on("data", (c: Buffer) => chunks.push(c));
+      s.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+      s.on("error", reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.match(answer, /"error":"request_timeout"/);
+    assert.equal(fake.apiCalls.length, before, "nothing sent upstream");
+  } finally {
+    await p.close(100);
+  }
+});
+
 test("401 invalid_token on a POST whose body is over 64 KiB: streamed, not replayed; the 401 with X-Credd-Reason", async () => {
   const bodies: [string, () => string | Readable][] = [
     ["Content-Length", () => "y".repeat(200_000)],
