@@ -256,9 +256,22 @@ test("401 invalid_token on a POST whose body is over 64 KiB: streamed, not repla
   }
 });
 
-test("200 concurrent GETs: all answered 200 over a few pooled connections", async () => {
+test("200 concurrent GETs, then 200 concurrent POSTs with small bodies: every one answered, every body whole", async () => {
   const rs = await Promise.all(Array.from({ length: 200 }, () => call(proxy, "/connectedcar/v3/fleets")));
   assert.deepEqual([...new Set(rs.map((r) => r.status))], [200]);
+  const calls = fake.apiCalls.length;
+  const posts = await Promise.all(
+    Array.from({ length: 200 }, (_, i) => call(proxy, "/connectedcar/v3/fleets", { method: "POST", body: "p".repeat(1000 + i) })),
+  );
+  assert.deepEqual([...new Set(posts.map((r) => r.status))], [405], "the peer's own answer to POST");
+  const sizes = fake.apiCalls
+    .slice(calls)
+    .map((c) => c.bodyBytes)
+    .sort((a, b) => a - b);
+  assert.deepEqual(
+    sizes,
+    Array.from({ length: 200 }, (_, i) => 1000 + i),
+  );
 });
 
 test("an expired token is replaced before the request goes out: the application sees a 200", async () => {
