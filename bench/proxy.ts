@@ -13,7 +13,7 @@ import { startDaemon } from "./lib/daemon.js";
 import { creddMain } from "./lib/dist.js";
 import type { BenchOptions } from "./lib/options.js";
 import { startPartner } from "./lib/partner.js";
-import { childEnv, mustRunAsync, procMem } from "./lib/proc.js";
+import { childEnv, mustRunAsync, procCpuMs, procMem } from "./lib/proc.js";
 import { mib } from "./lib/stats.js";
 import { verdict, type Row } from "./lib/table.js";
 import { unitNodeFlags } from "./lib/unit.js";
@@ -125,6 +125,9 @@ credentials:
       const many = { direct: [] as number[], proxy: [] as number[] };
       let failed = 0;
       let rss = 0;
+      /** credd run's CPU time and the requests it served in the many-client proxy rounds. */
+      let cpuMs = 0;
+      let served = 0;
       const clients = 32;
       o.progress(`proxy: ${rounds} rounds of ${secs / 1000} s per path, 1 client then ${clients} clients, alternating direct and proxy`);
       for (let r = 0; r < rounds; r++) {
@@ -134,8 +137,13 @@ credentials:
         ] as const) {
           const a = await load(send, 1, secs);
           one[name].push(...a.lat);
+          const cpu0 = procCpuMs(d.child.pid!);
           const b = await load(send, clients, secs);
           many[name].push(b.rps);
+          if (name === "proxy") {
+            cpuMs += procCpuMs(d.child.pid!) - cpu0;
+            served += b.lat.length + b.failed;
+          }
           failed += a.failed + b.failed;
           if (name === "proxy") rss = Math.max(rss, procMem(d.child.pid!).rss);
         }
@@ -174,6 +182,14 @@ credentials:
           target: "≥ 80 %",
           verdict: failed > 0 ? "ERROR" : verdict(ratio >= 0.8),
           detail: `${how}; the proxy logs one info line per request to stdout (as in production)`,
+        },
+        {
+          figure: `proxy: credd run CPU per request (${clients} clients)`,
+          credd: `${((cpuMs / served) * 1000).toFixed(0)} µs`,
+          reference: "—",
+          target: "—",
+          verdict: "info",
+          detail: `user + system CPU time of credd run (/proc/PID/stat) over the ${clients}-client proxy rounds, divided by the ${served} requests served: what one request costs credd, whatever else shares the cores`,
         },
         {
           figure: "proxy: credd run RSS under load",

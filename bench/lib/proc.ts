@@ -79,6 +79,21 @@ export function procMem(pid: number): { rss: number; hwm: number } {
   return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
 }
 
+let clockTicks: number | undefined;
+
+/**
+ * CPU time (user + system) a process has used so far, in ms, from /proc/PID/stat (fields 14 and
+ * 15, in clock ticks: getconf CLK_TCK). Unlike throughput, it barely moves when other processes
+ * share the cores.
+ */
+export function procCpuMs(pid: number): number {
+  clockTicks ??= Number(mustRun("getconf", ["CLK_TCK"]).trim()) || 100;
+  // The command name (field 2) may hold spaces: count from the ")" that ends it.
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks;
+}
+
 /** Resolves with performance.now() at the first moment `file` holds something other than `old`. */
 export function whenChanged(file: string, old: string, timeoutMs: number): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -232,23 +232,23 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   },
   {
     key: "credentials[].proxy.listen",
-    value: "HOST:PORT|PATH",
+    value: "HOST:PORT|PATH|systemd:NAME",
     default: "required in proxy",
-    text: "Where it listens: a loopback address and port, or an absolute unix socket path.",
+    text: "Where it listens: a loopback address and port, an absolute unix socket path, or the socket a systemd socket unit with FileDescriptorName=NAME hands over (docs/proxy.md).",
   },
   {
     key: "credentials[].proxy.allow_remote",
     value: "true|false",
     default: "false",
     loaded: false,
-    text: "true: a non-loopback listen address is accepted (anyone reaching it uses the credential).",
+    text: "true: a non-loopback listen address (or systemd socket) is accepted (anyone reaching it uses the credential).",
   },
   {
     key: "credentials[].proxy.timeout_ms",
     value: "MS",
     default: "30000",
     loaded: 30000,
-    text: "Deadline for the upstream's response headers (100 to 600000).",
+    text: "Deadline for the upstream's response headers, and the longest a request body may pause (100 to 600000).",
   },
   {
     key: "credentials[].proxy.max_body_bytes",

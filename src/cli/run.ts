@@ -1,4 +1,5 @@
 // `credd run`: the daemon in the foreground, logging JSON to stdout (what systemd starts).
+import { listenFdsFrom } from "../daemon/listen-fds.js";
 import { createNotifier, notifyEnvFrom } from "../daemon/notify.js";
 import { startDaemon } from "../daemon/run.js";
 import type { RunSignals } from "../daemon/signals.js";
@@ -42,6 +43,7 @@ export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals
   refuseTestSwitchesUnderSystemd(process.env);
   // Read (and removed from the environment, so deploy hooks do not inherit them) before anything runs.
   const notifyEnv = notifyEnvFrom(process.env);
+  const listenFds = listenFdsFrom(process.env);
   const log = createLogger({ stream: "stdout" });
   // Every file and folder the config names is checked before the database is opened (and its
   // folder created): a typo is a refusal to start now, not an error at the renewal a year later.
@@ -56,6 +58,7 @@ export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals
     ...daemonTicksFromEnv(process.env),
     testSwitches: activeTestSwitches(process.env),
     notifier: createNotifier(notifyEnv, log),
+    listenFds,
   });
   // The daemon takes over: a stop signal that came meanwhile is handed on at once, a SIGHUP reloads.
   signals.onStop((sig) => void daemon.stop(sig));

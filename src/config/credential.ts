@@ -51,6 +51,7 @@ export function checkCredentials(ix: Issues, at: At, v: unknown, ctx: Context): 
   }
   const out: CredentialConfig[] = [];
   const seen = new Map<string, number>();
+  const listens = new Map<string, string>();
   v.forEach((entry, index) => {
     const rawName = isMappingLike(entry) ? get(entry, "name") : undefined;
     const usable = typeof rawName === "string" && NAME_PATTERN.test(rawName) ? rawName : undefined;
@@ -66,6 +67,17 @@ export function checkCredentials(ix: Issues, at: At, v: unknown, ctx: Context): 
     } else if (usable !== undefined) seen.set(usable.toLowerCase(), index);
     const c = checkCredential(ix, at1, entry, ctx);
     if (c) out.push(c);
+    if (c?.proxy) {
+      // Two listeners on one address: the second could not start, or would take the other's socket.
+      const owner = listens.get(c.proxy.listen);
+      if (owner === undefined) listens.set(c.proxy.listen, c.name);
+      else
+        ix.add(
+          child(child(at1, "proxy"), "listen"),
+          `"${c.proxy.listen}" is already the proxy.listen of credentials[${owner}]; each credential needs its own listener`,
+          `give credentials[${c.name}] another port, socket path or systemd:NAME`,
+        );
+    }
   });
   return out;
 }

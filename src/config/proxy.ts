@@ -9,14 +9,34 @@ import type { ProxyConfig } from "./types.js";
 export const PROXY_DEFAULT_TIMEOUT_MS = 30_000;
 export const PROXY_DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 
-/** A parsed listen address: a TCP host and port, or a unix socket path. */
-export type ListenAddress = { kind: "tcp"; host: string; port: number } | { kind: "unix"; path: string };
+/**
+ * A parsed listen address: a TCP host and port, a unix socket path, or a socket systemd opened and
+ * handed over (socket activation), named by the socket unit's FileDescriptorName=.
+ */
+export type ListenAddress = { kind: "tcp"; host: string; port: number } | { kind: "unix"; path: string } | { kind: "systemd"; name: string };
 
-/** Parses (port 0: any free port, for tests) "127.0.0.1:8301", "[::1]:8301", "localhost:8301" or "/run/credd/fleet.sock"; a problem as a string. */
+export const SYSTEMD_PREFIX = "systemd:";
+
+/**
+ * A FileDescriptorName= systemd takes (sd_listen_fds(3), systemd.socket(5)): 1 to 255 printable
+ * ASCII characters, no ":" (LISTEN_FDNAMES separates names with it); no space here either.
+ */
+const FDNAME = /^[\x21-\x39\x3b-\x7e]{1,255}$/;
+
+/**
+ * Parses (port 0: any free port, for tests) "127.0.0.1:8301", "[::1]:8301", "localhost:8301",
+ * "/run/credd/fleet.sock" or "systemd:fleet-prod"; a problem as a string.
+ */
 export function parseListen(s: string): ListenAddress | string {
+  if (s.startsWith(SYSTEMD_PREFIX)) {
+    const name = s.slice(SYSTEMD_PREFIX.length);
+    return FDNAME.test(name)
+      ? { kind: "systemd", name }
+      : `is "${s}": after "systemd:" comes the socket unit's FileDescriptorName= (1 to 255 printable characters, no ":" or space)`;
+  }
   if (s.startsWith("/")) return isAbsolute(s) ? { kind: "unix", path: s } : "must be an absolute path";
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
-  if (!m) return `must be HOST:PORT (e.g. 127.0.0.1:8301) or an absolute unix socket path, got "${s}"`;
+  if (!m) return `must be HOST:PORT (e.g. 127.0.0.1:8301), an absolute unix socket path or systemd:NAME, got "${s}"`;
   const host = m[1] ?? m[2] ?? "";
   const port = Number(m[3]);
   if (port > 65535) return `has port ${m[3]}, which is not from 1 to 65535`;
@@ -44,7 +64,8 @@ export function checkProxy(ix: Issues, at: At, v: unknown, api: unknown): ProxyC
   const listenAt = child(at, "listen");
   const raw = get(m, "listen");
   let listen: string | undefined;
-  if (isUnset(raw)) ix.add(listenAt, "is missing", 'listen: "127.0.0.1:8301" (or a unix socket path such as /run/credd/fleet-prod.sock)');
+  if (isUnset(raw))
+    ix.add(listenAt, "is missing", 'listen: "127.0.0.1:8301" (or a unix socket path such as /run/credd/fleet-prod.sock, or "systemd:fleet-prod")');
   else listen = str(ix, listenAt, raw, 'e.g. listen: "127.0.0.1:8301"');
   const allowRemote = isUnset(get(m, "allow_remote")) ? false : bool(ix, child(at, "allow_remote"), get(m, "allow_remote"));
   const timeout = isUnset(get(m, "timeout_ms"))
@@ -55,7 +76,14 @@ export function checkProxy(ix: Issues, at: At, v: unknown, api: unknown): ProxyC
     : int(ix, child(at, "max_body_bytes"), get(m, "max_body_bytes"), 0, 1024 * 1024 * 1024, "bytes");
   if (listen !== undefined) {
     const parsed = parseListen(listen);
-    if (typeof parsed === "string") ix.add(listenAt, parsed, 'listen: "127.0.0.1:8301" or listen: /run/credd/NAME.sock');
+    if (typeof parsed === "string")
+      ix.add(
+        listenAt,
+        parsed,
+        parsed.startsWith('is "systemd:')
+          ? 'e.g. listen: "systemd:fleet-prod" with FileDescriptorName=fleet-prod in the socket unit (docs/proxy.md)'
+          : 'listen: "127.0.0.1:8301", listen: /run/credd/NAME.sock or listen: "systemd:NAME"',
+      );
     else if (parsed.kind === "tcp" && parsed.port === 0)
       ix.add(listenAt, "has port 0, which is not from 1 to 65535: applications need a fixed port", 'e.g. listen: "127.0.0.1:8301"');
     else if (parsed.kind === "tcp" && !isLoopback(parsed.host) && allowRemote !== true) {

@@ -22,6 +22,7 @@ import { getMeta, setCheckPeriodMs, setMeta } from "../store/checks.js";
 import { getToken } from "../store/tokens.js";
 import { tokensOf } from "../core/tokens-of.js";
 import { createInbox } from "./inbox.js";
+import { NO_LISTEN_FDS, type ListenFds } from "./listen-fds.js";
 import { acquireLock } from "./lock.js";
 import { renderMetrics, writeMetricsFile } from "./metrics.js";
 import { createNotifier, statusSummary, type Notifier } from "./notify.js";
@@ -45,6 +46,8 @@ export interface DaemonOptions {
   testSwitches?: readonly { name: string; value: string }[];
   /** The mailbox's poll interval (ms); see src/mailbox/service.ts. */
   mailbox?: { pollMs?: number };
+  /** Sockets systemd handed over (socket activation), for proxy listen addresses `systemd:NAME`. */
+  listenFds?: ListenFds;
 }
 
 export interface Daemon {
@@ -338,6 +341,13 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
       // The mailbox source may have changed (or appeared, or gone): start it again from the new config.
       await (await mailbox)?.stop();
       mailbox = startMailbox();
+      // The proxy listeners follow `proxy:`: started, stopped, moved, or handed the new settings.
+      const running = await proxies;
+      if (running) await running.apply();
+      else if (next.credentials.some((c) => c.proxy)) {
+        proxies = startProxies();
+        await proxies;
+      }
       tokenSeen = "";
       lastMetrics = "";
       void runCheck().then(runTokens);
@@ -351,14 +361,14 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   void runCheck().then(runTokens);
 
   // --- proxy (issue 16): the local listeners of credentials with `proxy:`; loaded only when one has it.
-  const proxies = ctx.config.credentials.some((c) => c.proxy)
-    ? import("../proxy/listeners.js")
-        .then((m) => m.startProxies(ctx))
-        .catch((err: unknown) => {
-          log.error({ err: errorMessage(err) }, "proxy listeners not started");
-          return undefined;
-        })
-    : undefined;
+  const startProxies = () =>
+    import("../proxy/listeners.js")
+      .then((m) => m.startProxies(ctx, opts.listenFds ?? NO_LISTEN_FDS))
+      .catch((err: unknown) => {
+        log.error({ err: errorMessage(err) }, "proxy listeners not started");
+        return undefined;
+      });
+  let proxies = ctx.config.credentials.some((c) => c.proxy) ? startProxies() : undefined;
   // --- end proxy
 
   const stop = async (reason: string) => {

@@ -1,8 +1,9 @@
 // The answers credd itself gives an application: JSON with a stable `error` code and a message, and
-// an HTTP status that says whose fault it is (400/413 the request, 503 no credential yet, 502/504 upstream).
+// an HTTP status that says whose fault it is (400/408/413 the request, 503 no credential yet, 502/504 upstream).
 
 export type ProxyErrorCode =
   | "bad_request"
+  | "request_timeout"
   | "body_too_large"
   | "no_credential"
   | "no_token"
@@ -13,6 +14,7 @@ export type ProxyErrorCode =
 
 export const PROXY_ERROR_STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   bad_request: 400,
+  request_timeout: 408,
   body_too_large: 413,
   no_credential: 503,
   no_token: 503,

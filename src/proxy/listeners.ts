@@ -5,6 +5,7 @@ import { readSecretFile } from "../config/load.js";
 import type { CredentialConfig } from "../config/types.js";
 import type { Ctx } from "../core/context.js";
 import { tokensOf } from "../core/tokens-of.js";
+import { NO_LISTEN_FDS, type ListenFds } from "../daemon/listen-fds.js";
 import { errorMessage } from "../errors.js";
 import { authorizationFor, type ApiAuth } from "../oauth/api.js";
 import { tlsForVersion } from "../oauth/tls-material.js";
@@ -18,6 +19,12 @@ export interface ProxyListeners {
   stats(): Map<string, ProxyStats>;
   /** Writes each listener's state file now if it changed (the daemon does so every few seconds). */
   publish(): void;
+  /**
+   * Brings the listeners in line with ctx.config (a reload): starts the new ones, stops the ones
+   * whose `proxy:` went, moves the ones whose listen address changed and hands the others their
+   * new settings without closing them.
+   */
+  apply(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -25,7 +32,7 @@ export interface ProxyListeners {
 const TOKEN_REUSE_MS = 1_000;
 
 /** What one credential's listener is handed: reads from the database, the archive and the token files. */
-export function proxyDeps(ctx: Ctx, cred: CredentialConfig): ProxyDeps {
+export function proxyDeps(ctx: Ctx, cred: CredentialConfig, fds: ListenFds = NO_LISTEN_FDS): ProxyDeps {
   if (!cred.proxy || !cred.api) throw new Error(`${cred.name} has no proxy and api settings`);
   let cached: LiveTls | undefined;
   const live = (): LiveTls | undefined => {
@@ -44,7 +51,20 @@ export function proxyDeps(ctx: Ctx, cred: CredentialConfig): ProxyDeps {
    * A refresh leaves the old token valid for a third of its life, so a second's delay is harmless.
    */
   let reuse: { header: string; version: number; until: number; expires: number } | undefined;
-  const authorization = async (refused?: string): Promise<string | undefined> => {
+  /** The new token being fetched after a 401 invalid_token: the requests meanwhile wait for it, not send the refused one. */
+  let renewing: Promise<string | undefined> | undefined;
+  const authorization = (refused?: string): Promise<string | undefined> => {
+    if (!cred.oauth) return headerFor(refused);
+    if (renewing) return renewing;
+    if (refused === undefined) return headerFor();
+    reuse = undefined;
+    const p = headerFor(refused).finally(() => {
+      if (renewing === p) renewing = undefined;
+    });
+    renewing = p;
+    return p;
+  };
+  const headerFor = async (refused?: string): Promise<string | undefined> => {
     if (cred.oauth) {
       const now = ctx.clock.now().getTime();
       const version = cached?.version;
@@ -76,25 +96,66 @@ export function proxyDeps(ctx: Ctx, cred: CredentialConfig): ProxyDeps {
     }
     return undefined;
   };
-  return { cred: cred as ProxyDeps["cred"], live, authorization, log: ctx.log };
+  return { cred: cred as ProxyDeps["cred"], live, authorization, log: ctx.log, fds };
 }
 
 /** How often the listeners' counters are written for `credd status` (when they changed). */
 const STATE_EVERY_MS = 5_000;
 
-export async function startProxies(ctx: Ctx): Promise<ProxyListeners> {
-  const running = new Map<string, ProxyListener>();
-  for (const cred of ctx.config.credentials) {
-    if (!cred.proxy) continue;
-    try {
-      running.set(cred.name, await startProxy(proxyDeps(ctx, cred)));
-    } catch (err) {
-      ctx.log.error({ credential: cred.name, err: errorMessage(err) }, "proxy not started");
-    }
-  }
+export async function startProxies(ctx: Ctx, fds: ListenFds = NO_LISTEN_FDS): Promise<ProxyListeners> {
+  const { log } = ctx;
+  /** By credential name: the listener and the listen address it was started with. */
+  const running = new Map<string, { p: ProxyListener; listen: string }>();
   const written = new Map<string, string>();
+  const start = async (cred: CredentialConfig): Promise<ProxyListener | undefined> => {
+    try {
+      return await startProxy(proxyDeps(ctx, cred, fds));
+    } catch (err) {
+      log.error({ credential: cred.name, err: errorMessage(err) }, "proxy not started");
+      return undefined;
+    }
+  };
+  const stopOne = async (name: string, p: ProxyListener): Promise<void> => {
+    await p.close();
+    written.delete(name);
+    try {
+      writeProxyState(ctx.config.runtime_dir, name, p.stats(), ctx.clock.now()); // listening: null
+    } catch (err) {
+      log.warn({ credential: name, err: errorMessage(err) }, "cannot write the proxy's state for credd status");
+    }
+  };
+  const apply = async (): Promise<void> => {
+    const wanted = new Map(ctx.config.credentials.filter((c) => c.proxy).map((c) => [c.name, c]));
+    for (const [name, r] of [...running]) {
+      if (wanted.has(name)) continue;
+      running.delete(name);
+      await stopOne(name, r.p);
+      log.info({ credential: name, listen: r.listen }, "proxy stopped: no proxy in the config any more");
+    }
+    for (const [name, cred] of wanted) {
+      const listen = cred.proxy!.listen;
+      const r = running.get(name);
+      if (!r) {
+        const p = await start(cred);
+        if (p) running.set(name, { p, listen });
+      } else if (r.listen === listen) r.p.reconfigure(proxyDeps(ctx, cred, fds));
+      else {
+        // Moved: the new address first, so a failure (the port taken) leaves the old one serving.
+        const p = await start(cred);
+        if (!p) {
+          log.error({ credential: name, listen: r.listen, wanted: listen }, "proxy not moved: still listening on the old address");
+          r.p.reconfigure(proxyDeps(ctx, { ...cred, proxy: { ...cred.proxy!, listen: r.listen } }, fds));
+          continue;
+        }
+        running.set(name, { p, listen });
+        await stopOne(name, r.p);
+        log.info({ credential: name, from: r.listen, to: listen }, "proxy moved");
+      }
+    }
+    writeState();
+  };
   const writeState = (): void => {
-    for (const [name, p] of running) {
+    for (const [name, { p }] of running) {
       const stats = p.stats();
       const key = JSON.stringify(stats);
       if (written.get(name) === key) continue;
@@ -102,21 +163,24 @@ export async function startProxies(ctx: Ctx): Promise<ProxyListeners> {
         writeProxyState(ctx.config.runtime_dir, name, stats, ctx.clock.now());
         written.set(name, key);
       } catch (err) {
-        ctx.log.warn({ credential: name, err: errorMessage(err) }, "cannot write the proxy's state for credd status");
+        log.warn({ credential: name, err: errorMessage(err) }, "cannot write the proxy's state for credd status");
       }
     }
   };
-  writeState();
+  // One change at a time: a reload's and the stop's.
+  let busy: Promise<void> = apply();
+  await busy;
   const timer = setInterval(writeState, STATE_EVERY_MS);
   timer.unref();
   return {
-    stats: () => new Map([...running].map(([name, p]) => [name, p.stats()])),
+    stats: () => new Map([...running].map(([name, r]) => [name, r.p.stats()])),
     publish: writeState,
-    close: async () => {
-      clearInterval(timer);
-      await Promise.all([...running.values()].map((p) => p.close()));
-      writeState(); // listening: null
-      running.clear();
-    },
+    apply: () => (busy = busy.then(apply)),
+    close: () =>
+      (busy = busy.then(async () => {
+        clearInterval(timer);
+        await Promise.all([...running].map(([name, r]) => stopOne(name, r.p)));
+        running.clear();
+      })),
   };
 }

@@ -83,6 +83,15 @@ export class UpstreamPools {
     return { version: this.current?.version ?? null, draining: this.draining.size };
   }
 
+  /**
+   * The next request makes a new pool even for the same version (a reload may have changed the CA
+   * file or the key's passphrase); the current one drains as after a rotation.
+   */
+  renew(): void {
+    if (this.current) this.retire(this.current);
+    this.current = undefined;
+  }
+
   /** Closes every pool now (the daemon stops after its listeners have finished). */
   destroy(): void {
     for (const p of [...this.draining]) this.close(p);

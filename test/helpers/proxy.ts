@@ -32,11 +32,19 @@ export interface ProxyWorld {
    * a while), the import when `goLive` is called.
    */
   prepareRotation(): { fp: string; goLive: () => Promise<void> };
+  /** Rewrites credd.yaml with each credential's `proxy:` from `proxyOf` ("" for none), for a reload. */
+  writeConfig(proxyOf: (name: string) => string): void;
 }
 
 export async function makeProxyWorld(
   proxy = '{ listen: "127.0.0.1:8301", timeout_ms: 2000, max_body_bytes: 33554432 }',
-  opts: { basic?: { user: string; password: string } } = {},
+  opts: {
+    basic?: { user: string; password: string };
+    /** Each credential's `proxy:` instead of `proxy` (a port 8301 in it made 8302 for fleet-new); "" for none. */
+    proxyFor?: (name: string) => string;
+    /** Keep the listen addresses as written (for a config a `credd run` child reads), not port 0. */
+    keepListen?: boolean;
+  } = {},
 ): Promise<ProxyWorld> {
   const clock = new ManualClock(Date.now());
   const dir = makeTempDir("credd-proxy-");
@@ -44,25 +52,29 @@ export async function makeProxyWorld(
   const fake = await startFakeStellantis({ clientCaPem: ca.certPem, now: () => clock.now(), ...(opts.basic ? { basic: opts.basic } : {}) });
   const caFile = join(dir, "stellantis-ca.pem");
   writeFileSync(caFile, ca.certPem + fake.serverCaPem);
-  const cred = (name: string, mzp: string) => `  - name: ${name}
+  // Each credential its own address: the validator refuses two listeners on one.
+  const cred = (name: string, mzp: string, proxyOf: (name: string) => string) => {
+    const p = proxyOf(name);
+    return `  - name: ${name}
     mzp: ${mzp}
     subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
     oauth: { token_url: "${fake.tokenUrl}", client_id: partner-client, scope: openid }
     api: { base_url: "${fake.apiBaseUrl}" }
-    proxy: ${proxy}
-`;
-  const config = parseConfig(
-    `state_dir: ${join(dir, "state")}
+${p ? `    proxy: ${p}\n` : ""}`;
+  };
+  const configText = (proxyOf: (name: string) => string) => `state_dir: ${join(dir, "state")}
 runtime_dir: ${join(dir, "run")}
 smtp: { url: "smtp://127.0.0.1:1", from: "credd <credd@partner.example>" }
 alerts: { to: [ops@partner.example] }
 stellantis: { contact: c@stellantis.example, ca_file: ${caFile} }
 credentials:
-${cred("fleet-prod", "MZP128745")}${cred("fleet-new", "MZP128746")}`,
-    join(dir, "credd.yaml"),
-  );
+${cred("fleet-prod", "MZP128745", proxyOf)}${cred("fleet-new", "MZP128746", proxyOf)}`;
+  const text = configText(opts.proxyFor ?? ((name) => proxy.replace("8301", name === "fleet-prod" ? "8301" : "8302")));
+  // Written too, for a `credd run` child and a reload.
+  writeFileSync(join(dir, "credd.yaml"), text);
+  const config = parseConfig(text, join(dir, "credd.yaml"));
   // Port 0 (any free port) is for tests only; the validator wants a fixed one.
-  for (const c of config.credentials) c.proxy!.listen = "127.0.0.1:0";
+  if (!opts.keepListen) for (const c of config.credentials) if (c.proxy) c.proxy.listen = "127.0.0.1:0";
   const logLines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _e, cb) {
@@ -88,7 +100,8 @@ ${cred("fleet-prod", "MZP128745")}${cred("fleet-new", "MZP128746")}`,
     await r.goLive();
     return r.fp;
   };
-  return { dir, ca, fake, ctx, clock, logLines, rotate, prepareRotation };
+  const writeConfig = (proxyOf: (name: string) => string) => writeFileSync(join(dir, "credd.yaml"), configText(proxyOf));
+  return { dir, ca, fake, ctx, clock, logLines, rotate, prepareRotation, writeConfig };
 }
 
 export interface Answer {
@@ -99,7 +112,7 @@ export interface Answer {
 
 /** One request to a listener; `agent` false: a new connection each time, else the given keep-alive agent. */
 export function call(
-  p: ProxyListener,
+  p: Pick<ProxyListener, "address">,
   path: string,
   opts: { method?: string; headers?: Record<string, string>; body?: Readable | string; agent?: http.Agent } = {},
 ): Promise<Answer> {

@@ -28,7 +28,14 @@ function issues(text: string): readonly { key: string; problem: string; fix: str
 }
 
 test("a loopback address or a unix socket loads with the defaults", () => {
-  for (const listen of ['"127.0.0.1:8301"', '"[::1]:8301"', '"localhost:8301"', "/run/credd/fleet-prod.sock"]) {
+  for (const listen of [
+    '"127.0.0.1:8301"',
+    '"[::1]:8301"',
+    '"localhost:8301"',
+    "/run/credd/fleet-prod.sock",
+    '"systemd:fleet-prod"',
+    "systemd:credd-proxy@fleet-prod.socket",
+  ]) {
     const c = parseConfig(yaml(`{ listen: ${listen} }`), "/etc/credd/credd.yaml", {});
     assert.deepEqual(c.credentials[0]!.proxy, { listen: listen.replace(/"/g, ""), allow_remote: false, timeout_ms: 30000, max_body_bytes: 10485760 });
   }
@@ -54,6 +61,9 @@ test("bad values name the key and the fix", () => {
     ['{ listen: "127.0.0.1:8301", max_body_bytes: "1M" }', "proxy.max_body_bytes", /whole number/],
     ['{ listen: "127.0.0.1:8301", allow_remote: "yes" }', "proxy.allow_remote", /true or false/],
     ['{ listen: "127.0.0.1:8301", upstream: x }', "proxy.upstream", /.+/],
+    ['{ listen: "systemd:" }', "proxy.listen", /after "systemd:" comes the socket unit's FileDescriptorName=/],
+    ['{ listen: "systemd:a:b" }', "proxy.listen", /no ":" or space/],
+    ['{ listen: "systemd:a b" }', "proxy.listen", /no ":" or space/],
   ];
   for (const [proxy, key, problem] of cases) {
     const found = issues(yaml(proxy));
@@ -65,4 +75,27 @@ test("bad values name the key and the fix", () => {
   const [noApi] = issues(yaml('{ listen: "127.0.0.1:8301" }', ""));
   assert.equal(noApi!.key, "credentials[fleet-prod].proxy");
   assert.match(noApi!.problem, /api\.base_url/);
+});
+
+test("two credentials with one listen address: the second is refused, naming the first", () => {
+  const two = yaml('{ listen: "systemd:fleet" }').replace(
+    "credentials:\n",
+    `credentials:
+  - name: fleet-test
+    mzp: MZP654321
+    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
+    api: { base_url: https://api.example/connectedcar/v3 }
+    proxy: { listen: "systemd:fleet" }
+`,
+  );
+  try {
+    parseConfig(two, "/etc/credd/credd.yaml", {});
+    assert.fail("accepted");
+  } catch (err) {
+    assert.ok(err instanceof ConfigInvalidError, String(err));
+    assert.equal(err.issues.length, 1, JSON.stringify(err.issues));
+    assert.equal(err.issues[0]!.key, "credentials[fleet-prod].proxy.listen");
+    assert.match(err.issues[0]!.problem, /"systemd:fleet" is already the proxy\.listen of credentials\[fleet-test\]/);
+    assert.match(err.issues[0]!.fix, /another port/);
+  }
 });

@@ -23,6 +23,10 @@ after(async () => {
   await proxy.close(100);
   await w.fake.close();
   w.ctx.db.close();
+  // The secret scan: no token of either certificate in any log line.
+  const logs = w.logLines.join("");
+  for (const t of w.fake.tokensIssued) assert.ok(!logs.includes(t.token), "a token in the logs");
+  assert.doesNotMatch(logs, /PRIVATE KEY|Bearer /);
   rmSync(w.dir, { recursive: true, force: true });
 });
 

@@ -6,7 +6,6 @@ import { after, before, test } from "node:test";
 import { buildStatus } from "../../src/core/status.js";
 import { renderMetrics } from "../../src/daemon/metrics.js";
 import { startProxies, type ProxyListeners } from "../../src/proxy/listeners.js";
-import type { ProxyListener } from "../../src/proxy/server.js";
 import { call, makeProxyWorld, type ProxyWorld } from "../helpers/proxy.js";
 
 let w: ProxyWorld;
@@ -26,11 +25,7 @@ after(async () => {
 test("status: no state before a daemon ran the proxy; then listening, requests by outcome, the last upstream error", async () => {
   assert.equal(buildStatus(w.ctx).credentials[0]!.proxy, null);
   listeners = await startProxies(w.ctx);
-  const at = (name: string): ProxyListener => ({
-    address: () => listeners.stats().get(name)!.listening!,
-    stats: () => listeners.stats().get(name)!,
-    close: async () => {},
-  });
+  const at = (name: string) => ({ address: () => listeners.stats().get(name)!.listening! });
   assert.equal((await call(at("fleet-prod"), "/connectedcar/v3/fleets")).status, 200);
   assert.equal((await call(at("fleet-new"), "/connectedcar/v3/fleets")).status, 503);
   await w.fake.down();
