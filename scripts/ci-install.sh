@@ -31,7 +31,8 @@ for tool in systemd-analyze setpriv man; do command -v "$tool" >/dev/null 2>&1 |
 
 # What existed before, so that the cleanup removes only what the runs added.
 declare -A EXISTED
-PATHS=("$PREFIX" "$UNIT" /etc/sysusers.d/credd.conf /etc/tmpfiles.d/credd.conf /etc/credd/credd.yaml.example /etc/credd /etc/credstore /var/lib/credd)
+SOCKET_UNIT="/etc/systemd/system/credd-proxy@.socket"
+PATHS=("$PREFIX" "$UNIT" "$SOCKET_UNIT" /etc/sysusers.d/credd.conf /etc/tmpfiles.d/credd.conf /etc/credd/credd.yaml.example /etc/credd /etc/credstore /var/lib/credd)
 for p in "${PATHS[@]}"; do EXISTED[$p]=0; [ -e "$p" ] && EXISTED[$p]=1; done
 USER_EXISTED=0; getent passwd credd >/dev/null && USER_EXISTED=1
 WORK="$(mktemp -d /tmp/credd-ci-install.XXXXXX)"
@@ -77,6 +78,7 @@ check_install() {
   expect_stat "$PREFIX" "755 root:root directory"
   expect_stat "$BINDIR/credd" "755 root:root regular file"
   expect_stat "$UNIT" "644 root:root regular file"
+  expect_stat "$SOCKET_UNIT" "644 root:root regular file"
   expect_stat /etc/sysusers.d/credd.conf "644 root:root regular file"
   expect_stat /etc/tmpfiles.d/credd.conf "644 root:root regular file"
   expect_stat /etc/credd/credd.yaml.example "644 root:root regular file"

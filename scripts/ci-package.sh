@@ -119,6 +119,7 @@ expect_stat /usr/lib/credd/package.json "644 root:root regular file"
 expect_stat /usr/lib/credd/migrations/0001_init.sql "644 root:root regular file"
 expect_stat /usr/lib/credd/node_modules/better-sqlite3/build/Release/better_sqlite3.node "644 root:root regular file"
 expect_stat /usr/lib/systemd/system/credd.service "644 root:root regular file"
+expect_stat "/usr/lib/systemd/system/credd-proxy@.socket" "644 root:root regular file"
 expect_stat /usr/lib/sysusers.d/credd.conf "644 root:root regular file"
 expect_stat /usr/lib/tmpfiles.d/credd.conf "644 root:root regular file"
 expect_stat /usr/share/doc/credd/examples/credd.yaml.example "644 root:root regular file"
@@ -237,6 +238,10 @@ cat "$WORK/status2.txt"
 step "systemd-analyze verify the installed unit"
 systemd-analyze verify /usr/lib/systemd/system/credd.service > "$WORK/verify.txt" 2>&1 || { cat "$WORK/verify.txt" >&2; fail "systemd-analyze verify exited non-zero"; }
 if [ -s "$WORK/verify.txt" ]; then cat "$WORK/verify.txt" >&2; fail "systemd-analyze verify printed warnings"; fi
+# The socket template, as one instance (a template alone cannot be verified).
+mkdir -p "$WORK/units" && cp "/usr/lib/systemd/system/credd-proxy@.socket" "$WORK/units/credd-proxy@ci-package-test.socket"
+systemd-analyze verify "$WORK/units/credd-proxy@ci-package-test.socket" > "$WORK/verify-socket.txt" 2>&1 || { cat "$WORK/verify-socket.txt" >&2; fail "systemd-analyze verify of credd-proxy@.socket exited non-zero"; }
+if [ -s "$WORK/verify-socket.txt" ]; then cat "$WORK/verify-socket.txt" >&2; fail "systemd-analyze verify of credd-proxy@.socket printed warnings"; fi
 
 # --- remove and purge -------------------------------------------------------------------------
 step "dpkg -r credd: the code goes, the state stays"
@@ -251,7 +256,7 @@ kept_state() {
 }
 dpkg -r credd > "$WORK/dpkg.txt" 2>&1 || { cat "$WORK/dpkg.txt" >&2; fail "dpkg -r credd"; }
 [ "$(dpkg-query -W -f='${db:Status-Abbrev}' credd)" = "rc " ] || fail "credd is not in state removed, config-files left"
-for p in /usr/lib/credd /usr/bin/credd /usr/lib/systemd/system/credd.service /usr/lib/sysusers.d/credd.conf /usr/lib/tmpfiles.d/credd.conf /usr/share/doc/credd; do
+for p in /usr/lib/credd /usr/bin/credd /usr/lib/systemd/system/credd.service "/usr/lib/systemd/system/credd-proxy@.socket" /usr/lib/sysusers.d/credd.conf /usr/lib/tmpfiles.d/credd.conf /usr/share/doc/credd; do
   [ ! -e "$p" ] || fail "$p is still there after dpkg -r"
 done
 kept_state

@@ -173,6 +173,12 @@ chmod 0644 "$f.tmp"
 mv -f "$f.tmp" "$f"
 wrote "$f" "$f_existed"
 
+# The proxy's socket-activation template (docs/proxy.md), not enabled.
+f="$DESTDIR$UNITDIR/credd-proxy@.socket"
+f_existed="$(existed "$f")"
+install -m 0644 "systemd/credd-proxy@.socket" "$f"
+wrote "$f" "$f_existed"
+
 # The user and group (sysusers.d) and the state folder (tmpfiles.d): the Debian package's files,
 # in /etc since this is a local install.
 for pair in "$SYSUSERS:/etc/sysusers.d/credd.conf" "$TMPFILES:/etc/tmpfiles.d/credd.conf"; do

@@ -120,6 +120,9 @@ node "$APP/dist/main.js" --version >/dev/null || { log "the staged tree does not
 # System integration.
 install -D -m 0755 "$DEB/credd.sh" "$PKG/usr/bin/credd"
 install -D -m 0644 systemd/credd.service "$PKG/usr/lib/systemd/system/credd.service"
+# The proxy's socket-activation template (docs/proxy.md); not enabled: an instance per credential is
+# the admin's choice.
+install -D -m 0644 "systemd/credd-proxy@.socket" "$PKG/usr/lib/systemd/system/credd-proxy@.socket"
 install -D -m 0644 "$DEB/sysusers.conf" "$PKG/usr/lib/sysusers.d/credd.conf"
 install -D -m 0644 "$DEB/tmpfiles.conf" "$PKG/usr/lib/tmpfiles.d/credd.conf"
 install -d -m 0755 "$PKG/etc/credd"
