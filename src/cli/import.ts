@@ -45,6 +45,6 @@ export async function cmdImport(p: Parsed, g: Globals, io: Io): Promise<number> 
     else io.out(`${cred.name}: certificate ${r.serial} is live (version ${r.version}), expires ${when(r.notAfter)} (${days} days left)`);
     return 0;
   } finally {
-    ctx.db.close();
+    await ctx.store.close();
   }
 }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { ManualClock } from "./clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import { checkAll } from "../../src/core/check.js";
-import type { Ctx } from "../../src/core/context.js";
+import { sqliteCtx, type TestCtx } from "./ctx.js";
 import { importCertificate } from "../../src/core/import.js";
 import { buildStatus } from "../../src/core/status.js";
 import { renderMetrics, writeMetricsFile, type MetricsView } from "../../src/daemon/metrics.js";
@@ -46,13 +46,13 @@ credentials:
     join(dir, "credd.yaml"),
     {},
   );
-  const ctx: Ctx = {
+  const ctx: TestCtx = sqliteCtx({
     config,
     db: openDb(config.state_dir),
     clock: new ManualClock(now),
     log: createLogger({ level: "silent" }),
     mailer: makeMailerFactory(config),
-  };
+  });
   try {
     const ca = makeCa(makeTempDir("credd-metrics-run-ca-"));
     const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca, notBefore: new Date(now - 345 * DAY), notAfter: new Date(now + 20 * DAY) });
@@ -63,7 +63,7 @@ credentials:
       keyFile: hand.keyPath,
     });
     await checkAll(ctx);
-    writeMetricsFile(config.metrics_file!, renderMetrics(buildStatus(ctx)));
+    writeMetricsFile(config.metrics_file!, renderMetrics(await buildStatus(ctx)));
   } finally {
     ctx.db.close();
   }

@@ -8,7 +8,7 @@ import { test, type TestContext } from "node:test";
 import { ManualClock } from "../helpers/clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import { checkAll } from "../../src/core/check.js";
-import type { Ctx } from "../../src/core/context.js";
+import { sqliteCtx, type TestCtx } from "../helpers/ctx.js";
 import { importCertificate } from "../../src/core/import.js";
 import { buildStatus } from "../../src/core/status.js";
 import { escapeLabelValue, renderMetrics, writeMetricsFile, type MetricsView } from "../../src/daemon/metrics.js";
@@ -68,7 +68,13 @@ credentials:
     join(dir, "credd.yaml"),
     {},
   );
-  const ctx: Ctx = { config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) };
+  const ctx: TestCtx = sqliteCtx({
+    config,
+    db: openDb(config.state_dir),
+    clock,
+    log: createLogger({ level: "silent" }),
+    mailer: makeMailerFactory(config),
+  });
   try {
     // Made by hand, 20 days left: the next check starts a renewal (key + CSR, email queued).
     const ca = makeCa(makeTempDir("credd-int-metrics-ca-"));
@@ -83,7 +89,7 @@ credentials:
     });
     await checkAll(ctx);
 
-    const view = buildStatus(ctx);
+    const view = await buildStatus(ctx);
     const prod = view.credentials.find((c) => c.name === "fleet-prod")!;
     assert.equal(prod.renewal?.state, "created");
     const text = renderMetrics(view);
