@@ -8,7 +8,7 @@ import { ms, spread, summarize } from "./lib/stats.js";
 import { verdict, type Row } from "./lib/table.js";
 
 type LoadMod = typeof import("../src/config/load.js");
-type DbMod = typeof import("../src/store/db.js");
+type StoreMod = typeof import("../src/store/sqlite-store.js");
 type CheckMod = typeof import("../src/core/check.js");
 type FactsMod = typeof import("../src/core/facts.js");
 type DecideMod = typeof import("../src/domain/decide.js");
@@ -24,12 +24,12 @@ export async function benchCheck(o: BenchOptions): Promise<Row[]> {
   // No certificate due: the daemon's full check below must not start 400 RSA key generations.
   await populateDb(join(dir, "state"), N, { dueEvery: 0 });
   const { loadConfig } = await fromDist<LoadMod>("config/load.js");
-  const { openDb } = await fromDist<DbMod>("store/db.js");
+  const { openSqliteStore } = await fromDist<StoreMod>("store/sqlite-store.js");
   const { checkAll } = await fromDist<CheckMod>("core/check.js");
   const { checkInput, checkInputs } = await fromDist<FactsMod>("core/facts.js");
   const { decide } = await fromDist<DecideMod>("domain/decide.js");
   const config = loadConfig(configFile);
-  const db = openDb(config.state_dir);
+  const store = openSqliteStore(config.state_dir);
 
   const runs = o.runs(21, 7);
   o.progress(`check: ${runs} rounds of checkInputs (SQLite) + decide over ${N} credentials`);
@@ -40,7 +40,7 @@ export async function benchCheck(o: BenchOptions): Promise<Row[]> {
   for (let i = 0; i < runs + 2; i++) {
     const now = new Date();
     const t0 = performance.now();
-    const facts = checkInputs(db, config.credentials);
+    const facts = await checkInputs(store, config.credentials);
     for (const cred of config.credentials) {
       if (decide(facts.get(cred.name)!, now).action !== "none") actions++;
     }
@@ -51,10 +51,11 @@ export async function benchCheck(o: BenchOptions): Promise<Row[]> {
   for (let i = 0; i < o.runs(5, 3); i++) {
     const now = new Date();
     const t0 = performance.now();
-    for (const cred of config.credentials) decide(checkInput(db, cred), now);
+    for (const cred of config.credentials) decide(await checkInput(store, cred), now);
     onePerCredential.push(performance.now() - t0);
   }
-  const inputs: CheckInput[] = config.credentials.map((c) => checkInput(db, c));
+  const inputs: CheckInput[] = [];
+  for (const c of config.credentials) inputs.push(await checkInput(store, c));
   for (let i = 0; i < runs + 2; i++) {
     const now = new Date();
     const t0 = performance.now();
@@ -73,7 +74,7 @@ export async function benchCheck(o: BenchOptions): Promise<Row[]> {
   const { createLogger } = await fromDist<LogMod>("log.js");
   const ctx = {
     config,
-    db,
+    store,
     clock: { now: () => new Date() },
     log: createLogger({ level: "silent" }),
     mailer: () => {
@@ -87,7 +88,7 @@ export async function benchCheck(o: BenchOptions): Promise<Row[]> {
     full.push(performance.now() - t0);
     if (s.failed.length) throw new Error(`checkAll: ${s.failed.length} failed, e.g. ${s.failed[0]!.name}: ${s.failed[0]!.error}`);
   }
-  db.close();
+  await store.close();
 
   const r = summarize(round);
   const p = summarize(pure);
@@ -101,7 +102,7 @@ export async function benchCheck(o: BenchOptions): Promise<Row[]> {
       target: "≤ 50 ms",
       verdict: verdict(r.median <= 50),
       detail:
-        `In-process, warm: checkInputs(db, credentials) (live certificates, pending and latest renewals: one SQLite query per table, ` +
+        `In-process, warm: checkInputs(store, credentials) (live certificates, pending and latest renewals: one SQLite query per table, ` +
         `as checkAll does) then decide(input, now) for each ${spread(r)}; decide() alone over the ${N.toLocaleString("en")} inputs ${ms(p.median)}; ` +
         `with three point queries per credential instead (checkInput) ${ms(q.median)}.`,
     },

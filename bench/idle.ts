@@ -51,7 +51,7 @@ export async function benchIdle(o: BenchOptions): Promise<Row[]> {
     for (const [i, cred] of ctx.config.credentials.entries()) {
       await importCertificate(ctx, cred, { certText: readFileSync(certPaths[i]!, "utf8"), certFile: certPaths[i]!, keyText, keyFile: keyPath });
     }
-    ctx.db.close();
+    await ctx.store.close();
     if (partner.idp.tokensIssued.length < N) throw new Error(`imports fetched ${partner.idp.tokensIssued.length} tokens, expected ${N}`);
 
     // Started as systemd/credd.service starts it: the same node flags, read from its ExecStart.

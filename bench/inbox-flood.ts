@@ -13,7 +13,7 @@ import { ms } from "./lib/stats.js";
 import { verdict, type Row } from "./lib/table.js";
 
 type LoadMod = typeof import("../src/config/load.js");
-type DbMod = typeof import("../src/store/db.js");
+type StoreMod = typeof import("../src/store/sqlite-store.js");
 type RunMod = typeof import("../src/daemon/run.js");
 type LogMod = typeof import("../src/log.js");
 
@@ -46,20 +46,20 @@ credentials:
   // As `credd run` does (src/cli/commands.ts): V8's optimizing compiler off. This section runs last.
   setFlagsFromString("--no-opt");
   const { loadConfig } = await fromDist<LoadMod>("config/load.js");
-  const { openDb } = await fromDist<DbMod>("store/db.js");
+  const { openSqliteStore } = await fromDist<StoreMod>("store/sqlite-store.js");
   const { startDaemon } = await fromDist<RunMod>("daemon/run.js");
   const { createLogger } = await fromDist<LogMod>("log.js");
   const cfg = loadConfig(config);
   const ctx = {
     config: cfg,
-    db: openDb(cfg.state_dir),
+    store: openSqliteStore(cfg.state_dir),
     clock: { now: () => new Date() },
     log: createLogger({ level: "silent" }),
     mailer: () => {
       throw new Error("the bench's flood sends no email");
     },
   };
-  const daemon = startDaemon(ctx, { inboxPollMs: POLL_MS, inboxMinAgeMs: 0, outboxTickMs: 200 });
+  const daemon = await startDaemon(ctx, { inboxPollMs: POLL_MS, inboxMinAgeMs: 0, outboxTickMs: 200 });
   try {
     await sleep(1500); // the first check done, the daemon idle
     // The first inbox file loads the certificate code (lazily: an empty inbox never needs it). That

@@ -1,9 +1,7 @@
 // `credd alerts [test]`: list open alerts, or send one test email so an operator can see the path works.
 import { loadConfig } from "../config/load.js";
 import { composeTestAlert } from "../mail/alert-mail.js";
-import { openAlerts } from "../store/alerts.js";
-import { enqueueMail } from "../store/outbox.js";
-import { openDbForReading } from "../store/db.js";
+import { openSqliteStoreForReading } from "../store/sqlite-store.js";
 import type { Parsed } from "./args.js";
 import { buildCtx } from "./context.js";
 import { when } from "./format.js";
@@ -30,16 +28,16 @@ export async function cmdAlerts(p: Parsed, g: Globals, io: Io): Promise<number> 
     try {
       const now = ctx.clock.now();
       const mail = composeTestAlert(ctx.config, now);
-      const id = enqueueMail(ctx.db, { mail, kind: "alert-test", now });
+      const id = await ctx.store.enqueueMail({ mail, kind: "alert-test", now });
       return (await sendNow(ctx, id, io, `a test alert to ${mail.to.join(", ")}`)) === "sent" ? 0 : 1;
     } finally {
-      ctx.db.close();
+      await ctx.store.close();
     }
   }
   const config = loadConfig(g.configPath);
-  const db = openDbForReading(config.state_dir, config.file);
+  const store = openSqliteStoreForReading(config.state_dir, config.file);
   try {
-    const open = openAlerts(db);
+    const open = await store.openAlerts();
     if (open.length === 0) io.out("no open alerts");
     for (const a of open) {
       io.out(
@@ -48,6 +46,6 @@ export async function cmdAlerts(p: Parsed, g: Globals, io: Io): Promise<number> 
     }
     return 0;
   } finally {
-    db.close();
+    await store.close();
   }
 }

@@ -1,5 +1,5 @@
 // Builds the shared context for a command that writes: config, database, clock, logger, lazy SMTP
-// transport. Commands that only read open the database with openDbForReading (src/store/db.ts).
+// transport. Commands that only read open the store with openSqliteStoreForReading (src/store/sqlite-store.ts).
 import type { Clock } from "../clock.js";
 import { clockFromEnv } from "../test-switches.js";
 import { loadConfig } from "../config/load.js";
@@ -8,7 +8,7 @@ import type { Config } from "../config/types.js";
 import type { Ctx } from "../core/context.js";
 import { createLogger, type Logger } from "../log.js";
 import { makeMailerFactory } from "../mail/factory.js";
-import { openDb } from "../store/db.js";
+import { openSqliteStore } from "../store/sqlite-store.js";
 export { requireCredential } from "../config/lookup.js";
 
 export interface CtxOptions {
@@ -23,10 +23,9 @@ export interface CtxOptions {
 /** Opens the database for writing: creates state_dir and the database if they are not there yet. */
 export function buildCtx(configPath: string, opts: CtxOptions = {}): Ctx {
   const config = opts.config ?? (opts.checkReferences ? loadCheckedConfig(configPath).config : loadConfig(configPath));
-  const db = openDb(config.state_dir);
   return {
     config,
-    db,
+    store: openSqliteStore(config.state_dir),
     clock: opts.clock ?? clockFromEnv(),
     log: opts.log ?? createLogger({ stream: "stderr", level: process.env.CREDD_LOG_LEVEL ?? "silent" }),
     mailer: makeMailerFactory(config),

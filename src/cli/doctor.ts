@@ -1,10 +1,9 @@
 // `credd doctor NAME`: live check of TLS, token and one API call; each step reported with its time.
-import { existsSync } from "node:fs";
 import { clockFromEnv } from "../test-switches.js";
 import { loadConfig } from "../config/load.js";
 import { requireCredential } from "../config/lookup.js";
 import { doctor } from "../core/doctor.js";
-import { dbPath, openDbForReading } from "../store/db.js";
+import { openSqliteStoreIfAny } from "../store/sqlite-store.js";
 import type { Parsed } from "./args.js";
 import { humanTimes } from "./format.js";
 import type { Globals, Io } from "./io.js";
@@ -26,12 +25,12 @@ export async function cmdDoctor(p: Parsed, g: Globals, io: Io): Promise<number> 
   const config = loadConfig(g.configPath);
   const cred = requireCredential(config, p.args[0]);
   // The database, only if there is one, and read-only: doctor never creates or writes anything.
-  const db = existsSync(dbPath(config.state_dir)) ? openDbForReading(config.state_dir, config.file) : undefined;
+  const store = openSqliteStoreIfAny(config.state_dir, config.file);
   let steps;
   try {
-    steps = await doctor({ config, clock: clockFromEnv(), ...(db ? { db } : {}) }, cred);
+    steps = await doctor({ config, clock: clockFromEnv(), ...(store ? { store } : {}) }, cred);
   } finally {
-    db?.close();
+    await store?.close();
   }
   const passed = steps.every((s) => s.ok !== false);
   if (p.flags.has("json")) io.out(JSON.stringify({ credential: cred.name, ok: passed, steps }, null, 2));

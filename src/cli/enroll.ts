@@ -1,8 +1,6 @@
 // `credd enroll NAME` / `credd renew NAME [--force]`: a new key and CSR now, emailed to the contact.
 import { startRenewal } from "../core/renewal.js";
 import { CreddError } from "../errors.js";
-import { liveCertificate } from "../store/certificates.js";
-import { pendingRenewal, setRenewalState } from "../store/renewals.js";
 import type { Parsed } from "./args.js";
 import { buildCtx, requireCredential } from "./context.js";
 import { when } from "./format.js";
@@ -45,7 +43,7 @@ export async function cmdEnroll(kind: "enroll" | "renew", p: Parsed, g: Globals,
   const ctx = buildCtx(g.configPath);
   try {
     const cred = requireCredential(ctx.config, p.args[0]);
-    const live = liveCertificate(ctx.db, cred.name);
+    const live = await ctx.store.liveCertificate(cred.name);
     if (kind === "enroll" && live) {
       throw new CreddError(
         "STATE",
@@ -55,7 +53,7 @@ export async function cmdEnroll(kind: "enroll" | "renew", p: Parsed, g: Globals,
     if (kind === "renew" && !live) {
       throw new CreddError("STATE", `${cred.name} has no certificate to renew yet; use \`credd enroll ${cred.name}\``);
     }
-    const pending = pendingRenewal(ctx.db, cred.name);
+    const pending = await ctx.store.pendingRenewal(cred.name);
     if (pending) {
       if (!force) {
         // A signed certificate waiting for Stellantis to bind it needs their action, not a new key.
@@ -72,7 +70,7 @@ export async function cmdEnroll(kind: "enroll" | "renew", p: Parsed, g: Globals,
             `(CSR archive/csr-${pending.version}.pem); credd does not make a second key while one is pending. ${next}`,
         );
       }
-      setRenewalState(ctx.db, pending.id, "superseded", ctx.clock.now().toISOString());
+      await ctx.store.setRenewalState(pending.id, "superseded", ctx.clock.now().toISOString());
       io.err(`renewal #${pending.id} set aside (its key stays in archive/key-${pending.version}.pem)`);
     }
     io.err(`generating ${cred.key.type === "rsa" ? `RSA ${cred.key.bits}` : `EC ${cred.key.curve}`} key and CSR for ${cred.mzp}...`);
@@ -90,6 +88,6 @@ export async function cmdEnroll(kind: "enroll" | "renew", p: Parsed, g: Globals,
     if (!p.flags.has("no-send") && (await sendNow(ctx, r.outboxId, io, "the CSR email")) === "refused") return 1;
     return 0;
   } finally {
-    ctx.db.close();
+    await ctx.store.close();
   }
 }

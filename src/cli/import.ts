@@ -53,6 +53,6 @@ export async function cmdImport(p: Parsed, g: Globals, io: Io): Promise<number> 
     }
     return 0;
   } finally {
-    ctx.db.close();
+    await ctx.store.close();
   }
 }

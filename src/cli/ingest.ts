@@ -7,7 +7,6 @@ import { humanTimes } from "./format.js";
 import { buildCtx, requireCredential } from "./context.js";
 import type { Globals, Io } from "./io.js";
 import { sendNow } from "./send-now.js";
-import { queuedMails } from "../store/outbox.js";
 
 export const INGEST_HELP = `Takes in the certificate Stellantis signed, in whatever form it came: PEM (one
 or several certificates, CRLF or LF, with or without "Bag Attributes"), DER
@@ -55,13 +54,13 @@ export async function cmdIngest(parsed: Parsed, g: Globals, io: Io): Promise<num
     const outcomes = await ingestBatch(ctx, files, only);
     for (const o of outcomes) io.out(humanTimes(describe(o)));
     // A staged certificate queues its registration email: send it now rather than wait for the daemon.
-    const queued = queuedMails(ctx.db).filter((m) => m.kind === "registration" && m.attempts === 0);
+    const queued = (await ctx.store.queuedMails()).filter((m) => m.kind === "registration" && m.attempts === 0);
     for (const m of queued) await sendNow(ctx, m.id, io, `the new certificate to ${ctx.config.stellantis.contact} for IDP registration`);
     const installed = outcomes.some((o) => o.outcome === "installed" || o.outcome === "already-live");
     const refused = outcomes.some((o) => o.outcome === "refused" || o.outcome === "failed");
     return installed && !refused ? 0 : refused ? 1 : 0;
   } finally {
-    ctx.db.close();
+    await ctx.store.close();
   }
 }
 

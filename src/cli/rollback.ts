@@ -20,6 +20,6 @@ export async function cmdRollback(p: Parsed, g: Globals, io: Io): Promise<number
     if (r.hooks.length) io.out(`deploy hooks: ${r.hooks.length - failed}/${r.hooks.length} ok`);
     return 0;
   } finally {
-    ctx.db.close();
+    await ctx.store.close();
   }
 }

@@ -48,13 +48,13 @@ export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals
   // Every file and folder the config names is checked before the database is opened (and its
   // folder created): a typo is a refusal to start now, not an error at the renewal a year later.
   const ctx = buildCtx(g.configPath, { log, checkReferences: true });
-  // From buildCtx to onStop below all is synchronous, so a signal is dispatched only once the daemon
-  // listens; this check keeps that true should a step in between ever wait.
+  // A stop signal that comes before onStop below is kept by `signals` and handed on there; this
+  // check spares starting a daemon only to stop it.
   if (stoppedEarly()) {
-    ctx.db.close();
+    await ctx.store.close();
     return 0;
   }
-  const daemon = startDaemon(ctx, {
+  const daemon = await startDaemon(ctx, {
     ...daemonTicksFromEnv(process.env),
     testSwitches: activeTestSwitches(process.env),
     notifier: createNotifier(notifyEnv, log),

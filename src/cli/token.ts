@@ -7,8 +7,7 @@ import { createLogger } from "../log.js";
 import { makeMailerFactory } from "../mail/factory.js";
 import { tokensOf } from "../core/tokens-of.js";
 import type { TokenJson } from "../oauth/token-files.js";
-import { openDbForReading } from "../store/db.js";
-import { getToken } from "../store/tokens.js";
+import { openSqliteStoreForReading } from "../store/sqlite-store.js";
 import type { Parsed } from "./args.js";
 import { buildCtx, requireCredential } from "./context.js";
 import { when } from "./format.js";
@@ -40,17 +39,17 @@ export async function cmdToken(p: Parsed, g: Globals, io: Io): Promise<number> {
   // Reading first: a valid token is printed without creating or writing anything.
   let seen: { obtainedAt: string | null };
   try {
-    const ro = openDbForReading(config.state_dir, config.file);
+    const ro = openSqliteStoreForReading(config.state_dir, config.file);
     try {
-      const readCtx: Ctx = { config, db: ro, clock, log, mailer: makeMailerFactory(config) };
-      const t = tokensOf(readCtx).current(cred);
+      const readCtx: Ctx = { config, store: ro, clock, log, mailer: makeMailerFactory(config) };
+      const t = await tokensOf(readCtx).current(cred);
       if (t && Date.parse(t.expires_at) - clock.now().getTime() >= MIN_LEFT_MS) {
         print(t);
         return 0;
       }
       seen = { obtainedAt: t?.obtained_at ?? null };
     } finally {
-      ro.close();
+      await ro.close();
     }
   } catch (err) {
     // No database: no live certificate to ask with, so nothing to fetch either.
@@ -63,7 +62,7 @@ export async function cmdToken(p: Parsed, g: Globals, io: Io): Promise<number> {
     try {
       t = await tokensOf(ctx).fetch(cred, "asked by credd token", { reuseOtherThan: seen });
     } catch (err) {
-      const row = getToken(ctx.db, cred.name);
+      const row = await ctx.store.getToken(cred.name);
       io.err(`credd: no valid token for ${cred.name}: ${errorMessage(err)}`);
       if (row?.next_attempt_at) io.err(`the daemon retries at ${when(row.next_attempt_at)}`);
       return 1;
@@ -71,6 +70,6 @@ export async function cmdToken(p: Parsed, g: Globals, io: Io): Promise<number> {
     print(t);
     return 0;
   } finally {
-    ctx.db.close();
+    await ctx.store.close();
   }
 }

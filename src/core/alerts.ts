@@ -3,13 +3,8 @@ import type { CredentialConfig } from "../config/types.js";
 import { planAlerts, situations, type CredentialFacts, type DaemonFacts } from "../domain/alerts.js";
 import { earlierCaOf } from "./facts.js";
 import { composeAlertDigest } from "../mail/alert-mail.js";
-import { getMeta } from "../store/checks.js";
-import { eventSent, recordEvent, resolveAlert, upsertAlert } from "../store/alerts.js";
-import { inTransaction } from "../store/db.js";
-import { failedHookLines, lastUnmatchedRefusal, refusalSince } from "../store/history.js";
-import { enqueueMail } from "../store/outbox.js";
-import { readSnapshot, type Snapshot } from "../store/snapshot.js";
 import type { Ctx } from "./context.js";
+import { failedHookLines, refusalSince, type Snapshot } from "../store/store.js";
 
 /** SMTP counts as failing once a queued email has failed this many times (one failure may be a blip). */
 const SMTP_FAILING_ATTEMPTS = 3;
@@ -58,7 +53,7 @@ function credentialFacts(ctx: Ctx, cred: CredentialConfig, snap: Snapshot): Cred
   return facts;
 }
 
-function daemonFacts(ctx: Ctx, snap: Snapshot): DaemonFacts {
+async function daemonFacts(ctx: Ctx, snap: Snapshot): Promise<DaemonFacts> {
   const facts: DaemonFacts = {};
   // A permanent refusal is its own alert, at once and for every kind of email (an alert digest
   // refused for good must be seen too); temporary failures count after a few attempts.
@@ -66,13 +61,13 @@ function daemonFacts(ctx: Ctx, snap: Snapshot): DaemonFacts {
   if (refused.length) facts.smtpRefused = { count: refused.length, error: refused[0]!.last_error ?? "" };
   const failing = snap.queued.filter((m) => m.kind !== "alert" && m.last_error_permanent !== 1 && m.attempts >= SMTP_FAILING_ATTEMPTS);
   if (failing.length) facts.smtpFailing = { attempts: Math.max(...failing.map((m) => m.attempts)), error: failing[0]!.last_error ?? "" };
-  const stray = lastUnmatchedRefusal(ctx.db);
+  const stray = await ctx.store.lastUnmatchedRefusal();
   if (stray && ctx.clock.now().getTime() - Date.parse(stray.at) < 7 * 86_400_000) {
     facts.unmatchedRefusal = { id: stray.id, file: stray.file, check: stray.check_name ?? "", reason: stray.reason ?? "" };
   }
-  const inbox = getMeta(ctx.db, "inbox_unsafe");
+  const inbox = await ctx.store.getMeta("inbox_unsafe");
   if (inbox) facts.inboxUnsafe = JSON.parse(inbox) as { at: string; reason: string };
-  const unclean = getMeta(ctx.db, "unclean_restart_at");
+  const unclean = await ctx.store.getMeta("unclean_restart_at");
   if (unclean) facts.uncleanRestartAt = unclean;
   return facts;
 }
@@ -84,13 +79,13 @@ export interface AlertRun {
 }
 
 /** Evaluates every rule and queues at most one digest email; each situation is sent once per stage. */
-export function evaluateAlerts(ctx: Ctx): AlertRun {
+export async function evaluateAlerts(ctx: Ctx): Promise<AlertRun> {
   const now = ctx.clock.now();
   const at = now.toISOString();
-  const snap = readSnapshot(ctx.db);
+  const snap = await ctx.store.readSnapshot();
   const current = situations(
     ctx.config.credentials.map((c) => credentialFacts(ctx, c, snap)),
-    daemonFacts(ctx, snap),
+    await daemonFacts(ctx, snap),
     now,
   );
   const open = snap.alerts;
@@ -98,17 +93,18 @@ export function evaluateAlerts(ctx: Ctx): AlertRun {
     open.map((a) => ({ id: a.id, credential: a.credential, kind: a.kind, stage: a.stage, event: a.event === 1 })),
     current.filter((s) => !s.event),
   );
-  const events = current.filter((s) => s.event && !eventSent(ctx.db, s));
+  const events = [];
+  for (const s of current) if (s.event && !(await ctx.store.eventSent(s))) events.push(s);
   const plan = { fire: [...planned.fire, ...events], resolve: planned.resolve };
   const resolvedMail = open
     .filter((a) => plan.resolve.some((r) => r.id === a.id))
     .map((a) => ({ credential: a.credential, title: a.title, opened_at: a.opened_at }));
   if (plan.fire.length === 0 && plan.resolve.length === 0) return { fired: 0, resolved: 0 };
-  return inTransaction(ctx.db, (): AlertRun => {
-    for (const s of plan.fire) (s.event ? recordEvent : upsertAlert)(ctx.db, s, at);
-    for (const r of plan.resolve) resolveAlert(ctx.db, r.id, at);
+  return await ctx.store.tx(async (t): Promise<AlertRun> => {
+    for (const s of plan.fire) await (s.event ? t.recordEvent(s, at) : t.upsertAlert(s, at));
+    for (const r of plan.resolve) await t.resolveAlert(r.id, at);
     const mail = composeAlertDigest(ctx.config, plan.fire, resolvedMail, now);
-    const outboxId = enqueueMail(ctx.db, { mail, kind: "alert", now });
+    const outboxId = await t.enqueueMail({ mail, kind: "alert", now });
     ctx.log.warn(
       { alerts: plan.fire.map((s) => `${s.credential ?? "credd"}: ${s.kind} ${s.stage}`), resolved: resolvedMail.length, subject: mail.subject },
       "alert digest queued",

@@ -2,12 +2,11 @@
 import type { CredentialConfig } from "../config/types.js";
 import { decide, type CheckInput, type Decision } from "../domain/decide.js";
 import { errorMessage } from "../errors.js";
-import { recordChecks, setMeta, type CheckBeat } from "../store/checks.js";
-import { pendingRenewal } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 import { evaluateAlerts } from "./alerts.js";
 import { checkInput, checkInputs } from "./facts.js";
 import { reconcile } from "./reconcile.js";
+import type { CheckBeat } from "../store/store.js";
 
 // Renewal (key generation, CSR, email) and the IDP probe are loaded when a decision needs them:
 // an idle daemon never does, and they bring the PKI, mail and HTTPS code (memory, start-up time).
@@ -23,22 +22,22 @@ const registration = () => import("./registration.js");
 export async function checkCredential(ctx: Ctx, cred: CredentialConfig, known?: CheckInput): Promise<Decision> {
   let facts = (await reconcile(ctx, cred)) === undefined ? known : undefined;
   if (cred.oauth && (facts ? facts.pending?.state === "signed" : true)) {
-    const signed = pendingRenewal(ctx.db, cred.name);
+    const signed = await ctx.store.pendingRenewal(cred.name);
     const reg = signed?.state === "signed" ? await registration() : undefined;
-    if (signed && reg?.probeDue(ctx, signed)) {
+    if (signed && reg && (await reg.probeDue(ctx, signed))) {
       await reg.probeRegistration(ctx, cred, signed);
       facts = undefined;
     }
   }
   const now = ctx.clock.now();
-  let decision = decide(facts ?? checkInput(ctx.db, cred), now);
-  if (facts && decision.action !== "none") decision = decide(checkInput(ctx.db, cred), now);
+  let decision = decide(facts ?? (await checkInput(ctx.store, cred)), now);
+  if (facts && decision.action !== "none") decision = decide(await checkInput(ctx.store, cred), now);
   ctx.log.debug({ credential: cred.name, ...decision }, "check");
   if (decision.action === "enroll" || decision.action === "renew") {
     await (await renewal()).startRenewal(ctx, cred, { kind: decision.action, forced: false, reason: decision.reason });
   } else if (decision.action === "remind") {
-    const pending = pendingRenewal(ctx.db, cred.name);
-    if (pending?.state === "sent") (await renewal()).queueReminder(ctx, cred, pending);
+    const pending = await ctx.store.pendingRenewal(cred.name);
+    if (pending?.state === "sent") await (await renewal()).queueReminder(ctx, cred, pending);
   }
   return decision;
 }
@@ -56,14 +55,14 @@ export interface CheckSummary {
  */
 export async function checkAll(ctx: Ctx, credentials = ctx.config.credentials): Promise<CheckSummary> {
   const summary: CheckSummary = { checked: 0, failed: [] };
-  const known = checkInputs(ctx.db, credentials);
+  const known = await checkInputs(ctx.store, credentials);
   const beats: CheckBeat[] = [];
   let flushedAt = performance.now();
-  const flush = (): void => {
+  const flush = async (): Promise<void> => {
     flushedAt = performance.now();
     if (beats.length === 0) return;
     try {
-      recordChecks(ctx.db, beats);
+      await ctx.store.recordChecks(beats);
     } catch (dbErr) {
       ctx.log.error({ err: errorMessage(dbErr) }, "could not record the checks' heartbeats");
     }
@@ -71,7 +70,7 @@ export async function checkAll(ctx: Ctx, credentials = ctx.config.credentials): 
   };
   for (const cred of credentials) {
     const k = known.get(cred.name);
-    if (!k || k.pending || decide(k, ctx.clock.now()).action !== "none") flush();
+    if (!k || k.pending || decide(k, ctx.clock.now()).action !== "none") await flush();
     try {
       await checkCredential(ctx, cred, known.get(cred.name));
       beats.push({ credential: cred.name, at: ctx.clock.now() });
@@ -82,12 +81,12 @@ export async function checkAll(ctx: Ctx, credentials = ctx.config.credentials): 
       beats.push({ credential: cred.name, at: ctx.clock.now(), error: msg });
     }
     summary.checked++;
-    if (performance.now() - flushedAt > 200) flush();
+    if (performance.now() - flushedAt > 200) await flush();
   }
-  flush();
-  setMeta(ctx.db, "last_check_at", ctx.clock.now().toISOString());
+  await flush();
+  await ctx.store.setMeta("last_check_at", ctx.clock.now().toISOString());
   try {
-    evaluateAlerts(ctx);
+    await evaluateAlerts(ctx);
   } catch (err) {
     ctx.log.error({ err: errorMessage(err) }, "alert evaluation failed");
   }

@@ -2,11 +2,9 @@
 import { mailBackoffMs } from "../domain/timing.js";
 import { ConfigError, CreddError, errorMessage } from "../errors.js";
 import { SmtpError, SmtpRejectedError } from "../mail/smtp.js";
-import { inTransaction, type Db } from "../store/db.js";
-import { claimDue, markMailFailed, markMailSent, releaseClaim, type OutboxRow } from "../store/outbox.js";
-import { markCsrSent } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
+import type { OutboxRow, Store } from "../store/store.js";
 
 export interface DeliveryReport {
   /** Emails the SMTP server accepted (including those in `unrecorded`). */
@@ -33,14 +31,14 @@ interface Unrecorded {
   note: string | null;
 }
 
-/** Per connection (one per process): emails sent but not yet recorded, by outbox id. */
-const unrecordedByDb = new WeakMap<Db, Map<number, Unrecorded>>();
+/** Per store (one per process): emails sent but not yet recorded, by outbox id. */
+const unrecordedByStore = new WeakMap<Store, Map<number, Unrecorded>>();
 
-function unrecordedOf(db: Db): Map<number, Unrecorded> {
-  let m = unrecordedByDb.get(db);
+function unrecordedOf(store: Store): Map<number, Unrecorded> {
+  let m = unrecordedByStore.get(store);
   if (!m) {
     m = new Map();
-    unrecordedByDb.set(db, m);
+    unrecordedByStore.set(store, m);
   }
   return m;
 }
@@ -57,11 +55,11 @@ export function permanentFix(err: unknown): string | undefined {
 }
 
 /** Marks the row sent (and its renewal's CSR sent), in one transaction; throws if the database refuses. */
-function recordSent(db: Db, row: OutboxRow, sentAt: Date, note: string | null): void {
-  inTransaction(db, () => {
-    markMailSent(db, row.id, sentAt, note);
+async function recordSent(store: Store, row: OutboxRow, sentAt: Date, note: string | null): Promise<void> {
+  await store.tx(async (s) => {
+    await s.markMailSent(row.id, sentAt, note);
     if (row.renewal_id !== null && (row.kind === "csr" || row.kind === "csr-reminder")) {
-      markCsrSent(db, row.renewal_id, sentAt.toISOString());
+      await s.markCsrSent(row.renewal_id, sentAt.toISOString());
     }
   });
 }
@@ -75,10 +73,10 @@ function recordSent(db: Db, row: OutboxRow, sentAt: Date, note: string | null): 
  */
 export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?: () => boolean } = {}): Promise<DeliveryReport> {
   const report: DeliveryReport = { sent: 0, failed: 0, errors: [], permanent: [], unrecorded: [] };
-  const unrecorded = unrecordedOf(ctx.db);
+  const unrecorded = unrecordedOf(ctx.store);
   for (const u of [...unrecorded.values()]) {
     try {
-      recordSent(ctx.db, u.row, u.sentAt, u.note);
+      await recordSent(ctx.store, u.row, u.sentAt, u.note);
     } catch {
       continue; // still failing: logged when it first failed; tried again at the next run
     }
@@ -88,12 +86,12 @@ export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?:
       "email recorded as sent (it went out earlier, when the database could not record it)",
     );
   }
-  const batch = claimDue(ctx.db, ctx.clock.now(), CLAIM_MS, 50, opts.onlyId).filter(({ row }) => !unrecorded.has(row.id));
+  const batch = (await ctx.store.claimDue(ctx.clock.now(), CLAIM_MS, 50, opts.onlyId)).filter(({ row }) => !unrecorded.has(row.id));
   if (batch.length > 0) crashPoint("deliver-after-claim");
   for (const { row, mail } of batch) {
     if (opts.shouldStop?.()) {
       // Give the claim back so the next run picks it up at once.
-      releaseClaim(ctx.db, row.id);
+      await ctx.store.releaseClaim(row.id);
       continue;
     }
     const what = { outbox: row.id, kind: row.kind, credential: row.credential, messageId: mail.messageId };
@@ -116,7 +114,7 @@ export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?:
       report.errors.push(msg);
       if (fix !== undefined) report.permanent.push({ outbox: row.id, error: msg, fix });
       try {
-        markMailFailed(ctx.db, row.id, msg, next, fix !== undefined);
+        await ctx.store.markMailFailed(row.id, msg, next, fix !== undefined);
       } catch (dbErr) {
         ctx.log.error(
           { ...what, attempts, err: msg, dbErr: errorMessage(dbErr), retryAt: new Date(ctx.clock.now().getTime() + CLAIM_MS).toISOString() },
@@ -136,7 +134,7 @@ export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?:
     const sentAt = ctx.clock.now();
     report.sent++;
     try {
-      recordSent(ctx.db, row, sentAt, note);
+      await recordSent(ctx.store, row, sentAt, note);
     } catch (err) {
       const msg = errorMessage(err);
       unrecorded.set(row.id, { row, messageId: mail.messageId, sentAt, note });

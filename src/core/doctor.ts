@@ -14,10 +14,8 @@ import { requestToken } from "../oauth/token-client.js";
 import { parseCertificate, splitPemCertificates } from "../pki/certs.js";
 import { verifyChain } from "../pki/chain.js";
 import { loadPrivateKey } from "../pki/keys.js";
-import { liveCertificate } from "../store/certificates.js";
-import { pendingRenewal } from "../store/renewals.js";
-import type { Db } from "../store/db.js";
 import type { Ctx } from "./context.js";
+import type { Store } from "../store/store.js";
 
 export interface DoctorStep {
   name: string;
@@ -29,8 +27,8 @@ export interface DoctorStep {
 const TIMEOUT_MS = 15_000;
 
 /** Why there is nothing to check yet, and the command that moves the credential on. */
-function noLiveCertificate(db: Db | undefined, cred: CredentialConfig): string {
-  const pending = db ? pendingRenewal(db, cred.name) : undefined;
+async function noLiveCertificate(store: Store | undefined, cred: CredentialConfig): Promise<string> {
+  const pending = store ? await store.pendingRenewal(cred.name) : undefined;
   if (!pending) return `no live certificate yet: run credd enroll ${cred.name} (or credd import ${cred.name} --cert F --key F for one made by hand)`;
   return (
     `no live certificate yet: renewal #${pending.id} is ${pending.state} since ${pending.state_since}; ` +
@@ -42,7 +40,7 @@ function noLiveCertificate(db: Db | undefined, cred: CredentialConfig): string {
  * Reads the config, the live files and (when given, opened read-only) the database: nothing is
  * written or created, and the token it gets is not stored.
  */
-export async function doctor(ctx: Pick<Ctx, "config" | "clock"> & { db?: Db }, cred: CredentialConfig): Promise<DoctorStep[]> {
+export async function doctor(ctx: Pick<Ctx, "config" | "clock"> & { store?: Store }, cred: CredentialConfig): Promise<DoctorStep[]> {
   const steps: DoctorStep[] = [];
   const now = ctx.clock.now();
   let failed = false;
@@ -78,8 +76,8 @@ export async function doctor(ctx: Pick<Ctx, "config" | "clock"> & { db?: Db }, c
       { what, fix: `credd status ${cred.name} shows the live version; credd rollback ${cred.name} or a new certificate rewrites live/` },
       "utf8",
     );
-  await step("key matches the live certificate", () => {
-    if (!ctx.db || !liveCertificate(ctx.db, cred.name)) throw new Error(noLiveCertificate(ctx.db, cred));
+  await step("key matches the live certificate", async () => {
+    if (!ctx.store || !(await ctx.store.liveCertificate(cred.name))) throw new Error(await noLiveCertificate(ctx.store, cred));
     const keyPem = liveFile("key.pem", "the live private key");
     const certPem = liveFile("fullchain.pem", "the live certificate and its chain");
     const key = loadPrivateKey(keyPem);

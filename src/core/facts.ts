@@ -4,9 +4,7 @@
 import type { CredentialConfig } from "../config/types.js";
 import type { CheckInput } from "../domain/decide.js";
 import { earlierCa, type EarlierCa } from "../domain/timing.js";
-import type { Db } from "../store/db.js";
-import { allDecisionFacts, decisionFacts, type LatestFacts, type LiveFacts, type PendingFacts } from "../store/facts.js";
-import type { LiveCertificate, Snapshot } from "../store/snapshot.js";
+import type { LatestFacts, LiveCertificate, LiveFacts, PendingFacts, Snapshot, Store } from "../store/store.js";
 
 /** The CA certificate of a live certificate's path that expires before it, if one does (migration 0007). */
 export function earlierCaOf(live: LiveCertificate): EarlierCa | undefined {
@@ -54,8 +52,8 @@ function toInput(cred: CredentialConfig, live?: LiveFacts, pending?: PendingFact
 }
 
 /** Reads what the decision needs about one credential: no I/O happens inside decide(). */
-export function checkInput(db: Db, cred: CredentialConfig): CheckInput {
-  const { live, pending, latest } = decisionFacts(db, cred.name);
+export async function checkInput(store: Store, cred: CredentialConfig): Promise<CheckInput> {
+  const { live, pending, latest } = await store.decisionFacts(cred.name);
   return toInput(cred, live, pending, latest);
 }
 
@@ -63,8 +61,8 @@ export function checkInput(db: Db, cred: CredentialConfig): CheckInput {
  * The same for many credentials with one query per table instead of three per credential: the
  * check and `status` read every credential at once (10,000 point queries cost more than decide()).
  */
-export function checkInputs(db: Db, creds: readonly CredentialConfig[]): Map<string, CheckInput> {
-  const { live, pending, latest } = allDecisionFacts(db);
+export async function checkInputs(store: Store, creds: readonly CredentialConfig[]): Promise<Map<string, CheckInput>> {
+  const { live, pending, latest } = await store.allDecisionFacts();
   const out = new Map<string, CheckInput>();
   for (const c of creds) out.set(c.name, toInput(c, live.get(c.name), pending.get(c.name), latest.get(c.name)));
   return out;

@@ -7,16 +7,12 @@ import { credentialPaths } from "../files/layout.js";
 import { liveVersion, switchLive } from "../files/live.js";
 import { splitPemCertificates } from "../pki/pem.js";
 import { buildPkcs12 } from "../pki/pkcs12.js";
-import { certificateByVersion, makeLive, type CertificateRow } from "../store/certificates.js";
-import { inTransaction } from "../store/db.js";
-import { recordHookRun } from "../store/history.js";
-import { setRenewalState } from "../store/renewals.js";
 import { removeTokenFiles } from "../oauth/token-files.js";
 import { tokensOf } from "./tokens-of.js";
-import { forgetToken } from "../store/tokens.js";
 import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { readFileFor } from "../files/file-errors.js";
+import type { CertificateRow } from "../store/store.js";
 
 export interface GoLiveResult {
   version: number;
@@ -64,12 +60,12 @@ export async function goLive(
   /** Runs after the switch, before the hooks; by default an OAuth2 credential gets a token with the new certificate. */
   beforeHooks?: () => void | Promise<void>,
 ): Promise<GoLiveResult> {
-  const row = certificateByVersion(ctx.db, cred.name, version);
+  const row = await ctx.store.certificateByVersion(cred.name, version);
   if (!row) throw new CreddError("STATE", `${cred.name}: no certificate version ${version} in the database`);
   // Already switched (a resumed install): rewriting .live-N in place would leave readers a gap.
   if (liveVersion(credentialPaths(ctx.config.state_dir, cred.name)) !== version) await switchToVersion(ctx, cred, version);
   crashPoint("after-switch");
-  markLiveInDb(ctx, row);
+  await markLiveInDb(ctx, row);
   crashPoint("after-db-live");
   ctx.log.info({ credential: cred.name, event: "certificate-live", version, serial: row.serial, notAfter: row.not_after, why }, "certificate live");
   if (beforeHooks) await beforeHooks();
@@ -78,11 +74,11 @@ export async function goLive(
   return { version, serial: row.serial, hooks };
 }
 
-export function markLiveInDb(ctx: Ctx, row: CertificateRow): void {
+export async function markLiveInDb(ctx: Ctx, row: CertificateRow): Promise<void> {
   const at = ctx.clock.now().toISOString();
-  inTransaction(ctx.db, () => {
-    makeLive(ctx.db, row.credential, row.version, at);
-    if (row.renewal_id !== null) setRenewalState(ctx.db, row.renewal_id, "live", at);
+  await ctx.store.tx(async (s) => {
+    await s.makeLive(row.credential, row.version, at);
+    if (row.renewal_id !== null) await s.setRenewalState(row.renewal_id, "live", at);
   });
 }
 
@@ -99,7 +95,7 @@ export async function runDeployHooks(ctx: Ctx, cred: CredentialConfig, row: Cert
     notAfter: row.not_after,
   });
   for (const r of results) {
-    recordHookRun(ctx.db, {
+    await ctx.store.recordHookRun({
       credential: cred.name,
       version: row.version,
       serial: row.serial,
@@ -122,7 +118,7 @@ export async function runDeployHooks(ctx: Ctx, cred: CredentialConfig, row: Cert
 /** Tokens may be bound to the certificate (RFC 8705): drop the old one and fetch one with the new certificate. */
 async function freshToken(ctx: Ctx, cred: CredentialConfig, version: number): Promise<void> {
   removeTokenFiles(ctx.config.runtime_dir, cred.name);
-  forgetToken(ctx.db, cred.name);
+  await ctx.store.forgetToken(cred.name);
   try {
     await tokensOf(ctx).fetchWith(cred, version, "new certificate live");
   } catch {

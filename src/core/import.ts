@@ -10,8 +10,6 @@ import { verifyChain } from "../pki/chain.js";
 import { compareDn, formatDn } from "../pki/dn.js";
 import { loadPrivateKey } from "../pki/keys.js";
 import { checkCertificatePolicy, earliestCaExpiry, type CaExpiry } from "../pki/policy.js";
-import { insertInstalledCertificate, liveCertificate, maxVersion } from "../store/certificates.js";
-import { pendingRenewal } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { goLive } from "./golive.js";
@@ -81,7 +79,7 @@ export async function importCertificate(ctx: Ctx, cred: CredentialConfig, input:
   const now = ctx.clock.now();
   const checked = checkImport(cred, input, now);
   const { key, leaf } = checked;
-  const current = liveCertificate(ctx.db, cred.name);
+  const current = await ctx.store.liveCertificate(cred.name);
   if (current && current.sha256 === leaf.sha256) {
     return { version: current.version, serial: leaf.serial, notAfter: leaf.notAfter, alreadyLive: true };
   }
@@ -97,15 +95,15 @@ export async function importCertificate(ctx: Ctx, cred: CredentialConfig, input:
 
   const paths = credentialPaths(ctx.config.state_dir, cred.name);
   ensureCredentialDirs(paths);
-  const version = Math.max(maxVersion(ctx.db, cred.name), maxArchiveVersion(paths)) + 1;
+  const version = Math.max(await ctx.store.maxVersion(cred.name), maxArchiveVersion(paths)) + 1;
   writeFileAtomic(paths.key(version), key.pkcs8Pem, 0o600);
   writeFileAtomic(paths.cert(version), leaf.pem, 0o644);
   writeFileAtomic(paths.chain(version), chain.map((c) => c.pem).join(""), 0o644);
   crashPoint("import-after-archive");
   // A hand-made certificate for the pending renewal's own key completes that renewal.
-  const pending = pendingRenewal(ctx.db, cred.name);
+  const pending = await ctx.store.pendingRenewal(cred.name);
   const renewalId = pending && pending.spki_sha256 === key.spkiSha256 ? pending.id : null;
-  insertInstalledCertificate(ctx.db, { ...certificateRow(cred.name, version, leaf, "import", now, ca), renewal_id: renewalId });
+  await ctx.store.insertInstalledCertificate({ ...certificateRow(cred.name, version, leaf, "import", now, ca), renewal_id: renewalId });
   crashPoint("import-after-db");
   await goLive(ctx, cred, version, `imported from ${input.certFile}`);
   return { version, serial: leaf.serial, notAfter: leaf.notAfter, alreadyLive: false, ...(chainNote ? { chainNote } : {}) };

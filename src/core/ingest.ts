@@ -9,15 +9,12 @@ import type { CertInfo } from "../pki/certs.js";
 import type { ChainResult } from "../pki/chain.js";
 import { compareDn, formatDn } from "../pki/dn.js";
 import { checkIssuedCertificate, type CaExpiry } from "../pki/policy.js";
-import { certificateBySha256, insertInstalledCertificate, liveCertificate, previousCertificate, type CertificateRow } from "../store/certificates.js";
-import { inTransaction } from "../store/db.js";
-import { recordIngest } from "../store/history.js";
-import { getRenewal, pendingRenewal, setRenewalState, type RenewalRow } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { goLive, type GoLiveResult } from "./golive.js";
 import { certificateRow } from "./import.js";
 import { probeRegistration } from "./registration.js";
+import type { CertificateRow, RenewalRow } from "../store/store.js";
 
 export interface InputFile {
   /** The name shown in outcomes, logs, the database and emails (for the inbox: escaped, see domain/untrusted.ts). */
@@ -65,7 +62,7 @@ export async function ingestBatch(ctx: Ctx, files: InputFile[], only?: Credentia
   const pace = opts.pace ?? (async () => {});
   const emit = async (o: FileOutcome): Promise<void> => {
     out.push(o);
-    record(ctx, o);
+    await record(ctx, o);
     await opts.onOutcome?.(o);
   };
   const parsed: Parsed[] = [];
@@ -129,11 +126,11 @@ export async function ingestBatch(ctx: Ctx, files: InputFile[], only?: Credentia
 }
 
 /** Records what became of one file (history, and a warning for a refusal). */
-function record(ctx: Ctx, o: FileOutcome): void {
+async function record(ctx: Ctx, o: FileOutcome): Promise<void> {
   // A failure on our side is not recorded (the database may be what failed); the caller reports it:
   // the CLI prints it, the inbox logs it once while it lasts (daemon/inbox.ts).
   if (o.outcome === "failed") return;
-  recordIngest(ctx.db, {
+  await ctx.store.recordIngest({
     at: ctx.clock.now().toISOString(),
     file: o.file,
     credential: "credential" in o ? (o.credential ?? null) : null,
@@ -175,14 +172,14 @@ function dedupe(certs: CertInfo[]): CertInfo[] {
 }
 
 /** The credential and pending renewal whose key this certificate was made for. */
-function findRenewal(ctx: Ctx, leaf: CertInfo, only?: CredentialConfig): { cred: CredentialConfig; renewal: RenewalRow } {
+async function findRenewal(ctx: Ctx, leaf: CertInfo, only?: CredentialConfig): Promise<{ cred: CredentialConfig; renewal: RenewalRow }> {
   const creds = only ? [only] : ctx.config.credentials;
   for (const cred of creds) {
-    const renewal = pendingRenewal(ctx.db, cred.name);
+    const renewal = await ctx.store.pendingRenewal(cred.name);
     if (renewal && renewal.spki_sha256 === leaf.spkiSha256) return { cred, renewal };
   }
   if (only) {
-    const r = pendingRenewal(ctx.db, only.name);
+    const r = await ctx.store.pendingRenewal(only.name);
     throw new IngestRefusal(
       "key-match",
       r
@@ -202,9 +199,9 @@ function findRenewal(ctx: Ctx, leaf: CertInfo, only?: CredentialConfig): { cred:
  * Why a certificate that was live before and has been replaced is not installed again, and how to
  * go back to it if that is what the person wants (`credd rollback` goes back one step only).
  */
-function previouslyLive(ctx: Ctx, cred: CredentialConfig, known: CertificateRow, now: Date): string {
-  const live = liveCertificate(ctx.db, cred.name);
-  const before = previousCertificate(ctx.db, cred.name);
+async function previouslyLive(ctx: Ctx, cred: CredentialConfig, known: CertificateRow, now: Date): Promise<string> {
+  const live = await ctx.store.liveCertificate(cred.name);
+  const before = await ctx.store.previousCertificate(cred.name);
   const what =
     `certificate ${known.serial} (version ${known.version}) is already installed: it was ${cred.name}'s live certificate ` +
     `before (first live on ${known.went_live_at}) and was replaced on ${known.retired_at ?? "(date not recorded)"}` +
@@ -245,7 +242,7 @@ async function ingestLeaf(
   const now = ctx.clock.now();
   // Already taken in (the same file dropped twice, a retry after a crash, an older certificate again)?
   for (const cred of only ? [only] : ctx.config.credentials) {
-    const known = certificateBySha256(ctx.db, cred.name, leaf.sha256);
+    const known = await ctx.store.certificateBySha256(cred.name, leaf.sha256);
     if (known?.live === 1) {
       const outcome = {
         file,
@@ -258,13 +255,13 @@ async function ingestLeaf(
       return { outcome, chainUsed: [] };
     }
     if (known && known.went_live_at !== null) {
-      throw new IngestRefusal("previously-live", previouslyLive(ctx, cred, known, now), cred.name);
+      throw new IngestRefusal("previously-live", await previouslyLive(ctx, cred, known, now), cred.name);
     }
     if (known && known.went_live_at === null && known.renewal_id !== null) {
       // Accepted before but not live: an OAuth2 one waiting for the IDP gets probed, anything
       // else had its go-live interrupted (a crash) and is finished now.
       const base = { file, outcome: "installed" as const, credential: cred.name, serial: known.serial, version: known.version };
-      const renewal = getRenewal(ctx.db, known.renewal_id);
+      const renewal = await ctx.store.getRenewal(known.renewal_id);
       if (cred.oauth && renewal?.state === "signed") {
         const probe = await probeRegistration(ctx, cred, renewal);
         const outcome = probe.state === "awaiting-registration" ? { ...base, staged: probe.reason } : { ...base, live: probe.live };
@@ -274,7 +271,7 @@ async function ingestLeaf(
       return { outcome: { ...base, live }, chainUsed: [] };
     }
   }
-  const { cred, renewal } = findRenewal(ctx, leaf, only);
+  const { cred, renewal } = await findRenewal(ctx, leaf, only);
   const fail = (check: string, msg: string): never => {
     throw new IngestRefusal(check, msg, cred.name);
   };
@@ -300,9 +297,9 @@ async function ingestLeaf(
   writeFileAtomic(paths.chain(renewal.version), above.map((c) => c.pem).join(""), 0o644);
   crashPoint("after-archive");
   const at = now.toISOString();
-  inTransaction(ctx.db, () => {
-    insertInstalledCertificate(ctx.db, { ...certificateRow(cred.name, renewal.version, leaf, "renewal", now, ca), renewal_id: renewal.id });
-    setRenewalState(ctx.db, renewal.id, "signed", at);
+  await ctx.store.tx(async (s) => {
+    await s.insertInstalledCertificate({ ...certificateRow(cred.name, renewal.version, leaf, "renewal", now, ca), renewal_id: renewal.id });
+    await s.setRenewalState(renewal.id, "signed", at);
   });
   crashPoint("after-signed");
   ctx.log.info(
@@ -316,7 +313,7 @@ async function ingestLeaf(
     const outcome = probe.state === "awaiting-registration" ? { ...base, staged: probe.reason } : { ...base, live: probe.live };
     return { outcome, chainUsed: above };
   }
-  const previous = liveCertificate(ctx.db, cred.name);
+  const previous = await ctx.store.liveCertificate(cred.name);
   const live = await goLive(ctx, cred, renewal.version, previous ? `replaces ${previous.serial}` : "first certificate");
   return { outcome: { ...base, live }, chainUsed: above };
 }

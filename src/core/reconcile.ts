@@ -2,8 +2,6 @@
 import type { CredentialConfig } from "../config/types.js";
 import { credentialPaths } from "../files/layout.js";
 import { liveVersion } from "../files/live.js";
-import { certificateByVersion, liveCertificate } from "../store/certificates.js";
-import { pendingRenewal } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 
 /** Only a crash leaves anything to do here: go-live's code (PKCS#12, hooks) is loaded then. */
@@ -19,14 +17,14 @@ const golive = () => import("./golive.js");
 export async function reconcile(ctx: Ctx, cred: CredentialConfig): Promise<string | undefined> {
   const paths = credentialPaths(ctx.config.state_dir, cred.name);
   const onDisk = liveVersion(paths);
-  const pending = pendingRenewal(ctx.db, cred.name);
+  const pending = await ctx.store.pendingRenewal(cred.name);
   // An OAuth2 credential's `signed` renewal waits for the IDP (registration.ts); `registered` is accepted.
   if (pending && (pending.state === "registered" || (pending.state === "signed" && !cred.oauth))) {
-    const row = certificateByVersion(ctx.db, cred.name, pending.version);
+    const row = await ctx.store.certificateByVersion(cred.name, pending.version);
     if (row) {
       const { goLive, markLiveInDb, runDeployHooks } = await golive();
       if (onDisk === row.version) {
-        markLiveInDb(ctx, row);
+        await markLiveInDb(ctx, row);
         await runDeployHooks(ctx, cred, row);
         return logged(ctx, cred, `renewal #${pending.id}: live/ was switched before a stop; recorded it live`);
       }
@@ -34,11 +32,11 @@ export async function reconcile(ctx: Ctx, cred: CredentialConfig): Promise<strin
       return logged(ctx, cred, `renewal #${pending.id}: finished its interrupted go-live`);
     }
   }
-  const dbLive = liveCertificate(ctx.db, cred.name);
+  const dbLive = await ctx.store.liveCertificate(cred.name);
   if (onDisk !== undefined && dbLive?.version !== onDisk) {
-    const row = certificateByVersion(ctx.db, cred.name, onDisk);
+    const row = await ctx.store.certificateByVersion(cred.name, onDisk);
     if (row) {
-      (await golive()).markLiveInDb(ctx, row);
+      await (await golive()).markLiveInDb(ctx, row);
       return logged(ctx, cred, `live/ holds version ${onDisk}; the database now says so too`);
     }
   }

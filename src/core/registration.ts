@@ -7,13 +7,10 @@ import { composeRegistrationMail } from "../mail/compose.js";
 import { tokensOf } from "./tokens-of.js";
 import { requestToken, TokenError } from "../oauth/token-client.js";
 import { tlsForVersion } from "../oauth/tls-material.js";
-import { certificateByVersion, liveCertificate } from "../store/certificates.js";
-import { inTransaction } from "../store/db.js";
-import { enqueueMail } from "../store/outbox.js";
-import { markRegistrationMailed, probeFields, recordProbeFailure, setRenewalState, type RenewalRow } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 import { goLive, type GoLiveResult } from "./golive.js";
 import { readFileFor } from "../files/file-errors.js";
+import type { RenewalRow } from "../store/store.js";
 
 export type ProbeOutcome =
   | { state: "live"; live: GoLiveResult }
@@ -27,7 +24,7 @@ export type ProbeOutcome =
  */
 export async function probeRegistration(ctx: Ctx, cred: CredentialConfig, renewal: RenewalRow): Promise<ProbeOutcome> {
   if (!cred.oauth) throw new CreddError("INTERNAL", `${cred.name}: no oauth, nothing to register`);
-  const row = certificateByVersion(ctx.db, cred.name, renewal.version);
+  const row = await ctx.store.certificateByVersion(cred.name, renewal.version);
   if (!row) throw new CreddError("STATE", `${cred.name}: renewal #${renewal.id} has no installed certificate`);
   const started = ctx.clock.now();
   try {
@@ -35,18 +32,18 @@ export async function probeRegistration(ctx: Ctx, cred: CredentialConfig, renewa
       timeoutMs: 30_000,
       now: () => ctx.clock.now(),
     });
-    setRenewalState(ctx.db, renewal.id, "registered", ctx.clock.now().toISOString());
-    const live = await goLive(ctx, cred, renewal.version, "the IDP accepted the new certificate", () => {
+    await ctx.store.setRenewalState(renewal.id, "registered", ctx.clock.now().toISOString());
+    const live = await goLive(ctx, cred, renewal.version, "the IDP accepted the new certificate", async () => {
       // The old token may be bound to the old certificate (RFC 8705): replace it before the hooks run.
-      tokensOf(ctx).store(cred, renewal.version, resp, started);
+      await tokensOf(ctx).store(cred, renewal.version, resp, started);
     });
     return { state: "live", live };
   } catch (err) {
     const now = ctx.clock.now();
     const msg = errorMessage(err);
     const refused = err instanceof TokenError && !err.retryable;
-    const fields = probeFields(ctx.db, renewal.id);
-    recordProbeFailure(ctx.db, renewal.id, msg, new Date(now.getTime() + probeBackoffMs(fields.probe_attempts + 1)).toISOString());
+    const fields = await ctx.store.probeFields(renewal.id);
+    await ctx.store.recordProbeFailure(renewal.id, msg, new Date(now.getTime() + probeBackoffMs(fields.probe_attempts + 1)).toISOString());
     let mailed = false;
     if (refused && !fields.registration_mail_at) {
       const mail = composeRegistrationMail({
@@ -65,9 +62,9 @@ export async function probeRegistration(ctx: Ctx, cred: CredentialConfig, renewa
         notAfter: row.not_after,
         sha256: row.sha256,
       });
-      inTransaction(ctx.db, () => {
-        enqueueMail(ctx.db, { mail, kind: "registration", credential: cred.name, renewalId: renewal.id, now });
-        markRegistrationMailed(ctx.db, renewal.id, now.toISOString());
+      await ctx.store.tx(async (s) => {
+        await s.enqueueMail({ mail, kind: "registration", credential: cred.name, renewalId: renewal.id, now });
+        await s.markRegistrationMailed(renewal.id, now.toISOString());
       });
       mailed = true;
       ctx.log.warn(
@@ -75,13 +72,13 @@ export async function probeRegistration(ctx: Ctx, cred: CredentialConfig, renewa
         "IDP refused the new certificate: emailed it to the contact for registration",
       );
     }
-    const old = liveCertificate(ctx.db, cred.name);
+    const old = await ctx.store.liveCertificate(cred.name);
     if (!old || Date.parse(old.not_after) <= now.getTime()) {
       const reason = old
         ? `the old certificate ${old.serial} expired on ${old.not_after} before the IDP accepted the new one: going live anyway`
         : "no previous certificate: going live before the IDP accepts it";
       ctx.log.error({ credential: cred.name, renewal: renewal.id, err: msg }, reason);
-      setRenewalState(ctx.db, renewal.id, "registered", now.toISOString());
+      await ctx.store.setRenewalState(renewal.id, "registered", now.toISOString());
       const live = await goLive(ctx, cred, renewal.version, reason);
       return { state: "forced-live", live, reason };
     }
@@ -92,7 +89,7 @@ export async function probeRegistration(ctx: Ctx, cred: CredentialConfig, renewa
 }
 
 /** Is a probe due for this pending renewal now? */
-export function probeDue(ctx: Ctx, renewal: RenewalRow): boolean {
-  const f = probeFields(ctx.db, renewal.id);
+export async function probeDue(ctx: Ctx, renewal: RenewalRow): Promise<boolean> {
+  const f = await ctx.store.probeFields(renewal.id);
   return !f.next_probe_at || Date.parse(f.next_probe_at) <= ctx.clock.now().getTime();
 }

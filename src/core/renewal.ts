@@ -6,13 +6,10 @@ import { credentialPaths, ensureCredentialDirs, maxArchiveVersion } from "../fil
 import { composeCsrMail } from "../mail/compose.js";
 import { createCsr } from "../pki/csr.js";
 import { exportPrivateKeyPem, generateKeyPair } from "../pki/keys.js";
-import { liveCertificate, maxVersion } from "../store/certificates.js";
-import { inTransaction } from "../store/db.js";
-import { enqueueMail } from "../store/outbox.js";
-import { insertRenewal, markReminded, pendingRenewal, type RenewalRow } from "../store/renewals.js";
 import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { readFileFor } from "../files/file-errors.js";
+import type { RenewalRow } from "../store/store.js";
 
 export interface StartedRenewal {
   renewalId: number;
@@ -34,7 +31,7 @@ export interface StartOptions {
  * renewal and queues the email in one transaction: nothing leaves the host before the key is safe.
  */
 export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: StartOptions): Promise<StartedRenewal> {
-  const existing = pendingRenewal(ctx.db, cred.name);
+  const existing = await ctx.store.pendingRenewal(cred.name);
   if (existing) {
     throw new CreddError(
       "STATE",
@@ -51,7 +48,7 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
 
   // The key file claims its version: created exclusively, so a second process starting a renewal
   // at the same moment takes the next number instead of overwriting this key.
-  let version = Math.max(maxVersion(ctx.db, cred.name), maxArchiveVersion(paths)) + 1;
+  let version = Math.max(await ctx.store.maxVersion(cred.name), maxArchiveVersion(paths)) + 1;
   for (;;) {
     try {
       writeFileAtomic(paths.key(version), keyPem, 0o600, { exclusive: true });
@@ -68,7 +65,7 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
   crashPoint("renewal-after-csr");
 
   const now = ctx.clock.now();
-  const live = liveCertificate(ctx.db, cred.name);
+  const live = await ctx.store.liveCertificate(cred.name);
   const mail = composeCsrMail({
     config: ctx.config,
     cred,
@@ -78,8 +75,8 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
     reminder: 0,
   });
   const record = () =>
-    inTransaction(ctx.db, () => {
-      const renewalId = insertRenewal(ctx.db, {
+    ctx.store.tx(async (s) => {
+      const renewalId = await s.insertRenewal({
         credential: cred.name,
         version,
         kind: opts.kind,
@@ -89,16 +86,16 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
         key_type: cred.key.type === "rsa" ? `rsa-${cred.key.bits}` : `ec-${cred.key.curve}`,
         created_at: now.toISOString(),
       });
-      const outboxId = enqueueMail(ctx.db, { mail, kind: "csr", credential: cred.name, renewalId, now });
+      const outboxId = await s.enqueueMail({ mail, kind: "csr", credential: cred.name, renewalId, now });
       return { renewalId, outboxId };
     });
   let ids: { renewalId: number; outboxId: number };
   try {
-    ids = record();
+    ids = await record();
   } catch (err) {
     // Another process recorded a renewal between our check and our insert; its key stands, ours stays archived.
     if (/UNIQUE constraint failed: renewals\.credential/.test(errorMessage(err))) {
-      const other = pendingRenewal(ctx.db, cred.name);
+      const other = await ctx.store.pendingRenewal(cred.name);
       throw new CreddError(
         "STATE",
         `${cred.name}: another process started renewal #${other?.id ?? "?"} at the same moment; credd never makes a second key while one is pending (this one's unused key stays in ${keyPath})`,
@@ -116,7 +113,7 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
 }
 
 /** Queues the same CSR again to the contact, with a reminder subject and a new Message-ID. */
-export function queueReminder(ctx: Ctx, cred: CredentialConfig, renewal: RenewalRow): number {
+export async function queueReminder(ctx: Ctx, cred: CredentialConfig, renewal: RenewalRow): Promise<number> {
   const paths = credentialPaths(ctx.config.state_dir, cred.name);
   const csrPem = readFileFor(
     paths.csr(renewal.version),
@@ -126,7 +123,7 @@ export function queueReminder(ctx: Ctx, cred: CredentialConfig, renewal: Renewal
     },
     "utf8",
   );
-  const live = liveCertificate(ctx.db, cred.name);
+  const live = await ctx.store.liveCertificate(cred.name);
   const now = ctx.clock.now();
   const n = renewal.remind_count + 1;
   const mail = composeCsrMail({
@@ -138,9 +135,9 @@ export function queueReminder(ctx: Ctx, cred: CredentialConfig, renewal: Renewal
     reminder: n,
     ...(renewal.sent_at ? { firstSentAt: renewal.sent_at } : {}),
   });
-  const id = inTransaction(ctx.db, () => {
-    markReminded(ctx.db, renewal.id, now.toISOString());
-    return enqueueMail(ctx.db, { mail, kind: "csr-reminder", credential: cred.name, renewalId: renewal.id, now });
+  const id = await ctx.store.tx(async (s) => {
+    await s.markReminded(renewal.id, now.toISOString());
+    return await s.enqueueMail({ mail, kind: "csr-reminder", credential: cred.name, renewalId: renewal.id, now });
   });
   ctx.log.info({ credential: cred.name, event: "csr-reminder", renewal: renewal.id, reminder: n }, "CSR reminder queued");
   return id;

@@ -1,14 +1,13 @@
 // `rollback`: the previous live version back, from archive/, refusing an expired one.
 import type { CredentialConfig } from "../config/types.js";
 import { CreddError } from "../errors.js";
-import { liveCertificate, previousCertificate } from "../store/certificates.js";
 import type { Ctx } from "./context.js";
 import { goLive, type GoLiveResult } from "./golive.js";
 
 export async function rollback(ctx: Ctx, cred: CredentialConfig): Promise<GoLiveResult & { from: string }> {
-  const live = liveCertificate(ctx.db, cred.name);
+  const live = await ctx.store.liveCertificate(cred.name);
   if (!live) throw new CreddError("STATE", `${cred.name} has no live certificate, so there is nothing to roll back from`);
-  const prev = previousCertificate(ctx.db, cred.name);
+  const prev = await ctx.store.previousCertificate(cred.name);
   if (!prev) {
     throw new CreddError("STATE", `${cred.name}: certificate ${live.serial} is the only one that has been live; there is no previous version`);
   }

@@ -3,14 +3,13 @@ import type { CredentialConfig } from "../config/types.js";
 import { decide } from "../domain/decide.js";
 import { assessHealth, SEVERITY_EXIT, worst, type Severity } from "../domain/health.js";
 import { daysLeft } from "../domain/timing.js";
-import { failedHookLines, refusalSince } from "../store/history.js";
-import { readSnapshot, type LiveCertificate, type QueuedSummary, type Snapshot } from "../store/snapshot.js";
 import { tokenState } from "../domain/token-timing.js";
 import { readProxyState } from "../proxy/state-file.js";
 import { checkInputOf, earlierCaOf } from "./facts.js";
 import type { Ctx } from "./context.js";
 import { firstRunAtOrAfter, schedulePeriodMs } from "./schedule.js";
 import { lastRepliesOf, mailboxStatusOf, type LastReply, type MailboxStatus } from "../mailbox/status.js";
+import { failedHookLines, refusalSince, type LiveCertificate, type QueuedSummary, type Snapshot } from "../store/store.js";
 
 export const STATUS_JSON_VERSION = 1;
 
@@ -131,11 +130,15 @@ export interface OpenAlertView {
   last_sent_at: string;
 }
 
-export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: string, testSwitches: readonly string[] = []): StatusView {
-  const { config, db } = ctx;
+export async function buildStatus(
+  ctx: Pick<Ctx, "config" | "store" | "clock">,
+  only?: string,
+  testSwitches: readonly string[] = [],
+): Promise<StatusView> {
+  const { config, store } = ctx;
   const now = ctx.clock.now();
   const creds = config.credentials.filter((c) => !only || c.name === only);
-  const snap = readSnapshot(db);
+  const snap = await store.readSnapshot();
   const period = checkPeriod(snap, config.check_schedule, now);
   const alerts = openAlertViews(snap);
   const alertsOf = new Map<string, OpenAlertView[]>();
@@ -147,9 +150,9 @@ export function buildStatus(ctx: Pick<Ctx, "config" | "db" | "clock">, only?: st
     credentialStatus(cred, snap, { alerts: alertsOf.get(cred.name) ?? [], mails: mailsOf.get(cred.name) ?? [] }, now, period, probeAt),
   );
   // mailbox: (docs/mailbox.md) the last reply per credential, and whether the source can be read.
-  const mailbox = mailboxStatusOf(config, db);
+  const mailbox = await mailboxStatusOf(config, store);
   if (mailbox) {
-    const replies = lastRepliesOf(db, creds);
+    const replies = await lastRepliesOf(store, creds);
     for (const c of list) c.last_reply = replies.get(c.name) ?? null;
   }
   creds.forEach((cred, i) => {

@@ -7,10 +7,9 @@ import { CreddError, errorMessage } from "../errors.js";
 import { tryFetchLock, waitForFetchLock } from "../oauth/fetch-lock.js";
 import type { RequestTokenOptions, TokenResponse } from "../oauth/token-client.js";
 import { readTokenFiles, tokenFilesPresent, writeTokenFiles, type TokenJson } from "../oauth/token-files.js";
-import { certificateByVersion, liveCertificate } from "../store/certificates.js";
-import { getToken, recordTokenFailure, recordTokenSuccess, tokenTimings, type TokenTiming } from "../store/tokens.js";
 import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
+import type { TokenTiming } from "../store/store.js";
 
 /** One token request to `cred`'s IDP with its archived certificate `version` (the transport of the manager). */
 export type TokenClient = (config: Config, cred: CredentialConfig, version: number, opts: RequestTokenOptions) => Promise<TokenResponse>;
@@ -41,13 +40,13 @@ export class TokenManager {
   ) {}
 
   /** A valid token from the runtime files, if there is one. */
-  current(cred: CredentialConfig): TokenJson | undefined {
+  async current(cred: CredentialConfig): Promise<TokenJson | undefined> {
     const t = readTokenFiles(this.ctx.config.runtime_dir, cred.name);
     if (!t || Date.parse(t.expires_at) <= this.ctx.clock.now().getTime()) return undefined;
     // A token from an older certificate may be bound to it (RFC 8705): after a certificate change
     // (or a crash between go-live and the new token) it is not handed out.
-    const live = liveCertificate(this.ctx.db, cred.name);
-    const row = getToken(this.ctx.db, cred.name);
+    const live = await this.ctx.store.liveCertificate(cred.name);
+    const row = await this.ctx.store.getToken(cred.name);
     if (!live || row?.cert_version !== live.version || row.obtained_at !== t.obtained_at) return undefined;
     return t;
   }
@@ -67,7 +66,7 @@ export class TokenManager {
   /** What the daemon calls on its short tick: fetch where a token is missing, due, or from an older certificate. */
   async tick(): Promise<void> {
     // One query for every credential's live version and token row: the tick runs every second.
-    const rows = new Map(tokenTimings(this.ctx.db).map((r) => [r.credential, r]));
+    const rows = new Map((await this.ctx.store.tokenTimings()).map((r) => [r.credential, r]));
     for (const cred of this.ctx.config.credentials) {
       if (!cred.oauth) continue;
       try {
@@ -108,9 +107,9 @@ export class TokenManager {
       if (release) {
         try {
           crashPoint("token-locked");
-          const fresh = reuseOtherThan ? this.current(cred) : undefined;
+          const fresh = reuseOtherThan ? await this.current(cred) : undefined;
           if (fresh && fresh.obtained_at !== reuseOtherThan!.obtainedAt) return fresh;
-          const live = liveCertificate(this.ctx.db, cred.name);
+          const live = await this.ctx.store.liveCertificate(cred.name);
           if (!live) throw new CreddError("STATE", `${cred.name} has no live certificate to get a token with`);
           return await this.fetchWith(cred, live.version, why);
         } finally {
@@ -137,9 +136,9 @@ export class TokenManager {
         timeoutMs: this.opts.timeoutMs ?? 30_000,
         now: () => ctx.clock.now(),
       });
-      return this.store(cred, version, resp, started);
+      return await this.store(cred, version, resp, started);
     } catch (err) {
-      this.recordFailure(cred, err);
+      await this.recordFailure(cred, err);
       throw err;
     } finally {
       ctx.log.debug({ credential: cred.name, why }, "token request done");
@@ -147,7 +146,7 @@ export class TokenManager {
   }
 
   /** Writes a token obtained with certificate `version` (also used by the registration probe). */
-  store(cred: CredentialConfig, version: number, resp: TokenResponse, obtainedAt: Date): TokenJson {
+  async store(cred: CredentialConfig, version: number, resp: TokenResponse, obtainedAt: Date): Promise<TokenJson> {
     const { ctx } = this;
     const expires = new Date(obtainedAt.getTime() + resp.expires_in * 1000);
     const refresh = tokenRefreshAt(obtainedAt, resp.expires_in, (this.opts.random ?? Math.random)());
@@ -160,8 +159,8 @@ export class TokenManager {
     };
     writeTokenFiles(ctx.config.runtime_dir, cred.name, t);
     crashPoint("token-after-files");
-    const cert = certificateByVersion(ctx.db, cred.name, version);
-    recordTokenSuccess(ctx.db, {
+    const cert = await ctx.store.certificateByVersion(cred.name, version);
+    await ctx.store.recordTokenSuccess({
       credential: cred.name,
       token_type: t.type,
       scope: t.scope,
@@ -186,16 +185,16 @@ export class TokenManager {
     return t;
   }
 
-  private recordFailure(cred: CredentialConfig, err: unknown): void {
+  private async recordFailure(cred: CredentialConfig, err: unknown): Promise<void> {
     const { ctx } = this;
     const now = ctx.clock.now();
     const msg = errorMessage(err);
-    const prev = getToken(ctx.db, cred.name);
+    const prev = await ctx.store.getToken(cred.name);
     // A TokenError's Retry-After (read by shape: token-client.js may not be loaded when this runs).
     const ra = (err as { retryAfterMs?: unknown } | null)?.retryAfterMs;
     const retryAfter = typeof ra === "number" ? ra : undefined;
     const next = new Date(now.getTime() + tokenBackoffMs((prev?.failures ?? 0) + 1, retryAfter));
-    const failures = recordTokenFailure(ctx.db, cred.name, msg, now.toISOString(), next.toISOString());
+    const failures = await ctx.store.recordTokenFailure(cred.name, msg, now.toISOString(), next.toISOString());
     const expires = prev?.expires_at ? Date.parse(prev.expires_at) : 0;
     const lapse = expires - now.getTime() <= TOKEN_LAPSE_WARNING_MS;
     ctx.log.error(

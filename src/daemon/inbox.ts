@@ -19,7 +19,6 @@ import { writeFileAtomicAsync } from "../files/atomic.js";
 import { readBounded } from "../files/bounded-read.js";
 import { removeStaleTemps } from "../files/leftovers.js";
 import { MAX_CERTIFICATE_FILE_BYTES } from "../pki/bundle.js";
-import { setMeta } from "../store/checks.js";
 
 export interface InboxOptions {
   /** A file is taken only once it has not changed for this long (a copy may still be running). */
@@ -93,7 +92,7 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
   };
 
   /** Stops using the inbox for good (until a restart): logged, recorded for the alert rules, alert raised. */
-  const refuseInbox = (reason: string): void => {
+  const refuseInbox = async (reason: string): Promise<void> => {
     if (unsafe) return;
     unsafe = reason;
     ctx.log.error(
@@ -101,8 +100,8 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
       "the inbox is no longer used: a folder credd writes into is not its own; nothing more is read or moved until credd is restarted (docs/security.md)",
     );
     try {
-      setMeta(ctx.db, INBOX_UNSAFE_META, JSON.stringify({ at: ctx.clock.now().toISOString(), reason }));
-      evaluateAlerts(ctx);
+      await ctx.store.setMeta(INBOX_UNSAFE_META, JSON.stringify({ at: ctx.clock.now().toISOString(), reason }));
+      await evaluateAlerts(ctx);
     } catch (err) {
       ctx.log.error({ err: errorMessage(err) }, "cannot record or send the inbox alert");
     }
@@ -177,14 +176,14 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
     prepareInbox();
     const folders = checkFolders();
     if (typeof folders === "string") {
-      refuseInbox(folders);
+      await refuseInbox(folders);
       return [];
     }
     if (!checkedOnce) {
       checkedOnce = true;
       // A start with safe folders ends an alert left by an earlier run (the folders were fixed).
       try {
-        setMeta(ctx.db, INBOX_UNSAFE_META, "");
+        await ctx.store.setMeta(INBOX_UNSAFE_META, "");
       } catch {
         /* the scan itself reports a database that does not work */
       }
@@ -292,7 +291,7 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
         return !!st && st.isDirectory() && !st.isSymbolicLink() && st.dev === was.dev && st.ino === was.ino;
       };
       if (!(await same())) {
-        refuseInbox(`${target} was replaced since the scan checked it`);
+        await refuseInbox(`${target} was replaced since the scan checked it`);
         return;
       }
       const targetBytes = Buffer.from(`${target}/`);
@@ -300,7 +299,7 @@ export function createInbox(ctx: Ctx, opts: InboxOptions): Inbox {
       for (let n = 1; await taken(destName); n++) destName = fitName(Buffer.from(`${stamp}${n > 1 ? `-${n}` : ""}-`), raw);
       await rename(Buffer.concat([Buffer.from(`${dir}/`), raw]), Buffer.concat([targetBytes, destName]));
       if (!(await same())) {
-        refuseInbox(`${target} was replaced while ${o.file} was moved into it`);
+        await refuseInbox(`${target} was replaced while ${o.file} was moved into it`);
         return;
       }
       const shownDest = escapeName(destName, Infinity);

@@ -18,8 +18,6 @@ import { makeMailerFactory } from "../mail/factory.js";
 import type { Mailer } from "../mail/smtp.js";
 import { runsAfter, schedulePeriodMs } from "../core/schedule.js";
 import type { MailboxService } from "../mailbox/service.js";
-import { getMeta, setCheckPeriodMs, setMeta } from "../store/checks.js";
-import { getToken } from "../store/tokens.js";
 import { tokensOf } from "../core/tokens-of.js";
 import { createInbox } from "./inbox.js";
 import { NO_LISTEN_FDS, type ListenFds } from "./listen-fds.js";
@@ -89,12 +87,12 @@ export function shareLiveWithGroup(config: Config, log: Ctx["log"]): void {
 }
 
 /** What `credd status` judges a stale daemon by: the period of the schedule this daemon runs. */
-function storeCheckPeriod(ctx: Ctx): void {
+async function storeCheckPeriod(ctx: Ctx): Promise<void> {
   const ms = schedulePeriodMs(ctx.config.check_schedule, ctx.clock.now());
-  if (ms !== undefined) setCheckPeriodMs(ctx.db, ms);
+  if (ms !== undefined) await ctx.store.setCheckPeriodMs(ms);
 }
 
-export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
+export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<Daemon> {
   const lock = acquireLock(ctx.config.state_dir);
   const { log } = ctx;
   // Once this daemon is the one that runs (a second `credd run` refused by the lock says only that).
@@ -117,15 +115,15 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   if (leftovers.length) log.info({ removed: leftovers }, "removed temp files left by an interrupted write");
   const notifier = opts.notifier ?? createNotifier({}, log);
   try {
-    const previousStop = getMeta(ctx.db, "clean_stop");
+    const previousStop = await ctx.store.getMeta("clean_stop");
     if (previousStop === "0") {
       log.warn("the previous credd run did not stop cleanly; resuming from the database");
       // The alert rules turn this into one "credd restarted after a crash" email.
-      setMeta(ctx.db, "unclean_restart_at", ctx.clock.now().toISOString());
+      await ctx.store.setMeta("unclean_restart_at", ctx.clock.now().toISOString());
     }
-    setMeta(ctx.db, "clean_stop", "0");
-    setMeta(ctx.db, "started_at", ctx.clock.now().toISOString());
-    storeCheckPeriod(ctx);
+    await ctx.store.setMeta("clean_stop", "0");
+    await ctx.store.setMeta("started_at", ctx.clock.now().toISOString());
+    await storeCheckPeriod(ctx);
   } catch (err) {
     // Could not start (the database locked or the disk full): the lock is not left behind.
     lock.release();
@@ -162,11 +160,11 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   let lastStatusLine = "";
   let lastMetrics = "";
   let lastMetricsError = "";
-  const publish = () => {
+  const publish = async (): Promise<void> => {
     const metricsFile = ctx.config.metrics_file;
     if (!notifier.enabled && !metricsFile) return;
     try {
-      const view = buildStatus(ctx);
+      const view = await buildStatus(ctx);
       if (notifier.enabled) {
         // The next check by credd's clock (the one every time it shows is read from), not node-cron's.
         const [next] = runsAfter(ctx.config.check_schedule, ctx.clock.now(), 1);
@@ -205,7 +203,7 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   const inbox = createInbox(ctx, { minAgeMs: opts.inboxMinAgeMs ?? 1_000 });
   const runInbox = (): Promise<void> =>
     serial("inbox", async () => {
-      if ((await inbox.scan()).length > 0) publish();
+      if ((await inbox.scan()).length > 0) await publish();
     }).then(() => {
       // More files than one scan takes: the next scan is queued now, behind any step waiting meanwhile.
       if (inbox.backlog() && !stopping) void runInbox();
@@ -215,7 +213,7 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
   const startMailbox = (): Promise<MailboxService | undefined> =>
     ctx.config.mailbox
       ? import("../mailbox/service.js")
-          .then((m) => m.startMailbox(ctx, { serial, onHandled: () => publish(), ...opts.mailbox }))
+          .then((m) => m.startMailbox(ctx, { serial, onHandled: () => void publish(), ...opts.mailbox }))
           .catch((err: unknown) => {
             log.error({ err: errorMessage(err) }, "mailbox: cannot start; replies are not read until the next reload");
             return undefined;
@@ -230,9 +228,9 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
         const s = await checkAll(ctx);
         log.info({ checked: s.checked, failed: s.failed.length }, "check done");
         const r = await deliverDue(ctx, { shouldStop: () => stopping });
-        if (r.permanent.length > 0) raiseAlerts();
+        if (r.permanent.length > 0) await raiseAlerts();
       } finally {
-        publish();
+        await publish();
       }
     });
   const runOutbox = () =>
@@ -240,12 +238,12 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
       const r = await deliverDue(ctx, { shouldStop: () => stopping });
       // A refusal that retrying cannot cure is an ops alert now (recorded for status, and a digest
       // queued for whatever path still works), not at the next scheduled check.
-      if (r.permanent.length > 0) raiseAlerts();
-      if (r.sent + r.failed > 0) publish();
+      if (r.permanent.length > 0) await raiseAlerts();
+      if (r.sent + r.failed > 0) await publish();
     });
-  const raiseAlerts = () => {
+  const raiseAlerts = async (): Promise<void> => {
     try {
-      evaluateAlerts(ctx);
+      await evaluateAlerts(ctx);
     } catch (err) {
       log.error({ err: errorMessage(err) }, "alert evaluation failed");
     }
@@ -267,13 +265,12 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
         log.error({ err: errorMessage(err) }, "token tick failed");
       }
       // One indexed read per OAuth2 credential: publish only when a token changed.
-      const seen = ctx.config.credentials
-        .filter((c) => c.oauth)
-        .map((c) => getToken(ctx.db, c.name)?.expires_at ?? "")
-        .join(",");
+      const expiries: string[] = [];
+      for (const c of ctx.config.credentials) if (c.oauth) expiries.push((await ctx.store.getToken(c.name))?.expires_at ?? "");
+      const seen = expiries.join(",");
       if (seen !== tokenSeen) {
         tokenSeen = seen;
-        publish();
+        await publish();
       }
     });
   };
@@ -324,7 +321,7 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
       if (next.check_schedule !== prev.check_schedule) {
         await task.destroy();
         task = arm(next.check_schedule);
-        storeCheckPeriod(ctx);
+        await storeCheckPeriod(ctx);
       }
       const before = new Set(prev.credentials.map((c) => c.name));
       const after = new Set(next.credentials.map((c) => c.name));
@@ -388,13 +385,13 @@ export function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Daemon {
     try {
       mail.close();
       try {
-        setMeta(ctx.db, "clean_stop", "1");
-        setMeta(ctx.db, "stopped_at", ctx.clock.now().toISOString());
+        await ctx.store.setMeta("clean_stop", "1");
+        await ctx.store.setMeta("stopped_at", ctx.clock.now().toISOString());
       } catch (err) {
         // A full disk must not turn a clean stop into a crash: the next start just reports it as unclean.
         log.error({ err: errorMessage(err) }, "could not record the clean stop");
       }
-      ctx.db.close();
+      await ctx.store.close();
     } finally {
       lock.release();
       await notified;

@@ -6,8 +6,6 @@ import type { Ctx } from "../core/context.js";
 import type { FileOutcome, InputFile } from "../core/ingest.js";
 import { crashPoint } from "../core/crash.js";
 import { CreddError, errorMessage } from "../errors.js";
-import { enqueueMail } from "../store/outbox.js";
-import { handledCopy, recordMailboxMessage, sentThreads, type MailboxOutcome } from "../store/mailbox.js";
 import { composeOpsMail, type StopReason } from "./ops-mail.js";
 import { MAX_MESSAGE_BYTES, parseReply } from "./parse.js";
 import {
@@ -22,6 +20,7 @@ import {
   replyDetails,
   type Reply,
 } from "./reply.js";
+import type { MailboxOutcome } from "../store/store.js";
 
 const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
 
@@ -93,7 +92,7 @@ export async function handleOrDefer(
 export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage, deps: Collectors = {}): Promise<Handled> {
   const now = ctx.clock.now();
   const reply = await parseReply(msg.bytes);
-  const threads = sentThreads(ctx.db, referencedIds(reply));
+  const threads = await ctx.store.sentThreads(referencedIds(reply));
   const match = matchReply(reply, threads, ctx.config.credentials, mb.senders);
   const base = {
     source: msg.source,
@@ -104,7 +103,7 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
     handled_at: now.toISOString(),
   };
   if (match.credential === undefined) {
-    recordMailboxMessage(ctx.db, {
+    await ctx.store.recordMailboxMessage({
       ...base,
       credential: null,
       matched_by: null,
@@ -117,8 +116,14 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
     return { outcome: "ignored", reason: match.why };
   }
   const cred = ctx.config.credentials.find((c) => c.name === match.credential)!;
-  const rec = (outcome: MailboxOutcome, folder: Folder, reason: string | null, details: object | null = null): void => {
-    recordMailboxMessage(ctx.db, {
+  const rec = async (
+    outcome: MailboxOutcome,
+    folder: Folder,
+    reason: string | null,
+    details: object | null = null,
+    store = ctx.store,
+  ): Promise<void> => {
+    await store.recordMailboxMessage({
       ...base,
       credential: cred.name,
       matched_by: match.by,
@@ -130,10 +135,10 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
   };
 
   // The same message delivered twice (a second copy, a re-sent forward): handled once.
-  const copy = reply.messageId ? handledCopy(ctx.db, reply.messageId) : undefined;
+  const copy = reply.messageId ? await ctx.store.handledCopy(reply.messageId) : undefined;
   if (copy) {
     const folder: Folder = copy.outcome === "needs-person" ? "refused" : "done";
-    rec("duplicate", folder, `a copy of message ${copy.message_key}, handled on ${copy.handled_at} (${copy.outcome})`);
+    await rec("duplicate", folder, `a copy of message ${copy.message_key}, handled on ${copy.handled_at} (${copy.outcome})`);
     ctx.log.info({ credential: cred.name, message: msg.key, copyOf: copy.message_key }, "mailbox: a second copy of a message already handled");
     return { outcome: "duplicate", credential: cred.name, folder, reason: "duplicate" };
   }
@@ -157,7 +162,7 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
   } else {
     const certAttachments = reply.attachments.filter((a) => attachmentKind(a) !== "other");
     if (isAutoReply(reply) && certAttachments.length === 0) {
-      rec("auto-reply", "done", "an automatic reply (out of office or similar); nothing to take in", details);
+      await rec("auto-reply", "done", "an automatic reply (out of office or similar); nothing to take in", details);
       ctx.log.info({ credential: cred.name, message: msg.key, subject: reply.subject }, "mailbox: an automatic reply, nothing to take in");
       return { outcome: "auto-reply", credential: cred.name, folder: "done" };
     }
@@ -226,10 +231,12 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
         ? `certificate ${installed.serial} (version ${installed.version}) was taken in${installed.staged ? ` and waits: ${installed.staged}` : " and is live"}`
         : "its certificate was already live";
     const outcome: MailboxOutcome = installed ? "installed" : "already-live";
-    ctx.db.transaction(() => {
-      rec(outcome, "done", stops.length ? stops.map((s) => s.why).join("; ") : null, details);
-      if (configLines.length > 0) queueOps(ctx, cred, reply, msg, mb.done_folder, attachmentsText, links, match.by, [], configLines, what);
-    })();
+    await ctx.store.tx(async (s) => {
+      await rec(outcome, "done", stops.length ? stops.map((st) => st.why).join("; ") : null, details, s);
+      if (configLines.length > 0) {
+        await queueOps({ ...ctx, store: s }, cred, reply, msg, mb.done_folder, attachmentsText, links, match.by, [], configLines, what);
+      }
+    });
     ctx.log.info(
       { credential: cred.name, message: msg.key, matchedBy: match.by, outcome, files: outcomes.map((o) => `${o.file}: ${o.outcome}`) },
       "mailbox: reply handled",
@@ -245,10 +252,10 @@ export async function handleMessage(ctx: Ctx, mb: MailboxConfig, msg: RawMessage
   }
   const all = [...stops, ...linkStops];
   const reason = all.map((s) => s.why).join("; ");
-  ctx.db.transaction(() => {
-    rec("needs-person", "refused", reason, details);
-    queueOps(ctx, cred, reply, msg, mb.refused_folder, attachmentsText, links, match.by, all, configLines);
-  })();
+  await ctx.store.tx(async (s) => {
+    await rec("needs-person", "refused", reason, details, s);
+    await queueOps({ ...ctx, store: s }, cred, reply, msg, mb.refused_folder, attachmentsText, links, match.by, all, configLines);
+  });
   ctx.log.warn(
     { credential: cred.name, message: msg.key, matchedBy: match.by, reason },
     "mailbox: a reply credd cannot finish by itself; ops emailed",
@@ -289,7 +296,7 @@ function uniqueNames(files: InputFile[]): InputFile[] {
   });
 }
 
-function queueOps(
+async function queueOps(
   ctx: Ctx,
   cred: CredentialConfig,
   reply: Reply,
@@ -301,7 +308,7 @@ function queueOps(
   stops: StopReason[],
   configLines: string[],
   installed?: string,
-): void {
+): Promise<void> {
   const now = ctx.clock.now();
   const mail = composeOpsMail({
     config: ctx.config,
@@ -316,5 +323,5 @@ function queueOps(
     ...(installed ? { installed } : {}),
     now,
   });
-  enqueueMail(ctx.db, { mail, kind: "mailbox", credential: cred.name, now });
+  await ctx.store.enqueueMail({ mail, kind: "mailbox", credential: cred.name, now });
 }

@@ -10,7 +10,6 @@ import { readCaFile } from "../config/references.js";
 import type { ImapConfig, MailboxConfig } from "../config/types.js";
 import type { Ctx } from "../core/context.js";
 import { ConfigError, errorMessage } from "../errors.js";
-import { markMessageMoved, seenMessageKeys, unmovedMessages } from "../store/mailbox.js";
 import { handleOrDefer, type Collectors, type Handled, type RawMessage } from "./handle.js";
 import { sourceFailed, sourceOk, type SourceFailure } from "./health.js";
 import { MAX_MESSAGE_BYTES } from "./parse.js";
@@ -141,12 +140,12 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
     const validity = String(c.mailbox && typeof c.mailbox === "object" ? c.mailbox.uidValidity : "0");
     const uids = ((await c.search({ all: true }, { uid: true })) || []).map(String);
     // Handled before a crash or a lost connection but not moved yet: finish the move, never handle it again.
-    for (const row of unmovedMessages(ctx.db, source)) {
+    for (const row of await ctx.store.unmovedMessages(source)) {
       const [v, uid] = row.message_key.split(":");
       if (v === validity && uid && uids.includes(uid)) await move(c, uid, row.folder === "done" ? mb.done_folder : mb.refused_folder);
-      markMessageMoved(ctx.db, row.id, now());
+      await ctx.store.markMessageMoved(row.id, now());
     }
-    const seen = seenMessageKeys(ctx.db, source);
+    const seen = await ctx.store.seenMessageKeys(source);
     const out: Array<Handled & { key: string }> = [];
     for (const uid of uids) {
       const key = `${validity}:${uid}`;
@@ -164,8 +163,8 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
       if (!h) continue;
       if (h.folder) {
         await move(c, uid, h.folder === "done" ? mb.done_folder : mb.refused_folder);
-        const row = unmovedMessages(ctx.db, source).find((r) => r.message_key === key);
-        if (row) markMessageMoved(ctx.db, row.id, now());
+        const row = (await ctx.store.unmovedMessages(source)).find((r) => r.message_key === key);
+        if (row) await ctx.store.markMessageMoved(row.id, now());
       }
       out.push({ ...h, key });
     }
@@ -228,7 +227,7 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
         connecting = undefined;
         client = c;
         attempt = 0;
-        sourceOk(ctx, source);
+        await sourceOk(ctx, source);
         const closed = new Promise<void>((resolve) => c!.once("close", () => resolve()));
         c.on("exists", () => void scan());
         ctx.log.info({ source, idle: c.capabilities.has("IDLE") }, "mailbox: connected to the IMAP folder");
@@ -245,7 +244,7 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
         connecting = undefined;
         c?.close();
         if (stopped) return;
-        sourceFailed(ctx, source, describeImapError(err, cfg), opts.alertAfterMs);
+        await sourceFailed(ctx, source, describeImapError(err, cfg), opts.alertAfterMs);
       }
       const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 20));
       attempt++;

@@ -6,7 +6,6 @@ import { join } from "node:path";
 import type { MailboxConfig } from "../config/types.js";
 import type { Ctx } from "../core/context.js";
 import { errorMessage } from "../errors.js";
-import { markMessageMoved, seenMessageKeys, unmovedMessages } from "../store/mailbox.js";
 import { handleOrDefer, type Collectors, type Folder, type Handled, type RawMessage } from "./handle.js";
 import { MAX_MESSAGE_BYTES } from "./parse.js";
 import { sourceNameOf } from "./status.js";
@@ -76,12 +75,12 @@ export function createMaildirSource(ctx: Ctx, mb: MailboxConfig & { maildir: str
       const now = () => ctx.clock.now().toISOString();
       const present = list();
       // Handled before a crash but not moved yet: finish the move, never handle it again.
-      for (const row of unmovedMessages(ctx.db, source)) {
+      for (const row of await ctx.store.unmovedMessages(source)) {
         const file = present.find((p) => p.key === row.message_key);
         if (file) move(file.path, file.key, row.folder === "done" ? mb.done_folder : mb.refused_folder);
-        markMessageMoved(ctx.db, row.id, now());
+        await ctx.store.markMessageMoved(row.id, now());
       }
-      const seen = seenMessageKeys(ctx.db, source);
+      const seen = await ctx.store.seenMessageKeys(source);
       const out: Array<Handled & { key: string }> = [];
       for (const { key, path } of list()) {
         if (seen.has(key)) continue;
@@ -98,8 +97,8 @@ export function createMaildirSource(ctx: Ctx, mb: MailboxConfig & { maildir: str
         if (!h) continue;
         if (h.folder) {
           move(path, key, folderName(h.folder));
-          const row = unmovedMessages(ctx.db, source).find((r) => r.message_key === key);
-          if (row) markMessageMoved(ctx.db, row.id, now());
+          const row = (await ctx.store.unmovedMessages(source)).find((r) => r.message_key === key);
+          if (row) await ctx.store.markMessageMoved(row.id, now());
         }
         out.push({ ...h, key });
       }

@@ -1,9 +1,8 @@
 // What `credd status` shows about the mailbox: whether the source can be read, and per credential
 // the last reply handled, with the client details it named and the config lines they imply.
 import type { Config, CredentialConfig, MailboxConfig } from "../config/types.js";
-import type { Db } from "../store/db.js";
-import { lastMailboxMessages, mailboxSource } from "../store/mailbox.js";
 import { detailLines, type ReplyDetails } from "./reply.js";
+import type { Store } from "../store/store.js";
 
 export interface MailboxStatus {
   source: string;
@@ -35,10 +34,10 @@ export function sourceNameOf(mb: MailboxConfig): string {
   return `maildir:${mb.maildir ?? ""}`;
 }
 
-export function mailboxStatusOf(config: Config, db: Db): MailboxStatus | undefined {
+export async function mailboxStatusOf(config: Config, store: Store): Promise<MailboxStatus | undefined> {
   if (!config.mailbox) return undefined;
   const source = sourceNameOf(config.mailbox);
-  const row = mailboxSource(db, source);
+  const row = await store.mailboxSource(source);
   return {
     source,
     reading: !row?.failing_since,
@@ -49,9 +48,9 @@ export function mailboxStatusOf(config: Config, db: Db): MailboxStatus | undefin
 }
 
 /** The last reply handled per credential (by name), for the credentials in `creds`. */
-export function lastRepliesOf(db: Db, creds: readonly CredentialConfig[]): Map<string, LastReply> {
+export async function lastRepliesOf(store: Store, creds: readonly CredentialConfig[]): Promise<Map<string, LastReply>> {
   const out = new Map<string, LastReply>();
-  for (const r of lastMailboxMessages(db)) {
+  for (const r of await store.lastMailboxMessages()) {
     const cred = creds.find((c) => c.name === r.credential);
     if (!cred) continue;
     const details = r.details_json ? (JSON.parse(r.details_json) as ReplyDetails) : null;

@@ -9,7 +9,6 @@ import { NO_LISTEN_FDS, type ListenFds } from "../daemon/listen-fds.js";
 import { errorMessage } from "../errors.js";
 import { authorizationFor, type ApiAuth } from "../oauth/api.js";
 import { tlsForVersion } from "../oauth/tls-material.js";
-import { liveCertificate } from "../store/certificates.js";
 import { startProxy, type ProxyListener, type ProxyDeps, type ProxyStats } from "./server.js";
 import { writeProxyState } from "./state-file.js";
 import type { LiveTls } from "./upstream.js";
@@ -35,8 +34,8 @@ const TOKEN_REUSE_MS = 1_000;
 export function proxyDeps(ctx: Ctx, cred: CredentialConfig, fds: ListenFds = NO_LISTEN_FDS): ProxyDeps {
   if (!cred.proxy || !cred.api) throw new Error(`${cred.name} has no proxy and api settings`);
   let cached: LiveTls | undefined;
-  const live = (): LiveTls | undefined => {
-    const row = liveCertificate(ctx.db, cred.name);
+  const live = async (): Promise<LiveTls | undefined> => {
+    const row = await ctx.store.liveCertificate(cred.name);
     if (!row) return undefined;
     if (cached?.version !== row.version) cached = { version: row.version, material: tlsForVersion(ctx.config, cred, row.version) };
     return cached;
@@ -69,7 +68,7 @@ export function proxyDeps(ctx: Ctx, cred: CredentialConfig, fds: ListenFds = NO_
       const now = ctx.clock.now().getTime();
       const version = cached?.version;
       if (refused === undefined && reuse && reuse.version === version && now < reuse.until && now < reuse.expires) return reuse.header;
-      const current = refused === undefined ? tokens.current(cred) : undefined;
+      const current = refused === undefined ? await tokens.current(cred) : undefined;
       // A refused token whose obtained_at is unknown: no reuse, a new one is asked for.
       const seen = refused === undefined ? null : obtained.get(refused);
       const why = refused ? "the API refused the token (401 invalid_token)" : "the proxy has no valid token";
@@ -78,7 +77,7 @@ export function proxyDeps(ctx: Ctx, cred: CredentialConfig, fds: ListenFds = NO_
       if (obtained.size > 16) obtained.clear();
       obtained.set(header, t.obtained_at);
       // Only while the live version is the one live() last saw: a token read across a rotation is not kept.
-      const liveNow = liveCertificate(ctx.db, cred.name)?.version;
+      const liveNow = (await ctx.store.liveCertificate(cred.name))?.version;
       reuse =
         liveNow !== undefined && liveNow === version
           ? { header, version: liveNow, until: now + TOKEN_REUSE_MS, expires: Date.parse(t.expires_at) - TOKEN_REUSE_MS }

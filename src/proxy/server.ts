@@ -20,7 +20,7 @@ import { UpstreamPools, type LiveTls } from "./upstream.js";
 export interface ProxyDeps {
   cred: CredentialConfig & { proxy: ProxyConfig; api: NonNullable<CredentialConfig["api"]> };
   /** The live certificate and key, or undefined when the credential has none yet. */
-  live(): LiveTls | undefined;
+  live(): Promise<LiveTls | undefined>;
   /**
    * The Authorization header to send. `refused`: the header the API just refused with 401
    * invalid_token, so a new token is wanted (single-flight with the daemon's token manager).
@@ -242,7 +242,7 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
     const hasBody = te !== undefined || (length !== undefined && length !== "0");
 
     const noCredential = () => fail("no_credential", `${cred.name} has no live certificate yet (credd status ${cred.name} says why)`);
-    if (!s.seenLive && !deps.live()) return noCredential();
+    if (!s.seenLive && !(await deps.live())) return noCredential();
     let authorization: string | undefined;
     try {
       authorization = await deps.authorization();
@@ -284,16 +284,15 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
 
     // The certificate is read after the token: a rotation in between gives a new certificate with
     // an old token at worst, which the API refuses with 401 invalid_token and the retry mends.
-    const send = (auth: string | undefined): Promise<void> =>
-      new Promise<void>((resolve) => {
-        attempt++;
-        const live = deps.live();
-        if (live) s.seenLive = true;
-        else {
-          noCredential();
-          resolve();
-          return;
-        }
+    const send = async (auth: string | undefined): Promise<void> => {
+      attempt++;
+      const live = await deps.live();
+      if (live) s.seenLive = true;
+      else {
+        noCredential();
+        return;
+      }
+      return new Promise<void>((resolve) => {
         const pool = pools.acquire(live);
         stats.certificate_version = live.version;
         // With headers given as a list, Node adds no Host of its own.
@@ -407,6 +406,7 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
           cap.on("error", () => up.destroy());
         } else up.end();
       });
+    };
 
     await send(authorization);
     if (!outcome && !res.writableEnded) res.destroy();

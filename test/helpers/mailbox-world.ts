@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { ManualClock } from "./clock.js";
 import { parseConfig } from "../../src/config/load.js";
-import type { Ctx } from "../../src/core/context.js";
+import { sqliteCtx, type TestCtx } from "./ctx.js";
 import { startRenewal } from "../../src/core/renewal.js";
 import { makeMailerFactory } from "../../src/mail/factory.js";
 import type { OutgoingMail } from "../../src/mail/message.js";
@@ -21,7 +21,7 @@ export const MZP = "MZP128745";
 
 export interface MailboxWorld {
   dir: string;
-  ctx: Ctx;
+  ctx: TestCtx;
   maildir: string;
   lines: Record<string, unknown>[];
   /** The CSR email's Message-ID, and the certificate signed for its key. */
@@ -62,13 +62,13 @@ ${mailboxExtra}`,
   const lines: Record<string, unknown>[] = [];
   // A few minutes ahead of the wall clock: the certificates signed below are valid from "now".
   const clock = new ManualClock(Date.now() + 5 * 60_000);
-  const ctx: Ctx = {
+  const ctx: TestCtx = sqliteCtx({
     config,
     db: openDb(config.state_dir),
     clock,
     log: pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }),
     mailer: makeMailerFactory(config),
-  };
+  });
   const started = await startRenewal(ctx, config.credentials[0]!, { kind: "enroll", forced: true, reason: "test" });
   const certPath = join(dir, "signed.pem");
   const certPem = signCsr(ca, started.csrPath, certPath);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { ManualClock } from "./clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import { checkAll } from "../../src/core/check.js";
-import type { Ctx } from "../../src/core/context.js";
+import { sqliteCtx, type TestCtx } from "./ctx.js";
 import { importCertificate } from "../../src/core/import.js";
 import { buildStatus, type StatusView } from "../../src/core/status.js";
 import { renderMetrics, writeMetricsFile, type MetricsView } from "../../src/daemon/metrics.js";
@@ -53,13 +53,13 @@ credentials:
     join(dir, "credd.yaml"),
     {},
   );
-  const ctx: Ctx = {
+  const ctx: TestCtx = sqliteCtx({
     config,
     db: openDb(config.state_dir),
     clock: new ManualClock(now),
     log: createLogger({ level: "silent" }),
     mailer: makeMailerFactory(config),
-  };
+  });
   const notAfter = new Date(now + 20 * DAY);
   let serial: string;
   let view: StatusView;
@@ -74,7 +74,7 @@ credentials:
       keyFile: hand.keyPath,
     }));
     await checkAll(ctx);
-    view = buildStatus(ctx);
+    view = await buildStatus(ctx);
     writeMetricsFile(config.metrics_file!, renderMetrics(view));
   } finally {
     ctx.db.close();

@@ -8,7 +8,7 @@ import { Readable, Writable } from "node:stream";
 import { pino } from "pino";
 import { parseConfig } from "../../src/config/load.js";
 import type { CredentialConfig } from "../../src/config/types.js";
-import type { Ctx } from "../../src/core/context.js";
+import { sqliteCtx, type TestCtx } from "./ctx.js";
 import { importCertificate } from "../../src/core/import.js";
 import { makeMailerFactory } from "../../src/mail/factory.js";
 import type { ProxyListener } from "../../src/proxy/server.js";
@@ -22,7 +22,7 @@ export interface ProxyWorld {
   dir: string;
   ca: TestCa;
   fake: FakeStellantis;
-  ctx: Ctx;
+  ctx: TestCtx;
   clock: ManualClock;
   logLines: string[];
   /** Makes a certificate for fleet-prod, registers it with the IDP, imports it (it goes live); its SHA-256. */
@@ -82,7 +82,13 @@ ${cred("fleet-prod", "MZP128745", proxyOf)}${cred("fleet-new", "MZP128746", prox
       cb();
     },
   });
-  const ctx: Ctx = { config, db: openDb(config.state_dir), clock, log: pino({ level: "debug" }, sink), mailer: makeMailerFactory(config) };
+  const ctx: TestCtx = sqliteCtx({
+    config,
+    db: openDb(config.state_dir),
+    clock,
+    log: pino({ level: "debug" }, sink),
+    mailer: makeMailerFactory(config),
+  });
   const prepareRotation = () => {
     const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca, days: 365 });
     const fp = new X509Certificate(readFileSync(hand.certPath)).fingerprint256;

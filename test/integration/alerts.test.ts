@@ -7,7 +7,7 @@ import { after, before, test } from "node:test";
 import { ManualClock } from "../helpers/clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import { checkAll } from "../../src/core/check.js";
-import type { Ctx } from "../../src/core/context.js";
+import { sqliteCtx, type TestCtx } from "../helpers/ctx.js";
 import { deliverDue } from "../../src/core/deliver.js";
 import { importCertificate } from "../../src/core/import.js";
 import { ingestBatch } from "../../src/core/ingest.js";
@@ -45,9 +45,9 @@ credentials:
 }
 
 /** A fresh context on the same files: what a daemon restart looks like to the alert logic. */
-function openCtx(dir: string, port: number, clock: ManualClock): Ctx {
+function openCtx(dir: string, port: number, clock: ManualClock): TestCtx {
   const config = parseConfig(yaml(dir, port), join(dir, "credd.yaml"));
-  return { config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) };
+  return sqliteCtx({ config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) });
 }
 
 const alertSubjects = (from: number) =>

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { ManualClock } from "../helpers/clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import { checkAll, checkCredential } from "../../src/core/check.js";
-import type { Ctx } from "../../src/core/context.js";
+import { sqliteCtx, type TestCtx } from "../helpers/ctx.js";
 import { checkInputs } from "../../src/core/facts.js";
 import { createLogger } from "../../src/log.js";
 import { makeMailerFactory } from "../../src/mail/factory.js";
@@ -15,20 +15,20 @@ import { insertRenewal, markCsrSent } from "../../src/store/renewals.js";
 import { credentialYaml, smallConfigYaml } from "../helpers/credd.js";
 import { makeTempDir } from "../helpers/openssl.js";
 
-function makeCtx(clock: ManualClock): Ctx {
+function makeCtx(clock: ManualClock): TestCtx {
   const dir = makeTempDir("credd-check-");
   const config = parseConfig(
     smallConfigYaml({ top: [`state_dir: ${join(dir, "state")}`], credentials: [credentialYaml("fleet-prod", "MZP128745", "auto_enroll: true")] }),
     join(dir, "credd.yaml"),
   );
-  return { config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) };
+  return sqliteCtx({ config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) });
 }
 
 test("facts read before another process started a renewal do not start a second one", async () => {
   const clock = new ManualClock(Date.parse("2026-03-01T10:00:00Z"));
   const ctx = makeCtx(clock);
   const cred = ctx.config.credentials[0]!;
-  const stale = checkInputs(ctx.db, [cred]).get(cred.name)!;
+  const stale = (await checkInputs(ctx.store, [cred])).get(cred.name)!;
   assert.equal(stale.pending, undefined, "read when nothing was pending (auto_enroll: enroll due)");
   // Meanwhile `credd enroll` (another process) made a key and sent the CSR.
   const id = insertRenewal(ctx.db, {

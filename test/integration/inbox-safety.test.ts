@@ -22,7 +22,7 @@ import { describe, test } from "node:test";
 import { pino } from "pino";
 import { ManualClock } from "../helpers/clock.js";
 import { parseConfig } from "../../src/config/load.js";
-import type { Ctx } from "../../src/core/context.js";
+import { sqliteCtx, type TestCtx } from "../helpers/ctx.js";
 import { createInbox, reasonFileName, type InboxOptions } from "../../src/daemon/inbox.js";
 import { ownedWriteDirs, removeStaleTemps } from "../../src/files/leftovers.js";
 import { makeMailerFactory } from "../../src/mail/factory.js";
@@ -33,7 +33,7 @@ import { makeTempDir } from "../helpers/openssl.js";
 interface World {
   dir: string;
   inbox: string;
-  ctx: Ctx;
+  ctx: TestCtx;
   lines: Record<string, unknown>[];
   clock: ManualClock;
 }
@@ -55,13 +55,13 @@ credentials:
   mkdirSync(config.inbox_dir, { recursive: true });
   const lines: Record<string, unknown>[] = [];
   const clock = new ManualClock(Date.parse("2026-03-01T10:00:00Z"));
-  const ctx: Ctx = {
+  const ctx: TestCtx = sqliteCtx({
     config,
     db: openDb(config.state_dir),
     clock,
     log: pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }),
     mailer: makeMailerFactory(config),
-  };
+  });
   return { dir, inbox: config.inbox_dir, ctx, lines, clock };
 }
 
@@ -306,7 +306,7 @@ describe("names", () => {
     drop(w, name);
     await inboxOf(w).scan();
     const { evaluateAlerts } = await import("../../src/core/alerts.js");
-    evaluateAlerts(w.ctx);
+    await evaluateAlerts(w.ctx);
     const mails = alertMails(w);
     assert.equal(mails.length, 1);
     const shown = "evil\\r\\nBcc: attacker@evil.example\\r\\n\\x1b[2J.pem";

@@ -9,6 +9,7 @@ import { pino } from "pino";
 import { ManualClock } from "../helpers/clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import type { Ctx } from "../../src/core/context.js";
+import { sqliteCtx, type TestCtx } from "../helpers/ctx.js";
 import { failedOutcome, ingestBatch, type FileOutcome, type InputFile } from "../../src/core/ingest.js";
 import { createInbox } from "../../src/daemon/inbox.js";
 import { makeMailerFactory } from "../../src/mail/factory.js";
@@ -31,13 +32,13 @@ credentials:
   );
   const lines: Record<string, unknown>[] = [];
   const clock = new ManualClock(Date.parse("2026-03-01T10:00:00Z"));
-  const ctx: Ctx = {
+  const ctx: TestCtx = sqliteCtx({
     config,
     db: openDb(config.state_dir),
     clock,
     log: pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }),
     mailer: makeMailerFactory(config),
-  };
+  });
 
   // What the ingest step does at each scan: fail on our side, throw, or really take the file in.
   let mode: "disk-full" | "denied" | "throw" | "real" = "disk-full";

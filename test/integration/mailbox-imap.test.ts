@@ -10,7 +10,7 @@ import { ImapFlow } from "imapflow";
 import { pino } from "pino";
 import { ManualClock } from "../helpers/clock.js";
 import { parseConfig } from "../../src/config/load.js";
-import type { Ctx } from "../../src/core/context.js";
+import { sqliteCtx, type TestCtx } from "../helpers/ctx.js";
 import { startRenewal } from "../../src/core/renewal.js";
 import { buildStatus } from "../../src/core/status.js";
 import { makeMailerFactory } from "../../src/mail/factory.js";
@@ -49,7 +49,7 @@ async function waitFor<T>(what: string, cond: () => T | undefined | false, ms = 
 }
 
 interface World {
-  ctx: Ctx;
+  ctx: TestCtx;
   lines: string[];
   passwordFile: string;
   csrMessageId: string;
@@ -83,13 +83,13 @@ mailbox:
     join(dir, "credd.yaml"),
   );
   const lines: string[] = [];
-  const ctx: Ctx = {
+  const ctx: TestCtx = sqliteCtx({
     config,
     db: openDb(config.state_dir),
     clock: new ManualClock(Date.now() + 5 * 60_000),
     log: pino({ level: "info" }, { write: (l: string) => void lines.push(l) }),
     mailer: makeMailerFactory(config),
-  };
+  });
   const started = await startRenewal(ctx, config.credentials[0]!, { kind: "enroll", forced: true, reason: "test" });
   const certPem = signCsr(ca, started.csrPath, join(dir, "signed.pem"));
   let chain: Promise<unknown> = Promise.resolve();
@@ -238,7 +238,7 @@ describe("IMAP (Dovecot on loopback)", { skip }, () => {
     assert.match(alert.subject, /credd cannot read imap:credd@partner\.example@127\.0\.0\.1/);
     assert.match(alert.text, /the login was refused/);
     assert.match(alert.text, /mailbox\.imap\.password_file/);
-    const failing = buildStatus(w.ctx).mailbox!;
+    const failing = (await buildStatus(w.ctx)).mailbox!;
     assert.equal(failing.reading, false, "status says the mailbox cannot be read");
     assert.match(failing.last_error ?? "", /the login was refused/);
     await waitFor(

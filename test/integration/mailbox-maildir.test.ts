@@ -238,7 +238,7 @@ describe("Maildir: what credd does not take", () => {
     assert.match(text, /download_hosts: \[download\.stellantis\.example\]/);
     assert.match(text, /client_id: 9z9z9z/, "the client ID the reply names, as a YAML line");
     // status shows the reply, why credd stopped, and the config line the reply implies.
-    const view = buildStatus(w.ctx);
+    const view = await buildStatus(w.ctx);
     assert.deepEqual(view.mailbox && { source: view.mailbox.source, reading: view.mailbox.reading }, {
       source: `maildir:${w.maildir}`,
       reading: true,

@@ -20,7 +20,7 @@ after(async () => {
 });
 
 test("startDaemon listens for each proxied credential and stops the listeners at stop", async () => {
-  const d = startDaemon(w.ctx, { outboxTickMs: 3_600_000, inboxPollMs: 3_600_000, tokenTickMs: 3_600_000 });
+  const d = await startDaemon(w.ctx, { outboxTickMs: 3_600_000, inboxPollMs: 3_600_000, tokenTickMs: 3_600_000 });
   let state = readProxyState(w.ctx.config.runtime_dir, "fleet-prod");
   // The listeners start asynchronously (a lazy import, then listen): wait for both log lines; the
   // state file is written in the same turn as the last one.

@@ -51,7 +51,7 @@ function ask(p: number, opts: { method?: string; body?: string; agent?: http.Age
 }
 
 test("reload starts, moves, reconfigures and stops proxy listeners", async () => {
-  const d = startDaemon(w.ctx, { outboxTickMs: 3_600_000, inboxPollMs: 3_600_000, tokenTickMs: 3_600_000 });
+  const d = await startDaemon(w.ctx, { outboxTickMs: 3_600_000, inboxPollMs: 3_600_000, tokenTickMs: 3_600_000 });
   const listening = (name: string) => w.logLines.filter((l) => l.includes('"msg":"proxy listening"') && l.includes(`"credential":"${name}"`)).length;
   try {
     const [p1, p2, p3] = [await port(), await port(), await port()];

@@ -23,7 +23,7 @@ after(async () => {
 });
 
 test("status: no state before a daemon ran the proxy; then listening, requests by outcome, the last upstream error", async () => {
-  assert.equal(buildStatus(w.ctx).credentials[0]!.proxy, null);
+  assert.equal((await buildStatus(w.ctx)).credentials[0]!.proxy, null);
   listeners = await startProxies(w.ctx);
   const at = (name: string) => ({ address: () => listeners.stats().get(name)!.listening! });
   assert.equal((await call(at("fleet-prod"), "/connectedcar/v3/fleets")).status, 200);
@@ -33,7 +33,7 @@ test("status: no state before a daemon ran the proxy; then listening, requests b
   await w.fake.up();
   listeners.publish();
 
-  const view = buildStatus(w.ctx);
+  const view = await buildStatus(w.ctx);
   const prod = view.credentials[0]!.proxy!;
   assert.equal(prod.listening, true);
   assert.equal(prod.listen, "127.0.0.1:0");
@@ -50,5 +50,5 @@ test("status: no state before a daemon ran the proxy; then listening, requests b
   assert.match(metrics, /^credd_proxy_requests\{credential="fleet-new",outcome="no_credential"\} 1$/m);
 
   await listeners.close();
-  assert.equal(buildStatus(w.ctx).credentials[0]!.proxy!.listening, false, "written once more at stop");
+  assert.equal((await buildStatus(w.ctx)).credentials[0]!.proxy!.listening, false, "written once more at stop");
 });

@@ -8,6 +8,7 @@ import { ManualClock } from "../helpers/clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import { checkAll } from "../../src/core/check.js";
 import type { Ctx } from "../../src/core/context.js";
+import { sqliteCtx, type TestCtx } from "../helpers/ctx.js";
 import { deliverDue } from "../../src/core/deliver.js";
 import { startRenewal } from "../../src/core/renewal.js";
 import { createLogger } from "../../src/log.js";
@@ -21,7 +22,13 @@ import { startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
 const MIN = 60_000;
 const DAY = 86_400_000;
 
-function makeCtx(dir: string, smtpPort: number, caPath: string, clock: ManualClock, opts: { busyTimeoutMs?: number; log?: Ctx["log"] } = {}): Ctx {
+function makeCtx(
+  dir: string,
+  smtpPort: number,
+  caPath: string,
+  clock: ManualClock,
+  opts: { busyTimeoutMs?: number; log?: Ctx["log"] } = {},
+): TestCtx {
   const yaml = `state_dir: ${join(dir, "state")}
 smtp: { url: "smtp://127.0.0.1:${smtpPort}", from: "credd <credd@partner.example>", ca_file: ${caPath}, timeout_ms: 2000 }
 alerts: { to: [ops@partner.example] }
@@ -39,13 +46,13 @@ credentials:
     subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
 `;
   const config = parseConfig(yaml, join(dir, "credd.yaml"));
-  return {
+  return sqliteCtx({
     config,
     db: openDb(config.state_dir, opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
     clock,
     log: opts.log ?? createLogger({ level: "silent" }),
     mailer: makeMailerFactory(config),
-  };
+  });
 }
 
 let smtp: TestSmtpServer;

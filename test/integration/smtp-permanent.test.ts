@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { ManualClock } from "../helpers/clock.js";
 import { parseConfig } from "../../src/config/load.js";
 import { evaluateAlerts } from "../../src/core/alerts.js";
-import type { Ctx } from "../../src/core/context.js";
+import { sqliteCtx, type TestCtx } from "../helpers/ctx.js";
 import { deliverDue } from "../../src/core/deliver.js";
 import { startRenewal } from "../../src/core/renewal.js";
 import { buildStatus } from "../../src/core/status.js";
@@ -119,7 +119,7 @@ describe("the outbox with a permanent refusal", () => {
     await smtp.stop();
   });
 
-  function makeCtx(dir: string, clock: ManualClock, smtpYaml: string): Ctx {
+  function makeCtx(dir: string, clock: ManualClock, smtpYaml: string): TestCtx {
     const config = parseConfig(
       `state_dir: ${join(dir, "state")}
 smtp: { url: "smtp://127.0.0.1:${smtp.port}", from: "credd <credd@partner.example>", timeout_ms: 2000, ${smtpYaml} }
@@ -133,7 +133,7 @@ credentials:
       join(dir, "credd.yaml"),
       {},
     );
-    return { config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) };
+    return sqliteCtx({ config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) });
   }
 
   test("login refused: stays queued, marked permanent, alert at once (once), status says why; fixed, it goes out and resolves", async () => {
@@ -154,12 +154,12 @@ credentials:
       assert.equal(q[0]!.last_error_permanent, 1);
       assert.equal(q[0]!.sent_at, null);
 
-      const first = evaluateAlerts(ctx);
+      const first = await evaluateAlerts(ctx);
       assert.equal(first.fired, 1);
       const alert = openAlerts(ctx.db).find((a) => a.kind === "smtp-refused");
       assert.ok(alert, "the smtp-refused alert is open");
       assert.match(alert.detail, /1 queued email was refused for good \(retrying cannot help\): SMTP 127\.0\.0\.1:\d+: authentication failed/);
-      const view = buildStatus(ctx);
+      const view = await buildStatus(ctx);
       assert.ok(
         view.alerts.some((a) => a.kind === "smtp-refused"),
         "status lists the alert",
@@ -176,7 +176,7 @@ credentials:
       clock.advance(2 * MIN);
       const again = await deliverDue(ctx);
       assert.equal(again.permanent.length, 2, "the CSR email and the alert digest, both refused");
-      assert.equal(evaluateAlerts(ctx).fired, 0);
+      assert.equal((await evaluateAlerts(ctx)).fired, 0);
 
       // Fixed (the password, and a new transport as a reload makes): both go out, the alert resolves.
       writeFileSync(pass, "right-password\n");
@@ -185,7 +185,7 @@ credentials:
       const fixed = await deliverDue(ctx);
       assert.equal(fixed.sent, 2);
       assert.equal(queuedMails(ctx.db).length, 0);
-      assert.equal(evaluateAlerts(ctx).resolved, 1);
+      assert.equal((await evaluateAlerts(ctx)).resolved, 1);
       assert.ok(!openAlerts(ctx.db).some((a) => a.kind === "smtp-refused"));
     } finally {
       ctx.db.close();

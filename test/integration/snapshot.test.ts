@@ -15,6 +15,7 @@ import { recordHookRun, recordIngest } from "../../src/store/history.js";
 import { enqueueMail, markMailSent } from "../../src/store/outbox.js";
 import { insertRenewal, pendingRenewal, setRenewalState } from "../../src/store/renewals.js";
 import { readSnapshot } from "../../src/store/snapshot.js";
+import { sqliteStore } from "../../src/store/sqlite-store.js";
 import { recordTokenSuccess } from "../../src/store/tokens.js";
 
 const cred = (name: string): CredentialConfig => ({ name, auto_enroll: true, renew_before_days: 30, remind_after_days: 3 }) as CredentialConfig;
@@ -161,14 +162,15 @@ test("readSnapshot: one row per credential per table, as the per-credential quer
   db.close();
 });
 
-test("checkInputs and checkInputOf give what checkInput gives, credential by credential", () => {
+test("checkInputs and checkInputOf give what checkInput gives, credential by credential", async () => {
   const db = openDb(mkdtempSync(join(tmpdir(), "credd-snap-")));
+  const store = sqliteStore(db);
   fill(db);
   const creds = ["a", "b", "c"].map(cred);
-  const bulk = checkInputs(db, creds);
+  const bulk = await checkInputs(store, creds);
   const snap = readSnapshot(db);
   for (const c of creds) {
-    const one = checkInput(db, c);
+    const one = await checkInput(store, c);
     assert.deepEqual(bulk.get(c.name), one, c.name);
     assert.deepEqual(checkInputOf(c, snap), one, c.name);
   }

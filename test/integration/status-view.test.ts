@@ -19,6 +19,7 @@ import { renderMetrics } from "../../src/daemon/metrics.js";
 import { createLogger } from "../../src/log.js";
 import { insertInstalledCertificate, makeLive } from "../../src/store/certificates.js";
 import { getCheckPeriodMs, recordCheck, setCheckPeriodMs, setMeta } from "../../src/store/checks.js";
+import { sqliteStore } from "../../src/store/sqlite-store.js";
 import { openDb, type Db } from "../../src/store/db.js";
 import { getRenewal, insertRenewal, markCsrSent, markRegistrationMailed, recordProbeFailure, setRenewalState } from "../../src/store/renewals.js";
 import { credentialYaml } from "../helpers/credd.js";
@@ -49,7 +50,7 @@ function setup(schedule = "*/10 * * * *") {
   const config = loadConfig(file);
   const db = openDb(config.state_dir);
   const clock = new ManualClock(NOW);
-  return { config, db, clock };
+  return { config, db, store: sqliteStore(db), clock };
 }
 
 function cert(db: Db, credential: string, version: number, live: boolean): void {
@@ -93,7 +94,7 @@ function signed(db: Db, credential: string, backoff?: Date): number {
   return id;
 }
 
-test("the probe time shown is the first scheduled check at or after the probe's backoff, as the daemon runs it", () => {
+test("the probe time shown is the first scheduled check at or after the probe's backoff, as the daemon runs it", async () => {
   const cases: { name: string; schedule?: string; backoff?: Date; want: Date }[] = [
     { name: "backoff ends between two checks: the next check after it", backoff: at(10, 16), want: at(10, 20) },
     { name: "backoff ends on a check: that check", backoff: at(10, 20), want: at(10, 20) },
@@ -105,7 +106,7 @@ test("the probe time shown is the first scheduled check at or after the probe's 
   for (const c of cases) {
     const s = setup(c.schedule);
     const id = signed(s.db, "fleet-oauth", c.backoff);
-    const v = buildStatus(s, "fleet-oauth");
+    const v = await buildStatus(s, "fleet-oauth");
     const r = v.credentials[0]!.renewal!;
     assert.equal(r.awaiting_registration, true, c.name);
     assert.equal(r.next_probe_at, c.want.toISOString(), c.name);
@@ -116,21 +117,25 @@ test("the probe time shown is the first scheduled check at or after the probe's 
     const ctx = { ...s, log: createLogger({ level: "silent" }), mailer: () => assert.fail("no mail") } as unknown as Ctx;
     const renewal = getRenewal(s.db, id)!;
     const checks = runsAfter(s.config.check_schedule, new Date(NOW.getTime() - 1), 40);
-    const first = checks.find((t) => {
+    let first: number | undefined;
+    for (const t of checks) {
       s.clock.set(t);
-      return probeDue(ctx, renewal);
-    });
+      if (await probeDue(ctx, renewal)) {
+        first = t;
+        break;
+      }
+    }
     assert.equal(first, c.want.getTime(), `${c.name}: the daemon's first probing check`);
     s.db.close();
   }
 });
 
-test("awaiting registration: the next step waits for Stellantis, never offers renew --force; the text shows the probe time", () => {
+test("awaiting registration: the next step waits for Stellantis, never offers renew --force; the text shows the probe time", async () => {
   const s = setup();
   signed(s.db, "fleet-oauth", at(10, 16));
   recordCheck(s.db, "fleet-oauth", at(10, 0));
   setMeta(s.db, "last_check_at", at(10, 0).toISOString());
-  const v = buildStatus(s, "fleet-oauth");
+  const v = await buildStatus(s, "fleet-oauth");
   const c = v.credentials[0]!;
   assert.equal(c.next_step.check, "awaiting-registration");
   assert.match(c.next_step.reason, /waiting for Stellantis to bind it to the OAuth2 client/);
@@ -145,10 +150,10 @@ test("awaiting registration: the next step waits for Stellantis, never offers re
   s.db.close();
 });
 
-test("a signed Basic-auth renewal is not awaiting registration and has no probe time", () => {
+test("a signed Basic-auth renewal is not awaiting registration and has no probe time", async () => {
   const s = setup();
   signed(s.db, "fleet-basic");
-  const c = buildStatus(s, "fleet-basic").credentials[0]!;
+  const c = (await buildStatus(s, "fleet-basic")).credentials[0]!;
   assert.equal(c.renewal!.awaiting_registration, false);
   assert.equal(c.renewal!.next_probe_at, null);
   assert.equal(c.next_step.check, "renewal-in-progress");
@@ -181,11 +186,11 @@ const LABELS = new Set([
 ]);
 const HEADER_LABELS = new Set(["generated", "config", "last check", "schedule", "outbox", "alert"]);
 
-test("the text: one labelled fact per row, one time format, the real name in every hint", () => {
+test("the text: one labelled fact per row, one time format, the real name in every hint", async () => {
   const s = setup();
   signed(s.db, "fleet-oauth", at(10, 16));
   cert(s.db, "fleet-basic", 1, true);
-  const v = buildStatus(s);
+  const v = await buildStatus(s);
   const lines: string[] = [];
   statusText(v, (l) => lines.push(l));
   const text = lines.join("\n");
@@ -216,40 +221,41 @@ test("the text: one labelled fact per row, one time format, the real name in eve
   s.db.close();
 });
 
-test("the daemon's staleness is judged by the check period `credd run` stored, not the config's schedule", () => {
+test("the daemon's staleness is judged by the check period `credd run` stored, not the config's schedule", async () => {
   // The config says every 10 minutes; the daemon still runs an hourly schedule (edited, not reloaded).
   const s = setup();
   setMeta(s.db, "last_check_at", at(9, 0).toISOString());
   recordCheck(s.db, "fleet-basic", at(9, 0));
-  const stale = () => buildStatus(s).daemon.stale;
-  const daemonProblems = () => buildStatus(s, "fleet-basic").credentials[0]!.problems.filter((p) => p.includes("the daemon may be stopped"));
-  assert.equal(stale(), true, "no period stored (a database from before): worked out from the config, 10 min; 63 min is stale");
-  assert.equal(daemonProblems().length, 1);
+  const stale = async () => (await buildStatus(s)).daemon.stale;
+  const daemonProblems = async () =>
+    (await buildStatus(s, "fleet-basic")).credentials[0]!.problems.filter((p) => p.includes("the daemon may be stopped"));
+  assert.equal(await stale(), true, "no period stored (a database from before): worked out from the config, 10 min; 63 min is stale");
+  assert.equal((await daemonProblems()).length, 1);
   setCheckPeriodMs(s.db, 60 * 60_000);
   assert.equal(getCheckPeriodMs(s.db), 60 * 60_000);
-  assert.equal(stale(), false, "63 min after the last check of an hourly daemon: not stale");
-  assert.deepEqual(daemonProblems(), [], "nor a credential problem");
+  assert.equal(await stale(), false, "63 min after the last check of an hourly daemon: not stale");
+  assert.deepEqual(await daemonProblems(), [], "nor a credential problem");
   s.clock.set(at(11, 0, 1));
-  assert.equal(stale(), true, "more than two stored periods: stale");
-  assert.equal(daemonProblems().length, 1, "and a credential problem");
+  assert.equal(await stale(), true, "more than two stored periods: stale");
+  assert.equal((await daemonProblems()).length, 1, "and a credential problem");
   // A value the daemon could not have written is ignored, not trusted.
   setMeta(s.db, "check_period_ms", "soon");
   s.clock.set(at(9, 25));
-  assert.equal(stale(), true, "unreadable period: the config's 10 min again");
+  assert.equal(await stale(), true, "unreadable period: the config's 10 min again");
   s.db.close();
 });
 
-test("status shows the test switches it was given: a banner on the first line, test_switches in the view", () => {
+test("status shows the test switches it was given: a banner on the first line, test_switches in the view", async () => {
   const s = setup();
   const lines: string[] = [];
-  statusText(buildStatus(s, undefined, ["CREDD_FAKE_NOW", "CREDD_CLOCK_FILE"]), (l) => lines.push(l));
+  statusText(await buildStatus(s, undefined, ["CREDD_FAKE_NOW", "CREDD_CLOCK_FILE"]), (l) => lines.push(l));
   assert.equal(lines[0], "TEST SWITCHES: CREDD_FAKE_NOW, CREDD_CLOCK_FILE set (test aids, not for production: docs/operations.md)");
   assert.match(lines[1]!, /^credd status /);
-  assert.deepEqual(buildStatus(s, undefined, ["CREDD_CRASH_AT"]).test_switches, ["CREDD_CRASH_AT"]);
+  assert.deepEqual((await buildStatus(s, undefined, ["CREDD_CRASH_AT"])).test_switches, ["CREDD_CRASH_AT"]);
   const plain: string[] = [];
-  statusText(buildStatus(s), (l) => plain.push(l));
+  statusText(await buildStatus(s), (l) => plain.push(l));
   assert.match(plain[0]!, /^credd status /, "none set: no banner");
-  assert.deepEqual(buildStatus(s).test_switches, []);
+  assert.deepEqual((await buildStatus(s)).test_switches, []);
   s.db.close();
 });
 
@@ -268,7 +274,7 @@ test("a refused file's name and reason show control characters escaped, never ra
     sha256: null,
   });
   const lines: string[] = [];
-  statusText(buildStatus(s, "fleet-basic"), (l) => lines.push(l));
+  statusText(await buildStatus(s, "fleet-basic"), (l) => lines.push(l));
   const text = lines.join("\n");
   assert.ok(!/[\r\x1b\u202e]/.test(text), "no raw control character");
   assert.match(
@@ -278,9 +284,9 @@ test("a refused file's name and reason show control characters escaped, never ra
   s.db.close();
 });
 
-test("status says which certificate sets the renewal date: the leaf, or a CA of its chain that expires first", () => {
-  const { config, db, clock } = setup();
-  const ctx = { config, db, clock } as unknown as Ctx;
+test("status says which certificate sets the renewal date: the leaf, or a CA of its chain that expires first", async () => {
+  const { config, db, store, clock } = setup();
+  const ctx = { config, db, store, clock } as unknown as Ctx;
   // fleet-basic: a one-year leaf (60 days left) under an intermediate that expires in 40 days.
   insertInstalledCertificate(db, {
     credential: "fleet-basic",
@@ -302,7 +308,7 @@ test("status says which certificate sets the renewal date: the leaf, or a CA of 
   });
   makeLive(db, "fleet-basic", 1, new Date(NOW.getTime() - 300 * DAY).toISOString());
   cert(db, "fleet-oauth", 1, true);
-  const view = buildStatus(ctx);
+  const view = await buildStatus(ctx);
   const basic = view.credentials.find((c) => c.name === "fleet-basic")!;
   assert.equal(basic.next_renewal_at, new Date(NOW.getTime() + 10 * DAY).toISOString(), "renew_before_days (30) before the CA's expiry");
   assert.deepEqual(basic.next_renewal_set_by, {
@@ -330,9 +336,9 @@ test("status says which certificate sets the renewal date: the leaf, or a CA of 
   assert.match(text, /renewal due {3}.*\(set by this certificate's own lifetime\)/);
 });
 
-test("a CA of the path expiring before the leaf makes status critical and writes the path's expiry metric", () => {
-  const { config, db, clock } = setup();
-  const ctx = { config, db, clock } as unknown as Ctx;
+test("a CA of the path expiring before the leaf makes status critical and writes the path's expiry metric", async () => {
+  const { config, db, store, clock } = setup();
+  const ctx = { config, db, store, clock } as unknown as Ctx;
   // A leaf with 200 days left whose intermediate runs out in 5 days: the API refuses it then.
   insertInstalledCertificate(db, {
     credential: "fleet-basic",
@@ -354,14 +360,14 @@ test("a CA of the path expiring before the leaf makes status critical and writes
   });
   makeLive(db, "fleet-basic", 1, new Date(NOW.getTime() - 165 * DAY).toISOString());
   recordCheck(db, "fleet-basic", NOW);
-  const basic = buildStatus(ctx).credentials.find((c) => c.name === "fleet-basic")!;
+  const basic = (await buildStatus(ctx)).credentials.find((c) => c.name === "fleet-basic")!;
   assert.equal(basic.certificate?.days_left, 200);
   assert.equal(basic.status, "critical", basic.problems.join("; "));
   assert.ok(
     basic.problems.some((p) => p === 'the intermediate CA certificate "C=FR, O=Stellantis, CN=Issuing CA" of its path expires in 5 days'),
     basic.problems.join("; "),
   );
-  const text = renderMetrics(buildStatus(ctx));
+  const text = renderMetrics(await buildStatus(ctx));
   const caSeconds = (NOW.getTime() + 5.5 * DAY) / 1000;
   assert.match(
     text,

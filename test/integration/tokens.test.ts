@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ManualClock } from "../helpers/clock.js";
 import { parseConfig } from "../../src/config/load.js";
-import type { Ctx } from "../../src/core/context.js";
+import { sqliteCtx, type TestCtx } from "../helpers/ctx.js";
 import { importCertificate } from "../../src/core/import.js";
 import { createLogger } from "../../src/log.js";
 import { makeMailerFactory } from "../../src/mail/factory.js";
@@ -28,7 +28,7 @@ after(async () => {
   await fake.close();
 });
 
-async function makeCtx(): Promise<{ ctx: Ctx; fp: string; dir: string }> {
+async function makeCtx(): Promise<{ ctx: TestCtx; fp: string; dir: string }> {
   const dir = makeTempDir("credd-tok-");
   const caFile = join(dir, "stellantis-ca.pem");
   writeFileSync(caFile, ca.certPem + fake.serverCaPem);
@@ -46,7 +46,13 @@ credentials:
 `,
     join(dir, "credd.yaml"),
   );
-  const ctx: Ctx = { config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) };
+  const ctx: TestCtx = sqliteCtx({
+    config,
+    db: openDb(config.state_dir),
+    clock,
+    log: createLogger({ level: "silent" }),
+    mailer: makeMailerFactory(config),
+  });
   const hand = makeKeyAndCert(dir, dnFor("MZP128745"), { ca, days: 365 });
   clock.set(Date.now() + 5_000); // after the certificate's notBefore (whole seconds)
   const { X509Certificate } = await import("node:crypto");
@@ -98,7 +104,7 @@ test("token fetched with the live certificate, refreshed at 2/3 of its life, old
   assert.equal(row.failures, 1);
   assert.equal(Date.parse(row.next_attempt_at!) - clock.now().getTime(), 1000, "retry after 1 s");
   assert.equal(readFileSync(tokenFile, "utf8"), second, "the still-valid old token is served");
-  assert.equal(m.current(cred)?.token, second);
+  assert.equal((await m.current(cred))?.token, second);
   await m.tick();
   assert.equal(getToken(ctx.db, "fleet-prod")!.failures, 1, "no retry before the backoff ends");
   clock.advance(1000);
@@ -176,6 +182,6 @@ test("the token request is handed in: the manager asks its client with the live 
   assert.equal(t.token, "from-the-injected-client");
   assert.equal(readFileSync(join(ctx.config.runtime_dir, "fleet-prod/token"), "utf8"), "from-the-injected-client");
   assert.equal(getToken(ctx.db, cred.name)!.cert_version, live.version);
-  assert.equal(m.current(cred)?.token, "from-the-injected-client");
+  assert.equal((await m.current(cred))?.token, "from-the-injected-client");
   ctx.db.close();
 });

@@ -1,5 +1,8 @@
-// The layers stay where docs/architecture.md says: SQL only in src/store/, and the oauth/ adapter
-// importing nothing from src/core/ (core orchestrates tokens and hands oauth what it needs).
+// The layers stay where docs/architecture.md says: SQL only in src/store/; core/, daemon/, cli/,
+// mailbox/ and proxy/ reach the state only through the async Store (`ctx.store`): from src/store/
+// they import store.ts, and sqlite-store.ts in cli/ (a command opens the store), anything else
+// type-only; better-sqlite3 type-only; and no `ctx.db`. And the oauth/ adapter imports nothing from
+// src/core/ (core orchestrates tokens and hands oauth what it needs).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -44,6 +47,62 @@ test("src/oauth/ imports nothing from src/core/: it is an adapter, handed what i
     }
   }
   assert.deepEqual(found, []);
+});
+
+/** Every module specifier a file imports at run time (an `import type` or `export type` is left out). */
+function runtimeSpecifiers(source: string): string[] {
+  const out: string[] = [];
+  for (const m of source.matchAll(/\b(?:from|import)\s*\(?\s*["']([^"']+)["']/g)) {
+    const start = source.lastIndexOf("\n", m.index) + 1;
+    const statement = source.slice(start, m.index + m[0].length);
+    if (!/^\s*(?:import|export)\s+type\b/.test(statement) && !/^\s*\}/.test(statement)) out.push(m[1]!);
+    else if (/^\s*\}/.test(statement)) {
+      // The end of a multi-line import: look back to where it begins.
+      const begin = source.lastIndexOf("import", m.index);
+      if (!/^import\s+type\b/.test(source.slice(begin))) out.push(m[1]!);
+    }
+  }
+  return out;
+}
+
+test("core/, daemon/, cli/, mailbox/, proxy/ use the async Store, never the SQLite modules or ctx.db", () => {
+  const store = join(ROOT, "src", "store");
+  const found: string[] = [];
+  let files = 0;
+  for (const layer of ["core", "daemon", "cli", "mailbox", "proxy"]) {
+    const dir = join(ROOT, "src", layer);
+    for (const f of readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((x) => x.endsWith(".ts"))) {
+      files++;
+      const file = join(dir, f);
+      const name = relative(ROOT, file);
+      const source = readFileSync(file, "utf8");
+      if (/\bctx\.db\b/.test(source)) found.push(`${name} uses ctx.db`);
+      for (const spec of runtimeSpecifiers(source)) {
+        if (spec === "better-sqlite3") found.push(`${name} imports better-sqlite3`);
+        if (!spec.startsWith(".")) continue;
+        const target = resolve(dirname(file), spec);
+        if (relative(store, target).startsWith("..")) continue;
+        const mod = relative(store, target);
+        if (mod === "store.js" || (mod === "sqlite-store.js" && layer === "cli")) continue;
+        found.push(`${name} imports ${spec}`);
+      }
+    }
+  }
+  assert.ok(files > 50, "the scan reads the layers' files");
+  assert.deepEqual(found, [], "go through ctx.store (src/store/store.ts); a new query goes into the Store and sqlite-store.ts");
+});
+
+test("the run-time import scan leaves type-only imports out", () => {
+  const src = `import type { A } from "../store/a.js";
+import { b, type C } from "../store/b.js";
+import {
+  type D,
+} from "../store/d.js";
+import type {
+  E,
+} from "../store/e.js";
+export type { F } from "../store/f.js";`;
+  assert.deepEqual(runtimeSpecifiers(src), ["../store/b.js", "../store/d.js"]);
 });
 
 test("the import scan sees static, type-only, re-exported and dynamic imports", () => {
