@@ -614,6 +614,11 @@ describe("scripts/install.sh", () => {
     // The user and the state folder come from the Debian package's own sysusers.d/tmpfiles.d files.
     assert.equal(readFileSync(join(dest, "etc/sysusers.d/credd.conf"), "utf8"), readFileSync(join(ROOT, "packaging/deb/sysusers.conf"), "utf8"));
     assert.equal(readFileSync(join(dest, "etc/tmpfiles.d/credd.conf"), "utf8"), readFileSync(join(ROOT, "packaging/deb/tmpfiles.conf"), "utf8"));
+    // The proxy's socket template, as shipped (docs/proxy.md, "Socket activation").
+    assert.equal(
+      readFileSync(join(dest, "etc/systemd/system/credd-proxy@.socket"), "utf8"),
+      readFileSync(join(ROOT, "systemd/credd-proxy@.socket"), "utf8"),
+    );
   });
 
   test("a failure halfway names what was already written, and its undo commands remove exactly that", { timeout: 400_000 }, () => {
@@ -635,6 +640,7 @@ describe("scripts/install.sh", () => {
       "usr/local/share/man/man5/credd.yaml.5",
       "usr/local/share/bash-completion/completions/credd",
       "etc/systemd/system/credd.service",
+      "etc/systemd/system/credd-proxy@.socket",
       "etc/sysusers.d/credd.conf",
       "etc/tmpfiles.d/credd.conf",
     ].map((p) => join(dest, p));
