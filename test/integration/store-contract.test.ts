@@ -510,6 +510,37 @@ const CASES: Case[] = [
       };
     },
   },
+  {
+    name: "tx: a call on the store while a transaction is open waits for it, and sees its commit",
+    async run(s) {
+      // Idle connections ready (PostgreSQL): a read that skipped the wait would go out at once.
+      await Promise.all([s.getMeta("a"), s.getMeta("b"), s.getMeta("c")]);
+      let started!: () => void;
+      const readStarted = new Promise<void>((r) => {
+        started = r;
+      });
+      const order: string[] = [];
+      const txDone = s.tx(async (t) => {
+        await t.setMeta("k", "from-tx");
+        order.push("tx wrote");
+        await readStarted;
+        // Round trips on the transaction's own connection while the outer read is pending: time
+        // enough for a read that did not wait to come back (with nothing: the write is uncommitted).
+        for (let i = 0; i < 20; i++) await t.getMeta("k");
+        order.push("tx ends");
+      });
+      while (order.length === 0) await new Promise((r) => setImmediate(r));
+      const read = s.getMeta("k").then((v) => {
+        order.push(`read ${v}`);
+        return v;
+      });
+      const write = s.setMeta("k", "after").then(() => order.push("write"));
+      started();
+      await Promise.all([txDone, read, write]);
+      assert.deepEqual(order, ["tx wrote", "tx ends", "read from-tx", "write"]);
+      return { order, meta: await s.getMeta("k") };
+    },
+  },
 ];
 
 // ---- the two stores ----

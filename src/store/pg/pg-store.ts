@@ -59,14 +59,19 @@ interface Shared {
   target: PgTarget;
   /** Set inside a transaction's fn (and what it awaits): the outer store is refused there, as on SQLite. */
   inside: AsyncLocalStorage<true>;
-  /** Transactions under way, which close() waits for. */
-  open: Set<Promise<unknown>>;
+  /**
+   * Settles when the open transaction ends; undefined when none is open. As on SQLite (the gate of
+   * sqlite-store.ts), every other call on this store waits for it: the Store promises that nothing
+   * else of this process runs between a transaction's statements. Other hosts are kept apart by
+   * PostgreSQL itself (row locks, SKIP LOCKED, the unique indexes).
+   */
+  gate: Promise<void> | undefined;
   closed: boolean;
 }
 
 /** A store over `pool` (schema already migrated: migrate.ts). `target` names the server in errors. */
 export function pgStore(pool: pg.Pool, target: PgTarget): PgStore {
-  return make({ pool, target, inside: new AsyncLocalStorage(), open: new Set(), closed: false }, undefined);
+  return make({ pool, target, inside: new AsyncLocalStorage(), gate: undefined, closed: false }, undefined);
 }
 
 /** Opens a pool on `target` (connect.ts, openPool) and the store over it. */
@@ -106,11 +111,12 @@ function make(shared: Shared, tx: { client: pg.PoolClient; scope: { ended: boole
     return await onClient(shared, BEGIN[mode], (client) => fn((sql, params = []) => run(client, shared, sql, params)));
   };
 
-  // Every member goes through here: the guard first, then the queries.
+  // Every member goes through here: the guard first, then (outside a transaction) the gate.
   const m =
     <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       guard();
+      if (!tx) while (shared.gate) await shared.gate;
       return await f(...args);
     };
   const one = async <T>(sql: string, params: unknown[] = []): Promise<T | undefined> => (await exec(sql, params))[0] as T | undefined;
@@ -512,26 +518,32 @@ function make(shared: Shared, tx: { client: pg.PoolClient; scope: { ended: boole
       if (tx || shared.inside.getStore())
         throw new CreddError("INTERNAL", "a store transaction inside a transaction: nested transactions are not supported");
       if (shared.closed) throw new CreddError("INTERNAL", "store transaction after close()");
-      const scope = { ended: false };
-      const done = onClient(shared, "BEGIN", async (client) => {
-        try {
-          return await shared.inside.run(true, () => fn(make(shared, { client, scope })));
-        } finally {
-          scope.ended = true;
-        }
+      while (shared.gate) await shared.gate;
+      // Taken in the same turn as the last check: nothing can open another transaction in between.
+      let end!: () => void;
+      shared.gate = new Promise<void>((resolve) => {
+        end = resolve;
       });
-      shared.open.add(done);
+      const scope = { ended: false };
       try {
-        return await done;
+        return await onClient(shared, "BEGIN", async (client) => {
+          try {
+            return await shared.inside.run(true, () => fn(make(shared, { client, scope })));
+          } finally {
+            scope.ended = true;
+          }
+        });
       } finally {
-        shared.open.delete(done);
+        scope.ended = true;
+        shared.gate = undefined;
+        end();
       }
     },
 
     close: async () => {
       if (tx) throw new CreddError("INTERNAL", "close() on a transaction's store");
       guard();
-      while (shared.open.size > 0) await Promise.allSettled([...shared.open]);
+      while (shared.gate) await shared.gate;
       if (shared.closed) return;
       shared.closed = true;
       await shared.pool.end();
@@ -551,6 +563,9 @@ async function onClient<T>(shared: Shared, begin: string, fn: (client: pg.PoolCl
   } catch (err) {
     throw describePgError(err, shared.target, "cannot connect to");
   }
+  // A checked-out client's lost connection is emitted on it: heard here (the query under way fails), never a crash.
+  const lost = (): void => {};
+  client.on("error", lost);
   let broken: Error | undefined;
   try {
     try {
@@ -574,6 +589,7 @@ async function onClient<T>(shared: Shared, begin: string, fn: (client: pg.PoolCl
     }
     return result;
   } finally {
+    client.off("error", lost);
     client.release(broken);
   }
 }
