@@ -541,6 +541,24 @@ const CASES: Case[] = [
       return { order, meta: await s.getMeta("k") };
     },
   },
+  {
+    name: "a lost race is the same error on both: a second pending renewal, a version taken twice",
+    async run(s) {
+      const messageOf = (p: Promise<unknown>) =>
+        p.then(
+          () => "no error",
+          (e: unknown) => (e as Error).message,
+        );
+      await s.insertRenewal(renewal("alpha", 1));
+      const pending = await messageOf(s.insertRenewal(renewal("alpha", 2)));
+      // core/renewal.ts tells this race from other failures by these words.
+      assert.match(pending, /UNIQUE constraint failed: renewals\.credential/);
+      await s.insertInstalledCertificate(cert("alpha", 1));
+      const version = await messageOf(s.insertInstalledCertificate(cert("alpha", 1)));
+      assert.match(version, /UNIQUE constraint failed: certificates\.credential, certificates\.version/);
+      return { renewals: (await s.allDecisionFacts()).pending.size, maxVersion: await s.maxVersion("alpha") };
+    },
+  },
 ];
 
 // ---- the two stores ----

@@ -83,8 +83,23 @@ async function run(client: pg.Pool | pg.PoolClient, shared: Shared, sql: string,
   try {
     return (await client.query<Row>({ text: sql, values: params, types: TYPES })).rows;
   } catch (err) {
-    throw describePgError(err, shared.target, "a store query failed on");
+    throw describePgError(uniqueAsSqlite(err), shared.target, "a store query failed on");
   }
+}
+
+/**
+ * A unique violation, worded as SQLite words it ("UNIQUE constraint failed: renewals.credential"):
+ * callers tell a lost race from other failures by that text (core/renewal.ts), and the Store
+ * promises them the same errors from both stores. PostgreSQL's own message and code follow.
+ */
+function uniqueAsSqlite(err: unknown): unknown {
+  const e = err as { code?: unknown; table?: unknown; detail?: unknown; message?: unknown };
+  if (e.code !== "23505" || typeof e.table !== "string") return err;
+  const columns = /^Key \((.*?)\)=/.exec(typeof e.detail === "string" ? e.detail : "")?.[1]?.split(", ") ?? [];
+  if (columns.length === 0 || columns.some((c) => !/^\w+$/.test(c))) return err;
+  const table = e.table;
+  const out = new Error(`UNIQUE constraint failed: ${columns.map((c) => `${table}.${c}`).join(", ")} (${String(e.message)})`, { cause: err });
+  return Object.assign(out, { code: e.code });
 }
 
 /** How a group of statements runs when no transaction is open: read ones see one moment. */
