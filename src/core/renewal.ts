@@ -39,6 +39,8 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
         "credd never makes a second key while one is pending (its CSR is re-sent as a reminder)",
     );
   }
+  // A shared store: make a key and queue its CSR only while this host still leads.
+  await ctx.fence?.();
   const paths = credentialPaths(ctx.config.state_dir, cred.name);
   ensureCredentialDirs(paths);
 

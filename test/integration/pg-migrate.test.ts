@@ -118,7 +118,7 @@ describe("migrations on a real PostgreSQL", { skip }, () => {
     );
     assert.ok(err instanceof CreddError);
     assert.equal(err.code, "STATE");
-    assert.match(err.message, /schema migration 9001 \(9001_future\.sql\), newer than this credd knows \(up to 0008\).*upgrade credd on this host/);
+    assert.match(err.message, /schema migration 9001 \(9001_future\.sql\), newer than this credd knows \(up to 0009\).*upgrade credd on this host/);
     assert.ok(!err.message.includes(cluster.password));
   });
 

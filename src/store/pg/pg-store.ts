@@ -18,6 +18,7 @@ import type { OutboxRow } from "../outbox.js";
 import type { ProbeFields, RenewalRow } from "../renewals.js";
 import type { LiveCertificate, QueuedSummary, Snapshot } from "../snapshot.js";
 import type { Store } from "../store.js";
+import type { HostRow } from "../hosts.js";
 import type { TokenRow, TokenTiming } from "../tokens.js";
 import { describePgError, openPool, type PgTarget } from "./connect.js";
 
@@ -139,6 +140,17 @@ function make(shared: Shared, tx: { client: pg.PoolClient; scope: { ended: boole
 
   const store: PgStore = {
     pool: shared.pool,
+
+    // hosts
+    heartbeatHost: m(async (h: HostRow) => {
+      await exec(
+        `INSERT INTO hosts (name, pid, role, version, started_at, last_heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (name) DO UPDATE SET pid = excluded.pid, role = excluded.role, version = excluded.version,
+           started_at = excluded.started_at, last_heartbeat_at = excluded.last_heartbeat_at`,
+        [h.name, h.pid, h.role, h.version, h.started_at, h.last_heartbeat_at],
+      );
+    }),
+    listHosts: m(() => all<HostRow>("SELECT name, pid, role, version, started_at, last_heartbeat_at FROM hosts ORDER BY name")),
 
     // certificates
     liveCertificate: m((credential: string) => one<CertificateRow>("SELECT * FROM certificates WHERE credential = $1 AND live", [credential])),

@@ -1,0 +1,67 @@
+// Opens the store the config names (`store:`): SQLite in state_dir, or the shared PostgreSQL
+// database (migrated first, under its advisory lock) with the leadership every `credd run` host
+// takes part in (docs/shared-store.md). cli/ opens stores only through here and sqlite-store.ts.
+import type { StoreConfig } from "../config/types.js";
+import { openSqliteStore, openSqliteStoreForReading } from "./sqlite-store.js";
+import type { Store } from "./store.js";
+
+/** What the daemon needs of leadership; on SQLite there is none (the one host always leads). */
+export interface LeaderHandle {
+  /** Tries to lead now (connects when needed); true when this host leads. Throws when the server is unreachable. */
+  tryAcquire(): Promise<boolean>;
+  /** As far as this host knows without asking the server. */
+  isLeader(): boolean;
+  /** The fence before a side effect: throws (a NotLeaderError) unless the server confirms the lock. */
+  confirm(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenedStore {
+  store: Store;
+  /** "sqlite" or "postgres". */
+  kind: "sqlite" | "postgres";
+  /** Where the state is, for messages: the database file's folder, or user@host:port/database. */
+  where: string;
+  /** Makes the leadership of a `credd run` (PostgreSQL only): `onLost` when it ends without our asking. */
+  leadership?: (onLost: (message: string) => void) => LeaderHandle;
+}
+
+interface StoreSpec {
+  store: StoreConfig;
+  state_dir: string;
+  file: string;
+}
+
+/** Opens for writing: SQLite created and migrated in state_dir, or PostgreSQL migrated. */
+export async function openStore(config: StoreSpec): Promise<OpenedStore> {
+  if (config.store === "sqlite") return { store: openSqliteStore(config.state_dir), kind: "sqlite", where: config.state_dir };
+  return await openPostgres(config.store.postgres, true);
+}
+
+/** Opens for reading (status, alerts, token): SQLite read-only; PostgreSQL without migrating. */
+export async function openStoreForReading(config: StoreSpec): Promise<OpenedStore> {
+  if (config.store === "sqlite") return { store: openSqliteStoreForReading(config.state_dir, config.file), kind: "sqlite", where: config.state_dir };
+  return await openPostgres(config.store.postgres, false);
+}
+
+async function openPostgres(pg: { url_file: string; ca_file?: string; key_encryption_key_file: string }, migrate: boolean): Promise<OpenedStore> {
+  // Loaded only with PostgreSQL, so a SQLite install never loads the driver.
+  const [{ pgTarget }, { migratePg }, { openPgStore }, { Leadership }, { readKek }] = await Promise.all([
+    import("./pg/connect.js"),
+    import("./pg/migrate.js"),
+    import("./pg/pg-store.js"),
+    import("./pg/leader.js"),
+    import("./pg/keywrap.js"),
+  ]);
+  const target = pgTarget({ urlFile: pg.url_file, ...(pg.ca_file ? { caFile: pg.ca_file } : {}) });
+  // The KEK is checked at start: a host without the right key file must not run on this store.
+  readKek(pg.key_encryption_key_file);
+  if (migrate) await migratePg(target);
+  const store = openPgStore(target);
+  return {
+    store,
+    kind: "postgres",
+    where: target.where,
+    leadership: (onLost) => new Leadership(target, { onLost: (loss) => onLost(loss.message) }),
+  };
+}
