@@ -1,6 +1,7 @@
 // Opens the store the config names (`store:`): SQLite in state_dir, or the shared PostgreSQL
 // database (migrated first, under its advisory lock) with the leadership every `credd run` host
 // takes part in (docs/shared-store.md). cli/ opens stores only through here and sqlite-store.ts.
+import { mkdirSync } from "node:fs";
 import type { StoreConfig } from "../config/types.js";
 import { openSqliteStore, openSqliteStoreForReading } from "./sqlite-store.js";
 import type { Store } from "./store.js";
@@ -35,6 +36,8 @@ interface StoreSpec {
 /** Opens for writing: SQLite created and migrated in state_dir, or PostgreSQL migrated. */
 export async function openStore(config: StoreSpec): Promise<OpenedStore> {
   if (config.store === "sqlite") return { store: openSqliteStore(config.state_dir), kind: "sqlite", where: config.state_dir };
+  // state_dir still holds this host's files (lock, keys, live/), as openDb creates it for SQLite.
+  mkdirSync(config.state_dir, { recursive: true, mode: 0o700 });
   return await openPostgres(config.store.postgres, true);
 }
 
