@@ -78,6 +78,9 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
   });
   const record = () =>
     ctx.store.tx(async (s) => {
+      // A shared store keeps the key (sealed) and CSR with the renewal row, so another host can
+      // take over this renewal (docs/shared-store.md); nothing on SQLite, where archive/ is the copy.
+      await s.putArchive(cred.name, version, { key: keyPem, csr: csr.pem });
       const renewalId = await s.insertRenewal({
         credential: cred.name,
         version,

@@ -12,6 +12,7 @@ import { evaluateAlerts } from "../core/alerts.js";
 import { checkAll } from "../core/check.js";
 import type { Ctx } from "../core/context.js";
 import { deliverDue } from "../core/deliver.js";
+import { followStore } from "../core/follow.js";
 import { buildStatus } from "../core/status.js";
 import { ConfigError, CreddError, errorMessage } from "../errors.js";
 import { fsFound } from "../files/file-errors.js";
@@ -285,6 +286,14 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
     serial("check", async () => {
       const leading = await tryLead();
       await heartbeat();
+      if (leader) {
+        // Every host, the leader first of all: this host's archive/ and live/ as the store says.
+        try {
+          await followStore(ctx);
+        } catch (err) {
+          log.error({ err: errorMessage(err), host: host.name }, "cannot bring archive/ and live/ in line with the shared store");
+        }
+      }
       if (!leading) {
         log.info({ host: host.name, leader: false }, "follower tick: another host leads");
         await publish();

@@ -25,3 +25,20 @@ export function listHosts(db: Db): HostRow[] {
   if (!prep(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hosts'").get()) return [];
   return prep(db, "SELECT name, pid, role, version, started_at, last_heartbeat_at FROM hosts ORDER BY name").all() as HostRow[];
 }
+
+/** One version's files as the store keeps them (PostgreSQL only; on SQLite archive/ is the only copy). */
+export interface ArchiveParts {
+  /** The private key, PEM: sealed by the store, never stored in clear. */
+  key?: string;
+  csr?: string;
+  cert?: string;
+  chain?: string;
+}
+
+/** SQLite: the archive lives in state_dir/credentials/NAME/archive/ alone; nothing to store. */
+export function putArchive(_db: Db, _credential: string, _version: number, _parts: ArchiveParts): void {}
+
+/** SQLite: nothing stored (archive/ is the truth). */
+export function getArchive(_db: Db, _credential: string, _version: number): ArchiveParts | undefined {
+  return undefined;
+}

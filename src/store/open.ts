@@ -3,6 +3,7 @@
 // takes part in (docs/shared-store.md). cli/ opens stores only through here and sqlite-store.ts.
 import { mkdirSync } from "node:fs";
 import type { StoreConfig } from "../config/types.js";
+import { CreddError } from "../errors.js";
 import { openSqliteStore, openSqliteStoreForReading } from "./sqlite-store.js";
 import type { Store } from "./store.js";
 
@@ -49,7 +50,7 @@ export async function openStoreForReading(config: StoreSpec): Promise<OpenedStor
 
 async function openPostgres(pg: { url_file: string; ca_file?: string; key_encryption_key_file: string }, migrate: boolean): Promise<OpenedStore> {
   // Loaded only with PostgreSQL, so a SQLite install never loads the driver.
-  const [{ pgTarget }, { migratePg }, { openPgStore }, { Leadership }, { readKek }] = await Promise.all([
+  const [{ pgTarget, describePgError }, { migratePg }, { openPgStore }, { Leadership }, { readKek }] = await Promise.all([
     import("./pg/connect.js"),
     import("./pg/migrate.js"),
     import("./pg/pg-store.js"),
@@ -58,9 +59,27 @@ async function openPostgres(pg: { url_file: string; ca_file?: string; key_encryp
   ]);
   const target = pgTarget({ urlFile: pg.url_file, ...(pg.ca_file ? { caFile: pg.ca_file } : {}) });
   // The KEK is checked at start: a host without the right key file must not run on this store.
-  readKek(pg.key_encryption_key_file);
+  const kek = readKek(pg.key_encryption_key_file);
   if (migrate) await migratePg(target);
-  const store = openPgStore(target);
+  const store = openPgStore(target, { kek });
+  // A host whose key-encryption key is not the one the store's keys are sealed under must not run:
+  // it could open none of them and would seal new ones no other host can open. Loud, at once.
+  try {
+    const ids = (await store.pool.query<{ kek_id: string }>("SELECT DISTINCT kek_id FROM archive WHERE kek_id IS NOT NULL")).rows.map(
+      (r) => r.kek_id,
+    );
+    const others = ids.filter((id) => id !== kek.id);
+    if (others.length > 0) {
+      throw new CreddError(
+        "STATE",
+        `${pg.key_encryption_key_file} (store.postgres.key_encryption_key_file) holds key-encryption key ${kek.id}, but the private keys in PostgreSQL ${target.where} are sealed under ${others.join(", ")}: this host could open none of them. credd does not re-enroll by itself (fix: copy the key file from another host of this store, the same on every host; a lost key is restored from your secret backup)`,
+      );
+    }
+  } catch (err) {
+    await store.close();
+    if (err instanceof CreddError) throw err;
+    throw describePgError(err, target, "cannot read the sealed keys on");
+  }
   return {
     store,
     kind: "postgres",

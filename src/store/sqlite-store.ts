@@ -152,6 +152,8 @@ function make(db: Db, gate: Gate, scope: { ended: boolean } | undefined): Sqlite
     recordChecks: q(checks.recordChecks),
     heartbeatHost: q(hosts.heartbeatHost),
     listHosts: q(hosts.listHosts),
+    putArchive: q(hosts.putArchive),
+    getArchive: q(hosts.getArchive),
     getMeta: q(checks.getMeta),
     setMeta: q(checks.setMeta),
     setCheckPeriodMs: q(checks.setCheckPeriodMs),

@@ -96,6 +96,10 @@ export interface Store {
 
   heartbeatHost: Query<typeof hosts.heartbeatHost>;
   listHosts: Query<typeof hosts.listHosts>;
+  /** A version's key (sealed on PostgreSQL), CSR, certificate, chain; parts left out are kept. No-op on SQLite. */
+  putArchive: Query<typeof hosts.putArchive>;
+  /** A version's parts, the key unsealed (a wrong key-encryption key throws, loudly); undefined on SQLite or when none. */
+  getArchive: Query<typeof hosts.getArchive>;
 
   /**
    * Runs `fn` in one transaction on `s`, the transaction's own store: every write inside commits
@@ -116,7 +120,7 @@ export type { CertificateRow, NewCertificate } from "./certificates.js";
 export type { CheckBeat } from "./checks.js";
 export type { LatestFacts, LiveFacts, PendingFacts } from "./facts.js";
 export type { HookRunRow, IngestRow } from "./history.js";
-export type { HostRow } from "./hosts.js";
+export type { ArchiveParts, HostRow } from "./hosts.js";
 export type { MailboxMessageRow, MailboxOutcome, MailboxSourceRow, SentThread } from "./mailbox.js";
 export type { OutboxRow, QueuedMail } from "./outbox.js";
 export type { RenewalRow, RenewalState } from "./renewals.js";

@@ -4,7 +4,7 @@
 // leader whose leadership session is terminated (pg_terminate_backend) stops acting before any
 // host leads again. Needs Debian's postgresql (skipped with one line without it).
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
@@ -46,14 +46,14 @@ describe("two credd run hosts on one PostgreSQL", { skip }, () => {
   });
 
   /** One host's config: its own state_dir and runtime_dir, the shared store's url and KEK files. */
-  const hostConfig = (root: string, name: string, db: string): string => {
+  const hostConfig = (root: string, name: string, db: string, kekByte = 7): string => {
     const dir = join(root, name);
     mkdirSync(dir, { recursive: true });
     const url = join(dir, "store-url");
     writeFileSync(url, `${cluster.url.replace(/\/[^/]*$/, `/${db}`)}\n`, { mode: 0o640 });
     chmodSync(url, 0o640);
     const kek = join(dir, "store-kek");
-    writeFileSync(kek, `${Buffer.alloc(32, 7).toString("base64")}\n`, { mode: 0o600 });
+    writeFileSync(kek, `${Buffer.alloc(32, kekByte).toString("base64")}\n`, { mode: 0o600 });
     return writeConfig(
       dir,
       `state_dir: ${join(dir, "state")}
@@ -139,6 +139,19 @@ credentials:
     assert.ok(s1.hosts.every((h) => typeof h.last_heartbeat_at === "string" && h.stale === false));
     assert.equal(s1.hosts_warning, null, "a standby is there: no warning");
 
+    // The follower's live/ is the store's live version (imported on host-a), key unsealed, 0600.
+    const liveA = join(root, "a/state/credentials/fleet-prod/live");
+    const liveB = join(root, "b/state/credentials/fleet-prod/live");
+    for (const f of ["cert.pem", "chain.pem", "key.pem"])
+      assert.deepEqual(readFileSync(join(liveB, f)), readFileSync(join(liveA, f)), `follower live/${f}`);
+    assert.equal(statSync(join(liveB, "key.pem")).mode & 0o777, 0o600);
+    // The pending renewal's key and CSR reach the follower's archive/ too (so it can take over).
+    const archA = join(root, "a/state/credentials/fleet-prod/archive");
+    const archB = join(root, "b/state/credentials/fleet-prod/archive");
+    assert.deepEqual(readFileSync(join(archB, "key-2.pem")), readFileSync(join(archA, "key-2.pem")));
+    assert.deepEqual(readFileSync(join(archB, "csr-2.pem")), readFileSync(join(archA, "csr-2.pem")));
+    assert.equal(statSync(join(archB, "key-2.pem")).mode & 0o777, 0o600);
+
     // kill -9 the leader: its session closes, the lock is free, the follower takes it at its next tick.
     const killedAt = Date.now();
     first.child.kill("SIGKILL");
@@ -167,6 +180,16 @@ credentials:
     assert.equal(byName.get(leaderName)?.stale, true, "the killed host is stale");
     assert.match(s2.hosts_warning ?? "", /no standby/);
     assert.notEqual(s2.status, "ok", "a missing standby is a warning");
+    assert.ok(!other.lines.some((l) => l.msg === "check failed"), "the new leader has every key it needs");
+
+    // A third host with another key-encryption key: refused at start, loudly; nothing written.
+    const c = await runCredd(["--config", hostConfig(root, "c", db, 9), "run"], { CREDD_HOST_NAME: "host-c" });
+    assert.equal(c.code, 1, c.stdout + c.stderr);
+    assert.match(
+      c.stderr + c.stdout,
+      /key-encryption key [0-9a-f]{16}, but the private keys in PostgreSQL .* are sealed under [0-9a-f]{16}.*does not re-enroll/,
+    );
+    assert.ok(!existsSync(join(root, "c/state/credentials/fleet-prod/live/key.pem")));
     assert.equal(await other.stop(), 0);
   });
 

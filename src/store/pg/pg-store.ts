@@ -18,7 +18,8 @@ import type { OutboxRow } from "../outbox.js";
 import type { ProbeFields, RenewalRow } from "../renewals.js";
 import type { LiveCertificate, QueuedSummary, Snapshot } from "../snapshot.js";
 import type { Store } from "../store.js";
-import type { HostRow } from "../hosts.js";
+import type { ArchiveParts, HostRow } from "../hosts.js";
+import { type Kek, unwrapKey, wrapKey } from "./keywrap.js";
 import type { TokenRow, TokenTiming } from "../tokens.js";
 import { describePgError, openPool, type PgTarget } from "./connect.js";
 
@@ -68,16 +69,19 @@ interface Shared {
    */
   gate: Promise<void> | undefined;
   closed: boolean;
+  /** Seals and opens the private keys of the archive table; absent: a key there is an error. */
+  kek?: Kek;
 }
 
 /** A store over `pool` (schema already migrated: migrate.ts). `target` names the server in errors. */
-export function pgStore(pool: pg.Pool, target: PgTarget): PgStore {
-  return make({ pool, target, inside: new AsyncLocalStorage(), gate: undefined, closed: false }, undefined);
+export function pgStore(pool: pg.Pool, target: PgTarget, kek?: Kek): PgStore {
+  return make({ pool, target, inside: new AsyncLocalStorage(), gate: undefined, closed: false, ...(kek ? { kek } : {}) }, undefined);
 }
 
 /** Opens a pool on `target` (connect.ts, openPool) and the store over it. */
-export function openPgStore(target: PgTarget, opts: { max?: number; onError?: (err: CreddError) => void } = {}): PgStore {
-  return pgStore(openPool(target, opts), target);
+export function openPgStore(target: PgTarget, opts: { max?: number; onError?: (err: CreddError) => void; kek?: Kek } = {}): PgStore {
+  const { kek, ...poolOpts } = opts;
+  return pgStore(openPool(target, poolOpts), target, kek);
 }
 
 async function run(client: pg.Pool | pg.PoolClient, shared: Shared, sql: string, params: unknown[]): Promise<Row[]> {
@@ -149,6 +153,39 @@ function make(shared: Shared, tx: { client: pg.PoolClient; scope: { ended: boole
            started_at = excluded.started_at, last_heartbeat_at = excluded.last_heartbeat_at`,
         [h.name, h.pid, h.role, h.version, h.started_at, h.last_heartbeat_at],
       );
+    }),
+    putArchive: m(async (credential: string, version: number, parts: ArchiveParts) => {
+      let envelope: Buffer | null = null;
+      if (parts.key !== undefined) {
+        if (!shared.kek) throw new CreddError("INTERNAL", "a private key stored without a key-encryption key (openPgStore's kek)");
+        envelope = wrapKey(shared.kek, { credential, version }, parts.key);
+      }
+      await exec(
+        `INSERT INTO archive (credential, version, key_envelope, kek_id, csr_pem, cert_pem, chain_pem, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+         ON CONFLICT (credential, version) DO UPDATE SET
+           key_envelope = COALESCE(excluded.key_envelope, archive.key_envelope), kek_id = COALESCE(excluded.kek_id, archive.kek_id),
+           csr_pem = COALESCE(excluded.csr_pem, archive.csr_pem), cert_pem = COALESCE(excluded.cert_pem, archive.cert_pem),
+           chain_pem = COALESCE(excluded.chain_pem, archive.chain_pem), updated_at = now()`,
+        [credential, version, envelope, envelope ? shared.kek!.id : null, parts.csr ?? null, parts.cert ?? null, parts.chain ?? null],
+      );
+    }),
+    getArchive: m(async (credential: string, version: number) => {
+      const r = await one<{ key_envelope: Buffer | null; csr_pem: string | null; cert_pem: string | null; chain_pem: string | null }>(
+        "SELECT key_envelope, csr_pem, cert_pem, chain_pem FROM archive WHERE credential = $1 AND version = $2",
+        [credential, version],
+      );
+      if (!r) return undefined;
+      const out: ArchiveParts = {};
+      if (r.key_envelope) {
+        if (!shared.kek) throw new CreddError("INTERNAL", "a private key read without a key-encryption key (openPgStore's kek)");
+        // A wrong KEK or a changed row is a STATE error naming the credential, version and files: never a re-enrollment.
+        out.key = unwrapKey(shared.kek, { credential, version }, r.key_envelope).toString("utf8");
+      }
+      if (r.csr_pem !== null) out.csr = r.csr_pem;
+      if (r.cert_pem !== null) out.cert = r.cert_pem;
+      if (r.chain_pem !== null) out.chain = r.chain_pem;
+      return out;
     }),
     listHosts: m(() => all<HostRow>("SELECT name, pid, role, version, started_at, last_heartbeat_at FROM hosts ORDER BY name")),
 
