@@ -2,7 +2,6 @@
 // config on reload, tell systemd where it stands, write the metrics file, stop cleanly.
 import { chmodSync, mkdirSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
-import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
 import { ConfigInvalidError } from "../config/load.js";
@@ -27,16 +26,14 @@ import { acquireLock } from "./lock.js";
 import { renderMetrics, writeMetricsFile } from "./metrics.js";
 import { createNotifier, statusSummary, type Notifier } from "./notify.js";
 import type { LeaderHandle } from "../store/open.js";
+import { hostNameOf } from "../host.js";
 
 /** credd's version, for the hosts table. */
 function creddVersion(): string {
   return (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 }
 
-/** The name this host shows in `credd status` (hosts): CREDD_HOST_NAME, else the machine's host name. */
-export function hostNameOf(env: NodeJS.ProcessEnv = process.env): string {
-  return env.CREDD_HOST_NAME?.trim() || hostname();
-}
+export { hostNameOf } from "../host.js";
 
 export interface DaemonOptions {
   /** How often queued emails are looked at (ms). Long waits live in SQLite, not in timers. */
@@ -335,8 +332,8 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
   let tokenSeen = "";
   const runTokens = () => {
     tokenBusy = tokenBusy.then(async () => {
-      // On a shared store only the leader fetches tokens (followers' own tokens: not done yet).
-      if (stopping || !leads()) return;
+      // Every host keeps its own token (per host on a shared store: runtime_dir is this host's).
+      if (stopping) return;
       try {
         await tokensOf(ctx).tick();
       } catch (err) {

@@ -4,6 +4,7 @@
 import { mkdirSync } from "node:fs";
 import type { StoreConfig } from "../config/types.js";
 import { CreddError } from "../errors.js";
+import { hostNameOf } from "../host.js";
 import { openSqliteStore, openSqliteStoreForReading } from "./sqlite-store.js";
 import type { Store } from "./store.js";
 
@@ -61,7 +62,7 @@ async function openPostgres(pg: { url_file: string; ca_file?: string; key_encryp
   // The KEK is checked at start: a host without the right key file must not run on this store.
   const kek = readKek(pg.key_encryption_key_file);
   if (migrate) await migratePg(target);
-  const store = openPgStore(target, { kek });
+  const store = openPgStore(target, { kek, host: hostNameOf() });
   // A host whose key-encryption key is not the one the store's keys are sealed under must not run:
   // it could open none of them and would seal new ones no other host can open. Loud, at once.
   try {

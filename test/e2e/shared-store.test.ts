@@ -2,7 +2,7 @@
 // leads; the renewal's CSR is emailed once; kill -9 the leader and the other leads within one check
 // interval, with no second CSR; `credd status` on either host shows both hosts and which leads; a
 // leader whose leadership session is terminated (pg_terminate_backend) stops acting before any
-// host leads again. Needs Debian's postgresql (skipped with one line without it).
+// host leads again; tokens are per host. Needs Debian's postgresql (skipped with one line without it).
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,6 +12,8 @@ import { type Daemon, dnFor, runCredd, startCreddDaemon, writeConfig } from "../
 import { makeCa, makeKeyAndCert, makeTempDir, type TestCa } from "../helpers/openssl.js";
 import { type PgCluster, postgresMissing, startPostgres } from "../helpers/postgres.js";
 import { startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
+import { type FakeStellantis, startFakeStellantis } from "../helpers/stellantis.js";
+import { X509Certificate } from "node:crypto";
 
 const skip = postgresMissing();
 /** check_schedule of both hosts: every second (node-cron's seconds field), so a takeover is quick to see. */
@@ -29,6 +31,7 @@ describe("two credd run hosts on one PostgreSQL", { skip }, () => {
   let smtp: TestSmtpServer;
   let ca: TestCa;
   let admin: pg.Client;
+  let fake: FakeStellantis;
   const daemons: Daemon[] = [];
 
   before(async () => {
@@ -36,17 +39,19 @@ describe("two credd run hosts on one PostgreSQL", { skip }, () => {
     admin = await cluster.admin();
     smtp = await startSmtpServer();
     ca = makeCa(makeTempDir("credd-e2e-shared-ca-"));
+    fake = await startFakeStellantis({ clientCaPem: ca.certPem });
   });
   after(async () => {
     for (const d of daemons) if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill("SIGKILL");
     await Promise.all(daemons.map((d) => d.exited));
     await admin?.end();
     await smtp?.stop();
+    await fake?.close();
     await cluster?.destroy();
   });
 
   /** One host's config: its own state_dir and runtime_dir, the shared store's url and KEK files. */
-  const hostConfig = (root: string, name: string, db: string, kekByte = 7): string => {
+  const hostConfig = (root: string, name: string, db: string, kekByte = 7, credExtra = ""): string => {
     const dir = join(root, name);
     mkdirSync(dir, { recursive: true });
     const url = join(dir, "store-url");
@@ -54,6 +59,8 @@ describe("two credd run hosts on one PostgreSQL", { skip }, () => {
     chmodSync(url, 0o640);
     const kek = join(dir, "store-kek");
     writeFileSync(kek, `${Buffer.alloc(32, kekByte).toString("base64")}\n`, { mode: 0o600 });
+    const stellantisCa = join(dir, "stellantis-ca.pem");
+    writeFileSync(stellantisCa, ca.certPem + fake.serverCaPem);
     return writeConfig(
       dir,
       `state_dir: ${join(dir, "state")}
@@ -72,12 +79,13 @@ alerts:
   to: [ops@partner.example]
 stellantis:
   contact: connectedcar@stellantis.example
+  ca_file: ${stellantisCa}
 credentials:
   - name: fleet-prod
     mzp: MZP128745
     subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
     renew_before_days: 30
-`,
+${credExtra}`,
     );
   };
 
@@ -221,6 +229,49 @@ credentials:
       [0x63726564, db],
     );
     assert.equal(after.rows[0].n, 1);
+    assert.equal(await a.stop(), 0);
+    assert.equal(await b.stop(), 0);
+  });
+
+  test("tokens are per host: each host fetches its own into its own runtime_dir", async () => {
+    const root = makeTempDir("credd-e2e-shared-tok-");
+    const db = await freshDb("tokens");
+    const oauth = `    oauth: { token_url: "${fake.tokenUrl}", client_id: partner-client, scope: openid }\n`;
+    const configA = hostConfig(root, "a", db, 7, oauth);
+    const configB = hostConfig(root, "b", db, 7, oauth);
+    const hand = makeKeyAndCert(root, dnFor("MZP128745"), { ca, days: 365 });
+    fake.register(new X509Certificate(readFileSync(hand.certPath)).fingerprint256);
+    const imp = await runCredd(["--config", configA, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], {
+      CREDD_HOST_NAME: "host-a",
+    });
+    assert.equal(imp.code, 0, imp.stderr);
+    const a = start(configA, "host-a");
+    await a.waitForLog(leadsNow, 20_000);
+    const b = start(configB, "host-b");
+    await b.waitForLog((l) => l.msg === "follower tick: another host leads", 20_000);
+    // The follower materialises live/ and then fetches its own token with it.
+    const tokenB = join(root, "b/run/fleet-prod/token.json");
+    for (let i = 0; i < 10 && !existsSync(tokenB); i++) await b.waitForLog(() => true, 10_000, b.lines.length);
+    assert.ok(
+      existsSync(tokenB),
+      `host-b has its own token file\n${b.lines
+        .filter((l) => l.msg !== "follower tick: another host leads")
+        .map((l) => JSON.stringify(l))
+        .join("\n")}`,
+    );
+    assert.ok(existsSync(join(root, "a/run/fleet-prod/token.json")));
+    // admin is connected to the cluster's default database: read this test's one.
+    const dbAdmin = await cluster.admin(db);
+    try {
+      const r = await dbAdmin.query("SELECT host FROM tokens WHERE credential = 'fleet-prod' AND expires_at IS NOT NULL ORDER BY host");
+      assert.deepEqual(
+        r.rows.map((x) => x.host),
+        ["host-a", "host-b"],
+        "one token row per host",
+      );
+    } finally {
+      await dbAdmin.end();
+    }
     assert.equal(await a.stop(), 0);
     assert.equal(await b.stop(), 0);
   });

@@ -118,7 +118,7 @@ describe("migrations on a real PostgreSQL", { skip }, () => {
     );
     assert.ok(err instanceof CreddError);
     assert.equal(err.code, "STATE");
-    assert.match(err.message, /schema migration 9001 \(9001_future\.sql\), newer than this credd knows \(up to 0010\).*upgrade credd on this host/);
+    assert.match(err.message, /schema migration 9001 \(9001_future\.sql\), newer than this credd knows \(up to 0011\).*upgrade credd on this host/);
     assert.ok(!err.message.includes(cluster.password));
   });
 
@@ -182,7 +182,9 @@ describe("migrations on a real PostgreSQL", { skip }, () => {
     // PostgreSQL-only tables (their SQLite twin migration does nothing): the sealed archive (0010).
     const pgOnly = new Set(["archive"]);
     assert.ok(allPgCols.some((c) => c.table === "archive" && c.column === "key_envelope" && c.type === "bytea"));
-    const pgCols = allPgCols.filter((c) => !pgOnly.has(c.table));
+    // And PostgreSQL-only columns: tokens are per host there (0011).
+    const pgOnlyCols = new Set(["tokens.host"]);
+    const pgCols = allPgCols.filter((c) => !pgOnly.has(c.table) && !pgOnlyCols.has(`${c.table}.${c.column}`));
     const key = (c: Col) => `${c.table}.${c.column}`;
     assert.deepEqual(pgCols.map(key).sort(), lite.map(key).sort(), "the same tables and columns");
     const pgBy = new Map(pgCols.map((c) => [key(c), c]));

@@ -71,17 +71,26 @@ interface Shared {
   closed: boolean;
   /** Seals and opens the private keys of the archive table; absent: a key there is an error. */
   kek?: Kek;
+  /** This host's name: token rows are per host (migration 0011); '' when not given. */
+  host: string;
+}
+
+/** A token row as the Store returns it (SQLite has no host column). */
+function withoutHost<T extends { host?: string }>(row: T | undefined): Omit<T, "host"> | undefined {
+  if (!row) return undefined;
+  const { host: _host, ...rest } = row;
+  return rest;
 }
 
 /** A store over `pool` (schema already migrated: migrate.ts). `target` names the server in errors. */
-export function pgStore(pool: pg.Pool, target: PgTarget, kek?: Kek): PgStore {
-  return make({ pool, target, inside: new AsyncLocalStorage(), gate: undefined, closed: false, ...(kek ? { kek } : {}) }, undefined);
+export function pgStore(pool: pg.Pool, target: PgTarget, kek?: Kek, host = ""): PgStore {
+  return make({ pool, target, inside: new AsyncLocalStorage(), gate: undefined, closed: false, host, ...(kek ? { kek } : {}) }, undefined);
 }
 
 /** Opens a pool on `target` (connect.ts, openPool) and the store over it. */
-export function openPgStore(target: PgTarget, opts: { max?: number; onError?: (err: CreddError) => void; kek?: Kek } = {}): PgStore {
-  const { kek, ...poolOpts } = opts;
-  return pgStore(openPool(target, poolOpts), target, kek);
+export function openPgStore(target: PgTarget, opts: { max?: number; onError?: (err: CreddError) => void; kek?: Kek; host?: string } = {}): PgStore {
+  const { kek, host, ...poolOpts } = opts;
+  return pgStore(openPool(target, poolOpts), target, kek, host);
 }
 
 async function run(client: pg.Pool | pg.PoolClient, shared: Shared, sql: string, params: unknown[]): Promise<Row[]> {
@@ -355,39 +364,42 @@ function make(shared: Shared, tx: { client: pg.PoolClient; scope: { ended: boole
     ),
 
     // tokens
-    getToken: m((credential: string) => one<TokenRow>("SELECT * FROM tokens WHERE credential = $1", [credential])),
+    getToken: m(async (credential: string) =>
+      withoutHost(await one<TokenRow & { host?: string }>("SELECT * FROM tokens WHERE credential = $1 AND host = $2", [credential, shared.host])),
+    ),
     tokenTimings: m(() =>
       all<TokenTiming>(
         `SELECT c.credential, c.version, t.next_attempt_at, t.expires_at, t.refresh_at, t.cert_version
-           FROM certificates c LEFT JOIN tokens t ON t.credential = c.credential WHERE c.live ORDER BY c.id`,
+           FROM certificates c LEFT JOIN tokens t ON t.credential = c.credential AND t.host = $1 WHERE c.live ORDER BY c.id`,
+        [shared.host],
       ),
     ),
     recordTokenSuccess: m(async (r) => {
       await exec(
         `INSERT INTO tokens (credential, token_type, scope, obtained_at, expires_at, refresh_at, cert_version, cert_sha256,
-           failures, next_attempt_at, last_error, last_error_at, last_success_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, NULL, NULL, NULL, $4)
-         ON CONFLICT (credential) DO UPDATE SET token_type = EXCLUDED.token_type, scope = EXCLUDED.scope,
+           failures, next_attempt_at, last_error, last_error_at, last_success_at, host)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, NULL, NULL, NULL, $4, $9)
+         ON CONFLICT (credential, host) DO UPDATE SET token_type = EXCLUDED.token_type, scope = EXCLUDED.scope,
            obtained_at = EXCLUDED.obtained_at, expires_at = EXCLUDED.expires_at, refresh_at = EXCLUDED.refresh_at,
            cert_version = EXCLUDED.cert_version, cert_sha256 = EXCLUDED.cert_sha256,
            failures = 0, next_attempt_at = NULL, last_success_at = EXCLUDED.obtained_at`,
-        [r.credential, r.token_type, r.scope, r.obtained_at, r.expires_at, r.refresh_at, r.cert_version, r.cert_sha256],
+        [r.credential, r.token_type, r.scope, r.obtained_at, r.expires_at, r.refresh_at, r.cert_version, r.cert_sha256, shared.host],
       );
     }),
     recordTokenFailure: m(async (credential: string, error: string, at: string, nextAttemptAt: string) => {
       const r = await one<{ failures: number }>(
-        `INSERT INTO tokens (credential, failures, next_attempt_at, last_error, last_error_at) VALUES ($1, 1, $2, $3, $4)
-         ON CONFLICT (credential) DO UPDATE SET failures = tokens.failures + 1, next_attempt_at = EXCLUDED.next_attempt_at,
+        `INSERT INTO tokens (credential, failures, next_attempt_at, last_error, last_error_at, host) VALUES ($1, 1, $2, $3, $4, $5)
+         ON CONFLICT (credential, host) DO UPDATE SET failures = tokens.failures + 1, next_attempt_at = EXCLUDED.next_attempt_at,
            last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at
          RETURNING failures`,
-        [credential, nextAttemptAt, error, at],
+        [credential, nextAttemptAt, error, at, shared.host],
       );
       return r!.failures;
     }),
     forgetToken: m(async (credential: string) => {
       await exec(
-        "UPDATE tokens SET obtained_at = NULL, expires_at = NULL, refresh_at = NULL, cert_version = NULL, cert_sha256 = NULL WHERE credential = $1",
-        [credential],
+        "UPDATE tokens SET obtained_at = NULL, expires_at = NULL, refresh_at = NULL, cert_version = NULL, cert_sha256 = NULL WHERE credential = $1 AND host = $2",
+        [credential, shared.host],
       );
     }),
 
@@ -576,7 +588,7 @@ function make(shared: Shared, tx: { client: pg.PoolClient; scope: { ended: boole
     ),
 
     // snapshot: one query per table in one REPEATABLE READ transaction (one moment), as on SQLite.
-    readSnapshot: m(() => atomic("read", (q) => readSnapshot(q))),
+    readSnapshot: m(() => atomic("read", (q) => readSnapshot(q, shared.host))),
 
     tx: async <T>(fn: (s: Store) => Promise<T>): Promise<T> => {
       if (tx || shared.inside.getStore())
@@ -693,7 +705,7 @@ const SNAPSHOT = {
   pending: "SELECT * FROM renewals WHERE state IN ('created','sent','signed','registered')",
   latest: FACTS.latest,
   checks: "SELECT * FROM checks",
-  tokens: "SELECT * FROM tokens",
+  tokens: "SELECT * FROM tokens WHERE host = $1",
   hooks: `SELECT h.* FROM hook_runs h JOIN hook_runs l ON l.id IN (SELECT MAX(id) FROM hook_runs GROUP BY credential)
     AND h.credential = l.credential AND h.started_at = l.started_at ORDER BY h.id`,
   refusals: `SELECT * FROM ingests WHERE id IN
@@ -704,7 +716,7 @@ const SNAPSHOT = {
   meta: "SELECT key, value FROM meta WHERE key IN ('last_check_at', 'check_period_ms')",
 } as const;
 
-async function readSnapshot(q: Exec): Promise<Snapshot> {
+async function readSnapshot(q: Exec, host: string): Promise<Snapshot> {
   const hooks = new Map<string, HookRunRow[]>();
   for (const h of (await q(SNAPSHOT.hooks)) as unknown as HookRunRow[]) {
     const runs = hooks.get(h.credential);
@@ -719,7 +731,9 @@ async function readSnapshot(q: Exec): Promise<Snapshot> {
     pending: byName<RenewalRow & ProbeFields>(await q(SNAPSHOT.pending)),
     latestCsrAt,
     checks: byName<CheckRow>(await q(SNAPSHOT.checks)),
-    tokens: byName<TokenRow>(await q(SNAPSHOT.tokens)),
+    tokens: byName<TokenRow>(
+      ((await q(SNAPSHOT.tokens, [host])) as unknown as (TokenRow & { host?: string })[]).map((r) => withoutHost(r)!) as unknown as Row[],
+    ),
     hooks,
     refusals: byName<IngestRow & { id: number }>(await q(SNAPSHOT.refusals)),
     queued: (await q(SNAPSHOT.queued)) as unknown as QueuedSummary[],
