@@ -122,15 +122,18 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
   );
   if (leftovers.length) log.info({ removed: leftovers }, "removed temp files left by an interrupted write");
   const notifier = opts.notifier ?? createNotifier({}, log);
+  // On a shared store each host records its own start and stop (another host's clean stop must not
+  // hide this one's crash); on SQLite the keys are as they always were.
+  const own = (key: string): string => (ctx.leadership ? `${key}@${hostNameOf()}` : key);
   try {
-    const previousStop = await ctx.store.getMeta("clean_stop");
+    const previousStop = await ctx.store.getMeta(own("clean_stop"));
     if (previousStop === "0") {
       log.warn("the previous credd run did not stop cleanly; resuming from the database");
       // The alert rules turn this into one "credd restarted after a crash" email.
       await ctx.store.setMeta("unclean_restart_at", ctx.clock.now().toISOString());
     }
-    await ctx.store.setMeta("clean_stop", "0");
-    await ctx.store.setMeta("started_at", ctx.clock.now().toISOString());
+    await ctx.store.setMeta(own("clean_stop"), "0");
+    await ctx.store.setMeta(own("started_at"), ctx.clock.now().toISOString());
     await storeCheckPeriod(ctx);
   } catch (err) {
     // Could not start (the database locked or the disk full): the lock is not left behind.
@@ -458,8 +461,8 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
         log.error({ err: errorMessage(err) }, "could not close the leadership connection");
       }
       try {
-        await ctx.store.setMeta("clean_stop", "1");
-        await ctx.store.setMeta("stopped_at", ctx.clock.now().toISOString());
+        await ctx.store.setMeta(own("clean_stop"), "1");
+        await ctx.store.setMeta(own("stopped_at"), ctx.clock.now().toISOString());
       } catch (err) {
         // A full disk must not turn a clean stop into a crash: the next start just reports it as unclean.
         log.error({ err: errorMessage(err) }, "could not record the clean stop");
