@@ -46,7 +46,7 @@ export async function benchIdle(o: BenchOptions): Promise<Row[]> {
     const { buildCtx } = await fromDist<CtxMod>("cli/context.js");
     const { importCertificate } = await fromDist<ImportMod>("core/import.js");
     const { createLogger } = await fromDist<LogMod>("log.js");
-    const ctx = buildCtx(config, { log: createLogger({ level: "silent" }) });
+    const ctx = await buildCtx(config, { log: createLogger({ level: "silent" }) });
     const keyText = readFileSync(keyPath, "utf8");
     for (const [i, cred] of ctx.config.credentials.entries()) {
       await importCertificate(ctx, cred, { certText: readFileSync(certPaths[i]!, "utf8"), certFile: certPaths[i]!, keyText, keyFile: keyPath });

@@ -105,6 +105,37 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     text: "The Stellantis CA and intermediates; ingest pins signed certificates to it (needed to ingest).",
   },
   {
+    key: "store",
+    value: "sqlite|MAPPING",
+    default: "sqlite",
+    loaded: "sqlite",
+    text: "Where the state lives: sqlite (credd.db in state_dir) or store.postgres, one database shared by several credd hosts, one leading.",
+  },
+  {
+    key: "store.postgres",
+    value: "MAPPING",
+    default: "none",
+    text: "A PostgreSQL database shared by every credd host of one installation (docs/shared-store.md).",
+  },
+  {
+    key: "store.postgres.url_file",
+    value: "FILE",
+    default: "required in postgres",
+    text: "File holding one postgres://USER:PASSWORD@HOST:5432/DATABASE line (mode 0640 or stricter), or a systemd credential name.",
+  },
+  {
+    key: "store.postgres.ca_file",
+    value: "FILE",
+    default: "none",
+    text: "CA certificates the PostgreSQL server's certificate must chain to; else the system roots.",
+  },
+  {
+    key: "store.postgres.key_encryption_key_file",
+    value: "FILE",
+    default: "required in postgres",
+    text: "32 random bytes as base64 (head -c 32 /dev/urandom | base64), mode 0600, the same on every host: seals the private keys in the store.",
+  },
+  {
     key: "mailbox",
     value: "MAPPING",
     default: "none",

@@ -1,7 +1,7 @@
 // `credd alerts [test]`: list open alerts, or send one test email so an operator can see the path works.
 import { loadConfig } from "../config/load.js";
 import { composeTestAlert } from "../mail/alert-mail.js";
-import { openSqliteStoreForReading } from "../store/sqlite-store.js";
+import { openStoreForReading } from "../store/open.js";
 import type { Parsed } from "./args.js";
 import { buildCtx } from "./context.js";
 import { when } from "./format.js";
@@ -24,7 +24,7 @@ exit: 0 listed / test sent, 1 the test email could not be sent (it stays queued)
 
 export async function cmdAlerts(p: Parsed, g: Globals, io: Io): Promise<number> {
   if (p.args[0] === "test") {
-    const ctx = buildCtx(g.configPath);
+    const ctx = await buildCtx(g.configPath);
     try {
       const now = ctx.clock.now();
       const mail = composeTestAlert(ctx.config, now);
@@ -35,7 +35,7 @@ export async function cmdAlerts(p: Parsed, g: Globals, io: Io): Promise<number> 
     }
   }
   const config = loadConfig(g.configPath);
-  const store = openSqliteStoreForReading(config.state_dir, config.file);
+  const store = (await openStoreForReading(config)).store;
   try {
     const open = await store.openAlerts();
     if (open.length === 0) io.out("no open alerts");

@@ -1,5 +1,5 @@
 // Builds the shared context for a command that writes: config, database, clock, logger, lazy SMTP
-// transport. Commands that only read open the store with openSqliteStoreForReading (src/store/sqlite-store.ts).
+// transport. Commands that only read open the store with openStoreForReading (src/store/open.ts).
 import type { Clock } from "../clock.js";
 import { clockFromEnv } from "../test-switches.js";
 import { loadConfig } from "../config/load.js";
@@ -8,7 +8,7 @@ import type { Config } from "../config/types.js";
 import type { Ctx } from "../core/context.js";
 import { createLogger, type Logger } from "../log.js";
 import { makeMailerFactory } from "../mail/factory.js";
-import { openSqliteStore } from "../store/sqlite-store.js";
+import { openStore } from "../store/open.js";
 export { requireCredential } from "../config/lookup.js";
 
 export interface CtxOptions {
@@ -20,12 +20,17 @@ export interface CtxOptions {
   checkReferences?: boolean;
 }
 
-/** Opens the database for writing: creates state_dir and the database if they are not there yet. */
-export function buildCtx(configPath: string, opts: CtxOptions = {}): Ctx {
+/**
+ * Opens the store for writing (`store:`): SQLite creates state_dir and the database if they are not
+ * there yet; PostgreSQL is migrated (src/store/open.ts).
+ */
+export async function buildCtx(configPath: string, opts: CtxOptions = {}): Promise<Ctx> {
   const config = opts.config ?? (opts.checkReferences ? loadCheckedConfig(configPath).config : loadConfig(configPath));
+  const opened = await openStore(config);
   return {
     config,
-    store: openSqliteStore(config.state_dir),
+    store: opened.store,
+    ...(opened.leadership ? { leadership: opened.leadership } : {}),
     clock: opts.clock ?? clockFromEnv(),
     log: opts.log ?? createLogger({ stream: "stderr", level: process.env.CREDD_LOG_LEVEL ?? "silent" }),
     mailer: makeMailerFactory(config),

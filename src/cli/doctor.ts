@@ -3,6 +3,7 @@ import { clockFromEnv } from "../test-switches.js";
 import { loadConfig } from "../config/load.js";
 import { requireCredential } from "../config/lookup.js";
 import { doctor } from "../core/doctor.js";
+import { openStoreForReading } from "../store/open.js";
 import { openSqliteStoreIfAny } from "../store/sqlite-store.js";
 import type { Parsed } from "./args.js";
 import { humanTimes } from "./format.js";
@@ -25,7 +26,8 @@ export async function cmdDoctor(p: Parsed, g: Globals, io: Io): Promise<number> 
   const config = loadConfig(g.configPath);
   const cred = requireCredential(config, p.args[0]);
   // The database, only if there is one, and read-only: doctor never creates or writes anything.
-  const store = openSqliteStoreIfAny(config.state_dir, config.file);
+  // On PostgreSQL (store.postgres) the shared database, not migrated: doctor changes nothing.
+  const store = config.store === "sqlite" ? openSqliteStoreIfAny(config.state_dir, config.file) : (await openStoreForReading(config)).store;
   let steps;
   try {
     steps = await doctor({ config, clock: clockFromEnv(), ...(store ? { store } : {}) }, cred);

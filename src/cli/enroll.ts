@@ -40,7 +40,7 @@ the mail server refused the email for good), 2 usage`;
 
 export async function cmdEnroll(kind: "enroll" | "renew", p: Parsed, g: Globals, io: Io): Promise<number> {
   const force = p.flags.has("force");
-  const ctx = buildCtx(g.configPath);
+  const ctx = await buildCtx(g.configPath);
   try {
     const cred = requireCredential(ctx.config, p.args[0]);
     const live = await ctx.store.liveCertificate(cred.name);

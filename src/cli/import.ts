@@ -32,7 +32,7 @@ export async function cmdImport(p: Parsed, g: Globals, io: Io): Promise<number> 
   const certText = readInput(values.cert, "the certificate to import (--cert)", "--cert");
   const keyText = readInput(values.key, "the private key to import (--key)", "--key");
   const passphrase = values["passphrase-file"] ? readSecretFile(values["passphrase-file"], "--passphrase-file") : undefined;
-  const ctx = buildCtx(g.configPath);
+  const ctx = await buildCtx(g.configPath);
   try {
     const cred = requireCredential(ctx.config, positionals[0]);
     const r = await importCertificate(ctx, cred, {

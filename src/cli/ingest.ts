@@ -29,7 +29,7 @@ exit: 0 installed (or already live), 1 refused, 2 usage`;
 
 export async function cmdIngest(parsed: Parsed, g: Globals, io: Io): Promise<number> {
   const positionals = parsed.args;
-  const ctx = buildCtx(g.configPath);
+  const ctx = await buildCtx(g.configPath);
   try {
     // A first argument that names a credential (and is not a file) is NAME.
     let only;

@@ -11,7 +11,7 @@ certificate has expired, or when there is no previous one.
 exit: 0 rolled back, 1 refused, 2 usage`;
 
 export async function cmdRollback(p: Parsed, g: Globals, io: Io): Promise<number> {
-  const ctx = buildCtx(g.configPath);
+  const ctx = await buildCtx(g.configPath);
   try {
     const cred = requireCredential(ctx.config, p.args[0]);
     const r = await rollback(ctx, cred);

@@ -47,7 +47,7 @@ export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals
   const log = createLogger({ stream: "stdout" });
   // Every file and folder the config names is checked before the database is opened (and its
   // folder created): a typo is a refusal to start now, not an error at the renewal a year later.
-  const ctx = buildCtx(g.configPath, { log, checkReferences: true });
+  const ctx = await buildCtx(g.configPath, { log, checkReferences: true });
   // A stop signal that comes before onStop below is kept by `signals` and handed on there; this
   // check spares starting a daemon only to stop it.
   if (stoppedEarly()) {

@@ -27,6 +27,15 @@ export function statusText(v: StatusView, push: (line: string) => void): void {
         ? `${v.mailbox.source}: read`
         : `${v.mailbox.source}: CANNOT READ since ${when(v.mailbox.failing_since)}: ${v.mailbox.last_error ?? ""}`,
     );
+  // Every host of a shared store (one on SQLite: shown only when there are several or a warning).
+  if (v.hosts.length > 1 || v.hosts_warning) {
+    for (const h of v.hosts)
+      row(
+        "host",
+        `${h.name} ${h.role === "leader" ? "LEADER" : "follower"} (pid ${h.pid}, credd ${h.version}, last heartbeat ${when(h.last_heartbeat_at)}${h.stale ? ", STALE" : ""})`,
+      );
+    if (v.hosts_warning) row("hosts", `WARNING: ${v.hosts_warning}`);
+  }
   for (const c of v.credentials) credentialText(c, v.daemon.stale, push);
 }
 

@@ -4,7 +4,7 @@ import { requireCredential } from "../config/lookup.js";
 import { loadConfig } from "../config/load.js";
 import { buildStatus, STATUS_JSON_VERSION, type StatusView } from "../core/status.js";
 import { errorMessage } from "../errors.js";
-import { openSqliteStoreForReading } from "../store/sqlite-store.js";
+import { openStoreForReading } from "../store/open.js";
 import type { Parsed } from "./args.js";
 import type { Globals, Io } from "./io.js";
 import { statusText } from "./status-text.js";
@@ -36,7 +36,7 @@ export async function cmdStatus(p: Parsed, g: Globals, io: Io): Promise<number> 
   try {
     const config = loadConfig(g.configPath);
     if (only) requireCredential(config, only);
-    const store = openSqliteStoreForReading(config.state_dir, config.file);
+    const store = (await openStoreForReading(config)).store;
     try {
       view = await buildStatus({ config, store, clock: clockFromEnv() }, only, switches);
     } finally {

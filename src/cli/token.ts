@@ -7,7 +7,7 @@ import { createLogger } from "../log.js";
 import { makeMailerFactory } from "../mail/factory.js";
 import { tokensOf } from "../core/tokens-of.js";
 import type { TokenJson } from "../oauth/token-files.js";
-import { openSqliteStoreForReading } from "../store/sqlite-store.js";
+import { openStoreForReading } from "../store/open.js";
 import type { Parsed } from "./args.js";
 import { buildCtx, requireCredential } from "./context.js";
 import { when } from "./format.js";
@@ -39,7 +39,7 @@ export async function cmdToken(p: Parsed, g: Globals, io: Io): Promise<number> {
   // Reading first: a valid token is printed without creating or writing anything.
   let seen: { obtainedAt: string | null };
   try {
-    const ro = openSqliteStoreForReading(config.state_dir, config.file);
+    const ro = (await openStoreForReading(config)).store;
     try {
       const readCtx: Ctx = { config, store: ro, clock, log, mailer: makeMailerFactory(config) };
       const t = await tokensOf(readCtx).current(cred);
@@ -56,7 +56,7 @@ export async function cmdToken(p: Parsed, g: Globals, io: Io): Promise<number> {
     io.err(`credd: no valid token for ${cred.name}: ${errorMessage(err)}`);
     return 1;
   }
-  const ctx = buildCtx(g.configPath, { config, clock, log });
+  const ctx = await buildCtx(g.configPath, { config, clock, log });
   try {
     let t: TokenJson;
     try {

@@ -8,8 +8,10 @@ import { fileAbove, fsFound, runningUser } from "../files/file-errors.js";
 import { CERT_LABELS, findPemBlocks } from "../pki/pem.js";
 import { child, item, ROOT, type At } from "./issues.js";
 import { readSecret } from "./secrets.js";
-import type { Config } from "./types.js";
-import { ConfigError } from "../errors.js";
+import type { Config, PostgresStoreConfig } from "./types.js";
+import { ConfigError, errorMessage } from "../errors.js";
+import { pgTarget } from "../store/pg/connect.js";
+import { readKek } from "../store/pg/keywrap.js";
 
 export interface ReferenceProblem {
   at: At;
@@ -41,7 +43,7 @@ export interface ReferenceOptions {
 
 type Outcome = { found: string } | { problem: string; fix: string };
 
-type CaKey = "smtp.ca_file" | "stellantis.ca_file" | "mailbox.imap.ca_file";
+type CaKey = "smtp.ca_file" | "stellantis.ca_file" | "mailbox.imap.ca_file" | "store.postgres.ca_file";
 const CA_FILES: Record<CaKey, { noun: string; purpose: string; from: string }> = {
   "smtp.ca_file": {
     noun: "the CA certificate of the SMTP server",
@@ -52,6 +54,11 @@ const CA_FILES: Record<CaKey, { noun: string; purpose: string; from: string }> =
     noun: "the Stellantis CA certificate",
     purpose: "every signed certificate must chain to it",
     from: "Stellantis sends it with the signed certificate",
+  },
+  "store.postgres.ca_file": {
+    noun: "the CA certificate of the PostgreSQL server",
+    purpose: "it signed the server's TLS certificate",
+    from: "the database administrator gives it",
   },
   "mailbox.imap.ca_file": {
     noun: "the CA certificate of the IMAP server",
@@ -124,6 +131,7 @@ export function checkReferences(config: Config, opts: ReferenceOptions = {}): Re
     check(child(top("stellantis"), "ca_file"), f, "ca", () => caFile(f, now, "stellantis.ca_file", CA_FILES["stellantis.ca_file"]));
   }
   if (config.mailbox) checkMailboxReferences(config.mailbox, top("mailbox"), check, now);
+  if (config.store !== "sqlite") checkStoreReferences(config.store.postgres, child(top("store"), "postgres"), check, now);
   config.credentials.forEach((cred, i) => {
     const at = item(top("credentials"), i, cred.name);
     const label = `credentials[${cred.name}]`;
@@ -143,6 +151,41 @@ export function checkReferences(config: Config, opts: ReferenceOptions = {}): Re
     });
   });
   return report;
+}
+
+/**
+ * store.postgres: the url file (one postgres:// line, not readable by every user, checked as
+ * src/store/pg/connect.ts reads it), the server's CA and the key-encryption key (32 bytes as base64,
+ * mode 0600, src/store/pg/keywrap.ts). Reads only: the server is not contacted here.
+ */
+function checkStoreReferences(
+  pg: PostgresStoreConfig,
+  at: At,
+  check: (at: At, p: string, kind: string, look: () => Outcome) => void,
+  now: Date,
+): void {
+  const thrown = (look: () => string): Outcome => {
+    try {
+      return { found: look() };
+    } catch (err) {
+      // The messages of connect.ts and keywrap.ts: "FILE (KEY): PROBLEM (fix: FIX)", never a secret.
+      const m = /^(.*) \(fix: (.*)\)$/s.exec(errorMessage(err));
+      return m ? { problem: m[1]!, fix: m[2]! } : { problem: errorMessage(err), fix: "correct the file" };
+    }
+  };
+  check(child(at, "url_file"), pg.url_file, "secret", () =>
+    thrown(() => {
+      const t = pgTarget({ urlFile: pg.url_file, ...(pg.ca_file ? { caFile: pg.ca_file } : {}) });
+      return `the PostgreSQL server ${t.where}${t.tls ? " over verified TLS" : " on this machine"}`;
+    }),
+  );
+  if (pg.ca_file) {
+    const f = pg.ca_file;
+    check(child(at, "ca_file"), f, "ca", () => caFile(f, now, "store.postgres.ca_file", CA_FILES["store.postgres.ca_file"]));
+  }
+  check(child(at, "key_encryption_key_file"), pg.key_encryption_key_file, "secret", () =>
+    thrown(() => `a key-encryption key (id ${readKek(pg.key_encryption_key_file).id})`),
+  );
 }
 
 /** mailbox: the Maildir credd reads and moves messages in, the IMAP secret files and CA. */

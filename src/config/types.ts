@@ -121,9 +121,21 @@ export interface MailboxConfig {
   refused_folder: string;
 }
 
+/** A PostgreSQL store shared by several credd hosts (docs/shared-store.md); paths absolute. */
+export interface PostgresStoreConfig {
+  url_file: string;
+  ca_file?: string;
+  key_encryption_key_file: string;
+}
+
+/** `sqlite` (credd.db in state_dir, the default) or a shared PostgreSQL database. */
+export type StoreConfig = "sqlite" | { postgres: PostgresStoreConfig };
+
 export interface Config {
   /** Absolute path of the file this came from, for messages. */
   file: string;
+  /** Where the state lives (default "sqlite"). */
+  store: StoreConfig;
   state_dir: string;
   runtime_dir: string;
   inbox_dir: string;

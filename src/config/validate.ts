@@ -11,6 +11,7 @@ import { checkCredentials, type Context } from "./credential.js";
 import { child, item, ROOT, type At, type Issues } from "./issues.js";
 import { checkMailbox } from "./mailbox.js";
 import { secretPath } from "./secrets.js";
+import { checkStore } from "./store.js";
 
 export const DEFAULTS = {
   state_dir: "/var/lib/credd",
@@ -34,6 +35,7 @@ const TOP_KEYS = [
   "stellantis",
   "credentials",
   "mailbox",
+  "store",
 ];
 
 /** The Config, or undefined when `ix` has gained problems. */
@@ -57,9 +59,11 @@ export function validateConfig(ix: Issues, v: unknown, file: string, env: NodeJS
   const stellantis = checkStellantis(ix, child(ROOT, "stellantis"), get(m, "stellantis"), ctx);
   const credentials = checkCredentials(ix, child(ROOT, "credentials"), get(m, "credentials"), ctx);
   const mailbox = checkMailbox(ix, child(ROOT, "mailbox"), get(m, "mailbox"), ctx, stellantis?.contact);
-  if (ix.list.length > before || !smtp || !alerts || !stellantis || schedule === undefined) return undefined;
+  const store = checkStore(ix, child(ROOT, "store"), get(m, "store"), ctx);
+  if (ix.list.length > before || !smtp || !alerts || !stellantis || schedule === undefined || !store) return undefined;
   return {
     file,
+    store,
     state_dir: stateDir,
     runtime_dir: runtimeDir,
     inbox_dir: inboxDir,

@@ -88,8 +88,18 @@ export async function deliverDue(ctx: Ctx, opts: { onlyId?: number; shouldStop?:
   }
   const batch = (await ctx.store.claimDue(ctx.clock.now(), CLAIM_MS, 50, opts.onlyId)).filter(({ row }) => !unrecorded.has(row.id));
   if (batch.length > 0) crashPoint("deliver-after-claim");
+  let fenced = false;
   for (const { row, mail } of batch) {
-    if (opts.shouldStop?.()) {
+    if (!fenced && ctx.fence) {
+      // A shared store: send only while this host still leads (docs/shared-store.md).
+      try {
+        await ctx.fence();
+      } catch (err) {
+        fenced = true;
+        ctx.log.warn({ err: errorMessage(err) }, "emails not sent: this host no longer leads; the leader sends them");
+      }
+    }
+    if (fenced || opts.shouldStop?.()) {
       // Give the claim back so the next run picks it up at once.
       await ctx.store.releaseClaim(row.id);
       continue;

@@ -62,6 +62,8 @@ export async function goLive(
 ): Promise<GoLiveResult> {
   const row = await ctx.store.certificateByVersion(cred.name, version);
   if (!row) throw new CreddError("STATE", `${cred.name}: no certificate version ${version} in the database`);
+  // A shared store: install only while this host still leads (docs/shared-store.md).
+  await ctx.fence?.();
   // Already switched (a resumed install): rewriting .live-N in place would leave readers a gap.
   if (liveVersion(credentialPaths(ctx.config.state_dir, cred.name)) !== version) await switchToVersion(ctx, cred, version);
   crashPoint("after-switch");

@@ -99,6 +99,8 @@ export async function importCertificate(ctx: Ctx, cred: CredentialConfig, input:
   writeFileAtomic(paths.key(version), key.pkcs8Pem, 0o600);
   writeFileAtomic(paths.cert(version), leaf.pem, 0o644);
   writeFileAtomic(paths.chain(version), chain.map((c) => c.pem).join(""), 0o644);
+  // A shared store keeps the key (sealed), certificate and chain for the other hosts; SQLite: nothing.
+  await ctx.store.putArchive(cred.name, version, { key: key.pkcs8Pem, cert: leaf.pem, chain: chain.map((c) => c.pem).join("") });
   crashPoint("import-after-archive");
   // A hand-made certificate for the pending renewal's own key completes that renewal.
   const pending = await ctx.store.pendingRenewal(cred.name);

@@ -298,6 +298,8 @@ async function ingestLeaf(
   crashPoint("after-archive");
   const at = now.toISOString();
   await ctx.store.tx(async (s) => {
+    // A shared store keeps the certificate and chain for the other hosts (the key is there already).
+    await s.putArchive(cred.name, renewal.version, { cert: leaf.pem, chain: above.map((c) => c.pem).join("") });
     await s.insertInstalledCertificate({ ...certificateRow(cred.name, renewal.version, leaf, "renewal", now, ca), renewal_id: renewal.id });
     await s.setRenewalState(renewal.id, "signed", at);
   });

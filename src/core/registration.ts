@@ -26,6 +26,8 @@ export async function probeRegistration(ctx: Ctx, cred: CredentialConfig, renewa
   if (!cred.oauth) throw new CreddError("INTERNAL", `${cred.name}: no oauth, nothing to register`);
   const row = await ctx.store.certificateByVersion(cred.name, renewal.version);
   if (!row) throw new CreddError("STATE", `${cred.name}: renewal #${renewal.id} has no installed certificate`);
+  // A shared store: call the IDP only while this host still leads (docs/shared-store.md).
+  await ctx.fence?.();
   const started = ctx.clock.now();
   try {
     const resp = await requestToken(cred.oauth, tlsForVersion(ctx.config, cred, renewal.version), {

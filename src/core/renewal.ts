@@ -39,6 +39,8 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
         "credd never makes a second key while one is pending (its CSR is re-sent as a reminder)",
     );
   }
+  // A shared store: make a key and queue its CSR only while this host still leads.
+  await ctx.fence?.();
   const paths = credentialPaths(ctx.config.state_dir, cred.name);
   ensureCredentialDirs(paths);
 
@@ -76,6 +78,9 @@ export async function startRenewal(ctx: Ctx, cred: CredentialConfig, opts: Start
   });
   const record = () =>
     ctx.store.tx(async (s) => {
+      // A shared store keeps the key (sealed) and CSR with the renewal row, so another host can
+      // take over this renewal (docs/shared-store.md); nothing on SQLite, where archive/ is the copy.
+      await s.putArchive(cred.name, version, { key: keyPem, csr: csr.pem });
       const renewalId = await s.insertRenewal({
         credential: cred.name,
         version,

@@ -118,6 +118,22 @@ export interface StatusView {
   test_switches: string[];
   /** With a `mailbox:` section only: whether credd can read it. */
   mailbox?: MailboxStatus;
+  /** Every host that ran `credd run` on this state (one on SQLite), by name (docs/status.md). */
+  hosts: HostView[];
+  /** With a shared PostgreSQL store: why the hosts are a warning (no standby seen recently); else null. */
+  hosts_warning: string | null;
+}
+
+export interface HostView {
+  name: string;
+  pid: number;
+  /** What the host last said it was: "leader" or "follower". */
+  role: "leader" | "follower";
+  version: string;
+  started_at: string;
+  last_heartbeat_at: string;
+  /** No heartbeat for more than two check periods: the host is down or cut off. */
+  stale: boolean;
 }
 
 export interface OpenAlertView {
@@ -160,7 +176,10 @@ export async function buildStatus(
   });
   const lastCheck = snap.lastCheckAt ?? null;
   const queued = snap.queued;
-  const overall = list.reduce<Severity>((s, c) => worst(s, c.status), "ok");
+  const hosts: HostView[] = (await store.listHosts()).map((h) => ({ ...h, stale: now.getTime() - Date.parse(h.last_heartbeat_at) > 2 * period }));
+  const hostsWarning = config.store === "sqlite" ? null : standbyProblem(hosts);
+  let overall = list.reduce<Severity>((s, c) => worst(s, c.status), "ok");
+  if (hostsWarning) overall = worst(overall, "warning");
   return {
     version: STATUS_JSON_VERSION,
     generated_at: now.toISOString(),
@@ -181,7 +200,20 @@ export async function buildStatus(
     credentials: list,
     test_switches: [...testSwitches],
     ...(mailbox ? { mailbox } : {}),
+    hosts,
+    hosts_warning: hostsWarning,
   };
+}
+
+/** On a shared store: a warning unless one live leader and at least one live standby are seen. */
+function standbyProblem(hosts: readonly HostView[]): string | null {
+  const fresh = hosts.filter((h) => !h.stale);
+  const leaders = fresh.filter((h) => h.role === "leader");
+  if (fresh.length === 0) return "no credd host has sent a heartbeat recently: is `credd run` running on any host?";
+  if (leaders.length === 0) return "no host leads: the hosts seen recently are all followers (a leader takes over at the next check)";
+  if (fresh.length < 2)
+    return `no standby: only ${fresh[0]!.name} was seen recently, so nothing takes over if it stops (start credd run on a second host)`;
+  return null;
 }
 
 /** When no period is stored and the schedule gives none (never, for a valid expression). */

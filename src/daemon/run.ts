@@ -1,6 +1,7 @@
 // The daemon: check at start and on check_schedule, deliver the outbox on a short tick, re-read the
 // config on reload, tell systemd where it stands, write the metrics file, stop cleanly.
 import { chmodSync, mkdirSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
 import { ConfigInvalidError } from "../config/load.js";
@@ -10,6 +11,7 @@ import { evaluateAlerts } from "../core/alerts.js";
 import { checkAll } from "../core/check.js";
 import type { Ctx } from "../core/context.js";
 import { deliverDue } from "../core/deliver.js";
+import { followStore } from "../core/follow.js";
 import { buildStatus } from "../core/status.js";
 import { ConfigError, CreddError, errorMessage } from "../errors.js";
 import { fsFound } from "../files/file-errors.js";
@@ -24,6 +26,15 @@ import { NO_LISTEN_FDS, type ListenFds } from "./listen-fds.js";
 import { acquireLock } from "./lock.js";
 import { renderMetrics, writeMetricsFile } from "./metrics.js";
 import { createNotifier, statusSummary, type Notifier } from "./notify.js";
+import type { LeaderHandle } from "../store/open.js";
+import { hostNameOf } from "../host.js";
+
+/** credd's version, for the hosts table. */
+function creddVersion(): string {
+  return (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
+}
+
+export { hostNameOf } from "../host.js";
 
 export interface DaemonOptions {
   /** How often queued emails are looked at (ms). Long waits live in SQLite, not in timers. */
@@ -114,15 +125,18 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
   );
   if (leftovers.length) log.info({ removed: leftovers }, "removed temp files left by an interrupted write");
   const notifier = opts.notifier ?? createNotifier({}, log);
+  // On a shared store each host records its own start and stop (another host's clean stop must not
+  // hide this one's crash); on SQLite the keys are as they always were.
+  const own = (key: string): string => (ctx.leadership ? `${key}@${hostNameOf()}` : key);
   try {
-    const previousStop = await ctx.store.getMeta("clean_stop");
+    const previousStop = await ctx.store.getMeta(own("clean_stop"));
     if (previousStop === "0") {
       log.warn("the previous credd run did not stop cleanly; resuming from the database");
       // The alert rules turn this into one "credd restarted after a crash" email.
       await ctx.store.setMeta("unclean_restart_at", ctx.clock.now().toISOString());
     }
-    await ctx.store.setMeta("clean_stop", "0");
-    await ctx.store.setMeta("started_at", ctx.clock.now().toISOString());
+    await ctx.store.setMeta(own("clean_stop"), "0");
+    await ctx.store.setMeta(own("started_at"), ctx.clock.now().toISOString());
     await storeCheckPeriod(ctx);
   } catch (err) {
     // Could not start (the database locked or the disk full): the lock is not left behind.
@@ -133,6 +147,53 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
   let mail = mailerOf(ctx.config);
   ctx.mailer = mail.get;
   let stopping = false;
+
+  // --- leadership (docs/shared-store.md): on PostgreSQL only the leader acts; on SQLite this host always leads.
+  const host = { name: hostNameOf(), version: creddVersion(), started_at: ctx.clock.now().toISOString() };
+  let leader: LeaderHandle | undefined;
+  if (ctx.leadership) {
+    const l = ctx.leadership((message) => {
+      // Called from the connection's own event: nothing acts from now on (every side effect is fenced).
+      log.error({ err: message, host: host.name }, "leadership lost: this host stops acting and follows");
+    });
+    leader = l;
+    ctx.fence = () => l.confirm();
+  }
+  const leads = (): boolean => !leader || leader.isLeader();
+  let lastLeadError = "";
+  /** At each check tick: lead if the lock is free (a dead leader's session is gone), else follow. */
+  const tryLead = async (): Promise<boolean> => {
+    if (!leader) return true;
+    const was = leader.isLeader();
+    let now: boolean;
+    try {
+      now = await leader.tryAcquire();
+      lastLeadError = "";
+    } catch (err) {
+      const msg = errorMessage(err);
+      if (msg !== lastLeadError) log.error({ err: msg, host: host.name }, "cannot reach PostgreSQL for leadership: this host does not act");
+      lastLeadError = msg;
+      now = false;
+    }
+    if (now && !was) log.warn({ host: host.name, leader: true }, "this host leads now: it runs the checks, emails, inbox and mailbox");
+    else if (!now && was) log.warn({ host: host.name, leader: false }, "this host no longer leads");
+    return now;
+  };
+  const heartbeat = async (): Promise<void> => {
+    try {
+      await ctx.store.heartbeatHost({
+        name: host.name,
+        pid: process.pid,
+        role: leads() ? "leader" : "follower",
+        version: host.version,
+        started_at: host.started_at,
+        last_heartbeat_at: ctx.clock.now().toISOString(),
+      });
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, "cannot record this host's heartbeat");
+    }
+  };
+  // --- end leadership
   let busy: Promise<unknown> = Promise.resolve();
   let stepStartedAt: number | undefined;
   let resolveDone!: () => void;
@@ -203,6 +264,7 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
   const inbox = createInbox(ctx, { minAgeMs: opts.inboxMinAgeMs ?? 1_000 });
   const runInbox = (): Promise<void> =>
     serial("inbox", async () => {
+      if (!leads()) return;
       if ((await inbox.scan()).length > 0) await publish();
     }).then(() => {
       // More files than one scan takes: the next scan is queued now, behind any step waiting meanwhile.
@@ -210,10 +272,12 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
     });
   // mailbox: Stellantis' replies read from IMAP or a Maildir (docs/mailbox.md). Off without the
   // section; its code is loaded only then. Each look runs in the serial queue like the inbox.
+  /** The serial queue for what only the leader does: a follower skips the step. */
+  const ledSerial = <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => serial(what, async () => (leads() ? await fn() : undefined));
   const startMailbox = (): Promise<MailboxService | undefined> =>
     ctx.config.mailbox
       ? import("../mailbox/service.js")
-          .then((m) => m.startMailbox(ctx, { serial, onHandled: () => void publish(), ...opts.mailbox }))
+          .then((m) => m.startMailbox(ctx, { serial: ledSerial, onHandled: () => void publish(), ...opts.mailbox }))
           .catch((err: unknown) => {
             log.error({ err: errorMessage(err) }, "mailbox: cannot start; replies are not read until the next reload");
             return undefined;
@@ -223,6 +287,21 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
 
   const runCheck = () =>
     serial("check", async () => {
+      const leading = await tryLead();
+      await heartbeat();
+      if (leader) {
+        // Every host, the leader first of all: this host's archive/ and live/ as the store says.
+        try {
+          await followStore(ctx);
+        } catch (err) {
+          log.error({ err: errorMessage(err), host: host.name }, "cannot bring archive/ and live/ in line with the shared store");
+        }
+      }
+      if (!leading) {
+        log.info({ host: host.name, leader: false }, "follower tick: another host leads");
+        await publish();
+        return;
+      }
       try {
         await inbox.scan();
         const s = await checkAll(ctx);
@@ -235,6 +314,7 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
     });
   const runOutbox = () =>
     serial("outbox", async () => {
+      if (!leads()) return;
       const r = await deliverDue(ctx, { shouldStop: () => stopping });
       // A refusal that retrying cannot cure is an ops alert now (recorded for status, and a digest
       // queued for whatever path still works), not at the next scheduled check.
@@ -258,6 +338,7 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
   let tokenSeen = "";
   const runTokens = () => {
     tokenBusy = tokenBusy.then(async () => {
+      // Every host keeps its own token (per host on a shared store: runtime_dir is this host's).
       if (stopping) return;
       try {
         await tokensOf(ctx).tick();
@@ -385,8 +466,13 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
     try {
       mail.close();
       try {
-        await ctx.store.setMeta("clean_stop", "1");
-        await ctx.store.setMeta("stopped_at", ctx.clock.now().toISOString());
+        await leader?.close();
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, "could not close the leadership connection");
+      }
+      try {
+        await ctx.store.setMeta(own("clean_stop"), "1");
+        await ctx.store.setMeta(own("stopped_at"), ctx.clock.now().toISOString());
       } catch (err) {
         // A full disk must not turn a clean stop into a crash: the next start just reports it as unclean.
         log.error({ err: errorMessage(err) }, "could not record the clean stop");

@@ -12,6 +12,7 @@ import * as checks from "./checks.js";
 import { dbPath, openDb, openDbForReading, prep, type Db, type OpenOptions } from "./db.js";
 import * as facts from "./facts.js";
 import * as history from "./history.js";
+import * as hosts from "./hosts.js";
 import * as mailbox from "./mailbox.js";
 import * as outbox from "./outbox.js";
 import * as renewals from "./renewals.js";
@@ -149,6 +150,10 @@ function make(db: Db, gate: Gate, scope: { ended: boolean } | undefined): Sqlite
     forgetToken: q(tokens.forgetToken),
 
     recordChecks: q(checks.recordChecks),
+    heartbeatHost: q(hosts.heartbeatHost),
+    listHosts: q(hosts.listHosts),
+    putArchive: q(hosts.putArchive),
+    getArchive: q(hosts.getArchive),
     getMeta: q(checks.getMeta),
     setMeta: q(checks.setMeta),
     setCheckPeriodMs: q(checks.setCheckPeriodMs),

@@ -10,6 +10,7 @@ import type * as checks from "./checks.js";
 import type { Db } from "./db.js";
 import type * as facts from "./facts.js";
 import type * as history from "./history.js";
+import type * as hosts from "./hosts.js";
 import type * as mailbox from "./mailbox.js";
 import type * as outbox from "./outbox.js";
 import type * as renewals from "./renewals.js";
@@ -93,6 +94,13 @@ export interface Store {
   // snapshot: everything status and the alert rules read, all credentials, one moment.
   readSnapshot: Query<typeof snapshot.readSnapshot>;
 
+  heartbeatHost: Query<typeof hosts.heartbeatHost>;
+  listHosts: Query<typeof hosts.listHosts>;
+  /** A version's key (sealed on PostgreSQL), CSR, certificate, chain; parts left out are kept. No-op on SQLite. */
+  putArchive: Query<typeof hosts.putArchive>;
+  /** A version's parts, the key unsealed (a wrong key-encryption key throws, loudly); undefined on SQLite or when none. */
+  getArchive: Query<typeof hosts.getArchive>;
+
   /**
    * Runs `fn` in one transaction on `s`, the transaction's own store: every write inside commits
    * together or not at all (a throw rolls back and is rethrown). Use only `s` inside `fn`; no other
@@ -112,6 +120,7 @@ export type { CertificateRow, NewCertificate } from "./certificates.js";
 export type { CheckBeat } from "./checks.js";
 export type { LatestFacts, LiveFacts, PendingFacts } from "./facts.js";
 export type { HookRunRow, IngestRow } from "./history.js";
+export type { ArchiveParts, HostRow } from "./hosts.js";
 export type { MailboxMessageRow, MailboxOutcome, MailboxSourceRow, SentThread } from "./mailbox.js";
 export type { OutboxRow, QueuedMail } from "./outbox.js";
 export type { RenewalRow, RenewalState } from "./renewals.js";

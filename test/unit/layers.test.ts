@@ -83,7 +83,7 @@ test("core/, daemon/, cli/, mailbox/, proxy/ use the async Store, never the SQLi
         const target = resolve(dirname(file), spec);
         if (relative(store, target).startsWith("..")) continue;
         const mod = relative(store, target);
-        if (mod === "store.js" || (mod === "sqlite-store.js" && layer === "cli")) continue;
+        if (mod === "store.js" || ((mod === "sqlite-store.js" || mod === "open.js") && layer === "cli")) continue;
         found.push(`${name} imports ${spec}`);
       }
     }

@@ -49,6 +49,8 @@ const MAPPINGS = [
   "credentials[].proxy",
   "mailbox",
   "mailbox.imap",
+  "store",
+  "store.postgres",
 ];
 
 /** The keys the validator accepts at `path`: from its message for a key far from all of them. */

@@ -1,0 +1,55 @@
+// On a shared store (docs/shared-store.md), every host keeps its own disk in step with the store at
+// each check tick: the archive/ files of the live version and of a pending renewal (key unsealed
+// with the key-encryption key, 0600), and live/ switched to the store's live version with the same
+// code a go-live uses (switchToVersion: one writer of live/). The leader does it too, before it
+// acts, so a host that takes over has the keys the renewal it continues needs.
+import { existsSync } from "node:fs";
+import type { CredentialConfig } from "../config/types.js";
+import { CreddError } from "../errors.js";
+import { writeFileAtomic } from "../files/atomic.js";
+import { credentialPaths, ensureCredentialDirs, type CredentialPaths } from "../files/layout.js";
+import { liveVersion } from "../files/live.js";
+import type { Ctx } from "./context.js";
+import { switchToVersion } from "./golive.js";
+
+export interface FollowResult {
+  /** Credentials whose live/ was switched to the store's live version, as "NAME vN". */
+  switched: string[];
+}
+
+/** Brings this host's archive/ and live/ in line with the store, for every configured credential. */
+export async function followStore(ctx: Ctx): Promise<FollowResult> {
+  const out: FollowResult = { switched: [] };
+  for (const cred of ctx.config.credentials) {
+    const paths = credentialPaths(ctx.config.state_dir, cred.name);
+    const pending = await ctx.store.pendingRenewal(cred.name);
+    if (pending) await fetchArchive(ctx, cred, paths, pending.version, ["key", "csr"]);
+    const live = await ctx.store.liveCertificate(cred.name);
+    if (!live || liveVersion(paths) === live.version) continue;
+    await fetchArchive(ctx, cred, paths, live.version, ["key", "cert", "chain"]);
+    await switchToVersion(ctx, cred, live.version);
+    out.switched.push(`${cred.name} v${live.version}`);
+    ctx.log.info({ credential: cred.name, event: "live-materialised", version: live.version }, "live/ switched to the store's live version");
+  }
+  return out;
+}
+
+type Part = "key" | "csr" | "cert" | "chain";
+const MODE: Record<Part, number> = { key: 0o600, csr: 0o644, cert: 0o644, chain: 0o644 };
+
+/** Writes the parts of `version` that archive/ lacks, from the store; a part the store lacks is an error. */
+async function fetchArchive(ctx: Ctx, cred: CredentialConfig, paths: CredentialPaths, version: number, parts: Part[]): Promise<void> {
+  const missing = parts.filter((p) => !existsSync(paths[p](version)));
+  if (missing.length === 0) return;
+  // A wrong key-encryption key throws here (keywrap.ts: a STATE error naming the files): loud, never a re-enrollment.
+  const stored = await ctx.store.getArchive(cred.name, version);
+  const lacking = missing.filter((p) => stored?.[p] === undefined);
+  if (lacking.length > 0) {
+    throw new CreddError(
+      "STATE",
+      `${cred.name}: version ${version} has no ${lacking.join(", ")} in archive/ nor in the shared store (made by a host before credd stored them there); credd does not re-enroll by itself (fix: copy ${paths.archive} from the host that made it)`,
+    );
+  }
+  ensureCredentialDirs(paths);
+  for (const p of missing) writeFileAtomic(paths[p](version), stored![p]!, MODE[p]);
+}

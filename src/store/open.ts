@@ -1,0 +1,90 @@
+// Opens the store the config names (`store:`): SQLite in state_dir, or the shared PostgreSQL
+// database (migrated first, under its advisory lock) with the leadership every `credd run` host
+// takes part in (docs/shared-store.md). cli/ opens stores only through here and sqlite-store.ts.
+import { mkdirSync } from "node:fs";
+import type { StoreConfig } from "../config/types.js";
+import { CreddError } from "../errors.js";
+import { hostNameOf } from "../host.js";
+import { openSqliteStore, openSqliteStoreForReading } from "./sqlite-store.js";
+import type { Store } from "./store.js";
+
+/** What the daemon needs of leadership; on SQLite there is none (the one host always leads). */
+export interface LeaderHandle {
+  /** Tries to lead now (connects when needed); true when this host leads. Throws when the server is unreachable. */
+  tryAcquire(): Promise<boolean>;
+  /** As far as this host knows without asking the server. */
+  isLeader(): boolean;
+  /** The fence before a side effect: throws (a NotLeaderError) unless the server confirms the lock. */
+  confirm(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenedStore {
+  store: Store;
+  /** "sqlite" or "postgres". */
+  kind: "sqlite" | "postgres";
+  /** Where the state is, for messages: the database file's folder, or user@host:port/database. */
+  where: string;
+  /** Makes the leadership of a `credd run` (PostgreSQL only): `onLost` when it ends without our asking. */
+  leadership?: (onLost: (message: string) => void) => LeaderHandle;
+}
+
+interface StoreSpec {
+  store: StoreConfig;
+  state_dir: string;
+  file: string;
+}
+
+/** Opens for writing: SQLite created and migrated in state_dir, or PostgreSQL migrated. */
+export async function openStore(config: StoreSpec): Promise<OpenedStore> {
+  if (config.store === "sqlite") return { store: openSqliteStore(config.state_dir), kind: "sqlite", where: config.state_dir };
+  // state_dir still holds this host's files (lock, keys, live/), as openDb creates it for SQLite.
+  mkdirSync(config.state_dir, { recursive: true, mode: 0o700 });
+  return await openPostgres(config.store.postgres, true);
+}
+
+/** Opens for reading (status, alerts, token): SQLite read-only; PostgreSQL without migrating. */
+export async function openStoreForReading(config: StoreSpec): Promise<OpenedStore> {
+  if (config.store === "sqlite") return { store: openSqliteStoreForReading(config.state_dir, config.file), kind: "sqlite", where: config.state_dir };
+  return await openPostgres(config.store.postgres, false);
+}
+
+async function openPostgres(pg: { url_file: string; ca_file?: string; key_encryption_key_file: string }, migrate: boolean): Promise<OpenedStore> {
+  // Loaded only with PostgreSQL, so a SQLite install never loads the driver.
+  const [{ pgTarget, describePgError }, { migratePg }, { openPgStore }, { Leadership }, { readKek }] = await Promise.all([
+    import("./pg/connect.js"),
+    import("./pg/migrate.js"),
+    import("./pg/pg-store.js"),
+    import("./pg/leader.js"),
+    import("./pg/keywrap.js"),
+  ]);
+  const target = pgTarget({ urlFile: pg.url_file, ...(pg.ca_file ? { caFile: pg.ca_file } : {}) });
+  // The KEK is checked at start: a host without the right key file must not run on this store.
+  const kek = readKek(pg.key_encryption_key_file);
+  if (migrate) await migratePg(target);
+  const store = openPgStore(target, { kek, host: hostNameOf() });
+  // A host whose key-encryption key is not the one the store's keys are sealed under must not run:
+  // it could open none of them and would seal new ones no other host can open. Loud, at once.
+  try {
+    const ids = (await store.pool.query<{ kek_id: string }>("SELECT DISTINCT kek_id FROM archive WHERE kek_id IS NOT NULL")).rows.map(
+      (r) => r.kek_id,
+    );
+    const others = ids.filter((id) => id !== kek.id);
+    if (others.length > 0) {
+      throw new CreddError(
+        "STATE",
+        `${pg.key_encryption_key_file} (store.postgres.key_encryption_key_file) holds key-encryption key ${kek.id}, but the private keys in PostgreSQL ${target.where} are sealed under ${others.join(", ")}: this host could open none of them. credd does not re-enroll by itself (fix: copy the key file from another host of this store, the same on every host; a lost key is restored from your secret backup)`,
+      );
+    }
+  } catch (err) {
+    await store.close();
+    if (err instanceof CreddError) throw err;
+    throw describePgError(err, target, "cannot read the sealed keys on");
+  }
+  return {
+    store,
+    kind: "postgres",
+    where: target.where,
+    leadership: (onLost) => new Leadership(target, { onLost: (loss) => onLost(loss.message) }),
+  };
+}

@@ -1,0 +1,278 @@
+// Two `credd run` processes on one PostgreSQL store (issue 17, docs/shared-store.md): exactly one
+// leads; the renewal's CSR is emailed once; kill -9 the leader and the other leads within one check
+// interval, with no second CSR; `credd status` on either host shows both hosts and which leads; a
+// leader whose leadership session is terminated (pg_terminate_backend) stops acting before any
+// host leads again; tokens are per host. Needs Debian's postgresql (skipped with one line without it).
+import assert from "node:assert/strict";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type pg from "pg";
+import { type Daemon, dnFor, runCredd, startCreddDaemon, writeConfig } from "../helpers/credd.js";
+import { makeCa, makeKeyAndCert, makeTempDir, type TestCa } from "../helpers/openssl.js";
+import { type PgCluster, postgresMissing, startPostgres } from "../helpers/postgres.js";
+import { startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
+import { type FakeStellantis, startFakeStellantis } from "../helpers/stellantis.js";
+import { X509Certificate } from "node:crypto";
+
+const skip = postgresMissing();
+/** check_schedule of both hosts: every second (node-cron's seconds field), so a takeover is quick to see. */
+const CHECK_MS = 1_000;
+
+type Line = Record<string, unknown>;
+const leadsNow = (l: Line) => l.msg === "this host leads now: it runs the checks, emails, inbox and mailbox";
+const isCsrSent = (l: Line) => l.msg === "email sent" && l.kind === "csr";
+/** A log line's time (pino's "time"), in ms. */
+const at = (l: Line): number => (typeof l.time === "number" ? l.time : Date.parse(String(l.time)));
+const lost = (l: Line) => l.msg === "leadership lost: this host stops acting and follows";
+
+describe("two credd run hosts on one PostgreSQL", { skip }, () => {
+  let cluster: PgCluster;
+  let smtp: TestSmtpServer;
+  let ca: TestCa;
+  let admin: pg.Client;
+  let fake: FakeStellantis;
+  const daemons: Daemon[] = [];
+
+  before(async () => {
+    cluster = await startPostgres();
+    admin = await cluster.admin();
+    smtp = await startSmtpServer();
+    ca = makeCa(makeTempDir("credd-e2e-shared-ca-"));
+    fake = await startFakeStellantis({ clientCaPem: ca.certPem });
+  });
+  after(async () => {
+    for (const d of daemons) if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill("SIGKILL");
+    await Promise.all(daemons.map((d) => d.exited));
+    await admin?.end();
+    await smtp?.stop();
+    await fake?.close();
+    await cluster?.destroy();
+  });
+
+  /** One host's config: its own state_dir and runtime_dir, the shared store's url and KEK files. */
+  const hostConfig = (root: string, name: string, db: string, kekByte = 7, credExtra = ""): string => {
+    const dir = join(root, name);
+    mkdirSync(dir, { recursive: true });
+    const url = join(dir, "store-url");
+    writeFileSync(url, `${cluster.url.replace(/\/[^/]*$/, `/${db}`)}\n`, { mode: 0o640 });
+    chmodSync(url, 0o640);
+    const kek = join(dir, "store-kek");
+    writeFileSync(kek, `${Buffer.alloc(32, kekByte).toString("base64")}\n`, { mode: 0o600 });
+    const stellantisCa = join(dir, "stellantis-ca.pem");
+    writeFileSync(stellantisCa, ca.certPem + fake.serverCaPem);
+    return writeConfig(
+      dir,
+      `state_dir: ${join(dir, "state")}
+runtime_dir: ${join(dir, "run")}
+check_schedule: "* * * * * *"
+store:
+  postgres:
+    url_file: ${url}
+    key_encryption_key_file: ${kek}
+smtp:
+  url: smtp://127.0.0.1:${smtp.port}
+  from: "credd <credd@partner.example>"
+  ca_file: ${smtp.caPath}
+  timeout_ms: 5000
+alerts:
+  to: [ops@partner.example]
+stellantis:
+  contact: connectedcar@stellantis.example
+  ca_file: ${stellantisCa}
+credentials:
+  - name: fleet-prod
+    mzp: MZP128745
+    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
+    renew_before_days: 30
+${credExtra}`,
+    );
+  };
+
+  const start = (config: string, host: string): Daemon => {
+    const d = startCreddDaemon(["--config", config, "run"], { CREDD_HOST_NAME: host, CREDD_OUTBOX_TICK_MS: "200" });
+    daemons.push(d);
+    return d;
+  };
+
+  /** A fresh database owned by the test role: each test its own store. */
+  const freshDb = async (name: string): Promise<string> => {
+    await admin.query(`CREATE DATABASE ${name} OWNER ${cluster.user}`);
+    return name;
+  };
+
+  const status = async (config: string): Promise<{ hosts: Line[]; hosts_warning: string | null; status: string }> => {
+    const r = await runCredd(["--config", config, "status", "--json"]);
+    assert.ok(r.code !== 3, r.stdout + r.stderr);
+    return JSON.parse(r.stdout);
+  };
+
+  test("one leader, one CSR email; kill -9 the leader and the other leads within one check interval", async () => {
+    const root = makeTempDir("credd-e2e-shared-");
+    const db = await freshDb("two_hosts");
+    const configA = hostConfig(root, "a", db);
+    const configB = hostConfig(root, "b", db);
+    // A hand-made certificate with 20 days left, imported into the shared store: renewal is due.
+    const hand = makeKeyAndCert(root, dnFor("MZP128745"), { ca, days: 20 });
+    const imp = await runCredd(["--config", configA, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath]);
+    assert.equal(imp.code, 0, imp.stderr);
+
+    const mailsBefore = smtp.received.length;
+    // host-a (where the certificate was imported) starts first and leads; host-b follows.
+    const a = start(configA, "host-a");
+    await a.waitForLog(leadsNow, 20_000);
+    const b = start(configB, "host-b");
+    const first = a;
+    const other = b;
+    await first.waitForLog(isCsrSent, 20_000);
+    // Both heartbeat; the other follows (it ran at least two check ticks as a follower).
+    await other.waitForLog((l) => l.msg === "follower tick: another host leads", 10_000);
+    await other.waitForLog(
+      (l) => l.msg === "follower tick: another host leads",
+      10_000,
+      other.lines.findIndex((l) => l.msg === "follower tick: another host leads") + 1,
+    );
+    assert.equal(other.lines.filter(leadsNow).length, 0, "the other host never led while the first did");
+    assert.equal(other.lines.filter(isCsrSent).length, 0, "the follower sends nothing");
+
+    const s1 = await status(configB);
+    const names = s1.hosts.map((h) => h.name).sort();
+    assert.deepEqual(names, ["host-a", "host-b"]);
+    const leaderName = first === a ? "host-a" : "host-b";
+    assert.deepEqual(
+      s1.hosts.filter((h) => h.role === "leader").map((h) => h.name),
+      [leaderName],
+      "status shows which host leads",
+    );
+    assert.ok(s1.hosts.every((h) => typeof h.last_heartbeat_at === "string" && h.stale === false));
+    assert.equal(s1.hosts_warning, null, "a standby is there: no warning");
+
+    // The follower's live/ is the store's live version (imported on host-a), key unsealed, 0600.
+    const liveA = join(root, "a/state/credentials/fleet-prod/live");
+    const liveB = join(root, "b/state/credentials/fleet-prod/live");
+    for (const f of ["cert.pem", "chain.pem", "key.pem"])
+      assert.deepEqual(readFileSync(join(liveB, f)), readFileSync(join(liveA, f)), `follower live/${f}`);
+    assert.equal(statSync(join(liveB, "key.pem")).mode & 0o777, 0o600);
+    // The pending renewal's key and CSR reach the follower's archive/ too (so it can take over).
+    const archA = join(root, "a/state/credentials/fleet-prod/archive");
+    const archB = join(root, "b/state/credentials/fleet-prod/archive");
+    assert.deepEqual(readFileSync(join(archB, "key-2.pem")), readFileSync(join(archA, "key-2.pem")));
+    assert.deepEqual(readFileSync(join(archB, "csr-2.pem")), readFileSync(join(archA, "csr-2.pem")));
+    assert.equal(statSync(join(archB, "key-2.pem")).mode & 0o777, 0o600);
+
+    // kill -9 the leader: its session closes, the lock is free, the follower takes it at its next tick.
+    const killedAt = Date.now();
+    first.child.kill("SIGKILL");
+    await first.exited;
+    const took = await other.waitForLog(leadsNow, 10_000);
+    const failover = at(took) - killedAt;
+    assert.ok(failover <= CHECK_MS + 1_000, `failover took ${failover} ms, more than one check interval (${CHECK_MS} ms) and a second`);
+    // The new leader checks and delivers; the pending renewal's CSR is not made or sent again.
+    const afterTake = other.lines.length;
+    await other.waitForLog((l) => l.msg === "check done", 10_000, afterTake);
+    await other.waitForLog((l) => l.msg === "check done", 10_000, other.lines.findIndex((l, i) => i >= afterTake && l.msg === "check done") + 1);
+    const csrMails = smtp.received
+      .slice(mailsBefore)
+      .filter((m) => /renewal/.test(m.parsed.subject ?? "") && !m.parsed.subject?.startsWith("[credd]"));
+    assert.equal(csrMails.length, 1, "exactly one CSR email for the renewal");
+    assert.equal(other.lines.filter(isCsrSent).length, 0, "the new leader sends no second CSR");
+
+    // Status: the killed host goes stale, the new leader leads, and the missing standby is a warning.
+    await other.waitForLog((l) => l.msg === "check done", 10_000, other.lines.length);
+    await other.waitForLog((l) => l.msg === "check done", 10_000, other.lines.length);
+    await other.waitForLog((l) => l.msg === "check done", 10_000, other.lines.length);
+    const s2 = await status(first === a ? configB : configA);
+    const byName = new Map(s2.hosts.map((h) => [h.name, h]));
+    const otherName = leaderName === "host-a" ? "host-b" : "host-a";
+    assert.equal(byName.get(otherName)?.role, "leader");
+    assert.equal(byName.get(leaderName)?.stale, true, "the killed host is stale");
+    assert.match(s2.hosts_warning ?? "", /no standby/);
+    assert.notEqual(s2.status, "ok", "a missing standby is a warning");
+    assert.ok(!other.lines.some((l) => l.msg === "check failed"), "the new leader has every key it needs");
+
+    // A third host with another key-encryption key: refused at start, loudly; nothing written.
+    const c = await runCredd(["--config", hostConfig(root, "c", db, 9), "run"], { CREDD_HOST_NAME: "host-c" });
+    assert.equal(c.code, 1, c.stdout + c.stderr);
+    assert.match(
+      c.stderr + c.stdout,
+      /key-encryption key [0-9a-f]{16}, but the private keys in PostgreSQL .* are sealed under [0-9a-f]{16}.*does not re-enroll/,
+    );
+    assert.ok(!existsSync(join(root, "c/state/credentials/fleet-prod/live/key.pem")));
+    assert.equal(await other.stop(), 0);
+  });
+
+  test("a leader whose session is terminated (pg_terminate_backend) stops acting before another leads", async () => {
+    const root = makeTempDir("credd-e2e-shared-cut-");
+    const db = await freshDb("cut_off");
+    const a = start(hostConfig(root, "a", db), "host-a");
+    await a.waitForLog(leadsNow, 20_000);
+    const b = start(hostConfig(root, "b", db), "host-b");
+    await b.waitForLog((l) => l.msg === "follower tick: another host leads", 20_000);
+    // The backend holding the leadership lock (cred, 2) in this database is host-a's.
+    const held = await admin.query(
+      `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = 2
+         AND database = (SELECT oid FROM pg_database WHERE datname = $2)`,
+      [0x63726564, db],
+    );
+    assert.equal(held.rows.length, 1, "one leadership lock held");
+    const aLeadCount = a.lines.filter(leadsNow).length;
+    await admin.query("SELECT pg_terminate_backend($1)", [held.rows[0].pid]);
+    const loss = await a.waitForLog(lost, 10_000);
+    // Someone leads again at a later tick (either host: the lock is free once the session is gone).
+    const next = await Promise.race([b.waitForLog(leadsNow, 10_000), a.waitForLog(leadsNow, 10_000, a.lines.findIndex(lost) + 1)]);
+    assert.ok(at(loss) <= at(next), "the old leader stopped before anyone led again");
+    assert.ok(a.lines.filter(leadsNow).length >= aLeadCount);
+    // Exactly one leader in the end.
+    const after = await admin.query(
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = 2
+         AND database = (SELECT oid FROM pg_database WHERE datname = $2)`,
+      [0x63726564, db],
+    );
+    assert.equal(after.rows[0].n, 1);
+    assert.equal(await a.stop(), 0);
+    assert.equal(await b.stop(), 0);
+  });
+
+  test("tokens are per host: each host fetches its own into its own runtime_dir", async () => {
+    const root = makeTempDir("credd-e2e-shared-tok-");
+    const db = await freshDb("tokens");
+    const oauth = `    oauth: { token_url: "${fake.tokenUrl}", client_id: partner-client, scope: openid }\n`;
+    const configA = hostConfig(root, "a", db, 7, oauth);
+    const configB = hostConfig(root, "b", db, 7, oauth);
+    const hand = makeKeyAndCert(root, dnFor("MZP128745"), { ca, days: 365 });
+    fake.register(new X509Certificate(readFileSync(hand.certPath)).fingerprint256);
+    const imp = await runCredd(["--config", configA, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], {
+      CREDD_HOST_NAME: "host-a",
+    });
+    assert.equal(imp.code, 0, imp.stderr);
+    const a = start(configA, "host-a");
+    await a.waitForLog(leadsNow, 20_000);
+    const b = start(configB, "host-b");
+    await b.waitForLog((l) => l.msg === "follower tick: another host leads", 20_000);
+    // The follower materialises live/ and then fetches its own token with it.
+    const tokenB = join(root, "b/run/fleet-prod/token.json");
+    for (let i = 0; i < 10 && !existsSync(tokenB); i++) await b.waitForLog(() => true, 10_000, b.lines.length);
+    assert.ok(
+      existsSync(tokenB),
+      `host-b has its own token file\n${b.lines
+        .filter((l) => l.msg !== "follower tick: another host leads")
+        .map((l) => JSON.stringify(l))
+        .join("\n")}`,
+    );
+    assert.ok(existsSync(join(root, "a/run/fleet-prod/token.json")));
+    // admin is connected to the cluster's default database: read this test's one.
+    const dbAdmin = await cluster.admin(db);
+    try {
+      const r = await dbAdmin.query("SELECT host FROM tokens WHERE credential = 'fleet-prod' AND expires_at IS NOT NULL ORDER BY host");
+      assert.deepEqual(
+        r.rows.map((x) => x.host),
+        ["host-a", "host-b"],
+        "one token row per host",
+      );
+    } finally {
+      await dbAdmin.end();
+    }
+    assert.equal(await a.stop(), 0);
+    assert.equal(await b.stop(), 0);
+  });
+});
