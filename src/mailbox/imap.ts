@@ -207,6 +207,21 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
       };
     });
 
+  // The store (PostgreSQL restarting, a full disk) may refuse to record the source's health: that is
+  // logged once per distinct error and the loop goes on; it must never end the loop (nor the daemon).
+  let lastStoreError = "";
+  const storeStep = async (what: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+      lastStoreError = "";
+    } catch (err) {
+      const msg = errorMessage(err);
+      if (msg !== lastStoreError)
+        ctx.log.error({ source, err: msg, step: what }, "mailbox: cannot record the mailbox's state in the store; retried at the next attempt");
+      lastStoreError = msg;
+    }
+  };
+
   const run = async () => {
     let attempt = 0;
     while (!stopped) {
@@ -227,7 +242,7 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
         connecting = undefined;
         client = c;
         attempt = 0;
-        await sourceOk(ctx, source);
+        await storeStep("sourceOk", () => sourceOk(ctx, source));
         const closed = new Promise<void>((resolve) => c!.once("close", () => resolve()));
         c.on("exists", () => void scan());
         ctx.log.info({ source, idle: c.capabilities.has("IDLE") }, "mailbox: connected to the IMAP folder");
@@ -244,14 +259,17 @@ export function startImapSource(ctx: Ctx, mb: MailboxConfig & { imap: ImapConfig
         connecting = undefined;
         c?.close();
         if (stopped) return;
-        await sourceFailed(ctx, source, describeImapError(err, cfg), opts.alertAfterMs);
+        await storeStep("sourceFailed", () => sourceFailed(ctx, source, describeImapError(err, cfg), opts.alertAfterMs));
       }
       const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 20));
       attempt++;
       await sleep(delay);
     }
   };
-  const running = run();
+  // Last resort: whatever escapes the loop is logged, never an unhandled rejection.
+  const running = run().catch((err: unknown) => {
+    ctx.log.error({ source, err: errorMessage(err) }, "mailbox: the IMAP source stopped on an error; it starts again at the next reload");
+  });
 
   return {
     source,

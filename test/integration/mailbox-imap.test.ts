@@ -230,6 +230,38 @@ describe("IMAP (Dovecot on loopback)", { skip }, () => {
     w.ctx.db.close();
   });
 
+  test("the store refusing to record the source's health is logged once; the loop goes on, no unhandled rejection", async () => {
+    const w = await world("not-the-password-5512");
+    const unhandled: unknown[] = [];
+    const onUnhandled = (r: unknown) => void unhandled.push(r);
+    process.on("unhandledRejection", onUnhandled);
+    const store = w.ctx.store as { recordSourceFailure: (...a: unknown[]) => Promise<unknown> };
+    const real = store.recordSourceFailure.bind(store);
+    let refused = 0;
+    store.recordSourceFailure = async () => {
+      refused++;
+      throw new Error("connection terminated (PostgreSQL restarting)");
+    };
+    const src = w.start();
+    try {
+      await waitFor("several refused attempts", () => refused >= 3);
+      const logged = w.lines.filter((l) => l.includes("cannot record the mailbox's state in the store"));
+      assert.equal(logged.length, 1, "logged once for the same error");
+      // The store is back: the next attempt records the failure as usual.
+      store.recordSourceFailure = real;
+      await waitFor(
+        "the failure recorded",
+        () => ((w.ctx.db.prepare("SELECT failures FROM mailbox_sources").get() as { failures: number } | undefined)?.failures ?? 0) >= 1,
+      );
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(unhandled, [], "no unhandled rejection");
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+      await src.stop();
+      w.ctx.db.close();
+    }
+  });
+
   test("a wrong password: one ops alert with the fix and no secret; a resolved email once the file is right", async () => {
     const wrong = "not-the-password-7731";
     const w = await world(wrong);
