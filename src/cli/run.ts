@@ -3,6 +3,7 @@ import { listenFdsFrom } from "../daemon/listen-fds.js";
 import { createNotifier, notifyEnvFrom } from "../daemon/notify.js";
 import { startDaemon } from "../daemon/run.js";
 import type { RunSignals } from "../daemon/signals.js";
+import { errorMessage } from "../errors.js";
 import { createLogger } from "../log.js";
 import { activeTestSwitches, daemonTicksFromEnv, refuseTestSwitchesUnderSystemd } from "../test-switches.js";
 import type { Parsed } from "./args.js";
@@ -28,7 +29,8 @@ are logged at warning level, and refused under systemd ($INVOCATION_ID) unless
 CREDD_ALLOW_TEST_SWITCHES=1 (docs/operations.md).
 
 exit: 0 clean stop, 1 could not start (config, database, another credd run,
-test switches under systemd)`;
+test switches under systemd) or stopped on an unexpected error (logged at
+fatal level; systemd restarts it)`;
 
 export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals): Promise<number> {
   // `signals` has trapped SIGTERM/SIGINT since main() saw `run`. A stop that came while the modules
@@ -45,6 +47,14 @@ export async function cmdRun(_p: Parsed, g: Globals, io: Io, signals: RunSignals
   const notifyEnv = notifyEnvFrom(process.env);
   const listenFds = listenFdsFrom(process.env);
   const log = createLogger({ stream: "stdout" });
+  // Last resort: a promise rejected with no handler (a bug: every loop catches its own errors) is
+  // logged at fatal level and credd exits 1 ("could not run"), with no stack trace; systemd restarts
+  // it and everything resumes from the store.
+  process.on("unhandledRejection", (reason) => {
+    log.fatal({ err: errorMessage(reason) }, "unexpected error: credd stops so that systemd restarts it");
+    io.err(`credd: unexpected error: ${errorMessage(reason)}; stopping (systemd restarts credd)`);
+    process.exit(1);
+  });
   // Every file and folder the config names is checked before the database is opened (and its
   // folder created): a typo is a refusal to start now, not an error at the renewal a year later.
   const ctx = await buildCtx(g.configPath, { log, checkReferences: true });

@@ -36,6 +36,11 @@ function creddVersion(): string {
 
 export { hostNameOf } from "../host.js";
 
+/** How long the store may stay unreachable before it is said at error level and in systemd's STATUS=. */
+export const STORE_DOWN_WARN_MS = 3 * 60_000;
+/** The serial steps on a short tick: the same failure at each tick is logged once. */
+const REPEATING_STEPS = new Set(["outbox", "inbox", "mailbox"]);
+
 export interface DaemonOptions {
   /** How often queued emails are looked at (ms). Long waits live in SQLite, not in timers. */
   outboxTickMs?: number;
@@ -161,6 +166,39 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
   }
   const leads = (): boolean => !leader || leader.isLeader();
   let lastLeadError = "";
+  // --- store health: PostgreSQL restarting or down (docs/shared-store.md, "What happens when
+  // PostgreSQL is down"). Each loop logs a store error once per distinct message and retries at its
+  // next tick; when the store stays unreachable longer than STORE_DOWN_WARN_MS it is said once at
+  // error level and in systemd's STATUS= (the outbox is in the store: no email can be queued).
+  let storeDownSince: number | undefined;
+  let storeDownWarned = false;
+  const lastStepError = new Map<string, string>();
+  const storeFailed = (what: string, err: unknown): void => {
+    const msg = errorMessage(err);
+    if (lastStepError.get(what) !== msg)
+      log.error({ err: msg, step: what }, `${what}: the store failed; retried at the next tick (logged again only when the error changes)`);
+    lastStepError.set(what, msg);
+    const now = Date.now();
+    storeDownSince ??= now;
+    if (!storeDownWarned && now - storeDownSince >= STORE_DOWN_WARN_MS) {
+      storeDownWarned = true;
+      const since = new Date(storeDownSince).toISOString();
+      log.error(
+        { err: msg, since },
+        `the store has been unreachable since ${since}: tokens already in files are still served; nothing else is done until it is back`,
+      );
+      notifier.status(`store unreachable since ${since}: ${msg}`);
+      lastStatusLine = "";
+    }
+  };
+  const storeOk = (what: string): void => {
+    lastStepError.delete(what);
+    if (storeDownSince === undefined) return;
+    log.warn({ since: new Date(storeDownSince).toISOString(), step: what }, "the store can be reached again");
+    storeDownSince = undefined;
+    storeDownWarned = false;
+  };
+  // --- end store health
   /** At each check tick: lead if the lock is free (a dead leader's session is gone), else follow. */
   const tryLead = async (): Promise<boolean> => {
     if (!leader) return true;
@@ -173,6 +211,7 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
       const msg = errorMessage(err);
       if (msg !== lastLeadError) log.error({ err: msg, host: host.name }, "cannot reach PostgreSQL for leadership: this host does not act");
       lastLeadError = msg;
+      storeFailed("leadership", err);
       now = false;
     }
     if (now && !was) log.warn({ host: host.name, leader: true }, "this host leads now: it runs the checks, emails, inbox and mailbox");
@@ -189,8 +228,9 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
         started_at: host.started_at,
         last_heartbeat_at: ctx.clock.now().toISOString(),
       });
+      storeOk("heartbeat");
     } catch (err) {
-      log.error({ err: errorMessage(err) }, "cannot record this host's heartbeat");
+      storeFailed("heartbeat", err);
     }
   };
   // --- end leadership
@@ -205,9 +245,15 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
       if (stopping) return undefined;
       stepStartedAt = Date.now();
       try {
-        return await fn();
+        const r = await fn();
+        lastStepError.delete(what);
+        return r;
       } catch (err) {
-        log.error({ err: errorMessage(err) }, `${what} failed`);
+        // A step on a short tick (outbox, inbox, mailbox) failing the same way at each tick (the
+        // store down) is logged once; a check or a reload failing is logged every time.
+        const msg = errorMessage(err);
+        if (!REPEATING_STEPS.has(what) || lastStepError.get(what) !== msg) log.error({ err: msg }, `${what} failed`);
+        if (REPEATING_STEPS.has(what)) lastStepError.set(what, msg);
         return undefined;
       } finally {
         stepStartedAt = undefined;
@@ -343,15 +389,23 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
       try {
         await tokensOf(ctx).tick();
       } catch (err) {
-        log.error({ err: errorMessage(err) }, "token tick failed");
+        const msg = errorMessage(err);
+        if (lastStepError.get("token tick") !== msg) log.error({ err: msg }, "token tick failed");
+        lastStepError.set("token tick", msg);
       }
-      // One indexed read per OAuth2 credential: publish only when a token changed.
-      const expiries: string[] = [];
-      for (const c of ctx.config.credentials) if (c.oauth) expiries.push((await ctx.store.getToken(c.name))?.expires_at ?? "");
-      const seen = expiries.join(",");
-      if (seen !== tokenSeen) {
-        tokenSeen = seen;
-        await publish();
+      // One indexed read per OAuth2 credential: publish only when a token changed. The store may
+      // refuse (PostgreSQL restarting): logged once, retried at the next tick; the chain never rejects.
+      try {
+        const expiries: string[] = [];
+        for (const c of ctx.config.credentials) if (c.oauth) expiries.push((await ctx.store.getToken(c.name))?.expires_at ?? "");
+        storeOk("token read");
+        const seen = expiries.join(",");
+        if (seen !== tokenSeen) {
+          tokenSeen = seen;
+          await publish();
+        }
+      } catch (err) {
+        storeFailed("token read", err);
       }
     });
   };

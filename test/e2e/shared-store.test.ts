@@ -275,4 +275,70 @@ ${credExtra}`,
     assert.equal(await a.stop(), 0);
     assert.equal(await b.stop(), 0);
   });
+
+  test("PostgreSQL stopped under a running host: the daemon lives through it, logs it, and works again after", async () => {
+    const root = makeTempDir("credd-e2e-shared-down-");
+    const db = await freshDb("outage");
+    const oauth = `    oauth: { token_url: "${fake.tokenUrl}", client_id: partner-client, scope: openid }\n`;
+    const config = hostConfig(root, "a", db, 7, oauth);
+    const hand = makeKeyAndCert(root, dnFor("MZP128745"), { ca, days: 365 });
+    fake.register(new X509Certificate(readFileSync(hand.certPath)).fingerprint256);
+    const imp = await runCredd(["--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], {
+      CREDD_HOST_NAME: "host-a",
+    });
+    assert.equal(imp.code, 0, imp.stderr);
+    const a = startCreddDaemon(["--config", config, "run"], {
+      CREDD_HOST_NAME: "host-a",
+      CREDD_OUTBOX_TICK_MS: "200",
+      CREDD_INBOX_POLL_MS: "200",
+      CREDD_TOKEN_TICK_MS: "100",
+    });
+    daemons.push(a);
+    await a.waitForLog(leadsNow, 20_000);
+    const token = join(root, "a/run/fleet-prod/token.json");
+    for (let i = 0; i < 20 && !existsSync(token); i++) await a.waitForLog(() => true, 10_000, a.lines.length);
+    assert.ok(existsSync(token), "a token before the outage");
+    const tokenBefore = readFileSync(token, "utf8");
+
+    // The outage: every loop meets a refusing store for several ticks. (The test's own admin session
+    // is cut too: its error is expected, and it is connected again after.)
+    admin.on("error", () => undefined);
+    await cluster.stop();
+    const down = a.lines.length;
+    const failed = (step: string) => (l: Line) => l.step === step && /the store failed/.test(String(l.msg));
+    await a.waitForLog(failed("token read"), 10_000, down);
+    await a.waitForLog(failed("heartbeat"), 10_000, down);
+    // A few more ticks of every loop (check every second, token every 100 ms, outbox and inbox 200 ms).
+    const checkTicks = () =>
+      a.lines.slice(down).filter(failed("heartbeat")).length + a.lines.slice(down).filter((l) => /leadership/.test(String(l.msg))).length;
+    for (let i = 0; i < 4; i++) await a.waitForLog(() => true, 10_000, a.lines.length);
+    await new Promise((r) => setTimeout(r, 2_500)); // real ticks of the running daemon, not timing of the code under test
+    assert.equal(
+      a.child.exitCode,
+      null,
+      `the daemon is still running\n${a.lines
+        .slice(down)
+        .map((l) => JSON.stringify(l))
+        .join("\n")}`,
+    );
+    assert.ok(checkTicks() >= 1);
+    // Logged once per distinct error (the session cut, then connection refused), not at each of ~25 ticks.
+    const tokenErrors = a.lines.slice(down).filter(failed("token read"));
+    assert.ok(tokenErrors.length <= 5, `logged once per distinct error: ${tokenErrors.map((l) => l.err).join(" | ")}`);
+    assert.ok(
+      tokenErrors.every((l, i) => i === 0 || l.err !== tokenErrors[i - 1]!.err),
+      "never the same error twice in a row",
+    );
+    assert.ok(!a.lines.some((l) => l.level === 60 || l.level === "fatal"), "no fatal error");
+    assert.equal(readFileSync(token, "utf8"), tokenBefore, "the token file is still served during the outage");
+
+    // PostgreSQL is back: the store is reachable again, this host leads and checks again.
+    const up = a.lines.length;
+    await cluster.start();
+    admin = await cluster.admin();
+    await a.waitForLog((l) => l.msg === "the store can be reached again", 20_000, up);
+    await a.waitForLog((l) => l.msg === "check done", 20_000, up);
+    assert.equal(a.child.exitCode, null, "still running");
+    assert.equal(await a.stop(), 0);
+  });
 });
