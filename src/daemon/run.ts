@@ -38,6 +38,13 @@ export { hostNameOf } from "../host.js";
 
 /** How long the store may stay unreachable before it is said at error level and in systemd's STATUS=. */
 export const STORE_DOWN_WARN_MS = 3 * 60_000;
+/** The store a config names, for comparing two configs and for messages (no secret: paths only). */
+function describeStore(store: Config["store"]): string {
+  if (store === "sqlite") return "sqlite";
+  const p = store.postgres;
+  return `postgres (url_file ${p.url_file}, key_encryption_key_file ${p.key_encryption_key_file}${p.ca_file ? `, ca_file ${p.ca_file}` : ""})`;
+}
+
 /** The serial steps on a short tick: the same failure at each tick is logged once. */
 const REPEATING_STEPS = new Set(["outbox", "inbox", "mailbox"]);
 
@@ -436,6 +443,15 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
             "state_dir",
             `changed from ${ctx.config.state_dir} to ${next.state_dir}, which a reload cannot apply`,
             "restart credd (systemctl restart credd) after moving the state",
+          );
+        }
+        // The store is opened once, at the start (and leadership with it): a reload cannot switch it.
+        if (describeStore(next.store) !== describeStore(ctx.config.store)) {
+          throw new ConfigError(
+            file,
+            "store",
+            `store changed from ${describeStore(ctx.config.store)} to ${describeStore(next.store)}: restart credd, a reload cannot apply it`,
+            "restart credd (systemctl restart credd) to use the new store; the running one is kept until then",
           );
         }
       } catch (err) {

@@ -276,6 +276,38 @@ ${credExtra}`,
     assert.equal(await b.stop(), 0);
   });
 
+  test("a SIGHUP with a changed store: is refused with the reason; the host keeps running on the old store", async () => {
+    const root = makeTempDir("credd-e2e-shared-hup-");
+    const db = await freshDb("reload_store");
+    const config = hostConfig(root, "a", db);
+    const a = start(config, "host-a");
+    await a.waitForLog(leadsNow, 20_000);
+    // The same config on SQLite: the store: section removed.
+    const text = readFileSync(config, "utf8");
+    writeFileSync(config, text.replace(/store:\n  postgres:\n(    .*\n)+/, ""));
+    assert.doesNotMatch(readFileSync(config, "utf8"), /postgres/);
+    const mark = a.lines.length;
+    a.child.kill("SIGHUP");
+    const refused = await a.waitForLog((l) => l.msg === "config reload refused: the running config is kept", 20_000, mark);
+    assert.match(String(refused.fix), /restart credd/);
+    assert.match(String(refused.err), /store changed from postgres .* to sqlite: restart credd/);
+    assert.ok(!a.lines.slice(mark).some((l) => l.msg === "config reloaded"));
+    // Still leading on PostgreSQL: its heartbeat goes on in the shared hosts table.
+    await a.waitForLog((l) => l.msg === "check done", 10_000, a.lines.indexOf(refused));
+    const dbAdmin = await cluster.admin(db);
+    try {
+      const r = await dbAdmin.query("SELECT role FROM hosts WHERE name = 'host-a' AND last_heartbeat_at > now() - interval '5 seconds'");
+      assert.deepEqual(
+        r.rows.map((x) => x.role),
+        ["leader"],
+      );
+    } finally {
+      await dbAdmin.end();
+    }
+    assert.equal(a.child.exitCode, null);
+    assert.equal(await a.stop(), 0);
+  });
+
   test("PostgreSQL stopped under a running host: the daemon lives through it, logs it, and works again after", async () => {
     const root = makeTempDir("credd-e2e-shared-down-");
     const db = await freshDb("outage");
