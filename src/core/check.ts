@@ -45,6 +45,18 @@ export async function checkCredential(ctx: Ctx, cred: CredentialConfig, known?: 
 export interface CheckSummary {
   checked: number;
   failed: { name: string; error: string }[];
+  /** Set when the check stopped because this host no longer leads (a shared store): not a failure. */
+  notLeader?: true;
+}
+
+/** A NotLeaderError (src/store/pg/leader.ts) in `err` or its causes, told by name so SQLite never loads pg. */
+function isNotLeader(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e !== null && typeof e === "object" && depth < 5; depth++) {
+    if ((e as { name?: unknown }).name === "NotLeaderError") return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /**
@@ -75,6 +87,12 @@ export async function checkAll(ctx: Ctx, credentials = ctx.config.credentials): 
       await checkCredential(ctx, cred, known.get(cred.name));
       beats.push({ credential: cred.name, at: ctx.clock.now() });
     } catch (err) {
+      if (isNotLeader(err)) {
+        // Leadership lost mid-check: the new leader checks; this host stops here and records no failure.
+        ctx.log.warn({ credential: cred.name, err: errorMessage(err) }, "check stopped: this host no longer leads");
+        summary.notLeader = true;
+        break;
+      }
       const msg = errorMessage(err);
       summary.failed.push({ name: cred.name, error: msg });
       ctx.log.error({ credential: cred.name, event: "check-failed", err: msg }, "check failed");
@@ -84,6 +102,7 @@ export async function checkAll(ctx: Ctx, credentials = ctx.config.credentials): 
     if (performance.now() - flushedAt > 200) await flush();
   }
   await flush();
+  if (summary.notLeader) return summary;
   await ctx.store.setMeta("last_check_at", ctx.clock.now().toISOString());
   try {
     await evaluateAlerts(ctx);

@@ -11,6 +11,7 @@ import { checkInputs } from "../../src/core/facts.js";
 import { createLogger } from "../../src/log.js";
 import { makeMailerFactory } from "../../src/mail/factory.js";
 import { openDb } from "../../src/store/db.js";
+import { NotLeaderError } from "../../src/store/pg/leader.js";
 import { insertRenewal, markCsrSent } from "../../src/store/renewals.js";
 import { credentialYaml, smallConfigYaml } from "../helpers/credd.js";
 import { makeTempDir } from "../helpers/openssl.js";
@@ -68,5 +69,32 @@ test("checkAll records every credential's heartbeat", async () => {
   assert.deepEqual(s, { checked: 1, failed: [] });
   const beat = ctx.db.prepare("SELECT last_check_at FROM checks WHERE credential = ?").get(cred.name) as { last_check_at: string };
   assert.equal(beat.last_check_at, clock.now().toISOString());
+  ctx.db.close();
+});
+
+test("a lost leader stops checking at the first NotLeaderError and records no check failure", async () => {
+  const clock = new ManualClock(Date.parse("2026-03-01T10:00:00Z"));
+  const dir = makeTempDir("credd-check-lost-");
+  const config = parseConfig(
+    smallConfigYaml({
+      top: [`state_dir: ${join(dir, "state")}`],
+      credentials: [credentialYaml("fleet-a", "MZP128745", "auto_enroll: true"), credentialYaml("fleet-b", "MZP128746", "auto_enroll: true")],
+    }),
+    join(dir, "credd.yaml"),
+  );
+  const ctx = sqliteCtx({ config, db: openDb(config.state_dir), clock, log: createLogger({ level: "silent" }), mailer: makeMailerFactory(config) });
+  // Both need an enrolment; the fence before the first key says this host no longer leads.
+  let fenced = 0;
+  ctx.fence = async () => {
+    fenced++;
+    throw new NotLeaderError("leadership lost: terminating connection due to administrator command");
+  };
+  const s = await checkAll(ctx);
+  assert.deepEqual(s.failed, [], "not a check failure");
+  assert.equal(s.notLeader, true);
+  assert.equal(fenced, 1, "stopped at the first refusal: the second credential is not tried");
+  const errors = ctx.db.prepare("SELECT credential FROM checks WHERE last_error IS NOT NULL").all();
+  assert.deepEqual(errors, [], "no failed check recorded in the checks table");
+  assert.equal((ctx.db.prepare("SELECT count(*) AS n FROM renewals").get() as { n: number }).n, 0, "no key or CSR made");
   ctx.db.close();
 });
