@@ -284,7 +284,7 @@ ${credExtra}`,
     await a.waitForLog(leadsNow, 20_000);
     // The same config on SQLite: the store: section removed.
     const text = readFileSync(config, "utf8");
-    writeFileSync(config, text.replace(/store:\n  postgres:\n(    .*\n)+/, ""));
+    writeFileSync(config, text.replace(/store:\n {2}postgres:\n( {4}.*\n)+/, ""));
     assert.doesNotMatch(readFileSync(config, "utf8"), /postgres/);
     const mark = a.lines.length;
     a.child.kill("SIGHUP");
