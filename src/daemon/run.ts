@@ -163,10 +163,13 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
   // --- leadership (docs/shared-store.md): on PostgreSQL only the leader acts; on SQLite this host always leads.
   const host = { name: hostNameOf(), version: creddVersion(), started_at: ctx.clock.now().toISOString() };
   let leader: LeaderHandle | undefined;
+  /** Set below, once the mailbox is: the leadership-lost event stops the mailbox source. */
+  let mailboxFollowsLead: (leading: boolean) => void = () => undefined;
   if (ctx.leadership) {
     const l = ctx.leadership((message) => {
       // Called from the connection's own event: nothing acts from now on (every side effect is fenced).
       log.error({ err: message, host: host.name }, "leadership lost: this host stops acting and follows");
+      mailboxFollowsLead(false);
     });
     leader = l;
     ctx.fence = () => l.confirm();
@@ -336,11 +339,29 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
             return undefined;
           })
       : Promise.resolve(undefined);
-  let mailbox = startMailbox();
+  // On a shared store the source runs only while this host leads (a follower connecting would
+  // update the one shared mailbox_sources row: alternating "cannot read"/"can read again" alerts);
+  // it starts when this host takes the lead and stops when it loses it. On SQLite this host leads.
+  let mailboxOn = leads() && ctx.config.mailbox !== undefined;
+  let mailbox: Promise<MailboxService | undefined> = mailboxOn ? startMailbox() : Promise.resolve(undefined);
+  /** Starts or stops the mailbox source to match the leadership; serialised through `mailbox` itself. */
+  mailboxFollowsLead = (leading: boolean): void => {
+    if (stopping || !ctx.config.mailbox || leading === mailboxOn) return;
+    mailboxOn = leading;
+    mailbox = mailbox.then(async (m) => {
+      await m?.stop();
+      if (!leading || stopping) {
+        if (m) log.info({ host: host.name }, "mailbox: stopped, this host no longer leads");
+        return undefined;
+      }
+      return await startMailbox();
+    });
+  };
 
   const runCheck = () =>
     serial("check", async () => {
       const leading = await tryLead();
+      mailboxFollowsLead(leading);
       await heartbeat();
       if (leader) {
         // Every host, the leader first of all: this host's archive/ and live/ as the store says.
@@ -488,7 +509,8 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
       );
       // The mailbox source may have changed (or appeared, or gone): start it again from the new config.
       await (await mailbox)?.stop();
-      mailbox = startMailbox();
+      mailboxOn = leads() && next.mailbox !== undefined;
+      mailbox = mailboxOn ? startMailbox() : Promise.resolve(undefined);
       // The proxy listeners follow `proxy:`: started, stopped, moved, or handed the new settings.
       const running = await proxies;
       if (running) await running.apply();

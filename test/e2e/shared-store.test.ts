@@ -276,6 +276,30 @@ ${credExtra}`,
     assert.equal(await b.stop(), 0);
   });
 
+  test("the mailbox source runs on the leader only, and starts on the host that takes over", async () => {
+    const root = makeTempDir("credd-e2e-shared-mbox-");
+    const db = await freshDb("mailbox_lead");
+    const withMaildir = (name: string): string => {
+      const md = join(root, `maildir-${name}`);
+      for (const sub of ["new", "cur", "tmp"]) mkdirSync(join(md, sub), { recursive: true, mode: 0o700 });
+      return hostConfig(root, name, db, 7, `mailbox:\n  maildir: ${md}\n`);
+    };
+    const watching = (l: Line) => l.msg === "mailbox: watching the Maildir for Stellantis' replies";
+    const a = start(withMaildir("a"), "host-a");
+    await a.waitForLog(leadsNow, 20_000);
+    await a.waitForLog(watching, 10_000);
+    const b = start(withMaildir("b"), "host-b");
+    const firstTick = await b.waitForLog((l) => l.msg === "follower tick: another host leads", 20_000);
+    await b.waitForLog((l) => l.msg === "follower tick: another host leads", 10_000, b.lines.indexOf(firstTick) + 1);
+    assert.ok(!b.lines.some((l) => String(l.msg).startsWith("mailbox:")), "the follower does not run the mailbox source");
+    // The leader dies: the host that takes over starts the source.
+    a.child.kill("SIGKILL");
+    await a.exited;
+    const took = await b.waitForLog(leadsNow, 10_000);
+    await b.waitForLog(watching, 10_000, b.lines.indexOf(took));
+    assert.equal(await b.stop(), 0);
+  });
+
   test("a SIGHUP with a changed store: is refused with the reason; the host keeps running on the old store", async () => {
     const root = makeTempDir("credd-e2e-shared-hup-");
     const db = await freshDb("reload_store");
