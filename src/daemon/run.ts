@@ -188,7 +188,7 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
     if (lastStepError.get(what) !== msg)
       log.error({ err: msg, step: what }, `${what}: the store failed; retried at the next tick (logged again only when the error changes)`);
     lastStepError.set(what, msg);
-    const now = Date.now();
+    const now = ctx.clock.now().getTime(); // credd's clock: a test moves it (CREDD_CLOCK_FILE)
     storeDownSince ??= now;
     if (!storeDownWarned && now - storeDownSince >= STORE_DOWN_WARN_MS) {
       storeDownWarned = true;

@@ -337,6 +337,8 @@ ${credExtra}`,
     const db = await freshDb("outage");
     const oauth = `    oauth: { token_url: "${fake.tokenUrl}", client_id: partner-client, scope: openid }\n`;
     const config = hostConfig(root, "a", db, 7, oauth);
+    // credd's clock: moved past the 3-minute mark during the outage (no file yet: no offset).
+    const clockFile = join(root, "clock-offset");
     const hand = makeKeyAndCert(root, dnFor("MZP128745"), { ca, days: 365 });
     fake.register(new X509Certificate(readFileSync(hand.certPath)).fingerprint256);
     const imp = await runCredd(["--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], {
@@ -348,6 +350,7 @@ ${credExtra}`,
       CREDD_OUTBOX_TICK_MS: "200",
       CREDD_INBOX_POLL_MS: "200",
       CREDD_TOKEN_TICK_MS: "100",
+      CREDD_CLOCK_FILE: clockFile,
     });
     daemons.push(a);
     await a.waitForLog(leadsNow, 20_000);
@@ -387,6 +390,16 @@ ${credExtra}`,
     );
     assert.ok(!a.lines.some((l) => l.level === 60 || l.level === "fatal"), "no fatal error");
     assert.equal(readFileSync(token, "utf8"), tokenBefore, "the token file is still served during the outage");
+    // An outage that lasts (credd's clock 4 minutes on): said once at error level, for ops.
+    assert.ok(!a.lines.some((l) => /has been unreachable since/.test(String(l.msg))), "not before 3 minutes");
+    writeFileSync(clockFile, String(4 * 60_000));
+    const long = await a.waitForLog(
+      (l) => /the store has been unreachable since .*: tokens already in files are still served/.test(String(l.msg)),
+      10_000,
+      down,
+    );
+    assert.equal(long.level, 50);
+    assert.equal(readFileSync(token, "utf8"), tokenBefore, "the token file is still there");
 
     // PostgreSQL is back: the store is reachable again, this host leads and checks again.
     const up = a.lines.length;
