@@ -45,7 +45,11 @@ export async function followStore(ctx: Ctx): Promise<FollowResult> {
 async function followOne(ctx: Ctx, cred: CredentialConfig): Promise<number | undefined> {
   const paths = credentialPaths(ctx.config.state_dir, cred.name);
   const pending = await ctx.store.pendingRenewal(cred.name);
-  if (pending) await fetchArchive(ctx, cred, paths, pending.version, ["key", "csr"]);
+  // Once signed, the renewal's certificate and chain too: the next leader probes with them and puts them live.
+  if (pending) {
+    const parts: Part[] = pending.state === "signed" || pending.state === "registered" ? ["key", "csr", "cert", "chain"] : ["key", "csr"];
+    await fetchArchive(ctx, cred, paths, pending.version, parts);
+  }
   const live = await ctx.store.liveCertificate(cred.name);
   if (!live || liveVersion(paths) === live.version) return undefined;
   await fetchArchive(ctx, cred, paths, live.version, ["key", "cert", "chain"]);

@@ -3,7 +3,7 @@
 // truth, so a host whose disk is behind never rolls it back, and one credential it cannot follow
 // never keeps the others behind. Needs Debian's postgresql (skipped with one line without it).
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
@@ -12,10 +12,12 @@ import { checkAll } from "../../src/core/check.js";
 import type { Ctx } from "../../src/core/context.js";
 import { followStore } from "../../src/core/follow.js";
 import { importCertificate } from "../../src/core/import.js";
+import { ingestBatch } from "../../src/core/ingest.js";
+import { startRenewal } from "../../src/core/renewal.js";
 import { credentialPaths } from "../../src/files/layout.js";
 import { liveVersion } from "../../src/files/live.js";
-import { credentialYaml, dnFor, smallConfigYaml, writeConfig } from "../helpers/credd.js";
-import { makeCa, makeKeyAndCert, makeTempDir, type TestCa } from "../helpers/openssl.js";
+import { credentialYaml, dnFor, writeConfig } from "../helpers/credd.js";
+import { makeCa, makeKeyAndCert, makeTempDir, signCsr, type TestCa } from "../helpers/openssl.js";
 import { type PgCluster, postgresMissing, startPostgres } from "../helpers/postgres.js";
 
 const skip = postgresMissing();
@@ -43,7 +45,11 @@ describe("following a shared store", { skip }, () => {
     return name;
   };
   /** One host's context: its own state_dir, the shared store's url and key-encryption key. */
-  const host = async (db: string, name: string): Promise<Ctx> => {
+  const host = async (
+    db: string,
+    name: string,
+    credentials = [credentialYaml("fleet-a", "MZP100001"), credentialYaml("fleet-b", "MZP100002")],
+  ): Promise<Ctx> => {
     const dir = join(root, `${db}-${name}`);
     mkdirSync(dir, { recursive: true });
     const url = join(dir, "store-url");
@@ -53,14 +59,17 @@ describe("following a shared store", { skip }, () => {
     writeFileSync(kek, `${Buffer.alloc(32, 7).toString("base64")}\n`, { mode: 0o600 });
     const config = writeConfig(
       dir,
-      smallConfigYaml({
-        top: [
-          `state_dir: ${join(dir, "state")}`,
-          `runtime_dir: ${join(dir, "run")}`,
-          `store: { postgres: { url_file: ${url}, key_encryption_key_file: ${kek} } }`,
-        ],
-        credentials: [credentialYaml("fleet-a", "MZP100001"), credentialYaml("fleet-b", "MZP100002")],
-      }),
+      [
+        `state_dir: ${join(dir, "state")}`,
+        `runtime_dir: ${join(dir, "run")}`,
+        `store: { postgres: { url_file: ${url}, key_encryption_key_file: ${kek} } }`,
+        `smtp: { url: "smtp://127.0.0.1:9", from: "credd <credd@partner.example>" }`,
+        "alerts: { to: [ops@partner.example] }",
+        `stellantis: { contact: connectedcar@stellantis.example, ca_file: ${ca.certPath} }`,
+        "credentials:",
+        ...credentials,
+        "",
+      ].join("\n"),
     );
     const ctx = await buildCtx(config);
     opened.push(ctx);
@@ -120,5 +129,34 @@ describe("following a shared store", { skip }, () => {
     assert.equal(liveVersion(cDir), undefined);
     await checkAll(c);
     assert.equal((await c.store.liveCertificate("fleet-a"))?.version, 2);
+  });
+
+  test("a renewal signed on one host is completed by the next leader: the certificate and chain follow too", async () => {
+    const db = await freshDb("follow_signed");
+    // Host A: an OAuth2 credential whose IDP is not there, so the signed renewal waits for registration.
+    const a = await host(db, "a", [
+      credentialYaml("fleet-a", "MZP100001", "oauth: { token_url: https://127.0.0.1:9/token, client_id: c, scope: openid }"),
+    ]);
+    await importOn(a, "fleet-a", "MZP100001", 20);
+    const credA = a.config.credentials[0]!;
+    const started = await startRenewal(a, credA, { kind: "renew", forced: true, reason: "test" });
+    await a.store.markCsrSent(started.renewalId, a.clock.now().toISOString()); // as the outbox does once the email is out
+    const signed = signCsr(ca, started.csrPath, join(root, "signed-2.pem"));
+    const got = await ingestBatch(a, [{ name: "signed-2.pem", bytes: Buffer.from(signed) }], credA);
+    assert.equal((await a.store.pendingRenewal("fleet-a"))?.state, "signed", `staged on A, waiting for the IDP: ${JSON.stringify(got)}`);
+
+    // A is gone; B (here without oauth, so a signed renewal goes live at once) follows, then leads.
+    const b = await host(db, "b");
+    const followed = await followStore(b);
+    assert.deepEqual(followed.failed, new Map());
+    const arch = credentialPaths(b.config.state_dir, "fleet-a");
+    for (const part of ["key", "csr", "cert", "chain"] as const)
+      assert.ok(existsSync(arch[part](started.version)), `B has archive/${part}-${started.version}`);
+    assert.equal(readFileSync(arch.cert(started.version), "utf8").trim(), signed.trim());
+    const s = await checkAll(b, [b.config.credentials[0]!]);
+    assert.deepEqual(s.failed, []);
+    assert.equal((await b.store.liveCertificate("fleet-a"))?.version, started.version, "B finished the go-live");
+    assert.equal(onDisk(b, "fleet-a"), started.version);
+    assert.equal(await b.store.pendingRenewal("fleet-a"), undefined);
   });
 });
