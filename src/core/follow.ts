@@ -61,6 +61,15 @@ async function followOne(ctx: Ctx, cred: CredentialConfig): Promise<number | und
 type Part = "key" | "csr" | "cert" | "chain";
 const MODE: Record<Part, number> = { key: 0o600, csr: 0o644, cert: 0o644, chain: 0o644 };
 
+/**
+ * The live version's key, certificate and chain in archive/, from the store when missing: the
+ * proxy calls it when the store's live version is newer than this host's last follow, so that it
+ * never reads files the next tick would only write. The same writer as the tick's (atomic renames).
+ */
+export async function fetchLiveArchive(ctx: Ctx, cred: CredentialConfig, version: number): Promise<void> {
+  await fetchArchive(ctx, cred, credentialPaths(ctx.config.state_dir, cred.name), version, ["key", "cert", "chain"]);
+}
+
 /** Writes the parts of `version` that archive/ lacks, from the store; a part the store lacks is an error. */
 async function fetchArchive(ctx: Ctx, cred: CredentialConfig, paths: CredentialPaths, version: number, parts: Part[]): Promise<void> {
   const missing = parts.filter((p) => !existsSync(paths[p](version)));
