@@ -3,7 +3,7 @@
 // truth, so a host whose disk is behind never rolls it back, and one credential it cannot follow
 // never keeps the others behind. Needs Debian's postgresql (skipped with one line without it).
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
@@ -16,7 +16,7 @@ import { ingestBatch } from "../../src/core/ingest.js";
 import { startRenewal } from "../../src/core/renewal.js";
 import { credentialPaths } from "../../src/files/layout.js";
 import { liveVersion } from "../../src/files/live.js";
-import { credentialYaml, dnFor, writeConfig } from "../helpers/credd.js";
+import { credentialYaml, dnFor, runCredd, writeConfig } from "../helpers/credd.js";
 import { makeCa, makeKeyAndCert, makeTempDir, signCsr, type TestCa } from "../helpers/openssl.js";
 import { type PgCluster, postgresMissing, startPostgres } from "../helpers/postgres.js";
 
@@ -49,6 +49,7 @@ describe("following a shared store", { skip }, () => {
     db: string,
     name: string,
     credentials = [credentialYaml("fleet-a", "MZP100001"), credentialYaml("fleet-b", "MZP100002")],
+    open = true,
   ): Promise<Ctx> => {
     const dir = join(root, `${db}-${name}`);
     mkdirSync(dir, { recursive: true });
@@ -71,6 +72,7 @@ describe("following a shared store", { skip }, () => {
         "",
       ].join("\n"),
     );
+    if (!open) return { config: { file: config } } as Ctx;
     const ctx = await buildCtx(config);
     opened.push(ctx);
     return ctx;
@@ -158,5 +160,14 @@ describe("following a shared store", { skip }, () => {
     assert.equal((await b.store.liveCertificate("fleet-a"))?.version, started.version, "B finished the go-live");
     assert.equal(onDisk(b, "fleet-a"), started.version);
     assert.equal(await b.store.pendingRenewal("fleet-a"), undefined);
+  });
+
+  test("credd status on a database no credd run has migrated: says so and what to do", async () => {
+    const empty = await freshDb("follow_unmigrated");
+    const fresh = (await host(empty, "reader", undefined, false)).config.file;
+    const u = await runCredd(["--config", fresh, "status"]);
+    assert.notEqual(u.code, 0);
+    assert.match(u.stderr, /no credd schema yet .*start `credd run` once/, u.stderr);
+    assert.doesNotMatch(u.stderr, /check the server's log/);
   });
 });

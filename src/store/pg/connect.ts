@@ -210,6 +210,9 @@ function fixFor(err: unknown, target: PgTarget): string {
       ? `check that ${target.caFile} (${CA_KEY}) holds the CA that signed the server's certificate, and that the certificate names the host in ${target.urlFile}`
       : `name the CA that signed the server's certificate in ${CA_KEY} (the system roots did not verify it)`;
   if (code === "28P01" || code === "28000") return `check the user and password in ${target.urlFile}, and the server's pg_hba.conf`;
+  // undefined_table: a database no `credd run` has migrated yet (or a credd older than its tables).
+  if (code === "42P01")
+    return `the database has no credd schema yet (or an incomplete one): start \`credd run\` once on one host of this store, which creates it (its migrations are migrations/postgres/*.sql), then try again`;
   if (code === "3D000") return `create the database (createdb -O USER DATABASE), or correct its name in ${target.urlFile}`;
   if (
     code === "ECONNREFUSED" ||
