@@ -162,6 +162,18 @@ describe("following a shared store", { skip }, () => {
     assert.equal(await b.store.pendingRenewal("fleet-a"), undefined);
   });
 
+  test("credd status reads without the key-encryption key", async () => {
+    const db = await freshDb("follow_status");
+    const a = await host(db, "a");
+    await importOn(a, "fleet-a", "MZP100001", 200);
+    // A reader (a member of credd's group) cannot read the KEK (0600, credd's user): here it is not there at all.
+    const reader = (await host(db, "reader", undefined, false)).config.file;
+    rmSync(join(root, `${db}-reader`, "store-kek"));
+    const r = await runCredd(["--config", reader, "status", "--json", "fleet-a"]);
+    assert.doesNotMatch(r.stderr, /store-kek|key_encryption_key_file/, r.stderr);
+    assert.equal(JSON.parse(r.stdout).credentials[0].certificate.version, 1, r.stdout + r.stderr);
+  });
+
   test("credd status on a database no credd run has migrated: says so and what to do", async () => {
     const empty = await freshDb("follow_unmigrated");
     const fresh = (await host(empty, "reader", undefined, false)).config.file;
