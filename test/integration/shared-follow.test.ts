@@ -16,6 +16,7 @@ import { ingestBatch } from "../../src/core/ingest.js";
 import { startRenewal } from "../../src/core/renewal.js";
 import { credentialPaths } from "../../src/files/layout.js";
 import { liveVersion } from "../../src/files/live.js";
+import { proxyDeps } from "../../src/proxy/listeners.js";
 import { credentialYaml, dnFor, runCredd, writeConfig } from "../helpers/credd.js";
 import { makeCa, makeKeyAndCert, makeTempDir, signCsr, type TestCa } from "../helpers/openssl.js";
 import { type PgCluster, postgresMissing, startPostgres } from "../helpers/postgres.js";
@@ -181,5 +182,22 @@ describe("following a shared store", { skip }, () => {
     assert.notEqual(u.code, 0);
     assert.match(u.stderr, /no credd schema yet .*start `credd run` once/, u.stderr);
     assert.doesNotMatch(u.stderr, /check the server's log/);
+  });
+
+  test("the proxy of a host that has not followed yet fetches the store's live version at once", async () => {
+    const db = await freshDb("follow_proxy");
+    const creds = [credentialYaml("fleet-a", "MZP100001", "api: { base_url: https://api.example }", 'proxy: { listen: "127.0.0.1:8391" }')];
+    const a = await host(db, "a", creds);
+    const b = await host(db, "b", creds);
+    await importOn(a, "fleet-a", "MZP100001", 200);
+    await followStore(b);
+    const live = proxyDeps(b, b.config.credentials[0]!).live;
+    assert.equal((await live())?.version, 1);
+    await importOn(a, "fleet-a", "MZP100001", 300); // version 2, before B's next follow tick
+    const now = await live();
+    assert.equal(now?.version, 2, "the proxy serves the store's live version");
+    const paths = credentialPaths(b.config.state_dir, "fleet-a");
+    assert.equal(readFileSync(paths.cert(2), "utf8"), readFileSync(credentialPaths(a.config.state_dir, "fleet-a").cert(2), "utf8"));
+    assert.equal(onDisk(b, "fleet-a"), 1, "live/ is left to the follow tick (one writer of live/)");
   });
 });
