@@ -5,6 +5,7 @@ import { errorMessage } from "../errors.js";
 import type { Ctx } from "./context.js";
 import { evaluateAlerts } from "./alerts.js";
 import { checkInput, checkInputs } from "./facts.js";
+import { notFollowedReason } from "./follow-state.js";
 import { reconcile } from "./reconcile.js";
 import type { CheckBeat } from "../store/store.js";
 
@@ -81,6 +82,16 @@ export async function checkAll(ctx: Ctx, credentials = ctx.config.credentials): 
     beats.length = 0;
   };
   for (const cred of credentials) {
+    // Shared store: a credential this host could not follow this tick is not checked on a stale disk.
+    const behind = notFollowedReason(ctx, cred.name);
+    if (behind !== undefined) {
+      const msg = `not checked: this host's archive/ and live/ are not in line with the shared store (${behind})`;
+      summary.failed.push({ name: cred.name, error: msg });
+      ctx.log.error({ credential: cred.name, event: "check-failed", err: msg }, "check failed");
+      beats.push({ credential: cred.name, at: ctx.clock.now(), error: msg });
+      summary.checked++;
+      continue;
+    }
     const k = known.get(cred.name);
     if (!k || k.pending || decide(k, ctx.clock.now()).action !== "none") await flush();
     try {

@@ -5,37 +5,70 @@
 // acts, so a host that takes over has the keys the renewal it continues needs.
 import { existsSync } from "node:fs";
 import type { CredentialConfig } from "../config/types.js";
-import { CreddError } from "../errors.js";
+import { CreddError, errorMessage } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic.js";
 import { credentialPaths, ensureCredentialDirs, type CredentialPaths } from "../files/layout.js";
 import { liveVersion } from "../files/live.js";
 import type { Ctx } from "./context.js";
+import { setNotFollowed } from "./follow-state.js";
 import { switchToVersion } from "./golive.js";
 
 export interface FollowResult {
   /** Credentials whose live/ was switched to the store's live version, as "NAME vN". */
   switched: string[];
+  /** Credentials this host could not bring in line with the store, by name: why. */
+  failed: Map<string, string>;
 }
 
-/** Brings this host's archive/ and live/ in line with the store, for every configured credential. */
+/**
+ * Brings this host's archive/ and live/ in line with the store, for every configured credential.
+ * One credential's failure (a key the store lacks, a wrong key-encryption key, a full disk) is
+ * logged and reported in `failed`, and never stops the others.
+ */
 export async function followStore(ctx: Ctx): Promise<FollowResult> {
-  const out: FollowResult = { switched: [] };
+  const out: FollowResult = { switched: [], failed: new Map() };
+  setNotFollowed(ctx, out.failed);
   for (const cred of ctx.config.credentials) {
-    const paths = credentialPaths(ctx.config.state_dir, cred.name);
-    const pending = await ctx.store.pendingRenewal(cred.name);
-    if (pending) await fetchArchive(ctx, cred, paths, pending.version, ["key", "csr"]);
-    const live = await ctx.store.liveCertificate(cred.name);
-    if (!live || liveVersion(paths) === live.version) continue;
-    await fetchArchive(ctx, cred, paths, live.version, ["key", "cert", "chain"]);
-    await switchToVersion(ctx, cred, live.version);
-    out.switched.push(`${cred.name} v${live.version}`);
-    ctx.log.info({ credential: cred.name, event: "live-materialised", version: live.version }, "live/ switched to the store's live version");
+    try {
+      const switched = await followOne(ctx, cred);
+      if (switched !== undefined) out.switched.push(`${cred.name} v${switched}`);
+    } catch (err) {
+      const msg = errorMessage(err);
+      out.failed.set(cred.name, msg);
+      ctx.log.error({ credential: cred.name, event: "follow-failed", err: msg }, "cannot bring archive/ and live/ in line with the shared store");
+    }
   }
   return out;
 }
 
+/** One credential: the archive files the store's state needs, and live/ on its live version (returned when switched). */
+async function followOne(ctx: Ctx, cred: CredentialConfig): Promise<number | undefined> {
+  const paths = credentialPaths(ctx.config.state_dir, cred.name);
+  const pending = await ctx.store.pendingRenewal(cred.name);
+  // Once signed, the renewal's certificate and chain too: the next leader probes with them and puts them live.
+  if (pending) {
+    const parts: Part[] = pending.state === "signed" || pending.state === "registered" ? ["key", "csr", "cert", "chain"] : ["key", "csr"];
+    await fetchArchive(ctx, cred, paths, pending.version, parts);
+  }
+  const live = await ctx.store.liveCertificate(cred.name);
+  if (!live || liveVersion(paths) === live.version) return undefined;
+  await fetchArchive(ctx, cred, paths, live.version, ["key", "cert", "chain"]);
+  await switchToVersion(ctx, cred, live.version);
+  ctx.log.info({ credential: cred.name, event: "live-materialised", version: live.version }, "live/ switched to the store's live version");
+  return live.version;
+}
+
 type Part = "key" | "csr" | "cert" | "chain";
 const MODE: Record<Part, number> = { key: 0o600, csr: 0o644, cert: 0o644, chain: 0o644 };
+
+/**
+ * The live version's key, certificate and chain in archive/, from the store when missing: the
+ * proxy calls it when the store's live version is newer than this host's last follow, so that it
+ * never reads files the next tick would only write. The same writer as the tick's (atomic renames).
+ */
+export async function fetchLiveArchive(ctx: Ctx, cred: CredentialConfig, version: number): Promise<void> {
+  await fetchArchive(ctx, cred, credentialPaths(ctx.config.state_dir, cred.name), version, ["key", "cert", "chain"]);
+}
 
 /** Writes the parts of `version` that archive/ lacks, from the store; a part the store lacks is an error. */
 async function fetchArchive(ctx: Ctx, cred: CredentialConfig, paths: CredentialPaths, version: number, parts: Part[]): Promise<void> {

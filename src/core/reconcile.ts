@@ -11,7 +11,8 @@ const golive = () => import("./golive.js");
  * live/ is switched before the database is told (goLive), so after a crash:
  * - a renewal left `signed` with live/ already on its version: record it live and run the hooks;
  * - a renewal left `signed` with live/ still on the old version: go live now;
- * - live/ on a version the database does not call live: the database follows the disk (the pair on disk is whole);
+ * - live/ on a version the database does not call live: the database follows the disk (the pair on disk is
+ *   whole), on SQLite only: on a shared store the store is the truth and followStore moves live/ to it;
  * - live/ missing while the database has a live version: write live/ again from archive/.
  */
 export async function reconcile(ctx: Ctx, cred: CredentialConfig): Promise<string | undefined> {
@@ -33,7 +34,9 @@ export async function reconcile(ctx: Ctx, cred: CredentialConfig): Promise<strin
     }
   }
   const dbLive = await ctx.store.liveCertificate(cred.name);
-  if (onDisk !== undefined && dbLive?.version !== onDisk) {
+  // On a shared store the store is the truth (followStore brings live/ to it): a host whose disk is
+  // behind (its follow failed, or has not run yet) must not roll the store back for every host.
+  if (ctx.config.store === "sqlite" && onDisk !== undefined && dbLive?.version !== onDisk) {
     const row = await ctx.store.certificateByVersion(cred.name, onDisk);
     if (row) {
       await (await golive()).markLiveInDb(ctx, row);

@@ -7,6 +7,9 @@ export type ProxyErrorCode =
   | "body_too_large"
   | "no_credential"
   | "no_token"
+  | "store_unavailable"
+  | "certificate_unavailable"
+  | "proxy_error"
   | "upstream_unreachable"
   | "upstream_tls"
   | "upstream_timeout"
@@ -18,11 +21,24 @@ export const PROXY_ERROR_STATUS: Readonly<Record<ProxyErrorCode, number>> = {
   body_too_large: 413,
   no_credential: 503,
   no_token: 503,
+  store_unavailable: 503,
+  certificate_unavailable: 503,
+  proxy_error: 503,
   upstream_unreachable: 502,
   upstream_tls: 502,
   upstream_timeout: 504,
   upstream_reset: 502,
 };
+
+/** An error whose answer is known: `live()` (listeners.ts) throws one when the store or archive/ cannot be read. */
+export class ProxyUnavailable extends Error {
+  constructor(
+    readonly code: ProxyErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 export function errorBody(code: ProxyErrorCode, message: string): string {
   return `${JSON.stringify({ error: code, message })}\n`;

@@ -1,14 +1,18 @@
 // The daemon's side of the proxy: one listener per credential that has `proxy:`, fed with the live
 // certificate (cached per archive version) and the token manager's tokens. One credential's listener
 // failing to start never stops the others or the daemon.
+import { existsSync } from "node:fs";
 import { readSecretFile } from "../config/load.js";
 import type { CredentialConfig } from "../config/types.js";
 import type { Ctx } from "../core/context.js";
 import { tokensOf } from "../core/tokens-of.js";
 import { NO_LISTEN_FDS, type ListenFds } from "../daemon/listen-fds.js";
 import { errorMessage } from "../errors.js";
+import { credentialPaths } from "../files/layout.js";
+import { liveVersion } from "../files/live.js";
 import { authorizationFor, type ApiAuth } from "../oauth/api.js";
 import { tlsForVersion } from "../oauth/tls-material.js";
+import { ProxyUnavailable } from "./errors.js";
 import { startProxy, type ProxyListener, type ProxyDeps, type ProxyStats } from "./server.js";
 import { writeProxyState } from "./state-file.js";
 import type { LiveTls } from "./upstream.js";
@@ -34,10 +38,39 @@ const TOKEN_REUSE_MS = 1_000;
 export function proxyDeps(ctx: Ctx, cred: CredentialConfig, fds: ListenFds = NO_LISTEN_FDS): ProxyDeps {
   if (!cred.proxy || !cred.api) throw new Error(`${cred.name} has no proxy and api settings`);
   let cached: LiveTls | undefined;
+  const paths = credentialPaths(ctx.config.state_dir, cred.name);
   const live = async (): Promise<LiveTls | undefined> => {
-    const row = await ctx.store.liveCertificate(cred.name);
+    let row: Awaited<ReturnType<typeof ctx.store.liveCertificate>>;
+    try {
+      row = await ctx.store.liveCertificate(cred.name);
+    } catch (err) {
+      throw new ProxyUnavailable("store_unavailable", `${cred.name}: the store cannot be read (${errorMessage(err)})`);
+    }
     if (!row) return undefined;
-    if (cached?.version !== row.version) cached = { version: row.version, material: tlsForVersion(ctx.config, cred, row.version) };
+    if (cached?.version === row.version) return cached;
+    let version = row.version;
+    // On a shared store the live version may be newer than this host's archive/ (followers write it
+    // at their next tick): fetched now through follow.ts, else the version live/ has until it comes.
+    if (ctx.config.store !== "sqlite" && !(existsSync(paths.key(version)) && existsSync(paths.cert(version)))) {
+      try {
+        await (await import("../core/follow.js")).fetchLiveArchive(ctx, cred, version);
+      } catch (err) {
+        const onDisk = liveVersion(paths);
+        ctx.log.warn(
+          { credential: cred.name, version, serving: onDisk ?? null, err: errorMessage(err) },
+          "proxy: the store's live version is not in archive/ yet; serving the version live/ has",
+        );
+        if (onDisk === undefined)
+          throw new ProxyUnavailable("certificate_unavailable", `${cred.name}: version ${version} is not on this host yet (${errorMessage(err)})`);
+        version = onDisk;
+      }
+    }
+    if (cached?.version === version) return cached;
+    try {
+      cached = { version, material: tlsForVersion(ctx.config, cred, version) };
+    } catch (err) {
+      throw new ProxyUnavailable("certificate_unavailable", errorMessage(err));
+    }
     return cached;
   };
   const tokens = tokensOf(ctx);

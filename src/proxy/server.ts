@@ -13,7 +13,7 @@ import { CreddError, errorMessage } from "../errors.js";
 import type { ListenFds } from "../daemon/listen-fds.js";
 import type { Logger } from "../log.js";
 import { isInvalidToken, withClientId } from "../oauth/api.js";
-import { errorBody, PROXY_ERROR_STATUS, upstreamErrorCode, upstreamMessage, type ProxyErrorCode } from "./errors.js";
+import { errorBody, PROXY_ERROR_STATUS, ProxyUnavailable, upstreamErrorCode, upstreamMessage, type ProxyErrorCode } from "./errors.js";
 import { endToEnd, loggablePath, replayable } from "./headers.js";
 import { UpstreamPools, type LiveTls } from "./upstream.js";
 
@@ -155,7 +155,7 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
   const server = http.createServer(
     { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: 10_000, requestTimeout: 0, keepAliveTimeout: 5_000 },
     (req, res) => {
-      void handle(req, res);
+      handle(req, res).catch((err: unknown) => unexpected(req, res, err));
     },
   );
   // Malformed, over-long or smuggling-shaped requests: 400, the connection closed, nothing sent upstream.
@@ -179,6 +179,23 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
     log.warn({ credential: name, method: "CONNECT" }, "proxy refused a CONNECT request");
     refuse(socket, "CONNECT is not served: send the path only (origin-form, e.g. GET /connectedcar/v3/fleets)");
   });
+
+  /** Whatever a request's handling threw (the store, archive/, a bug): a JSON 503, never an unhandled rejection. */
+  function unexpected(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const code: ProxyErrorCode = err instanceof ProxyUnavailable ? err.code : "proxy_error";
+    const message = err instanceof ProxyUnavailable ? err.message : `${name}: the proxy could not handle the request (${errorMessage(err)})`;
+    count(code);
+    log.error(
+      { credential: name, method: req.method ?? "GET", path: loggablePath(req.url ?? "/"), error: code, err: message },
+      "proxy request failed",
+    );
+    if (!res.headersSent) {
+      const body = errorBody(code, message);
+      res.writeHead(PROXY_ERROR_STATUS[code], { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+      res.end(body);
+    } else res.destroy();
+    if (!req.complete) req.on("end", () => req.socket.destroy()).resume();
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // The settings this request started with, whatever a reload does meanwhile.
@@ -292,7 +309,7 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
         noCredential();
         return;
       }
-      return new Promise<void>((resolve) => {
+      return new Promise<void>((resolve, reject) => {
         const pool = pools.acquire(live);
         stats.certificate_version = live.version;
         // With headers given as a list, Node adds no Host of its own.
@@ -334,7 +351,7 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
             clearTimeout(timer);
             settled = true;
             pool.release();
-            void send(auth).then(resolve);
+            send(auth).then(resolve, reject);
             return;
           }
           const code = upstreamErrorCode(err, timedOut);
@@ -357,7 +374,7 @@ export async function startProxy(first: ProxyDeps): Promise<ProxyListener> {
               stats.retried_with_new_token++;
               tokenRetried = true;
               deps.authorization(auth).then(
-                (fresh) => send(fresh).then(resolve),
+                (fresh) => send(fresh).then(resolve, reject),
                 (err) => {
                   fail("no_token", `the API refused the token (401 invalid_token) and no new one came: ${errorMessage(err)}`);
                   resolve();

@@ -59,9 +59,20 @@ async function openPostgres(pg: { url_file: string; ca_file?: string; key_encryp
     import("./pg/keywrap.js"),
   ]);
   const target = pgTarget({ urlFile: pg.url_file, ...(pg.ca_file ? { caFile: pg.ca_file } : {}) });
+  if (!migrate) {
+    // Reading (status, alerts, token, doctor): the KEK (0600, credd's user) is read only if a key is
+    // sealed or opened, so a member of credd's group can run them; the check below is `credd run`'s.
+    const store = openPgStore(target, { kek: () => readKek(pg.key_encryption_key_file), host: hostNameOf() });
+    return {
+      store,
+      kind: "postgres",
+      where: target.where,
+      leadership: (onLost) => new Leadership(target, { onLost: (loss) => onLost(loss.message) }),
+    };
+  }
   // The KEK is checked at start: a host without the right key file must not run on this store.
   const kek = readKek(pg.key_encryption_key_file);
-  if (migrate) await migratePg(target);
+  await migratePg(target);
   const store = openPgStore(target, { kek, host: hostNameOf() });
   // A host whose key-encryption key is not the one the store's keys are sealed under must not run:
   // it could open none of them and would seal new ones no other host can open. Loud, at once.

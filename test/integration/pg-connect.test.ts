@@ -2,7 +2,7 @@
 // read and checked, the password never in a message, TLS verified against the CA file whenever the
 // server is not on this host (and on request on loopback).
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -83,6 +83,22 @@ describe("the url file, read and checked (no server)", () => {
       refusal(() => pgTarget({ urlFile: writable }), writable, secrets),
       /every user may write the url file.*another server/,
     );
+    for (const mode of [0o660, 0o620]) {
+      const groupWritable = urlFile(`postgres://u:${secret}@db.example/db`, mode);
+      assert.match(
+        refusal(() => pgTarget({ urlFile: groupWritable }), groupWritable, secrets),
+        new RegExp(`group may write the url file \\(mode 0${mode.toString(8)}\\).*chmod 0640`),
+      );
+    }
+    if (process.getuid?.() === 0) {
+      // Only root can give a file away; another user's file may be rewritten by that user.
+      const foreign = urlFile(`postgres://u:${secret}@db.example/db`, 0o640);
+      chownSync(foreign, 4242, 0);
+      assert.match(
+        refusal(() => pgTarget({ urlFile: foreign }), foreign, secrets),
+        /belongs to user id 4242, neither root nor credd's user.*chown root/,
+      );
+    }
     assert.equal(pgTarget({ urlFile: urlFile(`postgres://u:${secret}@db.example/db`, 0o640) }).config.password, secret, "0640 is fine");
     const garbage = urlFile(`postgres://u:${secret}@[db.example/db`);
     assert.match(

@@ -66,10 +66,22 @@ export function pgTarget(src: PgSource): PgTarget {
   const caKey = src.keys?.ca ?? CA_KEY;
   const read = readSecret(file, urlKey);
   if (!("secret" in read)) throw urlError(file, urlKey, `the url file ${read.found}`, read.fix, read.cause);
-  const mode = statSync(file).mode & 0o777;
+  const st = statSync(file);
+  const mode = st.mode & 0o777;
   const shown = mode.toString(8).padStart(4, "0");
   if (mode & 0o002)
     throw urlError(file, urlKey, `every user may write the url file (mode ${shown}) and point credd at another server`, `chmod 0640 ${file}`);
+  // The group reads it (credd status by a group member); writing it would point credd at another server.
+  if (mode & 0o020)
+    throw urlError(file, urlKey, `the file's group may write the url file (mode ${shown}) and point credd at another server`, `chmod 0640 ${file}`);
+  const me = process.getuid?.();
+  if (me !== undefined && st.uid !== 0 && st.uid !== me)
+    throw urlError(
+      file,
+      urlKey,
+      `the url file belongs to user id ${st.uid}, neither root nor credd's user (id ${me}), who may rewrite it and point credd at another server`,
+      `chown root ${file} (or credd's user), and chmod 0640 ${file}`,
+    );
   if (mode & 0o004) throw urlError(file, urlKey, `the url file holds a password and every user may read it (mode ${shown})`, `chmod 0640 ${file}`);
   const text = read.secret.trim();
   if (text.includes("\n")) throw urlError(file, urlKey, "the url file holds more than one line", `keep only the URL: ${URL_SHAPE}`);
@@ -198,6 +210,9 @@ function fixFor(err: unknown, target: PgTarget): string {
       ? `check that ${target.caFile} (${CA_KEY}) holds the CA that signed the server's certificate, and that the certificate names the host in ${target.urlFile}`
       : `name the CA that signed the server's certificate in ${CA_KEY} (the system roots did not verify it)`;
   if (code === "28P01" || code === "28000") return `check the user and password in ${target.urlFile}, and the server's pg_hba.conf`;
+  // undefined_table: a database no `credd run` has migrated yet (or a credd older than its tables).
+  if (code === "42P01")
+    return `the database has no credd schema yet (or an incomplete one): start \`credd run\` once on one host of this store, which creates it (its migrations are migrations/postgres/*.sql), then try again`;
   if (code === "3D000") return `create the database (createdb -O USER DATABASE), or correct its name in ${target.urlFile}`;
   if (
     code === "ECONNREFUSED" ||

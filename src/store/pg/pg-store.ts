@@ -69,8 +69,11 @@ interface Shared {
    */
   gate: Promise<void> | undefined;
   closed: boolean;
-  /** Seals and opens the private keys of the archive table; absent: a key there is an error. */
-  kek?: Kek;
+  /**
+   * Seals and opens the private keys of the archive table; absent: a key there is an error. A
+   * function is called at the first key sealed or opened (commands that only read never need it).
+   */
+  kek?: Kek | (() => Kek);
   /** This host's name: token rows are per host (migration 0011); '' when not given. */
   host: string;
 }
@@ -83,12 +86,21 @@ function withoutHost<T extends { host?: string }>(row: T | undefined): Omit<T, "
 }
 
 /** A store over `pool` (schema already migrated: migrate.ts). `target` names the server in errors. */
-export function pgStore(pool: pg.Pool, target: PgTarget, kek?: Kek, host = ""): PgStore {
+/** The key-encryption key, read at first use when it was given as a function. */
+function kekOf(shared: Shared): Kek | undefined {
+  if (typeof shared.kek === "function") shared.kek = shared.kek();
+  return shared.kek;
+}
+
+export function pgStore(pool: pg.Pool, target: PgTarget, kek?: Kek | (() => Kek), host = ""): PgStore {
   return make({ pool, target, inside: new AsyncLocalStorage(), gate: undefined, closed: false, host, ...(kek ? { kek } : {}) }, undefined);
 }
 
 /** Opens a pool on `target` (connect.ts, openPool) and the store over it. */
-export function openPgStore(target: PgTarget, opts: { max?: number; onError?: (err: CreddError) => void; kek?: Kek; host?: string } = {}): PgStore {
+export function openPgStore(
+  target: PgTarget,
+  opts: { max?: number; onError?: (err: CreddError) => void; kek?: Kek | (() => Kek); host?: string } = {},
+): PgStore {
   const { kek, host, ...poolOpts } = opts;
   return pgStore(openPool(target, poolOpts), target, kek, host);
 }
@@ -165,9 +177,10 @@ function make(shared: Shared, tx: { client: pg.PoolClient; scope: { ended: boole
     }),
     putArchive: m(async (credential: string, version: number, parts: ArchiveParts) => {
       let envelope: Buffer | null = null;
+      const kek = parts.key === undefined ? undefined : kekOf(shared);
       if (parts.key !== undefined) {
-        if (!shared.kek) throw new CreddError("INTERNAL", "a private key stored without a key-encryption key (openPgStore's kek)");
-        envelope = wrapKey(shared.kek, { credential, version }, parts.key);
+        if (!kek) throw new CreddError("INTERNAL", "a private key stored without a key-encryption key (openPgStore's kek)");
+        envelope = wrapKey(kek, { credential, version }, parts.key);
       }
       await exec(
         `INSERT INTO archive (credential, version, key_envelope, kek_id, csr_pem, cert_pem, chain_pem, updated_at)
@@ -176,7 +189,7 @@ function make(shared: Shared, tx: { client: pg.PoolClient; scope: { ended: boole
            key_envelope = COALESCE(excluded.key_envelope, archive.key_envelope), kek_id = COALESCE(excluded.kek_id, archive.kek_id),
            csr_pem = COALESCE(excluded.csr_pem, archive.csr_pem), cert_pem = COALESCE(excluded.cert_pem, archive.cert_pem),
            chain_pem = COALESCE(excluded.chain_pem, archive.chain_pem), updated_at = now()`,
-        [credential, version, envelope, envelope ? shared.kek!.id : null, parts.csr ?? null, parts.cert ?? null, parts.chain ?? null],
+        [credential, version, envelope, envelope ? kek!.id : null, parts.csr ?? null, parts.cert ?? null, parts.chain ?? null],
       );
     }),
     getArchive: m(async (credential: string, version: number) => {
@@ -187,9 +200,10 @@ function make(shared: Shared, tx: { client: pg.PoolClient; scope: { ended: boole
       if (!r) return undefined;
       const out: ArchiveParts = {};
       if (r.key_envelope) {
-        if (!shared.kek) throw new CreddError("INTERNAL", "a private key read without a key-encryption key (openPgStore's kek)");
+        const kek = kekOf(shared);
+        if (!kek) throw new CreddError("INTERNAL", "a private key read without a key-encryption key (openPgStore's kek)");
         // A wrong KEK or a changed row is a STATE error naming the credential, version and files: never a re-enrollment.
-        out.key = unwrapKey(shared.kek, { credential, version }, r.key_envelope).toString("utf8");
+        out.key = unwrapKey(kek, { credential, version }, r.key_envelope).toString("utf8");
       }
       if (r.csr_pem !== null) out.csr = r.csr_pem;
       if (r.cert_pem !== null) out.cert = r.cert_pem;
