@@ -284,29 +284,34 @@ test("a refused file's name and reason show control characters escaped, never ra
   s.db.close();
 });
 
-test("status says which certificate sets the renewal date: the leaf, or a CA of its chain that expires first", async () => {
-  const { config, db, store, clock } = setup();
-  const ctx = { config, db, store, clock } as unknown as Ctx;
-  // fleet-basic: a one-year leaf (60 days left) under an intermediate that expires in 40 days.
+/** fleet-basic live: a leaf issued `issuedDaysAgo` with 200 days left, under an intermediate with `caDays` left. */
+function liveUnderIntermediate(db: Db, issuedDaysAgo: number, caDays: number): void {
   insertInstalledCertificate(db, {
     credential: "fleet-basic",
     version: 1,
     serial: "0BAD",
-    not_before: new Date(NOW.getTime() - 300 * DAY).toISOString(),
+    not_before: new Date(NOW.getTime() - issuedDaysAgo * DAY).toISOString(),
     not_after: new Date(NOW.getTime() + 200 * DAY).toISOString(),
     subject: "CN=MZP000002",
     issuer: "CN=Issuing CA",
     spki_sha256: "spki-basic",
     sha256: "sha-basic",
     source: "renewal",
-    installed_at: new Date(NOW.getTime() - 300 * DAY).toISOString(),
+    installed_at: new Date(NOW.getTime() - issuedDaysAgo * DAY).toISOString(),
     renewal_id: null,
-    ca_not_after: new Date(NOW.getTime() + 40 * DAY).toISOString(),
+    ca_not_after: new Date(NOW.getTime() + caDays * DAY).toISOString(),
     ca_not_after_role: "intermediate",
     ca_not_after_subject: "C=FR, O=Stellantis, CN=Issuing CA",
     ca_not_after_serial: "7E57",
   });
-  makeLive(db, "fleet-basic", 1, new Date(NOW.getTime() - 300 * DAY).toISOString());
+  makeLive(db, "fleet-basic", 1, new Date(NOW.getTime() - issuedDaysAgo * DAY).toISOString());
+}
+
+test("status says which certificate sets the renewal date: the leaf, or a CA of its chain that expires first", async () => {
+  const { config, db, store, clock } = setup();
+  const ctx = { config, db, store, clock } as unknown as Ctx;
+  // fleet-basic: a one-year leaf (60 days left) under an intermediate that expires in 40 days.
+  liveUnderIntermediate(db, 300, 40);
   cert(db, "fleet-oauth", 1, true);
   const view = await buildStatus(ctx);
   const basic = view.credentials.find((c) => c.name === "fleet-basic")!;
@@ -340,25 +345,7 @@ test("a CA of the path expiring before the leaf makes status critical and writes
   const { config, db, store, clock } = setup();
   const ctx = { config, db, store, clock } as unknown as Ctx;
   // A leaf with 200 days left whose intermediate runs out in 5 days: the API refuses it then.
-  insertInstalledCertificate(db, {
-    credential: "fleet-basic",
-    version: 1,
-    serial: "0BAD",
-    not_before: new Date(NOW.getTime() - 165 * DAY).toISOString(),
-    not_after: new Date(NOW.getTime() + 200 * DAY).toISOString(),
-    subject: "CN=MZP000002",
-    issuer: "CN=Issuing CA",
-    spki_sha256: "spki-basic",
-    sha256: "sha-basic",
-    source: "renewal",
-    installed_at: new Date(NOW.getTime() - 165 * DAY).toISOString(),
-    renewal_id: null,
-    ca_not_after: new Date(NOW.getTime() + 5.5 * DAY).toISOString(),
-    ca_not_after_role: "intermediate",
-    ca_not_after_subject: "C=FR, O=Stellantis, CN=Issuing CA",
-    ca_not_after_serial: "7E57",
-  });
-  makeLive(db, "fleet-basic", 1, new Date(NOW.getTime() - 165 * DAY).toISOString());
+  liveUnderIntermediate(db, 165, 5.5);
   recordCheck(db, "fleet-basic", NOW);
   const basic = (await buildStatus(ctx)).credentials.find((c) => c.name === "fleet-basic")!;
   assert.equal(basic.certificate?.days_left, 200);
