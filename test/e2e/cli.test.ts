@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { StatusView } from "../../src/core/status.js";
 import { openDb } from "../../src/store/db.js";
-import { configFor, dnFor, runCredd, writeConfig } from "../helpers/credd.js";
+import { configFor, dnFor, runCredd, writeConfig, writeManyCredentialsConfig } from "../helpers/credd.js";
 import { makeCa, makeKeyAndCert, makeTempDir, openssl, type TestCa } from "../helpers/openssl.js";
 import { addressText, startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
 
@@ -29,15 +29,7 @@ const statusJson = async (config: string, ...args: string[]) => {
 describe("command line", () => {
   test("status over 400 credentials through a pipe: the whole report arrives (text and --json), however early credd exits", async () => {
     const dir = makeTempDir("credd-e2e-many-");
-    const creds = Array.from({ length: 400 }, (_, i) => {
-      const n = String(i + 1).padStart(6, "0");
-      return `  - name: fleet-${n}\n    mzp: MZP${n}\n    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }`;
-    });
-    const config = writeConfig(
-      dir,
-      `state_dir: ${join(dir, "state")}\nsmtp: { url: "smtp://127.0.0.1:1", from: "credd <credd@partner.example>" }\n` +
-        `alerts: { to: [ops@partner.example] }\nstellantis: { contact: connectedcar@stellantis.example }\ncredentials:\n${creds.join("\n")}\n`,
-    );
+    const config = writeManyCredentialsConfig(dir, 400);
     // status only reads: the database is made the way credd run makes it (its migrations).
     openDb(join(dir, "state")).close();
     const text = await runCredd(["--config", config, "status"]);

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { test } from "node:test";
 import { openDb } from "../../src/store/db.js";
-import { CREDD_BIN, creddEnv, runCredd, writeConfig } from "../helpers/credd.js";
+import { CREDD_BIN, creddEnv, runCredd, writeManyCredentialsConfig } from "../helpers/credd.js";
 import { makeTempDir } from "../helpers/openssl.js";
 
 /**
@@ -41,15 +41,7 @@ function runClosingEarly(
 
 test("stdout closed early: list, status (text and --json, more than a pipe holds) and doctor exit as usual, quietly", async () => {
   const dir = makeTempDir("credd-e2e-pipe-");
-  const creds = Array.from({ length: 400 }, (_, i) => {
-    const n = String(i + 1).padStart(6, "0");
-    return `  - name: fleet-${n}\n    mzp: MZP${n}\n    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }`;
-  });
-  const config = writeConfig(
-    dir,
-    `state_dir: ${join(dir, "state")}\nsmtp: { url: "smtp://127.0.0.1:1", from: "credd <credd@partner.example>" }\n` +
-      `alerts: { to: [ops@partner.example] }\nstellantis: { contact: connectedcar@stellantis.example }\ncredentials:\n${creds.join("\n")}\n`,
-  );
+  const config = writeManyCredentialsConfig(dir, 400);
   openDb(join(dir, "state")).close();
 
   for (const args of [["list"], ["status"], ["status", "--json"], ["doctor", "fleet-000001"]]) {

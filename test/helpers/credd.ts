@@ -146,6 +146,19 @@ export function writeConfig(dir: string, yaml: string): string {
   return file;
 }
 
+/** A config with `n` credentials fleet-000001... (no certificates) and state_dir under `dir`, written there. */
+export function writeManyCredentialsConfig(dir: string, n: number): string {
+  const creds = Array.from({ length: n }, (_, i) => {
+    const id = String(i + 1).padStart(6, "0");
+    return `  - name: fleet-${id}\n    mzp: MZP${id}\n    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }`;
+  });
+  return writeConfig(
+    dir,
+    `state_dir: ${join(dir, "state")}\nsmtp: { url: "smtp://127.0.0.1:1", from: "credd <credd@partner.example>" }\n` +
+      `alerts: { to: [ops@partner.example] }\nstellantis: { contact: connectedcar@stellantis.example }\ncredentials:\n${creds.join("\n")}\n`,
+  );
+}
+
 const subject = { C: "FR", ST: "Ile de France", L: "Paris", O: "Free2Move", emailAddress: "it@partner.example" };
 export const dnFor = (mzp: string): StellantisDn => ({ ...subject, OU: "Programs Partners", CN: mzp });
 

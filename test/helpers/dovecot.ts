@@ -3,9 +3,10 @@
 // storage in the temp folder, run as the current user in the foreground (`dovecot -F -c CONF`).
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer, connect } from "node:net";
+import { connect } from "node:net";
 import { userInfo } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./net.js";
 import { makeServerTls, type ServerTls } from "./tls.js";
 
 export const DOVECOT = "/usr/sbin/dovecot";
@@ -29,17 +30,6 @@ export interface Dovecot {
   /** Starts it again on the same ports and storage (after stop). */
   start(): Promise<void>;
   log(): string;
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
-    });
-  });
 }
 
 async function waitForPort(port: number, timeoutMs: number, what: () => string): Promise<void> {

@@ -18,10 +18,10 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { freePort } from "./net.js";
 
 const PG_ROOT = "/usr/lib/postgresql";
 
@@ -89,17 +89,6 @@ export interface PgClusterOptions {
   alsoListen?: string[];
   /** Extra pg_hba.conf lines, put before the defaults (first match wins). */
   hba?: string[];
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
-    });
-  });
 }
 
 const running = new Set<{ pgctl: string; data: string; run: (cmd: string, args: string[]) => ReturnType<typeof spawnSync> }>();
