@@ -136,6 +136,12 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     text: "32 random bytes as base64 (head -c 32 /dev/urandom | base64), mode 0600, the same on every host: seals the private keys in the store.",
   },
   {
+    key: "store.postgres.previous_key_encryption_key_files",
+    value: "[FILE, ...]",
+    default: "[]",
+    text: "During a key rotation only (credd rotate-store-key): older key-encryption key files, checked like the key; they open sealed keys, never seal.",
+  },
+  {
     key: "mailbox",
     value: "MAPPING",
     default: "none",

@@ -186,6 +186,12 @@ function checkStoreReferences(
   check(child(at, "key_encryption_key_file"), pg.key_encryption_key_file, "secret", () =>
     thrown(() => `a key-encryption key (id ${readKek(pg.key_encryption_key_file).id})`),
   );
+  (pg.previous_key_encryption_key_files ?? []).forEach((f, i) => {
+    const key = `store.postgres.previous_key_encryption_key_files[${i}]`;
+    check(item(child(at, "previous_key_encryption_key_files"), i), f, "secret", () =>
+      thrown(() => `a previous key-encryption key (id ${readKek(f, key).id}), opens keys only`),
+    );
+  });
 }
 
 /** mailbox: the Maildir credd reads and moves messages in, the IMAP secret files and CA. */

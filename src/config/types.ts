@@ -126,6 +126,8 @@ export interface PostgresStoreConfig {
   url_file: string;
   ca_file?: string;
   key_encryption_key_file: string;
+  /** During a KEK rotation: older keys that still open (never seal) keys in the store; [] otherwise. */
+  previous_key_encryption_key_files?: string[];
 }
 
 /** `sqlite` (credd.db in state_dir, the default) or a shared PostgreSQL database. */

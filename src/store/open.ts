@@ -2,7 +2,7 @@
 // database (migrated first, under its advisory lock) with the leadership every `credd run` host
 // takes part in (docs/shared-store.md). cli/ opens stores only through here and sqlite-store.ts.
 import { mkdirSync } from "node:fs";
-import type { StoreConfig } from "../config/types.js";
+import type { PostgresStoreConfig, StoreConfig } from "../config/types.js";
 import { CreddError } from "../errors.js";
 import { hostNameOf } from "../host.js";
 import { openSqliteStore, openSqliteStoreForReading } from "./sqlite-store.js";
@@ -49,7 +49,7 @@ export async function openStoreForReading(config: StoreSpec): Promise<OpenedStor
   return await openPostgres(config.store.postgres, false);
 }
 
-async function openPostgres(pg: { url_file: string; ca_file?: string; key_encryption_key_file: string }, migrate: boolean): Promise<OpenedStore> {
+async function openPostgres(pg: PostgresStoreConfig, migrate: boolean): Promise<OpenedStore> {
   // Loaded only with PostgreSQL, so a SQLite install never loads the driver.
   const [{ pgTarget, describePgError }, { migratePg }, { openPgStore }, { Leadership }, { readKek }] = await Promise.all([
     import("./pg/connect.js"),
@@ -59,10 +59,15 @@ async function openPostgres(pg: { url_file: string; ca_file?: string; key_encryp
     import("./pg/keywrap.js"),
   ]);
   const target = pgTarget({ urlFile: pg.url_file, ...(pg.ca_file ? { caFile: pg.ca_file } : {}) });
+  // The current key seals and opens; the previous ones (a rotation in progress) only open.
+  const ring = () => ({
+    current: readKek(pg.key_encryption_key_file),
+    previous: (pg.previous_key_encryption_key_files ?? []).map((f, i) => readKek(f, `store.postgres.previous_key_encryption_key_files[${i}]`)),
+  });
   if (!migrate) {
     // Reading (status, alerts, token, doctor): the KEK (0600, credd's user) is read only if a key is
     // sealed or opened, so a member of credd's group can run them; the check below is `credd run`'s.
-    const store = openPgStore(target, { kek: () => readKek(pg.key_encryption_key_file), host: hostNameOf() });
+    const store = openPgStore(target, { kek: ring, host: hostNameOf() });
     return {
       store,
       kind: "postgres",
@@ -71,20 +76,21 @@ async function openPostgres(pg: { url_file: string; ca_file?: string; key_encryp
     };
   }
   // The KEK is checked at start: a host without the right key file must not run on this store.
-  const kek = readKek(pg.key_encryption_key_file);
+  const keys = ring();
+  const kek = keys.current;
   await migratePg(target);
-  const store = openPgStore(target, { kek, host: hostNameOf() });
+  const store = openPgStore(target, { kek: keys, host: hostNameOf() });
   // A host whose key-encryption key is not the one the store's keys are sealed under must not run:
   // it could open none of them and would seal new ones no other host can open. Loud, at once.
   try {
     const ids = (await store.pool.query<{ kek_id: string }>("SELECT DISTINCT kek_id FROM archive WHERE kek_id IS NOT NULL")).rows.map(
       (r) => r.kek_id,
     );
-    const others = ids.filter((id) => id !== kek.id);
+    const others = ids.filter((id) => id !== kek.id && !keys.previous.some((k) => k.id === id));
     if (others.length > 0) {
       throw new CreddError(
         "STATE",
-        `${pg.key_encryption_key_file} (store.postgres.key_encryption_key_file) holds key-encryption key ${kek.id}, but the private keys in PostgreSQL ${target.where} are sealed under ${others.join(", ")}: this host could open none of them. credd does not re-enroll by itself (fix: copy the key file from another host of this store, the same on every host; a lost key is restored from your secret backup)`,
+        `${pg.key_encryption_key_file} (store.postgres.key_encryption_key_file) holds key-encryption key ${kek.id}, but the private keys in PostgreSQL ${target.where} are sealed under ${others.join(", ")}: this host could open none of them. credd does not re-enroll by itself (fix: copy the key file from another host of this store, the same on every host, or during a rotation name the other key in store.postgres.previous_key_encryption_key_files; a lost key is restored from your secret backup)`,
       );
     }
   } catch (err) {
@@ -98,4 +104,70 @@ async function openPostgres(pg: { url_file: string; ca_file?: string; key_encryp
     where: target.where,
     leadership: (onLost) => new Leadership(target, { onLost: (loss) => onLost(loss.message) }),
   };
+}
+
+/** Where `credd migrate-store --to postgres` copies to: the url file, the KEK and the CA, and the keys they came from. */
+export interface MigrateTarget {
+  url_file: string;
+  key_encryption_key_file: string;
+  ca_file?: string;
+  /** How each was given, for messages: a config key or a command-line option. */
+  keys: { url: string; kek: string; ca: string };
+}
+
+/**
+ * `credd migrate-store --to postgres`: copies state_dir's SQLite state and archive/ into an empty
+ * PostgreSQL database (src/store/pg/copy-sqlite.ts). The source is only read.
+ */
+export async function migrateSqliteToPostgres(
+  config: StoreSpec,
+  to: MigrateTarget,
+  progress: (line: string) => void,
+): Promise<import("./pg/copy-sqlite.js").CopyResult> {
+  const [{ pgTarget }, { readKek }, { copySqliteToPostgres }] = await Promise.all([
+    import("./pg/connect.js"),
+    import("./pg/keywrap.js"),
+    import("./pg/copy-sqlite.js"),
+  ]);
+  // Every file is read and checked before anything is opened or written.
+  const kek = readKek(to.key_encryption_key_file, to.keys.kek);
+  const target = pgTarget({
+    urlFile: to.url_file,
+    ...(to.ca_file ? { caFile: to.ca_file } : {}),
+    keys: { url: to.keys.url, ca: to.keys.ca },
+    applicationName: "credd migrate-store",
+  });
+  return await copySqliteToPostgres({ stateDir: config.state_dir, configFile: config.file, target, kek, host: hostNameOf(), progress });
+}
+
+/**
+ * `credd rotate-store-key`: every sealed key of the configured PostgreSQL store sealed again under
+ * its key_encryption_key_file, opened with the ring (`previous`: the files of the old keys).
+ */
+export async function rotatePostgresKey(
+  config: StoreSpec,
+  previous: { file: string; key: string }[],
+  progress: (line: string) => void,
+): Promise<import("./pg/rotate.js").RotateResult> {
+  if (config.store === "sqlite")
+    throw new CreddError(
+      "STATE",
+      `${config.file}: store is sqlite: the private keys are files in state_dir, not sealed (fix: credd rotate-store-key is for store: postgres; name the new key in store.postgres.key_encryption_key_file)`,
+    );
+  const pg = config.store.postgres;
+  const [{ pgTarget }, { readKek }, { rotateStoreKey }] = await Promise.all([
+    import("./pg/connect.js"),
+    import("./pg/keywrap.js"),
+    import("./pg/rotate.js"),
+  ]);
+  const current = readKek(pg.key_encryption_key_file);
+  const ring = {
+    current,
+    previous: [
+      ...previous.map((p) => readKek(p.file, p.key)),
+      ...(pg.previous_key_encryption_key_files ?? []).map((f, i) => readKek(f, `store.postgres.previous_key_encryption_key_files[${i}]`)),
+    ].filter((k) => k.id !== current.id),
+  };
+  const target = pgTarget({ urlFile: pg.url_file, ...(pg.ca_file ? { caFile: pg.ca_file } : {}), applicationName: "credd rotate-store-key" });
+  return await rotateStoreKey(target, ring, progress);
 }

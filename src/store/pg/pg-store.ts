@@ -19,7 +19,7 @@ import type { ProbeFields, RenewalRow } from "../renewals.js";
 import type { LiveCertificate, QueuedSummary, Snapshot } from "../snapshot.js";
 import type { Store } from "../store.js";
 import type { ArchiveParts, HostRow } from "../hosts.js";
-import { type Kek, unwrapKey, wrapKey } from "./keywrap.js";
+import { type Kek, type Keyring, unwrapKey, wrapKey } from "./keywrap.js";
 import type { TokenRow, TokenTiming } from "../tokens.js";
 import { describePgError, openPool, type PgTarget } from "./connect.js";
 
@@ -30,8 +30,8 @@ export interface PgStore extends Store {
 
 const OID = { bool: 16, int8: 20, json: 114, jsonb: 3802, timestamp: 1114, timestamptz: 1184 } as const;
 
-/** The row conversions, applied by the driver to every result (see the header). */
-const TYPES: pg.CustomTypesConfig = {
+/** The row conversions, applied by the driver to every result (see the header); the migration copy reads back with them. */
+export const TYPES: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: "text" | "binary") => {
     switch (oid) {
       case OID.bool:
@@ -73,7 +73,7 @@ interface Shared {
    * Seals and opens the private keys of the archive table; absent: a key there is an error. A
    * function is called at the first key sealed or opened (commands that only read never need it).
    */
-  kek?: Kek | (() => Kek);
+  kek?: KekSource;
   /** This host's name: token rows are per host (migration 0011); '' when not given. */
   host: string;
 }
@@ -86,20 +86,28 @@ function withoutHost<T extends { host?: string }>(row: T | undefined): Omit<T, "
 }
 
 /** A store over `pool` (schema already migrated: migrate.ts). `target` names the server in errors. */
-/** The key-encryption key, read at first use when it was given as a function. */
-function kekOf(shared: Shared): Kek | undefined {
+/**
+ * The key-encryption key (seals and opens), or a keyring during a rotation: its current key seals,
+ * every key of it opens (store.postgres.previous_key_encryption_key_files). A function is called at first use.
+ */
+export type KekSource = Kek | Keyring | (() => Kek | Keyring);
+
+/** The ring, read at first use when it was given as a function. */
+function ringOf(shared: Shared): Keyring | undefined {
   if (typeof shared.kek === "function") shared.kek = shared.kek();
-  return shared.kek;
+  const k = shared.kek;
+  if (k === undefined) return undefined;
+  return "current" in k ? k : { current: k, previous: [] };
 }
 
-export function pgStore(pool: pg.Pool, target: PgTarget, kek?: Kek | (() => Kek), host = ""): PgStore {
+export function pgStore(pool: pg.Pool, target: PgTarget, kek?: KekSource, host = ""): PgStore {
   return make({ pool, target, inside: new AsyncLocalStorage(), gate: undefined, closed: false, host, ...(kek ? { kek } : {}) }, undefined);
 }
 
 /** Opens a pool on `target` (connect.ts, openPool) and the store over it. */
 export function openPgStore(
   target: PgTarget,
-  opts: { max?: number; onError?: (err: CreddError) => void; kek?: Kek | (() => Kek); host?: string } = {},
+  opts: { max?: number; onError?: (err: CreddError) => void; kek?: KekSource; host?: string } = {},
 ): PgStore {
   const { kek, host, ...poolOpts } = opts;
   return pgStore(openPool(target, poolOpts), target, kek, host);
@@ -177,7 +185,7 @@ function make(shared: Shared, tx: { client: pg.PoolClient; scope: { ended: boole
     }),
     putArchive: m(async (credential: string, version: number, parts: ArchiveParts) => {
       let envelope: Buffer | null = null;
-      const kek = parts.key === undefined ? undefined : kekOf(shared);
+      const kek = parts.key === undefined ? undefined : ringOf(shared)?.current;
       if (parts.key !== undefined) {
         if (!kek) throw new CreddError("INTERNAL", "a private key stored without a key-encryption key (openPgStore's kek)");
         envelope = wrapKey(kek, { credential, version }, parts.key);
@@ -200,7 +208,7 @@ function make(shared: Shared, tx: { client: pg.PoolClient; scope: { ended: boole
       if (!r) return undefined;
       const out: ArchiveParts = {};
       if (r.key_envelope) {
-        const kek = kekOf(shared);
+        const kek = ringOf(shared);
         if (!kek) throw new CreddError("INTERNAL", "a private key read without a key-encryption key (openPgStore's kek)");
         // A wrong KEK or a changed row is a STATE error naming the credential, version and files: never a re-enrollment.
         out.key = unwrapKey(kek, { credential, version }, r.key_envelope).toString("utf8");

@@ -1,0 +1,538 @@
+// `credd migrate-store --to postgres` and `credd rotate-store-key` against a real PostgreSQL
+// (test/helpers/postgres.ts): a SQLite state made with the store functions (several credentials,
+// versions, outbox rows, tokens, alerts, history, mailbox rows) and real key files in archive/ is
+// copied; a PgStore then gives the same answers as the SQLite store, every archive file comes back
+// byte for byte, the source is untouched, a second copy is refused with nothing changed, bad files
+// are refused by name, and a rotation leaves every key under the new KEK alone.
+import assert from "node:assert/strict";
+import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type pg from "pg";
+import { acquireLock } from "../../src/daemon/lock.js";
+import { CreddError } from "../../src/errors.js";
+import { migrateSqliteToPostgres, openStore, rotatePostgresKey } from "../../src/store/open.js";
+import { pgTarget } from "../../src/store/pg/connect.js";
+import { readKek } from "../../src/store/pg/keywrap.js";
+import { openPgStore, type PgStore } from "../../src/store/pg/pg-store.js";
+import { openSqliteStore } from "../../src/store/sqlite-store.js";
+import type { Store } from "../../src/store/store.js";
+import { type PgCluster, postgresMissing, startPostgres } from "../helpers/postgres.js";
+
+const skip = postgresMissing();
+const work = mkdtempSync(join(tmpdir(), "credd-migrate-store-"));
+after(() => rmSync(work, { recursive: true, force: true }));
+process.env.CREDD_HOST_NAME = "host-a";
+
+const T = (min: number): string => new Date(Date.UTC(2026, 10, 25, 15, min)).toISOString();
+const D = (min: number): Date => new Date(T(min));
+
+function cert(credential: string, version: number, renewal_id: number | null = null) {
+  return {
+    credential,
+    version,
+    serial: `0${version}AB`,
+    not_before: T(0),
+    not_after: "2027-11-25T15:00:00.000Z",
+    subject: `CN=${credential}`,
+    issuer: "CN=Stellantis B2B CA",
+    spki_sha256: `spki-${credential}-${version}`,
+    sha256: `sha-${credential}-${version}`,
+    source: renewal_id ? ("renewal" as const) : ("import" as const),
+    installed_at: T(version),
+    renewal_id,
+  };
+}
+
+let mails = 0;
+function mail() {
+  mails++;
+  return {
+    messageId: `<credd.${mails}@host.example>`,
+    from: "credd@host.example",
+    to: ["ca@partner.example"],
+    cc: [],
+    subject: `CSR ${mails} – é`,
+    text: "Bonjour,\n\nle CSR.\n",
+    attachments: [{ filename: "a.csr", contentType: "application/pkcs10", content: "-----BEGIN CERTIFICATE REQUEST-----" }],
+  };
+}
+
+const situation = (credential: string | null, kind: string, stage: string, event = false) => ({
+  credential,
+  kind,
+  stage,
+  severity: "warning" as const,
+  title: `${kind} ${stage}`,
+  detail: "details",
+  action: "do it",
+  ...(event ? { event } : {}),
+});
+
+/** A state_dir made with the store functions, and real key files (mode 0600) in archive/. */
+async function makeState(name: string): Promise<{ stateDir: string; files: string[] }> {
+  const stateDir = join(work, name, "state");
+  const s = openSqliteStore(stateDir);
+  mails = 0;
+  // alpha: v1 imported, v2 from a renewal made live; a pending v3 renewal, CSR sent. beta: v1 live.
+  await s.insertInstalledCertificate(cert("alpha", 1));
+  await s.makeLive("alpha", 1, T(1));
+  const r2 = await s.insertRenewal({
+    credential: "alpha",
+    version: 2,
+    kind: "renew",
+    forced: 0,
+    reason: "30 days left",
+    spki_sha256: "spki-alpha-2",
+    key_type: "rsa-3072",
+    created_at: T(2),
+  });
+  await s.markCsrSent(r2, T(3));
+  await s.setRenewalState(r2, "signed", T(4));
+  await s.insertInstalledCertificate(cert("alpha", 2, r2));
+  await s.makeLive("alpha", 2, T(5));
+  await s.setRenewalState(r2, "live", T(5));
+  const r3 = await s.insertRenewal({
+    credential: "alpha",
+    version: 3,
+    kind: "renew",
+    forced: 1,
+    reason: "forced",
+    spki_sha256: "spki-alpha-3",
+    key_type: "ec-p256",
+    created_at: T(6),
+  });
+  await s.markCsrSent(r3, T(7));
+  await s.insertInstalledCertificate(cert("beta", 1));
+  await s.makeLive("beta", 1, T(2));
+  const m1 = await s.enqueueMail({ mail: mail(), kind: "csr", credential: "alpha", renewalId: r3, now: D(7) } as never);
+  const m2 = await s.enqueueMail({ mail: mail(), kind: "alert", now: D(8) } as never);
+  await s.enqueueMail({ mail: mail(), kind: "alert", now: D(9) } as never);
+  await s.markMailSent(m1, D(8));
+  await s.markMailFailed(m2, "421 try later", D(30), true);
+  await s.recordTokenSuccess({
+    credential: "alpha",
+    token_type: "Bearer",
+    scope: "b2b",
+    obtained_at: T(5),
+    expires_at: T(65),
+    refresh_at: T(45),
+    cert_version: 2,
+    cert_sha256: "sha-alpha-2",
+  });
+  await s.recordTokenFailure("beta", "HTTP 503", T(2), T(4));
+  await s.recordChecks([
+    { credential: "alpha", at: D(10) },
+    { credential: "beta", at: D(10), error: "smtp down" },
+  ] as never);
+  await s.setMeta("last_check_at", T(10));
+  await s.upsertAlert(situation("alpha", "certificate-expiry", "30d"), T(1));
+  await s.upsertAlert(situation(null, "smtp-failing", "1h"), T(2));
+  const smtp = (await s.openAlerts()).find((a) => a.kind === "smtp-failing")!;
+  await s.resolveAlert(smtp.id, T(3));
+  await s.upsertAlert(situation(null, "smtp-failing", "1h"), T(4));
+  await s.recordEvent(situation(null, "restart", "2026-11-25", true), T(5));
+  await s.recordHookRun({
+    credential: "alpha",
+    version: 2,
+    serial: "02AB",
+    argv_json: JSON.stringify(["systemctl", "reload", "x"]),
+    ok: 1,
+    exit_code: 0,
+    signal: null,
+    duration_ms: 12,
+    error: null,
+    output: "done\n",
+    started_at: T(5),
+  });
+  await s.recordHookRun({
+    credential: "alpha",
+    version: 2,
+    serial: "02AB",
+    argv_json: '[ "/bin/false" ]',
+    ok: 0,
+    exit_code: 1,
+    signal: null,
+    duration_ms: 3,
+    error: "exit 1",
+    output: "",
+    started_at: T(5),
+  });
+  await s.recordIngest({
+    at: T(4),
+    file: "/inbox/a.pem",
+    credential: "alpha",
+    outcome: "installed",
+    check_name: null,
+    reason: null,
+    serial: "02AB",
+    sha256: "sha",
+  });
+  await s.recordIngest({
+    at: T(6),
+    file: "/inbox/b.pem",
+    credential: null,
+    outcome: "refused",
+    check_name: "no-credential",
+    reason: "no DN matches",
+    serial: null,
+    sha256: null,
+  });
+  const msg = (key: string, extra: object = {}) => ({
+    source: "maildir:/var/mail/credd",
+    message_key: key,
+    message_id: `<${key}@partner.example>`,
+    sender: "ca@partner.example",
+    subject: "Re: CSR",
+    credential: "alpha",
+    matched_by: "in-reply-to",
+    outcome: "installed" as const,
+    reason: null,
+    details_json: null,
+    handled_at: T(10),
+    folder: "done",
+    ...extra,
+  });
+  await s.recordMailboxMessage(msg("k1", { details_json: '{"client_id": "x"}' }));
+  await s.recordMailboxMessage(msg("k2", { outcome: "needs-person", reason: "two certificates", folder: null }));
+  await s.recordSourceFailure("imap:u@h/INBOX", "auth failed", T(1));
+  await s.heartbeatHost({ name: "host-a", pid: 42, role: "leader", version: "0.1.0", started_at: T(0), last_heartbeat_at: T(10) });
+  await s.close();
+
+  const files: string[] = [];
+  const put = (credential: string, file: string, text: string, mode: number) => {
+    const dir = join(stateDir, "credentials", credential, "archive");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, file), text, { mode });
+    files.push(join(dir, file));
+  };
+  const key = () => generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }) as string;
+  for (const [credential, versions] of [
+    ["alpha", [1, 2, 3]],
+    ["beta", [1]],
+  ] as const) {
+    for (const v of versions) {
+      put(credential, `key-${v}.pem`, key(), 0o600);
+      put(credential, `csr-${v}.pem`, `-----BEGIN CERTIFICATE REQUEST-----\n${credential}${v}\n-----END CERTIFICATE REQUEST-----\n`, 0o644);
+      if (v !== 3) {
+        put(credential, `cert-${v}.pem`, `-----BEGIN CERTIFICATE-----\n${credential}${v}\n-----END CERTIFICATE-----\n`, 0o644);
+        put(credential, `chain-${v}.pem`, v === 1 ? "" : "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n", 0o644);
+      }
+    }
+  }
+  // Not credd's files: left alone.
+  writeFileSync(join(stateDir, "credentials", "alpha", "archive", ".cert-9.pem.123.tmp"), "half");
+  return { stateDir, files };
+}
+
+/** Every question status, the check and the outbox ask, in one object. */
+async function answers(s: Store) {
+  return {
+    snapshot: await s.readSnapshot(),
+    facts: await s.allDecisionFacts(),
+    alpha: await s.decisionFacts("alpha"),
+    pending: await s.pendingRenewal("alpha"),
+    renewal1: await s.getRenewal(1),
+    queued: await s.queuedMails(),
+    alerts: await s.openAlerts(),
+    tokenAlpha: await s.getToken("alpha"),
+    tokenBeta: await s.getToken("beta"),
+    timings: await s.tokenTimings(),
+    meta: await s.getMeta("last_check_at"),
+    refusal: await s.lastUnmatchedRefusal(),
+    threads: await s.sentThreads(["<credd.1@host.example>", "<credd.2@host.example>"]),
+    handled: await s.handledCopy("<k1@partner.example>"),
+    lastMessages: await s.lastMailboxMessages(),
+    source: await s.mailboxSource("imap:u@h/INBOX"),
+    hosts: await s.listHosts(),
+  };
+}
+
+function hashes(stateDir: string, files: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of [join(stateDir, "credd.db"), ...files]) out[f] = createHash("sha256").update(readFileSync(f)).digest("hex");
+  out.listing = readdirSync(join(stateDir, "credentials", "alpha", "archive"))
+    .sort()
+    .join(",");
+  return out;
+}
+
+describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () => {
+  let cluster: PgCluster;
+  let admin: pg.Client;
+  let dbs = 0;
+  /** A new empty database and its url file (0600). */
+  const freshDb = async (): Promise<{ name: string; urlFile: string }> => {
+    const name = `migrate_${++dbs}`;
+    await admin.query(`CREATE DATABASE ${name} OWNER ${cluster.user}`);
+    const urlFile = join(work, `url-${name}`);
+    writeFileSync(urlFile, `postgres://${cluster.user}:${encodeURIComponent(cluster.password)}@127.0.0.1:${cluster.port}/${name}\n`, { mode: 0o600 });
+    return { name, urlFile };
+  };
+  const newKek = (name: string): string => {
+    const f = join(work, name);
+    writeFileSync(f, `${randomBytes(32).toString("base64")}\n`, { mode: 0o600 });
+    return f;
+  };
+  const to = (urlFile: string, kek: string) => ({
+    url_file: urlFile,
+    key_encryption_key_file: kek,
+    keys: { url: "--url-file", kek: "--key-encryption-key-file", ca: "--ca-file" },
+  });
+  const spec = (stateDir: string) => ({ store: "sqlite" as const, state_dir: stateDir, file: join(work, "credd.yaml") });
+  const pgSpec = (stateDir: string, urlFile: string, kek: string, previous: string[] = []) => ({
+    store: { postgres: { url_file: urlFile, key_encryption_key_file: kek, previous_key_encryption_key_files: previous } },
+    state_dir: stateDir,
+    file: join(work, "credd.yaml"),
+  });
+  const counts = async (db: string): Promise<Record<string, string>> => {
+    const c = await cluster.admin(db);
+    try {
+      const out: Record<string, string> = {};
+      const tables = (await c.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")).rows as {
+        tablename: string;
+      }[];
+      for (const { tablename } of tables) {
+        const rows = (await c.query(`SELECT * FROM ${tablename}`)).rows;
+        out[tablename] = createHash("sha256")
+          .update(JSON.stringify(rows.map((r) => JSON.stringify(r)).sort()))
+          .digest("hex");
+      }
+      return out;
+    } finally {
+      await c.end();
+    }
+  };
+
+  before(async () => {
+    cluster = await startPostgres();
+    admin = await cluster.admin("postgres");
+  });
+  after(async () => {
+    await admin?.end();
+    await cluster?.destroy();
+  });
+
+  test("the copy answers as the SQLite store did, archive/ comes back byte for byte, the source is untouched", async () => {
+    const { stateDir, files } = await makeState("copy");
+    const db = await freshDb();
+    const kek = newKek("kek-copy");
+    const before = hashes(stateDir, files);
+    const lines: string[] = [];
+    const r = await migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, kek), (l) => lines.push(l));
+    assert.deepEqual(hashes(stateDir, files), before, "credd.db and the archive files are unchanged");
+    assert.ok(!lines.join("\n").includes(cluster.password), "the password is never printed");
+    assert.match(lines.join("\n"), /copied outbox: 3 rows/);
+    assert.match(lines.join("\n"), /verified/);
+    assert.equal(r.versions, 4);
+    assert.equal(r.keys, 4);
+    assert.equal(r.tables.find((t) => t.table === "certificates")?.rows, 3);
+
+    const sqlite = openSqliteStore(stateDir, { readonly: true });
+    const target = pgTarget({ urlFile: db.urlFile });
+    const pgs: PgStore = openPgStore(target, { kek: readKek(kek), host: "host-a" });
+    try {
+      const want = await answers(sqlite);
+      const got = await answers(pgs);
+      assert.deepStrictEqual(got, want);
+      assert.equal(want.snapshot.live.get("alpha")?.version, 2, "the fixture has the rows it should");
+      assert.equal(want.snapshot.pending.get("alpha")?.version, 3);
+      assert.equal(want.alerts.length, 2);
+      assert.equal(want.tokenAlpha?.token_type, "Bearer", "the fixture has the rows it should");
+      // Every archive file, the keys unsealed with the KEK.
+      for (const [credential, v] of [
+        ["alpha", 1],
+        ["alpha", 2],
+        ["alpha", 3],
+        ["beta", 1],
+      ] as const) {
+        const parts = await pgs.getArchive(credential, v);
+        const dir = join(stateDir, "credentials", credential, "archive");
+        assert.equal(parts?.key, readFileSync(join(dir, `key-${v}.pem`), "utf8"), `${credential} key ${v}`);
+        assert.equal(parts?.csr, readFileSync(join(dir, `csr-${v}.pem`), "utf8"));
+        if (v !== 3) assert.equal(parts?.cert, readFileSync(join(dir, `cert-${v}.pem`), "utf8"));
+        if (v !== 3) assert.equal(parts?.chain, readFileSync(join(dir, `chain-${v}.pem`), "utf8"));
+        if (v === 3) assert.equal(parts?.cert, undefined);
+      }
+      // The identities were moved past the highest id: a new row takes the next one, no clash.
+      const next = await pgs.enqueueMail({ mail: mail(), kind: "alert", now: D(50) } as never);
+      assert.equal(next, 4);
+      const nextRenewal = await pgs.insertRenewal({
+        credential: "beta",
+        version: 2,
+        kind: "renew",
+        forced: 0,
+        reason: "r",
+        spki_sha256: "s",
+        key_type: "rsa-3072",
+        created_at: T(50),
+      });
+      assert.equal(nextRenewal, 3);
+    } finally {
+      await sqlite.close();
+      await pgs.close();
+    }
+    assert.deepEqual(hashes(stateDir, files), before, "and unchanged after it was read again");
+  });
+
+  test("a second copy into the same database is refused and changes nothing", async () => {
+    const { stateDir } = await makeState("twice");
+    const db = await freshDb();
+    const kek = newKek("kek-twice");
+    await migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, kek), () => {});
+    const before = await counts(db.name);
+    await assert.rejects(
+      () => migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, kek), () => {}),
+      (err: unknown) => err instanceof CreddError && err.code === "STATE" && /already holds credd rows: .*certificates \(3 rows\)/.test(err.message),
+    );
+    assert.deepEqual(await counts(db.name), before, "every table is as it was");
+  });
+
+  test("an unreadable or wrong KEK file and a missing url file are refused by name, before the database is touched", async () => {
+    const { stateDir } = await makeState("badfiles");
+    const db = await freshDb();
+    const loose = newKek("kek-loose");
+    chmodSync(loose, 0o644);
+    await assert.rejects(
+      () => migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, loose), () => {}),
+      (err: unknown) =>
+        err instanceof CreddError &&
+        err.message.includes(loose) &&
+        err.message.includes("--key-encryption-key-file") &&
+        /chmod 0600/.test(err.message),
+    );
+    const short = join(work, "kek-short");
+    writeFileSync(short, "c2hvcnQ=\n", { mode: 0o600 });
+    await assert.rejects(
+      () => migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, short), () => {}),
+      (err: unknown) => err instanceof CreddError && err.message.includes(short) && /not 32/.test(err.message),
+    );
+    const nourl = join(work, "no-such-url");
+    await assert.rejects(
+      () => migrateSqliteToPostgres(spec(stateDir), to(nourl, newKek("kek-ok")), () => {}),
+      (err: unknown) => err instanceof CreddError && err.message.includes(nourl) && err.message.includes("--url-file"),
+    );
+    const tables = (await cluster.admin(db.name).then(async (c) => {
+      try {
+        return (await c.query("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'")).rows[0].n;
+      } finally {
+        await c.end();
+      }
+    })) as number;
+    assert.equal(tables, 0, "nothing was created in the database");
+  });
+
+  test("refused while credd run holds the state lock", async () => {
+    const { stateDir } = await makeState("locked");
+    const db = await freshDb();
+    const lock = acquireLock(stateDir);
+    try {
+      const { cmdMigrateStore } = await import("../../src/cli/migrate-store.js");
+      const cfg = join(work, "locked", "credd.yaml");
+      const { smallConfigYaml, writeConfig } = await import("../helpers/credd.js");
+      const file = writeConfig(
+        join(work, "locked"),
+        smallConfigYaml({ top: [`state_dir: ${stateDir}`, `runtime_dir: ${join(work, "locked", "run")}`] }),
+      );
+      assert.ok(file.length > 0 && cfg.length > 0);
+      await assert.rejects(
+        () =>
+          cmdMigrateStore(
+            {
+              args: [],
+              flags: new Set(),
+              values: { to: "postgres", "url-file": db.urlFile, "key-encryption-key-file": newKek("kek-locked") },
+              raw: [],
+            },
+            { configPath: file },
+            { out: () => {}, err: () => {} },
+          ),
+        (err: unknown) => err instanceof CreddError && err.code === "LOCKED",
+      );
+    } finally {
+      lock.release();
+    }
+  });
+
+  test("rotation: every key under the new KEK alone; the old key alone fails loudly; previous_key_encryption_key_files opens during the change", async () => {
+    const { stateDir } = await makeState("rotate");
+    const db = await freshDb();
+    const oldKek = newKek("kek-old");
+    const newKekFile = newKek("kek-new");
+    await migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, oldKek), () => {});
+    const keyOf = (credential: string, v: number) => readFileSync(join(stateDir, "credentials", credential, "archive", `key-${v}.pem`), "utf8");
+    const every = [
+      ["alpha", 1],
+      ["alpha", 2],
+      ["alpha", 3],
+      ["beta", 1],
+    ] as const;
+
+    // Before: a host given the new key as current and the old one as previous opens every key, and starts.
+    const during = await openStore(pgSpec(stateDir, db.urlFile, newKekFile, [oldKek]));
+    try {
+      for (const [c, v] of every) assert.equal((await during.store.getArchive(c, v))?.key, keyOf(c, v));
+    } finally {
+      await during.store.close();
+    }
+    // Without the previous file, that host refuses to start: loud, naming both.
+    await assert.rejects(
+      () => openStore(pgSpec(stateDir, db.urlFile, newKekFile)),
+      (err: unknown) =>
+        err instanceof CreddError && err.code === "STATE" && err.message.includes(newKekFile) && /could open none of them/.test(err.message),
+    );
+
+    const lines: string[] = [];
+    const r = await rotatePostgresKey(pgSpec(stateDir, db.urlFile, newKekFile), [{ file: oldKek, key: "--previous" }], (l) => lines.push(l));
+    assert.equal(r.keys, 4);
+    assert.equal(r.rewrapped, 4);
+    assert.equal(r.kekId, readKek(newKekFile).id);
+    assert.deepEqual(r.from, { [readKek(oldKek).id]: 4 });
+    const c = await cluster.admin(db.name);
+    try {
+      const ids = (await c.query("SELECT DISTINCT kek_id FROM archive WHERE key_envelope IS NOT NULL")).rows.map((x) => x.kek_id);
+      assert.deepEqual(ids, [readKek(newKekFile).id]);
+    } finally {
+      await c.end();
+    }
+
+    // After: the new key alone opens every key.
+    const target = pgTarget({ urlFile: db.urlFile });
+    const fresh = openPgStore(target, { kek: readKek(newKekFile) });
+    const stale = openPgStore(target, { kek: readKek(oldKek) });
+    try {
+      for (const [cr, v] of every) assert.equal((await fresh.getArchive(cr, v))?.key, keyOf(cr, v));
+      await assert.rejects(
+        () => stale.getArchive("alpha", 2),
+        (err: unknown) => err instanceof CreddError && err.code === "STATE" && err.message.includes(oldKek) && /does not re-enroll/.test(err.message),
+      );
+    } finally {
+      await fresh.close();
+      await stale.close();
+    }
+    // A host still on the old key alone refuses to start; listing the new one as previous lets it open the keys.
+    await assert.rejects(
+      () => openStore(pgSpec(stateDir, db.urlFile, oldKek)),
+      (err: unknown) => err instanceof CreddError && err.code === "STATE" && /could open none of them/.test(err.message),
+    );
+    const lagging = await openStore(pgSpec(stateDir, db.urlFile, oldKek, [newKekFile]));
+    try {
+      assert.equal((await lagging.store.getArchive("beta", 1))?.key, keyOf("beta", 1));
+    } finally {
+      await lagging.store.close();
+    }
+
+    // Again: harmless, nothing to reseal. With a wrong previous key and keys it cannot open: refused, nothing changed.
+    const again = await rotatePostgresKey(pgSpec(stateDir, db.urlFile, newKekFile), [{ file: oldKek, key: "--previous" }], () => {});
+    assert.equal(again.rewrapped, 0);
+    const before = await counts(db.name);
+    const third = newKek("kek-third");
+    await assert.rejects(
+      () => rotatePostgresKey(pgSpec(stateDir, db.urlFile, third), [{ file: oldKek, key: "--previous" }], () => {}),
+      (err: unknown) => err instanceof CreddError && err.code === "STATE" && err.message.includes(oldKek) && err.message.includes(third),
+    );
+    assert.deepEqual(await counts(db.name), before, "a refused rotation changes nothing");
+  });
+});
