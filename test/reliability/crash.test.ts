@@ -329,10 +329,20 @@ async function crashRun(t: TestContext, variant: Variant): Promise<void> {
     const killAt = point ? rng.int(1500, 3000) + (variant.faultPointGraceMs ?? 0) : rng.int(250, 2000);
     const d = spawnCredd(journal, [...cfg, "run"], { ...env(), ...(point ? { CREDD_CRASH_AT: point } : {}) });
     let timer = false;
-    const killer = setTimeout(() => {
+    const timerKill = () => {
       timer = d.running();
       d.kill("SIGKILL");
-    }, killAt);
+    };
+    // The moment counts from credd's first log line, not from the spawn: on a loaded machine Node's
+    // own start can outlast the whole window, and the kill would never reach credd's code (seen on
+    // PostgreSQL, whose start also connects, migrates and takes the lead: 40 kills, none past it).
+    let killer: NodeJS.Timeout | undefined;
+    d.waitForLog(() => true, 60_000).then(
+      () => {
+        killer = setTimeout(timerKill, killAt);
+      },
+      () => timerKill(), // exited before a line (a no-op), or printed nothing for a minute
+    );
     const exit = await d.exited;
     clearTimeout(killer);
     if (!countKill(exit, point, timer, "daemon"))
