@@ -240,7 +240,7 @@ describe("faults", { concurrency: 2 }, () => {
     assert.equal(csr[0]!.parsed.messageId, q.message_id, "with the Message-ID it was queued with");
     assert.deepEqual(Buffer.from(csr[0]!.parsed.attachments[0]!.content).toString(), readFileSync(join(archiveDir(w, "mail"), "csr-2.pem"), "utf8"));
     assert.equal(row<{ state: string }>(w, "SELECT state FROM renewals WHERE id = (SELECT MAX(id) FROM renewals)").state, "sent");
-    const inv = checkInvariants({ stateDir: w.stateDir, names: ["mail"], received: back.received });
+    const inv = await checkInvariants({ stateDir: w.stateDir, names: ["mail"], received: back.received });
     assert.deepEqual(inv.violations, []);
     assert.equal(inv.queued, 0, "nothing lost: every queued email was sent");
     mails.push(...back.received);
@@ -291,7 +291,7 @@ describe("faults", { concurrency: 2 }, () => {
       raw: Buffer.from(m.raw, "latin1"),
       parsed: { messageId: `<${m.messageId}>`, subject: m.subject, attachments: [] },
     }));
-    const inv = checkInvariants({ stateDir: w.stateDir, names: ["drop"], received: asReceived as never });
+    const inv = await checkInvariants({ stateDir: w.stateDir, names: ["drop"], received: asReceived as never });
     assert.deepEqual(inv.violations, []);
     assert.equal(inv.duplicates, 1);
     for (const m of raw.received) mails.push({ raw: Buffer.from(m.raw, "latin1"), parsed: { attachments: [] } });
@@ -338,7 +338,7 @@ describe("faults", { concurrency: 2 }, () => {
     );
     // Nothing half-done: no renewal row without its CSR email; the key written before the refusal is
     // never reused for another version; live/ unchanged; the database intact.
-    assert.deepEqual(checkInvariants({ stateDir: w.stateDir, names: ["lock"], received: w.smtp.received }).violations, []);
+    assert.deepEqual((await checkInvariants({ stateDir: w.stateDir, names: ["lock"], received: w.smtp.received })).violations, []);
     assert.deepEqual(readFileSync(join(liveDir(w, "lock"), "cert.pem")), liveBefore);
     if (renew.code !== 0) {
       assert.equal(row<{ n: number }>(w, "SELECT COUNT(*) AS n FROM renewals WHERE credential = 'lock'").n, 0, "no renewal recorded");
@@ -378,7 +378,7 @@ describe("faults", { concurrency: 2 }, () => {
     await stop(d);
     const copies = w.smtp.received.slice(n).filter((m) => m.parsed.messageId === q().message_id);
     assert.ok(copies.length >= 1 && copies.length <= 2, `delivered at least once, at most twice: ${copies.length}`);
-    assert.deepEqual(checkInvariants({ stateDir: w.stateDir, names: ["lock"], received: w.smtp.received }).violations, []);
+    assert.deepEqual((await checkInvariants({ stateDir: w.stateDir, names: ["lock"], received: w.smtp.received })).violations, []);
     console.log(
       `# database lock, daemon: the CSR email arrived ${copies.length} time(s) with one Message-ID; errors while locked: ${JSON.stringify(errs.slice(0, 4))}`,
     );
@@ -511,7 +511,7 @@ describe("faults", { concurrency: 2 }, () => {
     await new Promise((r) => setTimeout(r, 1_500));
     const stillPending = row<{ n: number }>(w, "SELECT COUNT(*) AS n FROM renewals WHERE state = 'created'").n;
     await stop(daemon);
-    const inv = checkInvariants({ stateDir: w.stateDir, names: ["full"], received: w.smtp.received });
+    const inv = await checkInvariants({ stateDir: w.stateDir, names: ["full"], received: w.smtp.received });
     assert.deepEqual(inv.violations, []);
     const leftovers = readdirSync(archiveDir(w, "full")).filter((f) => f.endsWith(".tmp"));
     assert.deepEqual(leftovers, [], "no temp files left in archive/");

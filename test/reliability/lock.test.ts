@@ -85,7 +85,7 @@ test("a second `credd run` refuses while the first is mid-check, running a deplo
   await stopClean(first);
   assert.ok(!existsSync(join(w.stateDir, "credd.pid")), "the lock is released at a clean stop");
   assert.equal(certFingerprint(readFileSync(join(liveDir(w, "hook"), "cert.pem"))), certFingerprint(readFileSync(signed)));
-  assert.deepEqual(checkInvariants({ stateDir: w.stateDir, names: ["hook"], received: w.smtp.received }).violations, []);
+  assert.deepEqual((await checkInvariants({ stateDir: w.stateDir, names: ["hook"], received: w.smtp.received })).violations, []);
   // After the first has stopped, a new one starts.
   const third = spawnCredd(journal, ["--config", w.config, "run"], FAST);
   await third.waitForLog((l) => l.msg === "check done");
@@ -123,7 +123,7 @@ test("a second `credd run` refuses while the first is mid-check, its registratio
   await w.fake.up();
   await first.waitForLog((l) => l.msg === "check done", 40_000);
   await stopClean(first);
-  assert.deepEqual(checkInvariants({ stateDir: w.stateDir, names: ["probe"], received: w.smtp.received }).violations, []);
+  assert.deepEqual((await checkInvariants({ stateDir: w.stateDir, names: ["probe"], received: w.smtp.received })).violations, []);
 });
 
 test("three `credd run` started at the same moment, on a stale lock left by a SIGKILL: exactly one runs, the others name it", async () => {
@@ -300,7 +300,7 @@ test(`SIGTERM or SIGINT at any moment of \`credd run\`'s start stops it cleanly:
     if (!lockBefore && existsSync(join(w.stateDir, "credd.pid"))) problems.push("the lock file is left behind");
     const stopAfter = cleanStop();
     if (stopBefore === "1" && stopAfter !== "1") problems.push(`clean_stop is ${stopAfter} in the database`);
-    problems.push(...checkInvariants({ stateDir: w.stateDir, names: ["sig"], received: w.smtp.received }).violations);
+    problems.push(...(await checkInvariants({ stateDir: w.stateDir, names: ["sig"], received: w.smtp.received })).violations);
     if (problems.length) bad.push(`${what}: ${problems.join(", ")}`);
   }
   console.log(`# SIGTERM during the start (seed ${lockSeed}, ${JSON.stringify(kinds)}): not a clean stop in ${bad.length} rounds: ${bad.join("; ")}`);

@@ -78,7 +78,7 @@ test("a resumed install whose live/ switch already happened leaves live/ alone (
   const crashed = await runCli(journal, ["--config", w.config, "ingest", signed], { CREDD_CRASH_AT: "after-switch" });
   assert.equal(crashed.signal, "SIGKILL");
   assert.equal(liveFp(w, "plain"), certFingerprint(readFileSync(signed)), "live/ was switched before the kill");
-  assert.deepEqual(checkInvariants({ stateDir: w.stateDir, names: ["plain"], received: w.smtp.received }).violations, []);
+  assert.deepEqual((await checkInvariants({ stateDir: w.stateDir, names: ["plain"], received: w.smtp.received })).violations, []);
 
   // A person runs the same ingest again (the daemon's inbox does the same with a file left there).
   const before = statSync(join(liveDir(w, "plain"), "key.pem")).ino;
@@ -89,7 +89,7 @@ test("a resumed install whose live/ switch already happened leaves live/ alone (
   const seen = await watcher.stop();
   t.diagnostic(`reader: ${JSON.stringify(seen)}; ingest said: ${again.stdout.trim()}`);
   assert.equal(liveFp(w, "plain"), certFingerprint(readFileSync(signed)));
-  assert.deepEqual(checkInvariants({ stateDir: w.stateDir, names: ["plain"], received: w.smtp.received }).violations, []);
+  assert.deepEqual((await checkInvariants({ stateDir: w.stateDir, names: ["plain"], received: w.smtp.received })).violations, []);
   assert.equal(
     seen.missing + seen.mismatch,
     0,
@@ -140,7 +140,7 @@ test("every fault point of an import leaves the old pair live or the new pair li
     assert.equal(r.signal, "SIGKILL", `${point}: ${r.stdout}${r.stderr}`);
     t.diagnostic(`${point}: live/ after the kill is ${liveFp(w, "imp") === old ? "the old" : "the new"} certificate`);
     assert.ok([old, certFingerprint(readFileSync(hand.certPath))].includes(liveFp(w, "imp")), point);
-    assert.deepEqual(checkInvariants({ stateDir: w.stateDir, names: ["imp"], received: w.smtp.received }).violations, [], point);
+    assert.deepEqual((await checkInvariants({ stateDir: w.stateDir, names: ["imp"], received: w.smtp.received })).violations, [], point);
     const rerun = await ok(w, "import", "imp", "--cert", hand.certPath, "--key", hand.keyPath);
     assert.equal(liveFp(w, "imp"), certFingerprint(readFileSync(hand.certPath)), `${point}: after the rerun (${rerun.stdout.trim()})`);
     // The daemon's token tick replaces a token left from the old certificate.
@@ -192,7 +192,7 @@ test("a CSR email resent after a kill between SMTP acceptance and the 'sent' mar
   const csrMails = w.smtp.received.slice(n).filter((m) => m.parsed.attachments.some((a) => /\.csr$/.test(a.filename ?? "")));
   assert.equal(csrMails.length, 2, "delivered twice: at least once, as documented");
   assert.equal(csrMails[0]!.parsed.messageId, csrMails[1]!.parsed.messageId, "with the same Message-ID");
-  const inv = checkInvariants({ stateDir: w.stateDir, names: ["m"], received: w.smtp.received });
+  const inv = await checkInvariants({ stateDir: w.stateDir, names: ["m"], received: w.smtp.received });
   assert.deepEqual(inv.violations, []);
   assert.equal(inv.duplicates, 1);
   assert.equal(inv.queued, 0);

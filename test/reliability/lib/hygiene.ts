@@ -4,6 +4,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { withStore, type StoreTarget } from "./store-reader.js";
 
 interface Secret {
   label: string;
@@ -93,6 +94,26 @@ export function databaseText(dbFile: string): string {
   } finally {
     db.close();
   }
+}
+
+/** Every row of every table of a store (PostgreSQL too), as text; bytea as latin1. */
+export async function storeText(target: StoreTarget): Promise<string> {
+  return withStore(target, "", async (db) => {
+    const out: string[] = [];
+    for (const t of await db.tables()) {
+      const rows = await db.all<Record<string, unknown>>(`SELECT * FROM "${t}"`);
+      out.push(
+        `${t}: ${rows
+          .map((r) =>
+            Object.values(r)
+              .map((x) => (Buffer.isBuffer(x) ? x.toString("latin1") : String(x)))
+              .join(" | "),
+          )
+          .join("\n")}`,
+      );
+    }
+    return out.join("\n");
+  });
 }
 
 export interface HygieneSources {
