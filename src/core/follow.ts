@@ -3,7 +3,8 @@
 // with the key-encryption key, 0600), and live/ switched to the store's live version with the same
 // code a go-live uses (switchToVersion: one writer of live/). The leader does it too, before it
 // acts, so a host that takes over has the keys the renewal it continues needs.
-import { existsSync } from "node:fs";
+import { createPrivateKey } from "node:crypto";
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import type { CredentialConfig } from "../config/types.js";
 import { CreddError, errorMessage } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic.js";
@@ -12,6 +13,7 @@ import { liveVersion } from "../files/live.js";
 import type { Ctx } from "./context.js";
 import { setNotFollowed } from "./follow-state.js";
 import { switchToVersion } from "./golive.js";
+import { spkiSha256 } from "../pki/keys.js";
 
 export interface FollowResult {
   /** Credentials whose live/ was switched to the store's live version, as "NAME vN". */
@@ -48,17 +50,31 @@ async function followOne(ctx: Ctx, cred: CredentialConfig): Promise<number | und
   // Once signed, the renewal's certificate and chain too: the next leader probes with them and puts them live.
   if (pending) {
     const parts: Part[] = pending.state === "signed" || pending.state === "registered" ? ["key", "csr", "cert", "chain"] : ["key", "csr"];
-    await fetchArchive(ctx, cred, paths, pending.version, parts);
+    await fetchArchive(ctx, cred, paths, pending.version, parts, pending.spki_sha256);
   }
   const live = await ctx.store.liveCertificate(cred.name);
   if (!live || liveVersion(paths) === live.version) return undefined;
-  await fetchArchive(ctx, cred, paths, live.version, ["key", "cert", "chain"]);
+  await fetchArchive(ctx, cred, paths, live.version, ["key", "cert", "chain"], live.spki_sha256);
   await switchToVersion(ctx, cred, live.version);
   ctx.log.info({ credential: cred.name, event: "live-materialised", version: live.version }, "live/ switched to the store's live version");
   return live.version;
 }
 
 type Part = "key" | "csr" | "cert" | "chain";
+
+/** Moves archive/'s key-N.pem (and csr-N.pem) to `*.unused-TIME` when it is not the key pair `spki` names. */
+function setAsideOtherKey(ctx: Ctx, cred: CredentialConfig, paths: CredentialPaths, version: number, spki: string): void {
+  const keyPath = paths.key(version);
+  if (!existsSync(keyPath)) return;
+  if (spkiSha256(createPrivateKey(readFileSync(keyPath))).toLowerCase() === spki.toLowerCase()) return;
+  const suffix = `.unused-${ctx.clock.now().getTime()}`;
+  renameSync(keyPath, keyPath + suffix);
+  if (existsSync(paths.csr(version))) renameSync(paths.csr(version), paths.csr(version) + suffix);
+  ctx.log.warn(
+    { credential: cred.name, event: "unused-key-set-aside", version, file: keyPath + suffix },
+    "archive/ held a key for this version that the shared store does not know (this host was stopped while making it): kept aside, the store's key is used",
+  );
+}
 const MODE: Record<Part, number> = { key: 0o600, csr: 0o644, cert: 0o644, chain: 0o644 };
 
 /**
@@ -70,8 +86,14 @@ export async function fetchLiveArchive(ctx: Ctx, cred: CredentialConfig, version
   await fetchArchive(ctx, cred, credentialPaths(ctx.config.state_dir, cred.name), version, ["key", "cert", "chain"]);
 }
 
-/** Writes the parts of `version` that archive/ lacks, from the store; a part the store lacks is an error. */
-async function fetchArchive(ctx: Ctx, cred: CredentialConfig, paths: CredentialPaths, version: number, parts: Part[]): Promise<void> {
+/**
+ * Writes the parts of `version` that archive/ lacks, from the store; a part the store lacks is an
+ * error. With `spki` (the store's key for that version), a key file of another key pair is moved
+ * aside first, with its CSR: this host was killed after making a key for `version` and before
+ * recording it, and another host then made that version with its own key (the store is the truth).
+ */
+async function fetchArchive(ctx: Ctx, cred: CredentialConfig, paths: CredentialPaths, version: number, parts: Part[], spki?: string): Promise<void> {
+  if (spki !== undefined && parts.includes("key")) setAsideOtherKey(ctx, cred, paths, version, spki);
   const missing = parts.filter((p) => !existsSync(paths[p](version)));
   if (missing.length === 0) return;
   // A wrong key-encryption key throws here (keywrap.ts: a STATE error naming the files): loud, never a re-enrollment.

@@ -4,108 +4,47 @@
 // leader whose leadership session is terminated (pg_terminate_backend) stops acting before any
 // host leads again; tokens are per host. Needs Debian's postgresql (skipped with one line without it).
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
-import { type Daemon, dnFor, runCredd, startCreddDaemon, writeConfig } from "../helpers/credd.js";
-import { makeCa, makeKeyAndCert, makeTempDir, type TestCa } from "../helpers/openssl.js";
-import { type PgCluster, postgresMissing, startPostgres } from "../helpers/postgres.js";
-import { startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
-import { type FakeStellantis, startFakeStellantis } from "../helpers/stellantis.js";
+import { type Daemon, dnFor, runCredd, startCreddDaemon } from "../helpers/credd.js";
+import { makeKeyAndCert, makeTempDir, type TestCa } from "../helpers/openssl.js";
+import { type PgCluster, postgresMissing } from "../helpers/postgres.js";
+import { at, isCsrSent, type Line, leadsNow, lost, type SharedWorld, startSharedWorld } from "../helpers/shared-store.js";
+import type { TestSmtpServer } from "../helpers/smtp.js";
+import type { FakeStellantis } from "../helpers/stellantis.js";
 import { X509Certificate } from "node:crypto";
 
 const skip = postgresMissing();
 /** check_schedule of both hosts: every second (node-cron's seconds field), so a takeover is quick to see. */
 const CHECK_MS = 1_000;
 
-type Line = Record<string, unknown>;
-const leadsNow = (l: Line) => l.msg === "this host leads now: it runs the checks, emails, inbox and mailbox";
-const isCsrSent = (l: Line) => l.msg === "email sent" && l.kind === "csr";
-/** A log line's time (pino's "time"), in ms. */
-const at = (l: Line): number => (typeof l.time === "number" ? l.time : Date.parse(String(l.time)));
-const lost = (l: Line) => l.msg === "leadership lost: this host stops acting and follows";
-
 describe("two credd run hosts on one PostgreSQL", { skip }, () => {
+  let world: SharedWorld;
   let cluster: PgCluster;
   let smtp: TestSmtpServer;
   let ca: TestCa;
   let admin: pg.Client;
   let fake: FakeStellantis;
-  const daemons: Daemon[] = [];
+  let daemons: Daemon[];
 
   before(async () => {
-    cluster = await startPostgres();
+    world = await startSharedWorld();
+    ({ cluster, smtp, ca, fake, daemons } = world);
     admin = await cluster.admin();
-    smtp = await startSmtpServer();
-    ca = makeCa(makeTempDir("credd-e2e-shared-ca-"));
-    fake = await startFakeStellantis({ clientCaPem: ca.certPem });
   });
   after(async () => {
-    for (const d of daemons) if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill("SIGKILL");
-    await Promise.all(daemons.map((d) => d.exited));
     await admin?.end();
-    await smtp?.stop();
-    await fake?.close();
-    await cluster?.destroy();
+    await world?.close();
   });
 
-  /** One host's config: its own state_dir and runtime_dir, the shared store's url and KEK files. */
-  const hostConfig = (root: string, name: string, db: string, kekByte = 7, credExtra = ""): string => {
-    const dir = join(root, name);
-    mkdirSync(dir, { recursive: true });
-    const url = join(dir, "store-url");
-    writeFileSync(url, `${cluster.url.replace(/\/[^/]*$/, `/${db}`)}\n`, { mode: 0o640 });
-    chmodSync(url, 0o640);
-    const kek = join(dir, "store-kek");
-    writeFileSync(kek, `${Buffer.alloc(32, kekByte).toString("base64")}\n`, { mode: 0o600 });
-    const stellantisCa = join(dir, "stellantis-ca.pem");
-    writeFileSync(stellantisCa, ca.certPem + fake.serverCaPem);
-    return writeConfig(
-      dir,
-      `state_dir: ${join(dir, "state")}
-runtime_dir: ${join(dir, "run")}
-check_schedule: "* * * * * *"
-store:
-  postgres:
-    url_file: ${url}
-    key_encryption_key_file: ${kek}
-smtp:
-  url: smtp://127.0.0.1:${smtp.port}
-  from: "credd <credd@partner.example>"
-  ca_file: ${smtp.caPath}
-  timeout_ms: 5000
-alerts:
-  to: [ops@partner.example]
-stellantis:
-  contact: connectedcar@stellantis.example
-  ca_file: ${stellantisCa}
-credentials:
-  - name: fleet-prod
-    mzp: MZP128745
-    subject: { C: FR, ST: Ile de France, L: Paris, O: Free2Move, emailAddress: it@partner.example }
-    renew_before_days: 30
-${credExtra}`,
-    );
-  };
-
-  const start = (config: string, host: string): Daemon => {
-    const d = startCreddDaemon(["--config", config, "run"], { CREDD_HOST_NAME: host, CREDD_OUTBOX_TICK_MS: "200" });
-    daemons.push(d);
-    return d;
-  };
-
-  /** A fresh database owned by the test role: each test its own store. */
-  const freshDb = async (name: string): Promise<string> => {
-    await admin.query(`CREATE DATABASE ${name} OWNER ${cluster.user}`);
-    return name;
-  };
-
-  const status = async (config: string): Promise<{ hosts: Line[]; hosts_warning: string | null; status: string }> => {
-    const r = await runCredd(["--config", config, "status", "--json"]);
-    assert.ok(r.code !== 3, r.stdout + r.stderr);
-    return JSON.parse(r.stdout);
-  };
+  /** One host's config: its own state_dir and runtime_dir, the shared store's url and KEK files (test/helpers/shared-store.ts). */
+  const hostConfig = (root: string, name: string, db: string, kekByte = 7, credExtra = ""): string =>
+    world.hostConfig(root, name, db, kekByte, credExtra);
+  const start = (config: string, host: string): Daemon => world.start(config, host);
+  const freshDb = (name: string): Promise<string> => world.freshDb(name);
+  const status = (config: string) => world.status(config);
 
   test("one leader, one CSR email; kill -9 the leader and the other leads within one check interval", async () => {
     const root = makeTempDir("credd-e2e-shared-");
