@@ -13,6 +13,7 @@ import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { readFileFor } from "../files/file-errors.js";
 import type { CertificateRow } from "../store/store.js";
+import { hostNameOf } from "../host.js";
 
 export interface GoLiveResult {
   version: number;
@@ -110,7 +111,14 @@ export async function runDeployHooks(ctx: Ctx, cred: CredentialConfig, row: Cert
       output: r.output,
       started_at: startedAt,
     });
-    const fields = { credential: cred.name, argv: r.argv, exitCode: r.exitCode, durationMs: Math.round(r.durationMs) };
+    const fields = {
+      credential: cred.name,
+      argv: r.argv,
+      exitCode: r.exitCode,
+      durationMs: Math.round(r.durationMs),
+      // On a shared store every host runs the hooks when its live/ switches: say which one.
+      ...(ctx.leadership ? { host: hostNameOf(), version: row.version } : {}),
+    };
     if (r.ok) ctx.log.info({ ...fields, event: "deploy-hook-done" }, "deploy hook done");
     else ctx.log.error({ ...fields, event: "deploy-hook-failed", err: r.error ?? `exit ${r.exitCode ?? r.signal}` }, "deploy hook failed");
   }
@@ -118,7 +126,7 @@ export async function runDeployHooks(ctx: Ctx, cred: CredentialConfig, row: Cert
 }
 
 /** Tokens may be bound to the certificate (RFC 8705): drop the old one and fetch one with the new certificate. */
-async function freshToken(ctx: Ctx, cred: CredentialConfig, version: number): Promise<void> {
+export async function freshToken(ctx: Ctx, cred: CredentialConfig, version: number): Promise<void> {
   removeTokenFiles(ctx.config.runtime_dir, cred.name);
   await ctx.store.forgetToken(cred.name);
   try {

@@ -4,12 +4,12 @@
 // leader whose leadership session is terminated (pg_terminate_backend) stops acting before any
 // host leads again; tokens are per host. Needs Debian's postgresql (skipped with one line without it).
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
 import { type Daemon, dnFor, runCredd, startCreddDaemon, writeConfig } from "../helpers/credd.js";
-import { makeCa, makeKeyAndCert, makeTempDir, type TestCa } from "../helpers/openssl.js";
+import { makeCa, makeKeyAndCert, makeTempDir, signCsr, type TestCa } from "../helpers/openssl.js";
 import { type PgCluster, postgresMissing, startPostgres } from "../helpers/postgres.js";
 import { startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
 import { type FakeStellantis, startFakeStellantis } from "../helpers/stellantis.js";
@@ -408,6 +408,63 @@ ${credExtra}`,
     await a.waitForLog((l) => l.msg === "the store can be reached again", 20_000, up);
     await a.waitForLog((l) => l.msg === "check done", 20_000, up);
     assert.equal(a.child.exitCode, null, "still running");
+    assert.equal(await a.stop(), 0);
+  });
+
+  test("a renewal going live runs the deploy hooks on every host, once per switch, and not again after a restart", async () => {
+    const root = makeTempDir("credd-e2e-shared-hooks-");
+    const db = await freshDb("follower_hooks");
+    // The hook appends "HOST VERSION SERIAL" to one file both hosts write (the host comes from its argv).
+    const marks = join(root, "hook-runs.txt");
+    const hook = join(root, "hook.sh");
+    writeFileSync(hook, '#!/bin/sh\necho "$1 $CREDD_VERSION $CREDD_SERIAL" >> "$2"\n', { mode: 0o755 });
+    const hooks = (name: string) => `    deploy_hooks: [["${hook}", "${name}", "${marks}"]]\n`;
+    const configA = hostConfig(root, "a", db, 7, hooks("host-a"));
+    const configB = hostConfig(root, "b", db, 7, hooks("host-b"));
+    const runs = (): string[] => (existsSync(marks) ? readFileSync(marks, "utf8").trim().split("\n") : []);
+    const hand = makeKeyAndCert(root, dnFor("MZP128745"), { ca, days: 20 });
+    const imp = await runCredd(["--config", configA, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], {
+      CREDD_HOST_NAME: "host-a",
+    });
+    assert.equal(imp.code, 0, imp.stderr);
+    const serial1 = new X509Certificate(readFileSync(hand.certPath)).serialNumber;
+    assert.deepEqual(runs(), [`host-a 1 ${serial1}`], "the import ran host-a's hook");
+
+    const a = start(configA, "host-a");
+    await a.waitForLog(leadsNow, 20_000);
+    await a.waitForLog(isCsrSent, 20_000);
+    const b = start(configB, "host-b");
+    // host-b's first tick switches its live/ to version 1: its hook runs there.
+    await b.waitForLog((l) => l.msg === "live/ switched to the store's live version" && l.version === 1, 20_000);
+    await b.waitForLog((l) => l.msg === "deploy hook done" && l.host === "host-b" && l.version === 1, 10_000);
+    assert.deepEqual(runs(), [`host-a 1 ${serial1}`, `host-b 1 ${serial1}`]);
+
+    // Stellantis signs the renewal's CSR; it lands in the leader's inbox: host-a's go-live and hooks.
+    const signed = join(root, "signed-2.pem");
+    signCsr(ca, join(root, "a/state/credentials/fleet-prod/archive/csr-2.pem"), signed);
+    const serial2 = new X509Certificate(readFileSync(signed)).serialNumber;
+    const mark = b.lines.length;
+    const inbox = join(root, "a/state/inbox");
+    mkdirSync(inbox, { recursive: true });
+    writeFileSync(join(inbox, ".signed.tmp"), readFileSync(signed));
+    renameSync(join(inbox, ".signed.tmp"), join(inbox, "signed.pem"));
+    await a.waitForLog((l) => l.msg === "deploy hook done" && l.version === 2, 20_000);
+    const done2 = await b.waitForLog((l) => l.msg === "deploy hook done" && l.host === "host-b" && l.version === 2, 20_000, mark);
+    assert.deepEqual(done2.argv, [hook, "host-b", marks]);
+    // A few more ticks on both hosts: no hook runs again (once per switch, not per tick).
+    for (let i = 0; i < 3; i++) await b.waitForLog((l) => l.msg === "follower tick: another host leads", 10_000, b.lines.length);
+    await a.waitForLog((l) => l.msg === "check done", 10_000, a.lines.length);
+    assert.deepEqual(runs(), [`host-a 1 ${serial1}`, `host-b 1 ${serial1}`, `host-a 2 ${serial2}`, `host-b 2 ${serial2}`]);
+    assert.equal(readFileSync(join(root, "b/state/credentials/fleet-prod/live/cert.pem"), "utf8"), readFileSync(signed, "utf8").trim() + "\n");
+    assert.ok(!existsSync(join(root, "b/state/credentials/fleet-prod/hooks-pending")), "no hooks owed");
+
+    // host-b restarts with live/ already on version 2: the hooks do not run again.
+    assert.equal(await b.stop(), 0);
+    const b2 = start(configB, "host-b");
+    await b2.waitForLog((l) => l.msg === "follower tick: another host leads", 20_000);
+    await b2.waitForLog((l) => l.msg === "follower tick: another host leads", 10_000, b2.lines.length);
+    assert.equal(runs().length, 4, `no hook after the restart: ${runs().join(" | ")}`);
+    assert.equal(await b2.stop(), 0);
     assert.equal(await a.stop(), 0);
   });
 });
