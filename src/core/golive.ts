@@ -66,10 +66,13 @@ export async function goLive(
   // A shared store: install only while this host still leads (docs/shared-store.md).
   await ctx.fence?.();
   // Already switched (a resumed install): rewriting .live-N in place would leave readers a gap.
-  if (liveVersion(credentialPaths(ctx.config.state_dir, cred.name)) !== version) await switchToVersion(ctx, cred, version);
+  const switched = liveVersion(credentialPaths(ctx.config.state_dir, cred.name)) !== version;
+  if (switched) await switchToVersion(ctx, cred, version);
   crashPoint("after-switch");
-  await markLiveInDb(ctx, row);
+  const recorded = await markLiveInDb(ctx, row);
   crashPoint("after-db-live");
+  // Another host put it live and this host's live/ was already on it (its follow ran the hooks): nothing left to do.
+  if (!recorded && !switched) return { version, serial: row.serial, hooks: [] };
   ctx.log.info({ credential: cred.name, event: "certificate-live", version, serial: row.serial, notAfter: row.not_after, why }, "certificate live");
   if (beforeHooks) await beforeHooks();
   else if (cred.oauth) await freshToken(ctx, cred, version);
@@ -77,11 +80,26 @@ export async function goLive(
   return { version, serial: row.serial, hooks };
 }
 
-export async function markLiveInDb(ctx: Ctx, row: CertificateRow): Promise<void> {
+/**
+ * Records `row` live (and its renewal done) in one transaction that first re-reads, locked, what it
+ * is about to change (lockForGoLive): when another host already made this version live and closed
+ * its renewal (two leaders in quick succession, docs/shared-store.md), it changes nothing, logs it,
+ * and returns false. True when this call recorded it.
+ */
+export async function markLiveInDb(ctx: Ctx, row: CertificateRow): Promise<boolean> {
   const at = ctx.clock.now().toISOString();
-  await ctx.store.tx(async (s) => {
+  return await ctx.store.tx(async (s) => {
+    const now = await s.lockForGoLive(row.credential, row.renewal_id);
+    if (now.live_version === row.version && (row.renewal_id === null || now.renewal_state === "live")) {
+      ctx.log.info(
+        { credential: row.credential, event: "go-live-already-recorded", version: row.version },
+        "certificate already recorded live (by another host or an earlier run): nothing changed",
+      );
+      return false;
+    }
     await s.makeLive(row.credential, row.version, at);
     if (row.renewal_id !== null) await s.setRenewalState(row.renewal_id, "live", at);
+    return true;
   });
 }
 
