@@ -353,6 +353,7 @@ ${credExtra}`,
       CREDD_CLOCK_FILE: clockFile,
     });
     daemons.push(a);
+    const mailsBefore = smtp.received.length;
     await a.waitForLog(leadsNow, 20_000);
     const token = join(root, "a/run/fleet-prod/token.json");
     for (let i = 0; i < 20 && !existsSync(token); i++) await a.waitForLog(() => true, 10_000, a.lines.length);
@@ -400,6 +401,16 @@ ${credExtra}`,
     );
     assert.equal(long.level, 50);
     assert.equal(readFileSync(token, "utf8"), tokenBefore, "the token file is still there");
+    // ... and emailed to ops straight over SMTP (the outbox is in the store), once.
+    const outageMails = () => smtp.received.slice(mailsBefore).filter((m) => /shared store/.test(m.parsed.subject ?? ""));
+    await a.waitForLog((l) => l.msg === "store outage: alert email sent directly over SMTP", 10_000, down);
+    const downMail = outageMails();
+    assert.equal(downMail.length, 1, "one email for the outage");
+    assert.match(downMail[0]!.parsed.subject ?? "", /^\[credd\] CRITICAL host-a: the shared store has been unreachable since /);
+    assert.doesNotMatch(downMail[0]!.parsed.text ?? "", new RegExp(cluster.password.replace(/[^\w]/g, "\\$&")), "no password");
+    // More failing ticks: no second email.
+    for (let i = 0; i < 5; i++) await a.waitForLog(() => true, 10_000, a.lines.length);
+    assert.equal(outageMails().length, 1);
 
     // PostgreSQL is back: the store is reachable again, this host leads and checks again.
     const up = a.lines.length;
@@ -407,6 +418,12 @@ ${credExtra}`,
     admin = await cluster.admin();
     await a.waitForLog((l) => l.msg === "the store can be reached again", 20_000, up);
     await a.waitForLog((l) => l.msg === "check done", 20_000, up);
+    // The closing email goes through the outbox, delivered by the leader.
+    for (let i = 0; i < 50 && outageMails().length < 2; i++) await a.waitForLog(() => true, 10_000, a.lines.length);
+    assert.deepEqual(
+      outageMails().map((m) => m.parsed.subject?.replace(/since .*/, "since …")),
+      ["[credd] CRITICAL host-a: the shared store has been unreachable since …", "[credd] RESOLVED host-a: the shared store can be reached again"],
+    );
     assert.equal(a.child.exitCode, null, "still running");
     assert.equal(await a.stop(), 0);
   });
