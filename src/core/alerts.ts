@@ -4,7 +4,17 @@ import { planAlerts, situations, type CredentialFacts, type DaemonFacts } from "
 import { earlierCaOf } from "./facts.js";
 import { composeAlertDigest } from "../mail/alert-mail.js";
 import type { Ctx } from "./context.js";
-import { failedHookLines, refusalSince, type Snapshot } from "../store/store.js";
+import { failedHookLines, refusalSince, type HostRow, type Snapshot } from "../store/store.js";
+import { schedulePeriodMs } from "./schedule.js";
+
+/**
+ * How long a shared store may run without a standby (fewer than two hosts heartbeating within two
+ * check periods) before the leader emails ops: long enough for a reboot or an upgrade of the
+ * standby, short enough that a dead standby is known the same working day.
+ */
+export const STANDBY_ALERT_MS = 60 * 60_000;
+/** The check period when none is stored and the schedule gives none (status.ts uses the same). */
+const FALLBACK_PERIOD_MS = 10 * 60_000;
 
 /** SMTP counts as failing once a queued email has failed this many times (one failure may be a blip). */
 const SMTP_FAILING_ATTEMPTS = 3;
@@ -69,7 +79,32 @@ async function daemonFacts(ctx: Ctx, snap: Snapshot): Promise<DaemonFacts> {
   if (inbox) facts.inboxUnsafe = JSON.parse(inbox) as { at: string; reason: string };
   const unclean = await ctx.store.getMeta("unclean_restart_at");
   if (unclean) facts.uncleanRestartAt = unclean;
+  if (ctx.config.store !== "sqlite") {
+    const missing = await standbyMissing(ctx, snap);
+    if (missing) facts.standbyMissing = missing;
+  }
   return facts;
+}
+
+/**
+ * A shared store whose hosts heartbeat less than two (status's `hosts_warning`, core/status.ts) for
+ * at least STANDBY_ALERT_MS: since when, from the hosts table alone (no state of its own, so any
+ * leader, after any failover, reaches the same answer).
+ */
+async function standbyMissing(ctx: Ctx, snap: Snapshot): Promise<DaemonFacts["standbyMissing"]> {
+  const now = ctx.clock.now();
+  const period = snap.checkPeriodMs ?? schedulePeriodMs(ctx.config.check_schedule, now) ?? FALLBACK_PERIOD_MS;
+  const hosts = await ctx.store.listHosts();
+  const isFresh = (h: HostRow) => now.getTime() - Date.parse(h.last_heartbeat_at) <= 2 * period;
+  const fresh = hosts.filter(isFresh);
+  if (fresh.length >= 2) return undefined;
+  // Missing since the last missing host went stale, but not before the hosts seen now started (a
+  // whole group restarted after a long stop gives its standby the same grace).
+  const gone = hosts.filter((h) => !isFresh(h)).map((h) => Date.parse(h.last_heartbeat_at) + 2 * period);
+  const started = fresh.map((h) => Date.parse(h.started_at));
+  const since = Math.max(gone.length > 0 ? Math.max(...gone) : -Infinity, started.length > 0 ? Math.min(...started) : -Infinity);
+  if (!Number.isFinite(since) || now.getTime() - since < STANDBY_ALERT_MS) return undefined;
+  return { since: new Date(since).toISOString(), seen: fresh.map((h) => h.name) };
 }
 
 export interface AlertRun {

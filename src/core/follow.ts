@@ -2,17 +2,21 @@
 // each check tick: the archive/ files of the live version and of a pending renewal (key unsealed
 // with the key-encryption key, 0600), and live/ switched to the store's live version with the same
 // code a go-live uses (switchToVersion: one writer of live/). The leader does it too, before it
-// acts, so a host that takes over has the keys the renewal it continues needs.
+// acts, so a host that takes over has the keys the renewal it continues needs. A switch runs the
+// credential's deploy hooks on this host, as the go-live did on the host that made the version live.
 import { createPrivateKey } from "node:crypto";
-import { existsSync, readFileSync, renameSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import type { CredentialConfig } from "../config/types.js";
 import { CreddError, errorMessage } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic.js";
 import { credentialPaths, ensureCredentialDirs, type CredentialPaths } from "../files/layout.js";
 import { liveVersion } from "../files/live.js";
+import type { CertificateRow } from "../store/store.js";
 import type { Ctx } from "./context.js";
 import { setNotFollowed } from "./follow-state.js";
-import { switchToVersion } from "./golive.js";
+import { freshToken, runDeployHooks, switchToVersion } from "./golive.js";
+import { hostNameOf } from "../host.js";
 import { spkiSha256 } from "../pki/keys.js";
 
 export interface FollowResult {
@@ -53,11 +57,50 @@ async function followOne(ctx: Ctx, cred: CredentialConfig): Promise<number | und
     await fetchArchive(ctx, cred, paths, pending.version, parts, pending.spki_sha256);
   }
   const live = await ctx.store.liveCertificate(cred.name);
-  if (!live || liveVersion(paths) === live.version) return undefined;
+  if (!live) return undefined;
+  const marker = hooksPendingFile(paths);
+  if (liveVersion(paths) === live.version) {
+    // Switched before a crash or stop, hooks not (all) run: run them now, once.
+    if (pendingHooksVersion(marker) === live.version) await afterSwitch(ctx, cred, live, marker);
+    return undefined;
+  }
   await fetchArchive(ctx, cred, paths, live.version, ["key", "cert", "chain"], live.spki_sha256);
+  // Written before the switch, removed once the hooks ran: a crash in between runs them at the next tick.
+  writeFileAtomic(marker, `${live.version}\n`, 0o600);
   await switchToVersion(ctx, cred, live.version);
-  ctx.log.info({ credential: cred.name, event: "live-materialised", version: live.version }, "live/ switched to the store's live version");
+  ctx.log.info(
+    { credential: cred.name, event: "live-materialised", version: live.version, host: hostNameOf() },
+    "live/ switched to the store's live version",
+  );
+  await afterSwitch(ctx, cred, live, marker);
   return live.version;
+}
+
+/**
+ * What a go-live does after its switch (golive.ts), on this host: a token with the new certificate
+ * (OAuth2), then the deploy hooks, recorded and logged the same way (a failed hook is logged and
+ * alerted on, never undone). Once per switch: the marker file says which version still owes them.
+ */
+async function afterSwitch(ctx: Ctx, cred: CredentialConfig, live: CertificateRow, marker: string): Promise<void> {
+  if (cred.oauth) await freshToken(ctx, cred, live.version);
+  await runDeployHooks(ctx, cred, live);
+  rmSync(marker, { force: true });
+}
+
+/** state_dir/credentials/NAME/hooks-pending: the version whose live/ switch still owes its deploy hooks on this host. */
+function hooksPendingFile(paths: CredentialPaths): string {
+  return join(paths.root, "hooks-pending");
+}
+
+function pendingHooksVersion(file: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  const n = Number(text.trim());
+  return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 type Part = "key" | "csr" | "cert" | "chain";

@@ -13,6 +13,7 @@ import type { Ctx } from "./context.js";
 import { crashPoint } from "./crash.js";
 import { readFileFor } from "../files/file-errors.js";
 import type { CertificateRow } from "../store/store.js";
+import { hostNameOf } from "../host.js";
 
 export interface GoLiveResult {
   version: number;
@@ -65,10 +66,13 @@ export async function goLive(
   // A shared store: install only while this host still leads (docs/shared-store.md).
   await ctx.fence?.();
   // Already switched (a resumed install): rewriting .live-N in place would leave readers a gap.
-  if (liveVersion(credentialPaths(ctx.config.state_dir, cred.name)) !== version) await switchToVersion(ctx, cred, version);
+  const switched = liveVersion(credentialPaths(ctx.config.state_dir, cred.name)) !== version;
+  if (switched) await switchToVersion(ctx, cred, version);
   crashPoint("after-switch");
-  await markLiveInDb(ctx, row);
+  const recorded = await markLiveInDb(ctx, row);
   crashPoint("after-db-live");
+  // Another host put it live and this host's live/ was already on it (its follow ran the hooks): nothing left to do.
+  if (!recorded && !switched) return { version, serial: row.serial, hooks: [] };
   ctx.log.info({ credential: cred.name, event: "certificate-live", version, serial: row.serial, notAfter: row.not_after, why }, "certificate live");
   if (beforeHooks) await beforeHooks();
   else if (cred.oauth) await freshToken(ctx, cred, version);
@@ -76,11 +80,26 @@ export async function goLive(
   return { version, serial: row.serial, hooks };
 }
 
-export async function markLiveInDb(ctx: Ctx, row: CertificateRow): Promise<void> {
+/**
+ * Records `row` live (and its renewal done) in one transaction that first re-reads, locked, what it
+ * is about to change (lockForGoLive): when another host already made this version live and closed
+ * its renewal (two leaders in quick succession, docs/shared-store.md), it changes nothing, logs it,
+ * and returns false. True when this call recorded it.
+ */
+export async function markLiveInDb(ctx: Ctx, row: CertificateRow): Promise<boolean> {
   const at = ctx.clock.now().toISOString();
-  await ctx.store.tx(async (s) => {
+  return await ctx.store.tx(async (s) => {
+    const now = await s.lockForGoLive(row.credential, row.renewal_id);
+    if (now.live_version === row.version && (row.renewal_id === null || now.renewal_state === "live")) {
+      ctx.log.info(
+        { credential: row.credential, event: "go-live-already-recorded", version: row.version },
+        "certificate already recorded live (by another host or an earlier run): nothing changed",
+      );
+      return false;
+    }
     await s.makeLive(row.credential, row.version, at);
     if (row.renewal_id !== null) await s.setRenewalState(row.renewal_id, "live", at);
+    return true;
   });
 }
 
@@ -110,7 +129,14 @@ export async function runDeployHooks(ctx: Ctx, cred: CredentialConfig, row: Cert
       output: r.output,
       started_at: startedAt,
     });
-    const fields = { credential: cred.name, argv: r.argv, exitCode: r.exitCode, durationMs: Math.round(r.durationMs) };
+    const fields = {
+      credential: cred.name,
+      argv: r.argv,
+      exitCode: r.exitCode,
+      durationMs: Math.round(r.durationMs),
+      // On a shared store every host runs the hooks when its live/ switches: say which one.
+      ...(ctx.leadership ? { host: hostNameOf(), version: row.version } : {}),
+    };
     if (r.ok) ctx.log.info({ ...fields, event: "deploy-hook-done" }, "deploy hook done");
     else ctx.log.error({ ...fields, event: "deploy-hook-failed", err: r.error ?? `exit ${r.exitCode ?? r.signal}` }, "deploy hook failed");
   }
@@ -118,7 +144,7 @@ export async function runDeployHooks(ctx: Ctx, cred: CredentialConfig, row: Cert
 }
 
 /** Tokens may be bound to the certificate (RFC 8705): drop the old one and fetch one with the new certificate. */
-async function freshToken(ctx: Ctx, cred: CredentialConfig, version: number): Promise<void> {
+export async function freshToken(ctx: Ctx, cred: CredentialConfig, version: number): Promise<void> {
   removeTokenFiles(ctx.config.runtime_dir, cred.name);
   await ctx.store.forgetToken(cred.name);
   try {

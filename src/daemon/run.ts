@@ -24,6 +24,7 @@ import { tokensOf } from "../core/tokens-of.js";
 import { createInbox } from "./inbox.js";
 import { NO_LISTEN_FDS, type ListenFds } from "./listen-fds.js";
 import { acquireLock } from "./lock.js";
+import { storeOutageMail } from "./store-outage.js";
 import { renderMetrics, writeMetricsFile } from "./metrics.js";
 import { createNotifier, statusSummary, type Notifier } from "./notify.js";
 import type { LeaderHandle } from "../store/open.js";
@@ -180,6 +181,7 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
   // PostgreSQL is down"). Each loop logs a store error once per distinct message and retries at its
   // next tick; when the store stays unreachable longer than STORE_DOWN_WARN_MS it is said once at
   // error level and in systemd's STATUS= (the outbox is in the store: no email can be queued).
+  const outageMail = ctx.leadership ? storeOutageMail(ctx, host.name) : undefined;
   let storeDownSince: number | undefined;
   let storeDownWarned = false;
   const lastStepError = new Map<string, string>();
@@ -200,11 +202,14 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
       notifier.status(`store unreachable since ${since}: ${msg}`);
       lastStatusLine = "";
     }
+    // A shared store: ops get an email straight over SMTP (once per outage, retried each minute until sent).
+    if (storeDownWarned) outageMail?.down(storeDownSince, msg);
   };
   const storeOk = (what: string): void => {
     lastStepError.delete(what);
     if (storeDownSince === undefined) return;
     log.warn({ since: new Date(storeDownSince).toISOString(), step: what }, "the store can be reached again");
+    if (storeDownWarned && outageMail) void outageMail.back(storeDownSince);
     storeDownSince = undefined;
     storeDownWarned = false;
   };
@@ -553,6 +558,7 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
     await (await proxies)?.close(); // requests in flight finish (a few seconds at most) before the database closes
     await (await mailbox)?.stop();
     await busy; // the email being sent or the file being written completes
+    await outageMail?.idle();
     await tokenBusy;
     stopWatchdog();
     try {

@@ -31,6 +31,8 @@ export interface DaemonFacts {
   unmatchedRefusal?: { id: number; file: string; check: string; reason: string };
   /** The inbox is no longer used: a folder credd writes into was replaced (daemon/inbox.ts). */
   inboxUnsafe?: { at: string; reason: string };
+  /** Shared store: fewer than two hosts seen within two check periods, for at least STANDBY_ALERT_MS (core/alerts.ts). */
+  standbyMissing?: { since: string; seen: string[] };
 }
 
 export interface Situation {
@@ -109,6 +111,22 @@ export function situations(creds: CredentialFacts[], daemon: DaemonFacts, now: D
       action:
         "find out who replaced it (only the inbox's writers could), remove the link or folder, then `systemctl restart credd`: " +
         "credd makes processed/ and rejected/ again (0700); meanwhile use `credd ingest FILE`",
+    });
+  }
+  if (daemon.standbyMissing) {
+    const m = daemon.standbyMissing;
+    out.push({
+      credential: null,
+      kind: "standby-missing",
+      // One stage while it lasts: resolved (and said so) when a second host heartbeats again.
+      stage: "1",
+      severity: "warning",
+      title: "no standby host: nothing takes over if the leader stops",
+      detail:
+        m.seen.length === 0
+          ? `no credd host has sent a heartbeat to the shared store since ${m.since}`
+          : `only ${m.seen.join(", ")} sent a heartbeat to the shared store within two check periods, since ${m.since}`,
+      action: "start `credd run` again on the standby host (`systemctl status credd` there; `credd status` lists the hosts and their last heartbeat)",
     });
   }
   if (daemon.uncleanRestartAt) {

@@ -57,3 +57,59 @@ export function composeTestAlert(config: Config, now: Date): OutgoingMail {
     attachments: [],
   };
 }
+
+/**
+ * A shared store unreachable for minutes (daemon/store-outage.ts): sent straight over SMTP by the
+ * host that cannot reach it, since the outbox lives in the store. Critical: this host does nothing
+ * but serve tokens it already has. No secret: the error is describePgError's (server, file, fix).
+ */
+export function composeStoreDownMail(config: Config, o: { host: string; since: string; error: string; now: Date }): OutgoingMail {
+  return {
+    messageId: newMessageId(config.smtp.from),
+    from: config.smtp.from,
+    to: [...new Set([...config.alerts.to, ...config.alerts.critical_to])],
+    cc: [],
+    subject: visible(`[credd] CRITICAL ${o.host}: the shared store has been unreachable since ${o.since}`),
+    text:
+      [
+        `credd on ${o.host} (${config.file}), ${o.now.toISOString()}`,
+        "",
+        `CRITICAL: the shared store (PostgreSQL) has been unreachable from ${o.host} since ${o.since}.`,
+        `  last error: ${visible(o.error)}`,
+        "  Tokens already in runtime_dir are still served; nothing else is done (no check, no email, no go-live) until it is back.",
+        "  what to do: check the PostgreSQL server and the network from this host (`credd status` names the server);",
+        "  credd resumes by itself when it can reach it, and sends a second email then.",
+        "",
+        "-- ",
+        "Sent directly over SMTP (the outbox is in the store): once per host and outage.",
+      ].join("\n") + "\n",
+    attachments: [],
+  };
+}
+
+/** The end of that outage: queued in the outbox again (durable, retried), once per host and outage. */
+export function composeStoreBackMail(
+  config: Config,
+  o: { host: string; since: string; until: string; downMailSent: boolean; now: Date },
+): OutgoingMail {
+  return {
+    messageId: newMessageId(config.smtp.from),
+    from: config.smtp.from,
+    to: [...new Set([...config.alerts.to, ...config.alerts.critical_to])],
+    cc: [],
+    subject: visible(`[credd] RESOLVED ${o.host}: the shared store can be reached again`),
+    text:
+      [
+        `credd on ${o.host} (${config.file}), ${o.now.toISOString()}`,
+        "",
+        `RESOLVED: the shared store (PostgreSQL) was unreachable from ${o.host} from ${o.since} to ${o.until}; credd works again.`,
+        o.downMailSent
+          ? "  (the email saying it was down went out then)"
+          : "  (the email saying it was down could not be sent then: SMTP failed too; this is the first word of it)",
+        "",
+        "-- ",
+        "credd status shows every credential and host.",
+      ].join("\n") + "\n",
+    attachments: [],
+  };
+}

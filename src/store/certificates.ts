@@ -1,5 +1,6 @@
 // The certificates table: which versions exist for a credential and which one is live.
 import { prep, type Db } from "./db.js";
+import type { RenewalState } from "./renewals.js";
 
 export interface CertificateRow {
   id: number;
@@ -78,6 +79,27 @@ export function makeLive(db: Db, credential: string, version: number, at: string
     db,
     "UPDATE certificates SET live = 1, went_live_at = COALESCE(went_live_at, @at), retired_at = NULL WHERE credential = @c AND version = @v",
   ).run({ c: credential, v: version, at });
+}
+
+/** What a go-live re-reads inside its transaction (core/golive.ts markLiveInDb): did another host already do it? */
+export interface GoLiveState {
+  /** The credential's live version now, or null when none is live. */
+  live_version: number | null;
+  /** The renewal's state now (null: no renewal given, or no such row). */
+  renewal_state: RenewalState | null;
+}
+
+/**
+ * The credential's live version and the renewal's state, read to decide a go-live: call it inside
+ * `tx`. On SQLite the transaction holds the write lock from its BEGIN IMMEDIATE; on PostgreSQL the
+ * credential's certificate rows and the renewal row are locked (FOR UPDATE) until the commit, so
+ * two hosts going live with the same credential take turns, and the second sees the first's work.
+ */
+export function lockForGoLive(db: Db, credential: string, renewalId: number | null): GoLiveState {
+  const live = prep(db, "SELECT version FROM certificates WHERE credential = ? AND live = 1").get(credential) as { version: number } | undefined;
+  const renewal =
+    renewalId === null ? undefined : (prep(db, "SELECT state FROM renewals WHERE id = ?").get(renewalId) as { state: RenewalState } | undefined);
+  return { live_version: live?.version ?? null, renewal_state: renewal?.state ?? null };
 }
 
 /** The most recently retired certificate (the one before the live one), for rollback. */

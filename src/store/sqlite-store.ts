@@ -125,6 +125,7 @@ function make(db: Db, gate: Gate, scope: { ended: boolean } | undefined): Sqlite
     maxVersion: q(certificates.maxVersion),
     insertInstalledCertificate: q(certificates.insertInstalledCertificate),
     makeLive: q(certificates.makeLive),
+    lockForGoLive: q(certificates.lockForGoLive),
 
     pendingRenewal: q(renewals.pendingRenewal),
     getRenewal: q(renewals.getRenewal),

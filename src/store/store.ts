@@ -29,6 +29,8 @@ export interface Store {
   maxVersion: Query<typeof certificates.maxVersion>;
   insertInstalledCertificate: Query<typeof certificates.insertInstalledCertificate>;
   makeLive: Query<typeof certificates.makeLive>;
+  /** Inside `tx`: the live version and the renewal's state, locked until the commit (PostgreSQL: FOR UPDATE). */
+  lockForGoLive: Query<typeof certificates.lockForGoLive>;
 
   // renewals: a new key's way from CSR to live.
   pendingRenewal: Query<typeof renewals.pendingRenewal>;
@@ -116,7 +118,7 @@ export interface Store {
 // Pure helpers over rows, no SQL: re-exported so that callers need no synchronous store module.
 export { failedHookLines, refusalSince } from "./history.js";
 export type { AlertRow } from "./alerts.js";
-export type { CertificateRow, NewCertificate } from "./certificates.js";
+export type { CertificateRow, GoLiveState, NewCertificate } from "./certificates.js";
 export type { CheckBeat } from "./checks.js";
 export type { LatestFacts, LiveFacts, PendingFacts } from "./facts.js";
 export type { HookRunRow, IngestRow } from "./history.js";

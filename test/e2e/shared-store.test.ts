@@ -4,12 +4,12 @@
 // leader whose leadership session is terminated (pg_terminate_backend) stops acting before any
 // host leads again; tokens are per host. Needs Debian's postgresql (skipped with one line without it).
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
 import { type Daemon, dnFor, runCredd, startCreddDaemon } from "../helpers/credd.js";
-import { makeKeyAndCert, makeTempDir, type TestCa } from "../helpers/openssl.js";
+import { makeKeyAndCert, makeTempDir, signCsr, type TestCa } from "../helpers/openssl.js";
 import { type PgCluster, postgresMissing } from "../helpers/postgres.js";
 import { at, isCsrSent, type Line, leadsNow, lost, type SharedWorld, startSharedWorld } from "../helpers/shared-store.js";
 import type { TestSmtpServer } from "../helpers/smtp.js";
@@ -292,6 +292,7 @@ describe("two credd run hosts on one PostgreSQL", { skip }, () => {
       CREDD_CLOCK_FILE: clockFile,
     });
     daemons.push(a);
+    const mailsBefore = smtp.received.length;
     await a.waitForLog(leadsNow, 20_000);
     const token = join(root, "a/run/fleet-prod/token.json");
     for (let i = 0; i < 20 && !existsSync(token); i++) await a.waitForLog(() => true, 10_000, a.lines.length);
@@ -339,6 +340,16 @@ describe("two credd run hosts on one PostgreSQL", { skip }, () => {
     );
     assert.equal(long.level, 50);
     assert.equal(readFileSync(token, "utf8"), tokenBefore, "the token file is still there");
+    // ... and emailed to ops straight over SMTP (the outbox is in the store), once.
+    const outageMails = () => smtp.received.slice(mailsBefore).filter((m) => /shared store/.test(m.parsed.subject ?? ""));
+    await a.waitForLog((l) => l.msg === "store outage: alert email sent directly over SMTP", 10_000, down);
+    const downMail = outageMails();
+    assert.equal(downMail.length, 1, "one email for the outage");
+    assert.match(downMail[0]!.parsed.subject ?? "", /^\[credd\] CRITICAL host-a: the shared store has been unreachable since /);
+    assert.doesNotMatch(downMail[0]!.parsed.text ?? "", new RegExp(cluster.password.replace(/[^\w]/g, "\\$&")), "no password");
+    // More failing ticks: no second email.
+    for (let i = 0; i < 5; i++) await a.waitForLog(() => true, 10_000, a.lines.length);
+    assert.equal(outageMails().length, 1);
 
     // PostgreSQL is back: the store is reachable again, this host leads and checks again.
     const up = a.lines.length;
@@ -346,7 +357,70 @@ describe("two credd run hosts on one PostgreSQL", { skip }, () => {
     admin = await cluster.admin();
     await a.waitForLog((l) => l.msg === "the store can be reached again", 20_000, up);
     await a.waitForLog((l) => l.msg === "check done", 20_000, up);
+    // The closing email goes through the outbox, delivered by the leader.
+    for (let i = 0; i < 50 && outageMails().length < 2; i++) await a.waitForLog(() => true, 10_000, a.lines.length);
+    assert.deepEqual(
+      outageMails().map((m) => m.parsed.subject?.replace(/since .*/, "since …")),
+      ["[credd] CRITICAL host-a: the shared store has been unreachable since …", "[credd] RESOLVED host-a: the shared store can be reached again"],
+    );
     assert.equal(a.child.exitCode, null, "still running");
+    assert.equal(await a.stop(), 0);
+  });
+
+  test("a renewal going live runs the deploy hooks on every host, once per switch, and not again after a restart", async () => {
+    const root = makeTempDir("credd-e2e-shared-hooks-");
+    const db = await freshDb("follower_hooks");
+    // The hook appends "HOST VERSION SERIAL" to one file both hosts write (the host comes from its argv).
+    const marks = join(root, "hook-runs.txt");
+    const hook = join(root, "hook.sh");
+    writeFileSync(hook, '#!/bin/sh\necho "$1 $CREDD_VERSION $CREDD_SERIAL" >> "$2"\n', { mode: 0o755 });
+    const hooks = (name: string) => `    deploy_hooks: [["${hook}", "${name}", "${marks}"]]\n`;
+    const configA = hostConfig(root, "a", db, 7, hooks("host-a"));
+    const configB = hostConfig(root, "b", db, 7, hooks("host-b"));
+    const runs = (): string[] => (existsSync(marks) ? readFileSync(marks, "utf8").trim().split("\n") : []);
+    const hand = makeKeyAndCert(root, dnFor("MZP128745"), { ca, days: 20 });
+    const imp = await runCredd(["--config", configA, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], {
+      CREDD_HOST_NAME: "host-a",
+    });
+    assert.equal(imp.code, 0, imp.stderr);
+    const serial1 = new X509Certificate(readFileSync(hand.certPath)).serialNumber;
+    assert.deepEqual(runs(), [`host-a 1 ${serial1}`], "the import ran host-a's hook");
+
+    const a = start(configA, "host-a");
+    await a.waitForLog(leadsNow, 20_000);
+    await a.waitForLog(isCsrSent, 20_000);
+    const b = start(configB, "host-b");
+    // host-b's first tick switches its live/ to version 1: its hook runs there.
+    await b.waitForLog((l) => l.msg === "live/ switched to the store's live version" && l.version === 1, 20_000);
+    await b.waitForLog((l) => l.msg === "deploy hook done" && l.host === "host-b" && l.version === 1, 10_000);
+    assert.deepEqual(runs(), [`host-a 1 ${serial1}`, `host-b 1 ${serial1}`]);
+
+    // Stellantis signs the renewal's CSR; it lands in the leader's inbox: host-a's go-live and hooks.
+    const signed = join(root, "signed-2.pem");
+    signCsr(ca, join(root, "a/state/credentials/fleet-prod/archive/csr-2.pem"), signed);
+    const serial2 = new X509Certificate(readFileSync(signed)).serialNumber;
+    const mark = b.lines.length;
+    const inbox = join(root, "a/state/inbox");
+    mkdirSync(inbox, { recursive: true });
+    writeFileSync(join(inbox, ".signed.tmp"), readFileSync(signed));
+    renameSync(join(inbox, ".signed.tmp"), join(inbox, "signed.pem"));
+    await a.waitForLog((l) => l.msg === "deploy hook done" && l.version === 2, 20_000);
+    const done2 = await b.waitForLog((l) => l.msg === "deploy hook done" && l.host === "host-b" && l.version === 2, 20_000, mark);
+    assert.deepEqual(done2.argv, [hook, "host-b", marks]);
+    // A few more ticks on both hosts: no hook runs again (once per switch, not per tick).
+    for (let i = 0; i < 3; i++) await b.waitForLog((l) => l.msg === "follower tick: another host leads", 10_000, b.lines.length);
+    await a.waitForLog((l) => l.msg === "check done", 10_000, a.lines.length);
+    assert.deepEqual(runs(), [`host-a 1 ${serial1}`, `host-b 1 ${serial1}`, `host-a 2 ${serial2}`, `host-b 2 ${serial2}`]);
+    assert.equal(readFileSync(join(root, "b/state/credentials/fleet-prod/live/cert.pem"), "utf8"), readFileSync(signed, "utf8").trim() + "\n");
+    assert.ok(!existsSync(join(root, "b/state/credentials/fleet-prod/hooks-pending")), "no hooks owed");
+
+    // host-b restarts with live/ already on version 2: the hooks do not run again.
+    assert.equal(await b.stop(), 0);
+    const b2 = start(configB, "host-b");
+    await b2.waitForLog((l) => l.msg === "follower tick: another host leads", 20_000);
+    await b2.waitForLog((l) => l.msg === "follower tick: another host leads", 10_000, b2.lines.length);
+    assert.equal(runs().length, 4, `no hook after the restart: ${runs().join(" | ")}`);
+    assert.equal(await b2.stop(), 0);
     assert.equal(await a.stop(), 0);
   });
 });

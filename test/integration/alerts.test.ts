@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ManualClock } from "../helpers/clock.js";
 import { parseConfig } from "../../src/config/load.js";
+import { evaluateAlerts } from "../../src/core/alerts.js";
 import { checkAll } from "../../src/core/check.js";
 import { sqliteCtx, type TestCtx } from "../helpers/ctx.js";
 import { deliverDue } from "../../src/core/deliver.js";
@@ -154,4 +155,45 @@ test("SMTP down when a threshold is reached: the digest arrives once after SMTP 
     await up.stop();
     ctx.db.close();
   }
+});
+
+test("shared store: a standby missing for an hour is one alert email from the leader; back, it is resolved", async () => {
+  const dir = makeTempDir("credd-alerts-standby-");
+  const clock = new ManualClock(new Date("2026-11-25T15:00:00.000Z"));
+  const ctx = openCtx(dir, smtp.port, clock);
+  // The rule reads the hosts table only on a shared store; the table and its rows are the same on SQLite.
+  ctx.config.store = { postgres: { url_file: join(dir, "url"), key_encryption_key_file: join(dir, "kek") } } as typeof ctx.config.store;
+  const MIN = 60_000;
+  await ctx.store.setCheckPeriodMs(MIN);
+  const beat = async (name: string, role: "leader" | "follower", startedAt: string) =>
+    ctx.store.heartbeatHost({ name, pid: 1, role, version: "0", started_at: startedAt, last_heartbeat_at: clock.now().toISOString() });
+  const t0 = clock.now().toISOString();
+  await beat("host-a", "leader", t0);
+  await beat("host-b", "follower", t0);
+  const sent0 = smtp.received.length;
+  assert.equal((await evaluateAlerts(ctx)).fired, 0, "two hosts: nothing");
+  // host-b stops; it is stale after two periods, and the alert waits for an hour of that.
+  clock.advance(50 * MIN);
+  await beat("host-a", "leader", t0);
+  assert.equal((await evaluateAlerts(ctx)).fired, 0, "48 minutes without a standby: not yet");
+  clock.advance(13 * MIN);
+  await beat("host-a", "leader", t0);
+  const fired = await evaluateAlerts(ctx);
+  assert.equal(fired.fired, 1, "an hour without a standby: one alert");
+  await deliverDue(ctx);
+  const mails = smtp.received.slice(sent0);
+  assert.equal(mails.length, 1);
+  assert.match(mails[0]!.parsed.subject ?? "", /standby/);
+  assert.match(mails[0]!.parsed.text ?? "", /only host-a sent a heartbeat .* since 2026-11-25T15:02:00\.000Z/);
+  clock.advance(30 * MIN);
+  await beat("host-a", "leader", t0);
+  assert.equal((await evaluateAlerts(ctx)).fired, 0, "once per outage, not at every check");
+  // host-b is back: resolved, and said so.
+  await beat("host-b", "follower", clock.now().toISOString());
+  const back = await evaluateAlerts(ctx);
+  assert.equal(back.resolved, 1);
+  await deliverDue(ctx);
+  assert.equal(smtp.received.length, sent0 + 2);
+  assert.match(smtp.received.at(-1)!.parsed.text ?? "", /resolved|back|no standby/i);
+  ctx.db.close();
 });

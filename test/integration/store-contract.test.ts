@@ -563,8 +563,35 @@ const CASES: Case[] = [
       return { renewals: (await s.allDecisionFacts()).pending.size, maxVersion: await s.maxVersion("alpha") };
     },
   },
+  {
+    name: "lockForGoLive: inside a tx, the live version and the renewal's state as committed, for a go-live to re-check",
+    async run(s) {
+      const none = await s.tx((t) => t.lockForGoLive("alpha", null));
+      assert.deepEqual(none, { live_version: null, renewal_state: null });
+      await s.insertInstalledCertificate(cert("alpha", 1));
+      await s.makeLive("alpha", 1, T(1));
+      const rid = await s.insertRenewal(renewal("alpha", 2));
+      await s.insertInstalledCertificate(cert("alpha", 2, { source: "renewal", renewal_id: rid }));
+      const before = await s.tx((t) => t.lockForGoLive("alpha", rid));
+      assert.deepEqual(before, { live_version: 1, renewal_state: "created" });
+      // What golive.ts's markLiveInDb does when the state says "not yet": both writes in the same tx.
+      await s.tx(async (t) => {
+        await t.lockForGoLive("alpha", rid);
+        await t.makeLive("alpha", 2, T(2));
+        await t.setRenewalState(rid, "live", T(2));
+      });
+      const afterLive = await s.tx((t) => t.lockForGoLive("alpha", rid));
+      assert.deepEqual(afterLive, { live_version: 2, renewal_state: "live" });
+      return {
+        none,
+        before,
+        afterLive,
+        missing: await s.tx((t) => t.lockForGoLive("beta", 99)),
+        otherCredential: await s.lockForGoLive("beta", null),
+      };
+    },
+  },
 ];
-
 // ---- the two stores ----
 
 let sqliteDbs = 0;
@@ -633,6 +660,45 @@ describe("Store contract on PostgreSQL: the same answers as SQLite", { skip }, (
       assert.deepStrictEqual(got, expected);
     });
   }
+
+  test("two hosts going live with the same credential take turns: the second waits for the first's lock, then sees its commit", async () => {
+    await withPg(async (a, t) => {
+      const b = openPgStore(t);
+      const dbName = String(t.config.database);
+      const watch = await cluster.admin(dbName);
+      try {
+        await a.insertInstalledCertificate(cert("alpha", 1));
+        await a.makeLive("alpha", 1, T(1));
+        const rid = await a.insertRenewal(renewal("alpha", 2));
+        await a.insertInstalledCertificate(cert("alpha", 2, { source: "renewal", renewal_id: rid }));
+        const seen: { host: string; state: unknown }[] = [];
+        let bTx: Promise<void> | undefined;
+        await a.tx(async (ta) => {
+          seen.push({ host: "a", state: await ta.lockForGoLive("alpha", rid) });
+          // Host B starts its own go-live now: its locking read must wait for A's transaction.
+          bTx = b.tx(async (tb) => {
+            seen.push({ host: "b", state: await tb.lockForGoLive("alpha", rid) });
+          });
+          for (let i = 0; i < 200; i++) {
+            const w = await watch.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = $1", [dbName]);
+            if (w.rows[0].n === 1) break;
+            await new Promise((r) => setTimeout(r, 25)); // polling the server for B's wait, not timing the code
+          }
+          assert.equal(seen.length, 1, "B is waiting for A's row locks");
+          await ta.makeLive("alpha", 2, T(2));
+          await ta.setRenewalState(rid, "live", T(2));
+        });
+        await bTx;
+        assert.deepEqual(seen, [
+          { host: "a", state: { live_version: 1, renewal_state: "created" } },
+          { host: "b", state: { live_version: 2, renewal_state: "live" } },
+        ]);
+      } finally {
+        await watch.end();
+        await b.close();
+      }
+    });
+  });
 
   test("two hosts claiming the outbox at once never get the same email", async () => {
     await withPg(async (a, t) => {

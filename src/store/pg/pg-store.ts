@@ -15,7 +15,7 @@ import type { LatestFacts, LiveFacts, PendingFacts } from "../facts.js";
 import type { HookRunRow, IngestRow } from "../history.js";
 import type { MailboxMessageRow, MailboxSourceRow, SentThread } from "../mailbox.js";
 import type { OutboxRow } from "../outbox.js";
-import type { ProbeFields, RenewalRow } from "../renewals.js";
+import type { ProbeFields, RenewalRow, RenewalState } from "../renewals.js";
 import type { LiveCertificate, QueuedSummary, Snapshot } from "../snapshot.js";
 import type { Store } from "../store.js";
 import type { ArchiveParts, HostRow } from "../hosts.js";
@@ -282,6 +282,19 @@ function make(shared: Shared, tx: { client: pg.PoolClient; scope: { ended: boole
         );
       }),
     ),
+
+    // The credential's certificate rows, then the renewal row, locked until the transaction ends
+    // (always in this order): a second host's go-live of the same credential waits here, then reads
+    // what the first committed.
+    lockForGoLive: m(async (credential: string, renewalId: number | null) => {
+      const rows = await all<{ version: number; live: number }>(
+        "SELECT version, live FROM certificates WHERE credential = $1 ORDER BY version FOR UPDATE",
+        [credential],
+      );
+      const renewal =
+        renewalId === null ? undefined : await one<{ state: RenewalState }>("SELECT state FROM renewals WHERE id = $1 FOR UPDATE", [renewalId]);
+      return { live_version: rows.find((r) => r.live === 1)?.version ?? null, renewal_state: renewal?.state ?? null };
+    }),
 
     // renewals
     pendingRenewal: m((credential: string) =>
