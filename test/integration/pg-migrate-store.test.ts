@@ -512,16 +512,31 @@ describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () 
       await fresh.close();
       await stale.close();
     }
-    // A host still on the old key alone refuses to start; listing the new one as previous lets it open the keys.
+    // A host still on the old key alone refuses to start.
     await assert.rejects(
       () => openStore(pgSpec(stateDir, db.urlFile, oldKek)),
       (err: unknown) => err instanceof CreddError && err.code === "STATE" && /could open none of them/.test(err.message),
     );
-    const lagging = await openStore(pgSpec(stateDir, db.urlFile, oldKek, [newKekFile]));
+    // So does one that lists the new key as previous but would still seal under the old, retired one:
+    // the hosts that dropped the old key could not open what it seals (a new renewal's key).
+    const rows = await counts(db.name);
+    await assert.rejects(
+      () => openStore(pgSpec(stateDir, db.urlFile, oldKek, [newKekFile])),
+      (err: unknown) =>
+        err instanceof CreddError &&
+        err.code === "STATE" &&
+        err.message.includes(oldKek) &&
+        err.message.includes(readKek(oldKek).id) &&
+        /retired by credd rotate-store-key/.test(err.message) &&
+        /fix: set store\.postgres\.key_encryption_key_file to the new key's file/.test(err.message),
+    );
+    assert.deepEqual(await counts(db.name), rows, "the refused host changed nothing");
+    // The new key as current with the old one as previous (step 3, before the rotation) still starts.
+    const caughtUp = await openStore(pgSpec(stateDir, db.urlFile, newKekFile, [oldKek]));
     try {
-      assert.equal((await lagging.store.getArchive("beta", 1))?.key, keyOf("beta", 1));
+      assert.equal((await caughtUp.store.getArchive("beta", 1))?.key, keyOf("beta", 1));
     } finally {
-      await lagging.store.close();
+      await caughtUp.store.close();
     }
 
     // Again: harmless, nothing to reseal. With a wrong previous key and keys it cannot open: refused, nothing changed.
