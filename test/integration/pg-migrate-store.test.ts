@@ -424,6 +424,25 @@ describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () 
     assert.equal(tables, 0, "nothing was created in the database");
   });
 
+  test("a key file PgStore would not read back as written (not UTF-8) is refused by name, nothing written", async () => {
+    const { stateDir } = await makeState("binkey");
+    const db = await freshDb();
+    // PgStore hands keys out as UTF-8 text (getArchive): these bytes would come back as U+FFFD.
+    const bad = join(stateDir, "credentials", "beta", "archive", "key-1.pem");
+    writeFileSync(bad, Buffer.from([0x2d, 0xff, 0xfe, 0x0a]), { mode: 0o600 });
+    await assert.rejects(
+      () => migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, newKek("kek-binkey")), () => {}),
+      (err: unknown) => err instanceof CreddError && err.code === "REFUSED" && err.message.includes(bad) && /fix: restore the file/.test(err.message),
+    );
+    const c = await cluster.admin(db.name);
+    try {
+      assert.equal((await c.query("SELECT count(*)::int AS n FROM archive")).rows[0].n, 0, "nothing was written");
+      assert.equal((await c.query("SELECT count(*)::int AS n FROM certificates")).rows[0].n, 0);
+    } finally {
+      await c.end();
+    }
+  });
+
   test("refused while credd run holds the state lock", async () => {
     const { stateDir } = await makeState("locked");
     const db = await freshDb();

@@ -193,6 +193,8 @@ async function copyInOneTransaction(client: pg.Client, db: Db, archive: ArchiveV
     let keys = 0;
     for (const v of archive) {
       const key = v.files.key;
+      // PgStore hands keys out as UTF-8 text: a key that would not come back byte for byte is refused.
+      if (key) text(v, "key");
       const envelope = key ? wrapKey(o.kek, { credential: v.credential, version: v.version }, key.bytes) : null;
       if (key) keys++;
       await q(
@@ -217,7 +219,7 @@ async function copyInOneTransaction(client: pg.Client, db: Db, archive: ArchiveV
 }
 
 /** A PEM file as text, refused when it would not come back byte for byte (not UTF-8, or a NUL). */
-function text(v: ArchiveVersion, part: "csr" | "cert" | "chain"): string | null {
+function text(v: ArchiveVersion, part: "key" | "csr" | "cert" | "chain"): string | null {
   const f = v.files[part];
   if (!f) return null;
   const s = f.bytes.toString("utf8");
