@@ -10,6 +10,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import Database from "better-sqlite3";
 import type pg from "pg";
 import { acquireLock } from "../../src/daemon/lock.js";
 import { CreddError } from "../../src/errors.js";
@@ -440,6 +441,29 @@ describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () 
       assert.equal((await c.query("SELECT count(*)::int AS n FROM certificates")).rows[0].n, 0);
     } finally {
       await c.end();
+    }
+  });
+
+  test("a SQLite value PostgreSQL would refuse (bad JSON, a NUL byte) is refused naming the row and column, nothing written", async () => {
+    for (const [name, sql, want] of [
+      ["badjson", "UPDATE hook_runs SET argv_json = '[\"systemctl\", ' WHERE id = 2", /hook_runs id=2: argv_json is not JSON text/],
+      ["nulbyte", "UPDATE ingests SET reason = 'a' || char(0) || 'b' WHERE id = 2", /ingests id=2: reason is not text without a NUL byte/],
+    ] as const) {
+      const { stateDir } = await makeState(name);
+      const raw = new Database(join(stateDir, "credd.db"));
+      raw.exec(sql);
+      raw.close();
+      const db = await freshDb();
+      await assert.rejects(
+        () => migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, newKek(`kek-${name}`)), () => {}),
+        (err: unknown) => err instanceof CreddError && err.code === "REFUSED" && want.test(err.message) && /fix: correct that row/.test(err.message),
+      );
+      const c = await cluster.admin(db.name);
+      try {
+        assert.equal((await c.query("SELECT count(*)::int AS n FROM certificates")).rows[0].n, 0, "nothing was written");
+      } finally {
+        await c.end();
+      }
     }
   });
 

@@ -296,7 +296,19 @@ function toPg(t: Table, r: Row, c: Column): unknown {
     case "integer":
       return typeof v === "number" && Number.isInteger(v) ? v : typeof v === "bigint" ? v.toString() : bad("a whole number");
     default:
+      // PostgreSQL refuses these with a message that names neither the row nor the column.
+      if (typeof v === "string" && v.includes("\0")) return bad("text without a NUL byte");
+      if (c.type === "json" && !isJson(v)) return bad("JSON text");
       return v;
+  }
+}
+
+function isJson(v: unknown): boolean {
+  try {
+    JSON.parse(String(v));
+    return true;
+  } catch {
+    return false;
   }
 }
 
