@@ -93,6 +93,17 @@ async function openPostgres(pg: PostgresStoreConfig, migrate: boolean): Promise<
         `${pg.key_encryption_key_file} (store.postgres.key_encryption_key_file) holds key-encryption key ${kek.id}, but the private keys in PostgreSQL ${target.where} are sealed under ${others.join(", ")}: this host could open none of them. credd does not re-enroll by itself (fix: copy the key file from another host of this store, the same on every host, or during a rotation name the other key in store.postgres.previous_key_encryption_key_files; a lost key is restored from your secret backup)`,
       );
     }
+    // A key a rotation retired must not seal again, even when this host opens with the new one.
+    const { RETIRED_KEKS } = await import("./pg/rotate.js");
+    const retired =
+      (await store.pool.query<{ value: string }>("SELECT value FROM meta WHERE key = $1", [RETIRED_KEKS])).rows[0]?.value.split(",") ?? [];
+    if (retired.includes(kek.id)) {
+      const now = [...new Set(ids)].filter((id) => id !== kek.id);
+      throw new CreddError(
+        "STATE",
+        `${pg.key_encryption_key_file} (store.postgres.key_encryption_key_file) holds key-encryption key ${kek.id}, which was retired by credd rotate-store-key on PostgreSQL ${target.where}${now.length ? ` (the keys are sealed under ${now.join(", ")} now)` : ""}: keys this host sealed under it could not be opened by the hosts that dropped it (fix: set store.postgres.key_encryption_key_file to the new key's file, the one every other host uses, and list this one in previous_key_encryption_key_files if needed)`,
+      );
+    }
   } catch (err) {
     await store.close();
     if (err instanceof CreddError) throw err;

@@ -10,6 +10,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import Database from "better-sqlite3";
 import type pg from "pg";
 import { acquireLock } from "../../src/daemon/lock.js";
 import { CreddError } from "../../src/errors.js";
@@ -424,6 +425,48 @@ describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () 
     assert.equal(tables, 0, "nothing was created in the database");
   });
 
+  test("a key file PgStore would not read back as written (not UTF-8) is refused by name, nothing written", async () => {
+    const { stateDir } = await makeState("binkey");
+    const db = await freshDb();
+    // PgStore hands keys out as UTF-8 text (getArchive): these bytes would come back as U+FFFD.
+    const bad = join(stateDir, "credentials", "beta", "archive", "key-1.pem");
+    writeFileSync(bad, Buffer.from([0x2d, 0xff, 0xfe, 0x0a]), { mode: 0o600 });
+    await assert.rejects(
+      () => migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, newKek("kek-binkey")), () => {}),
+      (err: unknown) => err instanceof CreddError && err.code === "REFUSED" && err.message.includes(bad) && /fix: restore the file/.test(err.message),
+    );
+    const c = await cluster.admin(db.name);
+    try {
+      assert.equal((await c.query("SELECT count(*)::int AS n FROM archive")).rows[0].n, 0, "nothing was written");
+      assert.equal((await c.query("SELECT count(*)::int AS n FROM certificates")).rows[0].n, 0);
+    } finally {
+      await c.end();
+    }
+  });
+
+  test("a SQLite value PostgreSQL would refuse (bad JSON, a NUL byte) is refused naming the row and column, nothing written", async () => {
+    for (const [name, sql, want] of [
+      ["badjson", "UPDATE hook_runs SET argv_json = '[\"systemctl\", ' WHERE id = 2", /hook_runs id=2: argv_json is not JSON text/],
+      ["nulbyte", "UPDATE ingests SET reason = 'a' || char(0) || 'b' WHERE id = 2", /ingests id=2: reason is not text without a NUL byte/],
+    ] as const) {
+      const { stateDir } = await makeState(name);
+      const raw = new Database(join(stateDir, "credd.db"));
+      raw.exec(sql);
+      raw.close();
+      const db = await freshDb();
+      await assert.rejects(
+        () => migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, newKek(`kek-${name}`)), () => {}),
+        (err: unknown) => err instanceof CreddError && err.code === "REFUSED" && want.test(err.message) && /fix: correct that row/.test(err.message),
+      );
+      const c = await cluster.admin(db.name);
+      try {
+        assert.equal((await c.query("SELECT count(*)::int AS n FROM certificates")).rows[0].n, 0, "nothing was written");
+      } finally {
+        await c.end();
+      }
+    }
+  });
+
   test("refused while credd run holds the state lock", async () => {
     const { stateDir } = await makeState("locked");
     const db = await freshDb();
@@ -512,16 +555,31 @@ describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () 
       await fresh.close();
       await stale.close();
     }
-    // A host still on the old key alone refuses to start; listing the new one as previous lets it open the keys.
+    // A host still on the old key alone refuses to start.
     await assert.rejects(
       () => openStore(pgSpec(stateDir, db.urlFile, oldKek)),
       (err: unknown) => err instanceof CreddError && err.code === "STATE" && /could open none of them/.test(err.message),
     );
-    const lagging = await openStore(pgSpec(stateDir, db.urlFile, oldKek, [newKekFile]));
+    // So does one that lists the new key as previous but would still seal under the old, retired one:
+    // the hosts that dropped the old key could not open what it seals (a new renewal's key).
+    const rows = await counts(db.name);
+    await assert.rejects(
+      () => openStore(pgSpec(stateDir, db.urlFile, oldKek, [newKekFile])),
+      (err: unknown) =>
+        err instanceof CreddError &&
+        err.code === "STATE" &&
+        err.message.includes(oldKek) &&
+        err.message.includes(readKek(oldKek).id) &&
+        /retired by credd rotate-store-key/.test(err.message) &&
+        /fix: set store\.postgres\.key_encryption_key_file to the new key's file/.test(err.message),
+    );
+    assert.deepEqual(await counts(db.name), rows, "the refused host changed nothing");
+    // The new key as current with the old one as previous (step 3, before the rotation) still starts.
+    const caughtUp = await openStore(pgSpec(stateDir, db.urlFile, newKekFile, [oldKek]));
     try {
-      assert.equal((await lagging.store.getArchive("beta", 1))?.key, keyOf("beta", 1));
+      assert.equal((await caughtUp.store.getArchive("beta", 1))?.key, keyOf("beta", 1));
     } finally {
-      await lagging.store.close();
+      await caughtUp.store.close();
     }
 
     // Again: harmless, nothing to reseal. With a wrong previous key and keys it cannot open: refused, nothing changed.

@@ -193,6 +193,8 @@ async function copyInOneTransaction(client: pg.Client, db: Db, archive: ArchiveV
     let keys = 0;
     for (const v of archive) {
       const key = v.files.key;
+      // PgStore hands keys out as UTF-8 text: a key that would not come back byte for byte is refused.
+      if (key) text(v, "key");
       const envelope = key ? wrapKey(o.kek, { credential: v.credential, version: v.version }, key.bytes) : null;
       if (key) keys++;
       await q(
@@ -217,7 +219,7 @@ async function copyInOneTransaction(client: pg.Client, db: Db, archive: ArchiveV
 }
 
 /** A PEM file as text, refused when it would not come back byte for byte (not UTF-8, or a NUL). */
-function text(v: ArchiveVersion, part: "csr" | "cert" | "chain"): string | null {
+function text(v: ArchiveVersion, part: "key" | "csr" | "cert" | "chain"): string | null {
   const f = v.files[part];
   if (!f) return null;
   const s = f.bytes.toString("utf8");
@@ -294,7 +296,19 @@ function toPg(t: Table, r: Row, c: Column): unknown {
     case "integer":
       return typeof v === "number" && Number.isInteger(v) ? v : typeof v === "bigint" ? v.toString() : bad("a whole number");
     default:
+      // PostgreSQL refuses these with a message that names neither the row nor the column.
+      if (typeof v === "string" && v.includes("\0")) return bad("text without a NUL byte");
+      if (c.type === "json" && !isJson(v)) return bad("JSON text");
       return v;
+  }
+}
+
+function isJson(v: unknown): boolean {
+  try {
+    JSON.parse(String(v));
+    return true;
+  } catch {
+    return false;
   }
 }
 

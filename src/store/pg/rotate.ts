@@ -7,6 +7,9 @@ import { connectClient, describePgError, type PgTarget } from "./connect.js";
 import { envelopeKekId, type Keyring, rewrapKey, unwrapKey } from "./keywrap.js";
 import { migratePg } from "./migrate.js";
 
+/** The meta key listing, comma-separated, the key-encryption key ids a rotation moved every key away from. */
+export const RETIRED_KEKS = "retired_key_encryption_key_ids";
+
 export interface RotateResult {
   where: string;
   /** Sealed keys in the store. */
@@ -75,6 +78,16 @@ export async function rotateStoreKey(target: PgTarget, ring: Keyring, progress: 
       }
       for (const b of plain.values()) b.fill(0);
       progress(`verified: all ${after.length} private key(s) open under ${ring.current.id} (${ring.current.file}) alone`);
+      // The old keys are retired: a host that would still seal under one of them (its current key,
+      // even with the new one as previous) is refused at start (open.ts), since the hosts that
+      // dropped the old key could not open what it seals.
+      const had = await q<{ value: string }>("SELECT value FROM meta WHERE key = $1", [RETIRED_KEKS]);
+      const retired = new Set([...(had[0]?.value.split(",").filter(Boolean) ?? []), ...ring.previous.map((k) => k.id)]);
+      retired.delete(ring.current.id);
+      await q("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
+        RETIRED_KEKS,
+        [...retired].sort().join(","),
+      ]);
       await q("COMMIT");
       return { where: target.where, keys: rows.length, rewrapped, from, kekId: ring.current.id };
     } catch (err) {
