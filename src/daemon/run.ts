@@ -229,8 +229,18 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
       storeFailed("leadership", err);
       now = false;
     }
-    if (now && !was) log.warn({ host: host.name, leader: true }, "this host leads now: it runs the checks, emails, inbox and mailbox");
-    else if (!now && was) log.warn({ host: host.name, leader: false }, "this host no longer leads");
+    if (now && !was) {
+      log.warn({ host: host.name, leader: true }, "this host leads now: it runs the checks, emails, inbox and mailbox");
+      // A claim still running belongs to a leader that died mid-send: give it back so the queued
+      // email (a CSR) goes out now, not when the claim runs out. At worst the same email, with the
+      // same Message-ID, is sent twice (docs/shared-store.md).
+      try {
+        const released = await ctx.store.releaseLiveClaims(ctx.clock.now());
+        if (released > 0) log.info({ host: host.name, released }, "released the outbox claims of the previous leader");
+      } catch (err) {
+        storeFailed("leadership", err);
+      }
+    } else if (!now && was) log.warn({ host: host.name, leader: false }, "this host no longer leads");
     return now;
   };
   const heartbeat = async (): Promise<void> => {

@@ -60,6 +60,15 @@ export function releaseClaim(db: Db, id: number): void {
   prep(db, "UPDATE outbox SET claimed_until = NULL WHERE id = ?").run(id);
 }
 
+/**
+ * Gives back every claim still running at `now` on unsent rows; the number released. A host that
+ * takes the lead calls it: a claim then belongs to a leader that died mid-send, and waiting it out
+ * would hold a CSR email back for the claim's length (src/core/deliver.ts, CLAIM_MS).
+ */
+export function releaseLiveClaims(db: Db, now: Date): number {
+  return prep(db, "UPDATE outbox SET claimed_until = NULL WHERE sent_at IS NULL AND claimed_until > ?").run(now.toISOString()).changes;
+}
+
 /** `note` records a partial refusal: sent to some recipients, refused for others (not resent). */
 export function markMailSent(db: Db, id: number, now: Date, note: string | null = null): void {
   prep(db, "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, claimed_until = NULL, last_error = ? WHERE id = ?").run(

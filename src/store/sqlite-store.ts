@@ -140,6 +140,7 @@ function make(db: Db, gate: Gate, scope: { ended: boolean } | undefined): Sqlite
     enqueueMail: q(outbox.enqueueMail),
     claimDue: q(outbox.claimDue),
     releaseClaim: q(outbox.releaseClaim),
+    releaseLiveClaims: q(outbox.releaseLiveClaims),
     markMailSent: q(outbox.markMailSent),
     markMailFailed: q(outbox.markMailFailed),
     queuedMails: q(outbox.queuedMails),

@@ -47,6 +47,7 @@ export interface Store {
   enqueueMail: Query<typeof outbox.enqueueMail>;
   claimDue: Query<typeof outbox.claimDue>;
   releaseClaim: Query<typeof outbox.releaseClaim>;
+  releaseLiveClaims: Query<typeof outbox.releaseLiveClaims>;
   markMailSent: Query<typeof outbox.markMailSent>;
   markMailFailed: Query<typeof outbox.markMailFailed>;
   queuedMails: Query<typeof outbox.queuedMails>;

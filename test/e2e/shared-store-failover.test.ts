@@ -40,15 +40,6 @@ const STEPS: { step: string; points: string[] }[] = [
   { step: "token fetch", points: ["token-after-files", "token-after-db"] },
 ];
 
-/**
- * Points where credd does not yet do what docs/shared-store.md says: the test runs, its failure is
- * reported as TODO. deliver-after-claim: the dead leader's claim on the CSR email (5 minutes,
- * src/core/deliver.ts CLAIM_MS) holds the email back on the new leader until it lapses.
- */
-const KNOWN_BUGS: Record<string, string> = {
-  "deliver-after-claim": "the new leader waits for the dead leader's 5-minute outbox claim before sending the CSR",
-};
-
 const csrOf = (m: ReceivedMail): string | undefined => {
   const a = m.parsed.attachments.find((x) => /\.csr$/i.test(x.filename ?? ""));
   return a ? Buffer.from(a.content).toString("utf8") : undefined;
@@ -248,7 +239,7 @@ describe("failover at each step of a renewal, on one PostgreSQL", { skip }, () =
     for (const point of points) {
       const n = i % 2 === 0 ? 2 : 3;
       const mzp = `MZP9${String(i++).padStart(5, "0")}`;
-      test(`${step}: kill -9 the leader at ${point} (${n} hosts)`, { todo: KNOWN_BUGS[point] }, async () => {
+      test(`${step}: kill -9 the leader at ${point} (${n} hosts)`, async () => {
         await failoverAt(point, n, mzp);
       });
     }

@@ -237,6 +237,28 @@ const CASES: Case[] = [
     },
   },
   {
+    name: "outbox: a new leader gives back the claims still running on unsent rows, and only those",
+    async run(s) {
+      const HOUR = 3_600_000;
+      const ids: number[] = [];
+      for (let i = 0; i < 4; i++) ids.push(await s.enqueueMail({ mail: mail(), kind: "alert", now: D(0) }));
+      const claimed = await s.claimDue(D(1), HOUR, 3);
+      assert.equal(claimed.length, 3);
+      await s.markMailSent(ids[0]!, D(2));
+      // The second and third are held by a claimer that died; the fourth was never claimed.
+      const whileHeld = (await s.claimDue(D(2), HOUR, 20)).map((q) => q.row.id);
+      assert.deepEqual(whileHeld, [ids[3]]);
+      const released = await s.releaseLiveClaims(D(3));
+      assert.equal(released, 3, "the two dead claims and the fourth's fresh one; the sent row is not touched");
+      const after = (await s.claimDue(D(3), HOUR, 20)).map((q) => q.row.id);
+      assert.deepEqual(after, ids.slice(1));
+      // Claims that ran out are not counted: nothing to give back.
+      const expired = await s.releaseLiveClaims(D(64));
+      assert.equal(expired, 0);
+      return { whileHeld, released, after, expired, queued: (await s.queuedMails()).map((r) => [r.id, r.claimed_until]) };
+    },
+  },
+  {
     name: "tokens: failures count up, success resets them, forget drops validity; timings per live certificate",
     async run(s) {
       const f1 = await s.recordTokenFailure("alpha", "connect ECONNREFUSED", T(1), T(2));

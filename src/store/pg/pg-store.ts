@@ -381,6 +381,12 @@ function make(shared: Shared, tx: { client: pg.PoolClient; scope: { ended: boole
     releaseClaim: m(async (id: number) => {
       await exec("UPDATE outbox SET claimed_until = NULL WHERE id = $1", [id]);
     }),
+    releaseLiveClaims: m(async (now: Date) => {
+      const rows = await all<{ id: number }>("UPDATE outbox SET claimed_until = NULL WHERE sent_at IS NULL AND claimed_until > $1 RETURNING id", [
+        now.toISOString(),
+      ]);
+      return rows.length;
+    }),
     markMailSent: m(async (id: number, now: Date, note: string | null = null) => {
       await exec("UPDATE outbox SET sent_at = $1, attempts = attempts + 1, claimed_until = NULL, last_error = $2 WHERE id = $3", [
         now.toISOString(),
