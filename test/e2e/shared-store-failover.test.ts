@@ -206,6 +206,9 @@ describe("failover at each step of a renewal, on one PostgreSQL", { skip }, () =
 
       // The killed host comes back (without the crash point) and follows: every host's live/ is the store's.
       const back = w.start(s.configs[0]!, "host-a", s.env);
+      // Up and following (its SIGTERM handler set) before anything is asserted or stopped: at the
+      // token points host-a's live/ already holds the new certificate from before its kill.
+      await back.waitForLog(followerTick, 20_000);
       const hosts = [back, ...followers];
       const inLine = await until(() => s.names.every((h) => liveFiles(s.root, h).cert === signedPem), 10_000);
       assert.ok(inLine, `${point}: every host's live/cert.pem is the signed certificate`);
