@@ -3,7 +3,8 @@
 // versions, outbox rows, tokens, alerts, history, mailbox rows) and real key files in archive/ is
 // copied; a PgStore then gives the same answers as the SQLite store, every archive file comes back
 // byte for byte, the source is untouched, a second copy is refused with nothing changed, bad files
-// are refused by name, and a rotation leaves every key under the new KEK alone.
+// are refused by name, a copy PostgreSQL alters on the way in (a trigger) fails its check and leaves
+// nothing, and a rotation leaves every key under the new KEK alone.
 import assert from "node:assert/strict";
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -17,6 +18,7 @@ import { CreddError } from "../../src/errors.js";
 import { migrateSqliteToPostgres, openStore, rotatePostgresKey } from "../../src/store/open.js";
 import { pgTarget } from "../../src/store/pg/connect.js";
 import { readKek } from "../../src/store/pg/keywrap.js";
+import { migratePg } from "../../src/store/pg/migrate.js";
 import { openPgStore, type PgStore } from "../../src/store/pg/pg-store.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";
 import type { Store } from "../../src/store/store.js";
@@ -307,6 +309,22 @@ describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () 
     }
   };
 
+  /** Rows in every credd table of the database (schema_migrations is the schema's own). */
+  const credRows = async (db: string): Promise<number> => {
+    const c = await cluster.admin(db);
+    try {
+      const tables = (await c.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")).rows as {
+        tablename: string;
+      }[];
+      assert.ok(tables.length > 5, "the schema is there");
+      let n = 0;
+      for (const { tablename } of tables) n += (await c.query(`SELECT count(*)::int AS n FROM ${tablename}`)).rows[0].n as number;
+      return n;
+    } finally {
+      await c.end();
+    }
+  };
+
   before(async () => {
     cluster = await startPostgres();
     admin = await cluster.admin("postgres");
@@ -464,6 +482,45 @@ describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () 
       } finally {
         await c.end();
       }
+    }
+  });
+
+  test("a copy that PostgreSQL changes on the way in (a trigger) fails the check and rolls everything back", async () => {
+    // The check must compare what is in PostgreSQL with the source, not with itself: a trigger in
+    // the target database alters one value of a table row, then one archive file, as they are inserted.
+    for (const [name, sql, want] of [
+      [
+        "trigger_table",
+        `CREATE FUNCTION tamper() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           IF NEW.credential = 'alpha' AND NEW.version = 2 THEN NEW.subject := 'CN=someone else'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER tamper BEFORE INSERT ON certificates FOR EACH ROW EXECUTE FUNCTION tamper()`,
+        /the copy of table certificates does not match .*certificates id=\d+: subject differs \(rolled back, nothing written/,
+      ],
+      [
+        "trigger_archive",
+        `CREATE FUNCTION tamper() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           IF NEW.credential = 'beta' THEN NEW.chain_pem := NEW.chain_pem || 'x'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER tamper BEFORE INSERT ON archive FOR EACH ROW EXECUTE FUNCTION tamper()`,
+        /the copy of archive\/ does not match: beta version 1: chain differs from .*chain-1\.pem \(rolled back, nothing written/,
+      ],
+    ] as const) {
+      const { stateDir } = await makeState(name);
+      const db = await freshDb();
+      // A schema alone is an empty database for the copy: made first, so the trigger has its table.
+      await migratePg(pgTarget({ urlFile: db.urlFile }));
+      const c = await cluster.admin(db.name);
+      try {
+        await c.query(sql);
+      } finally {
+        await c.end();
+      }
+      const lines: string[] = [];
+      await assert.rejects(
+        () => migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, newKek(`kek-${name}`)), (l) => lines.push(l)),
+        (err: unknown) => err instanceof CreddError && err.code === "INTERNAL" && want.test(err.message),
+      );
+      assert.ok(!lines.some((l) => l.startsWith("verified")), "never reported as verified");
+      assert.equal(await credRows(db.name), 0, "no credd row is left in any table");
     }
   });
 
