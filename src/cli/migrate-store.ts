@@ -26,8 +26,10 @@ database holds any credd row already: nothing is written then. The schema is
 migrated, every table copied in id order in one transaction, the archive
 files stored (private keys sealed under the key-encryption key), and all of
 it verified before the commit: row counts, every row field by field, every
-file and sealed key byte for byte; any difference rolls it all back. Token
-rows become this host's (CREDD_HOST_NAME, else the host name).
+file and sealed key byte for byte; any difference rolls it all back, and so
+does a credd.db or archive/ that changed meanwhile (credd import, enroll and
+ingest take no lock: run none of them during the copy). Token rows become
+this host's (CREDD_HOST_NAME, else the host name).
 
 The source is never changed nor deleted. Then set store: postgres in the
 config of every host and start credd run.

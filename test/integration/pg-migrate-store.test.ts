@@ -4,7 +4,8 @@
 // copied; a PgStore then gives the same answers as the SQLite store, every archive file comes back
 // byte for byte, the source is untouched, a second copy is refused with nothing changed, bad files
 // are refused by name, a copy PostgreSQL alters on the way in (a trigger) fails its check and leaves
-// nothing, and a rotation leaves every key under the new KEK alone.
+// nothing, so does a source written during the copy, and a rotation leaves every key under the new
+// KEK alone.
 import assert from "node:assert/strict";
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -521,6 +522,90 @@ describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () 
       );
       assert.ok(!lines.some((l) => l.startsWith("verified")), "never reported as verified");
       assert.equal(await credRows(db.name), 0, "no credd row is left in any table");
+    }
+  });
+
+  test("archive/ or credd.db written during the copy (credd import and enroll take no lock) fails the check, nothing written", async () => {
+    // The progress lines mark the moments: "source:" after archive/ was read and before the tables
+    // are, "copied alerts" once that table is in, "stored archive" just before the check.
+    const archiveOf = (stateDir: string, credential: string) => join(stateDir, "credentials", credential, "archive");
+    const cases: [string, (stateDir: string, line: string) => void, RegExp][] = [
+      [
+        "enroll_during",
+        // An enroll's new key and CSR land after the archive was stored.
+        (stateDir, line) => {
+          if (!line.startsWith("stored archive")) return;
+          writeFileSync(join(archiveOf(stateDir, "alpha"), "key-4.pem"), "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n", {
+            mode: 0o600,
+          });
+          writeFileSync(join(archiveOf(stateDir, "alpha"), "csr-4.pem"), "-----BEGIN CERTIFICATE REQUEST-----\n");
+        },
+        /^archive\/ changed during the copy: run it again\. .*alpha version 4 appeared(?! \(its)/,
+      ],
+      [
+        "import_during",
+        // An import writes its files, then its certificates row: the files after archive/ was read,
+        // the row before the table was. The row is copied, the version's files are not.
+        (stateDir, line) => {
+          if (!line.startsWith("source:")) return;
+          writeFileSync(join(archiveOf(stateDir, "alpha"), "key-4.pem"), "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n", {
+            mode: 0o600,
+          });
+          writeFileSync(join(archiveOf(stateDir, "alpha"), "cert-4.pem"), "-----BEGIN CERTIFICATE-----\nalpha4\n-----END CERTIFICATE-----\n");
+          const raw = new Database(join(stateDir, "credd.db"));
+          try {
+            const cols = (raw.prepare("PRAGMA table_info(certificates)").all() as { name: string }[]).map((c) => c.name).filter((c) => c !== "id");
+            const pick = (c: string) => ({ version: "4", serial: "'04AB'", sha256: "'sha-alpha-4'", live: "0" })[c] ?? c;
+            raw.exec(
+              `INSERT INTO certificates (${cols.join(", ")}) SELECT ${cols.map(pick).join(", ")} FROM certificates WHERE credential = 'alpha' AND version = 2`,
+            );
+          } finally {
+            raw.close();
+          }
+        },
+        /^archive\/ changed during the copy: run it again\. .*alpha version 4 appeared \(its certificates row was copied, its files were not\)/,
+      ],
+      [
+        "cert_rewritten",
+        (stateDir, line) => {
+          if (line.startsWith("stored archive"))
+            writeFileSync(join(archiveOf(stateDir, "beta"), "cert-1.pem"), "-----BEGIN CERTIFICATE-----\nother\n-----END CERTIFICATE-----\n");
+        },
+        /^archive\/ changed during the copy: run it again\. .*beta\/archive\/cert-1\.pem changed/,
+      ],
+      [
+        "db_during",
+        (stateDir, line) => {
+          if (!line.startsWith("copied alerts")) return;
+          const raw = new Database(join(stateDir, "credd.db"));
+          try {
+            raw.exec("UPDATE alerts SET detail = 'changed' WHERE id = 1");
+          } finally {
+            raw.close();
+          }
+        },
+        /credd\.db changed during the copy: run it again\. alerts: \d+ rows copied, a row changed since .*fix: .*run credd migrate-store again/,
+      ],
+    ];
+    for (const [name, during, want] of cases) {
+      const { stateDir } = await makeState(name);
+      const db = await freshDb();
+      const lines: string[] = [];
+      await assert.rejects(
+        () =>
+          migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, newKek(`kek-${name}`)), (l) => {
+            lines.push(l);
+            during(stateDir, l);
+          }),
+        (err: unknown) => err instanceof CreddError && err.code === "STATE" && want.test(err.message) && !err.message.includes("BEGIN"),
+        name,
+      );
+      assert.ok(!lines.some((l) => l.startsWith("verified")), "never reported as verified");
+      assert.equal(await credRows(db.name), 0, `${name}: no credd row is left in any table`);
+      // Run again on the state as it is now: copied, and every version is in the archive table.
+      const db2 = await freshDb();
+      const r = await migrateSqliteToPostgres(spec(stateDir), to(db2.urlFile, newKek(`kek-${name}-2`)), () => {});
+      assert.equal(r.versions, name === "enroll_during" || name === "import_during" ? 5 : 4, name);
     }
   });
 

@@ -8,8 +8,11 @@
 // the identities moved past the highest id, the archive files stored (keys sealed under the KEK),
 // then the whole copy verified (row counts, every row field by field after conversion, every
 // sealed key opened and compared byte for byte with its file). A mismatch rolls everything back.
+// Before that, credd.db and archive/ are read again: `credd import` and `credd enroll` do not take
+// state_dir's lock, so one may have written meanwhile; what changed is named and nothing is written.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import type pg from "pg";
 import { CreddError, errorMessage } from "../../errors.js";
 import { credentialPaths } from "../../files/layout.js";
@@ -53,6 +56,7 @@ export interface CopyResult {
 /** Tables that are PostgreSQL's own bookkeeping or filled from files, not copied from SQLite's tables. */
 const NOT_COPIED = new Set(["schema_migrations", "archive"]);
 const PART_COLUMN = { csr: "csr_pem", cert: "cert_pem", chain: "chain_pem" } as const;
+const PARTS = ["key", "csr", "cert", "chain"] as const;
 const BATCH = 200;
 
 interface Column {
@@ -182,8 +186,11 @@ async function copyInOneTransaction(client: pg.Client, db: Db, archive: ArchiveV
           "(fix: give it a new, empty database; or, if these rows are a failed or older copy nobody runs on, drop and create the database again)",
       );
     const copied: CopiedTable[] = [];
+    /** The SQLite rows as read for the copy: what the check compares PostgreSQL with. */
+    const copiedRows = new Map<string, Row[]>();
     for (const t of tables) {
       const rows = sqliteRows(db, t);
+      copiedRows.set(t.name, rows);
       for (let i = 0; i < rows.length; i += BATCH) await insertRows(q, t, rows.slice(i, i + BATCH), o.host);
       if (t.hasId)
         await q(`SELECT setval(pg_get_serial_sequence('${t.name}', 'id'), GREATEST(COALESCE(max(id), 0), 1), max(id) IS NOT NULL) FROM ${t.name}`);
@@ -206,8 +213,10 @@ async function copyInOneTransaction(client: pg.Client, db: Db, archive: ArchiveV
     const files = archive.reduce((n, v) => n + Object.keys(v.files).length, 0);
     o.progress(`stored archive: ${archive.length} version(s), ${files} file(s), ${keys} private key(s) sealed under key-encryption key ${o.kek.id}`);
 
-    // The check, before COMMIT: what is committed is what was compared.
-    for (const t of tables) await verifyTable(q, db, t, o);
+    // The check, before COMMIT: what is committed is what was compared. First the source as it is
+    // now, then PostgreSQL against what was read from it.
+    sourceUnchanged(db, tables, copiedRows, archive, o);
+    for (const t of tables) await verifyTable(q, t, copiedRows.get(t.name) ?? [], o);
     await verifyArchive(q, archive, o);
     o.progress("verified: row counts, every row field by field, every file and sealed key byte for byte");
     await q("COMMIT");
@@ -333,9 +342,60 @@ async function insertRows(q: (sql: string, params?: unknown[]) => Promise<Row[]>
   await q(`INSERT INTO ${t.name} (${t.columns.map((c) => c.name).join(", ")}) OVERRIDING SYSTEM VALUE VALUES ${values.join(", ")}`, params);
 }
 
+/**
+ * credd.db and archive/ read again: a `credd import` or `credd enroll` (which do not take state_dir's
+ * lock) that wrote meanwhile would leave the copy without a version or a row. Names tables, rows and
+ * files, never values; a STATE error, since running it again copies the whole, newer state.
+ */
+function sourceUnchanged(db: Db, tables: Table[], copiedRows: Map<string, Row[]>, archive: ArchiveVersion[], o: CopyOptions): void {
+  const tablesChanged: string[] = [];
+  for (const t of tables) {
+    const then = copiedRows.get(t.name) ?? [];
+    const now = sqliteRows(db, t);
+    if (!isDeepStrictEqual(now, then))
+      tablesChanged.push(
+        `${t.name}: ${then.length} row${then.length === 1 ? "" : "s"} copied, ${now.length === then.length ? "a row changed since" : `${now.length} now`}`,
+      );
+  }
+  const again = readArchive(o.stateDir);
+  const name = (v: { credential: string; version: number }) => `${v.credential} version ${v.version}`;
+  const was = new Map(archive.map((v) => [name(v), v]));
+  const is = new Map(again.map((v) => [name(v), v]));
+  // A certificate row copied whose files were not there when archive/ was read: written meanwhile.
+  const certified = new Set(
+    (copiedRows.get("certificates") ?? []).map((r) => name({ credential: String(r.credential), version: Number(r.version) })),
+  );
+  const filesChanged: string[] = [];
+  for (const [n, v] of is) {
+    const old = was.get(n);
+    if (!old) {
+      filesChanged.push(`${n} appeared${certified.has(n) ? " (its certificates row was copied, its files were not)" : ""}`);
+      continue;
+    }
+    for (const part of PARTS) {
+      const a = old.files[part];
+      const b = v.files[part];
+      if (!a && b) filesChanged.push(`${b.file} appeared`);
+      else if (a && !b) filesChanged.push(`${a.file} went away`);
+      else if (a && b && !a.bytes.equals(b.bytes)) filesChanged.push(`${b.file} changed`);
+    }
+  }
+  for (const n of was.keys()) if (!is.has(n)) filesChanged.push(`${n} went away`);
+  for (const v of again) for (const f of Object.values(v.files)) f.bytes.fill(0);
+  const list = (xs: string[]) => `${xs.slice(0, 5).join("; ")}${xs.length > 5 ? `; and ${xs.length - 5} more` : ""}`;
+  const fix =
+    "(rolled back, nothing written; fix: a credd import, enroll or ingest wrote to state_dir meanwhile: let it finish, run nothing else on this state_dir, then run credd migrate-store again)";
+  if (filesChanged.length > 0)
+    throw new CreddError(
+      "STATE",
+      `archive/ changed during the copy: run it again. Under ${join(o.stateDir, "credentials")}: ${list(filesChanged)}${tablesChanged.length ? `; and ${dbPath(o.stateDir)}: ${list(tablesChanged)}` : ""} ${fix}`,
+    );
+  if (tablesChanged.length > 0)
+    throw new CreddError("STATE", `${dbPath(o.stateDir)} changed during the copy: run it again. ${list(tablesChanged)} ${fix}`);
+}
+
 /** Counts and every row, field by field, as PgStore reads them; names rows and columns, never values. */
-async function verifyTable(q: (sql: string, params?: unknown[]) => Promise<Row[]>, db: Db, t: Table, o: CopyOptions): Promise<void> {
-  const src = sqliteRows(db, t);
+async function verifyTable(q: (sql: string, params?: unknown[]) => Promise<Row[]>, t: Table, src: Row[], o: CopyOptions): Promise<void> {
   const dst = await q(`SELECT * FROM ${t.name}`);
   const problems: string[] = [];
   if (src.length !== dst.length) problems.push(`${src.length} rows in SQLite, ${dst.length} in PostgreSQL`);
