@@ -7,6 +7,7 @@
 // nothing, so does a source written during the copy, and a rotation leaves every key under the new
 // KEK alone.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,12 +19,12 @@ import { acquireLock } from "../../src/daemon/lock.js";
 import { CreddError } from "../../src/errors.js";
 import { migrateSqliteToPostgres, openStore, rotatePostgresKey } from "../../src/store/open.js";
 import { pgTarget } from "../../src/store/pg/connect.js";
-import { readKek } from "../../src/store/pg/keywrap.js";
+import { readKek, wrapKey } from "../../src/store/pg/keywrap.js";
 import { migratePg } from "../../src/store/pg/migrate.js";
 import { openPgStore, type PgStore } from "../../src/store/pg/pg-store.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";
 import type { Store } from "../../src/store/store.js";
-import { type PgCluster, postgresMissing, startPostgres } from "../helpers/postgres.js";
+import { type PgCluster, postgresBin, postgresMissing, startPostgres } from "../helpers/postgres.js";
 
 const skip = postgresMissing();
 const work = mkdtempSync(join(tmpdir(), "credd-migrate-store-"));
@@ -734,5 +735,61 @@ describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () 
       (err: unknown) => err instanceof CreddError && err.code === "STATE" && err.message.includes(oldKek) && err.message.includes(third),
     );
     assert.deepEqual(await counts(db.name), before, "a refused rotation changes nothing");
+  });
+
+  test("rotation: a host sealing a new key meanwhile waits for it (the archive table is locked), and the rotation succeeds", async () => {
+    const { stateDir } = await makeState("rotate_insert");
+    const db = await freshDb();
+    const oldKek = newKek("kek-ri-old");
+    const newKekFile = newKek("kek-ri-new");
+    await migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, oldKek), () => {});
+    // Another host's new renewal, as PgStore.putArchive stores it (sealed under the new key, step 3).
+    const plain = "-----BEGIN PRIVATE KEY-----\ngamma\n-----END PRIVATE KEY-----\n";
+    const envelope = wrapKey(readKek(newKekFile), { credential: "gamma", version: 1 }, plain).toString("hex");
+    const insert = (timeoutMs: number) =>
+      execFileSync(
+        join(postgresBin()!, "psql"),
+        [
+          "-X",
+          "-q",
+          "-v",
+          "ON_ERROR_STOP=1",
+          "-h",
+          "127.0.0.1",
+          "-p",
+          String(cluster.port),
+          "-U",
+          cluster.user,
+          "-d",
+          db.name,
+          "-c",
+          `SET lock_timeout = '${timeoutMs}ms'; INSERT INTO archive (credential, version, key_envelope, kek_id, csr_pem, updated_at)
+           VALUES ('gamma', 1, '\\x${envelope}', '${readKek(newKekFile).id}', 'csr', now())`,
+        ],
+        { env: { ...process.env, PGPASSWORD: cluster.password }, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" },
+      );
+    // Inside the rotation's transaction, after its keys were sealed again and before its check: the
+    // insert is tried there (synchronously, so the moment is exact) and must wait for the rotation.
+    let meanwhile = "";
+    const r = await rotatePostgresKey(pgSpec(stateDir, db.urlFile, newKekFile), [{ file: oldKek, key: "--previous" }], (line) => {
+      if (!line.startsWith("sealed again")) return;
+      try {
+        insert(300);
+        meanwhile = "inserted";
+      } catch (err) {
+        meanwhile = String((err as { stderr?: string }).stderr);
+      }
+    });
+    assert.match(meanwhile, /canceling statement due to lock timeout/, "the insert waited for the rotation");
+    assert.equal(r.keys, 4);
+    assert.equal(r.rewrapped, 4);
+    // Once it committed, the host's insert goes through, and its key opens under the new key.
+    insert(5000);
+    const fresh = openPgStore(pgTarget({ urlFile: db.urlFile }), { kek: readKek(newKekFile) });
+    try {
+      assert.equal((await fresh.getArchive("gamma", 1))?.key, plain);
+    } finally {
+      await fresh.close();
+    }
   });
 });
