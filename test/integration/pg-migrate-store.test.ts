@@ -133,6 +133,10 @@ async function makeState(name: string): Promise<{ stateDir: string; files: strin
     { credential: "beta", at: D(10), error: "smtp down" },
   ] as never);
   await s.setMeta("last_check_at", T(10));
+  // What credd run on SQLite keeps without a host name (on PostgreSQL: KEY@host).
+  await s.setMeta("clean_stop", "1");
+  await s.setMeta("started_at", T(0));
+  await s.setMeta("stopped_at", T(11));
   await s.upsertAlert(situation("alpha", "certificate-expiry", "30d"), T(1));
   await s.upsertAlert(situation(null, "smtp-failing", "1h"), T(2));
   const smtp = (await s.openAlerts()).find((a) => a.kind === "smtp-failing")!;
@@ -251,7 +255,6 @@ async function answers(s: Store) {
     handled: await s.handledCopy("<k1@partner.example>"),
     lastMessages: await s.lastMailboxMessages(),
     source: await s.mailboxSource("imap:u@h/INBOX"),
-    hosts: await s.listHosts(),
   };
 }
 
@@ -362,6 +365,27 @@ describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () 
       assert.equal(want.snapshot.pending.get("alpha")?.version, 3);
       assert.equal(want.alerts.length, 2);
       assert.equal(want.tokenAlpha?.token_type, "Bearer", "the fixture has the rows it should");
+      // The SQLite host's heartbeat row (role leader, an old heartbeat) is not copied: on PostgreSQL
+      // status would show it as a stale leader nobody is. Hosts appear there as they heartbeat.
+      assert.deepEqual(
+        (await sqlite.listHosts()).map((h) => [h.name, h.role]),
+        [["host-a", "leader"]],
+        "the fixture has the row",
+      );
+      assert.deepEqual(await pgs.listHosts(), []);
+      assert.deepEqual(
+        r.notCopied.map((t) => [t.table, t.rows]),
+        [["hosts", 1]],
+      );
+      assert.match(lines.join("\n"), /not copied hosts: 1 row \(the SQLite host's heartbeat/);
+      // Its own meta keys become this host's, as credd run keeps them on PostgreSQL; the store's stay.
+      assert.deepEqual([...r.hostMeta].sort(), ["clean_stop", "started_at", "stopped_at"]);
+      for (const k of ["clean_stop", "started_at", "stopped_at"]) {
+        assert.equal(await pgs.getMeta(`${k}@host-a`), await sqlite.getMeta(k), k);
+        assert.ok((await sqlite.getMeta(k)) !== undefined, `the fixture has ${k}`);
+        assert.equal(await pgs.getMeta(k), undefined, `no host-less ${k} on PostgreSQL`);
+      }
+      assert.equal(await pgs.getMeta("last_check_at"), T(10));
       // Every archive file, the keys unsealed with the KEK.
       for (const [credential, v] of [
         ["alpha", 1],
