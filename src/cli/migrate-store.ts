@@ -26,8 +26,12 @@ database holds any credd row already: nothing is written then. The schema is
 migrated, every table copied in id order in one transaction, the archive
 files stored (private keys sealed under the key-encryption key), and all of
 it verified before the commit: row counts, every row field by field, every
-file and sealed key byte for byte; any difference rolls it all back. Token
-rows become this host's (CREDD_HOST_NAME, else the host name).
+file and sealed key byte for byte; any difference rolls it all back, and so
+does a credd.db or archive/ that changed meanwhile (credd import, enroll and
+ingest take no lock: run none of them during the copy). Token rows, and the
+meta keys clean_stop, started_at and stopped_at, become this host's
+(CREDD_HOST_NAME, else the host name). The hosts table is not copied: it is
+the SQLite host's heartbeat; hosts appear as their credd run heartbeats.
 
 The source is never changed nor deleted. Then set store: postgres in the
 config of every host and start credd run.
@@ -64,6 +68,8 @@ export async function cmdMigrateStore(p: Parsed, g: Globals, io: Io): Promise<nu
     const rows = r.tables.reduce((n, t) => n + t.rows, 0);
     io.out(`copied ${r.source} to PostgreSQL ${r.where} and verified it:`);
     for (const t of r.tables) io.out(`  ${t.table.padEnd(18)} ${t.rows} row${t.rows === 1 ? "" : "s"}`);
+    for (const t of r.notCopied) io.out(`  ${t.table.padEnd(18)} not copied (${t.rows} row${t.rows === 1 ? "" : "s"} in SQLite): ${t.why}`);
+    if (r.hostMeta.length) io.out(`  ${"meta".padEnd(18)} ${r.hostMeta.join(", ")} stored as this host's (KEY@host, as credd run keeps them)`);
     io.out(`  ${"archive".padEnd(18)} ${r.versions} version(s), ${r.files} file(s), ${r.keys} private key(s) sealed under key ${r.kekId}`);
     io.out(`${rows} rows in ${r.tables.length} tables; the source was only read.`);
     io.out(

@@ -39,11 +39,19 @@ export { hostNameOf } from "../host.js";
 
 /** How long the store may stay unreachable before it is said at error level and in systemd's STATUS=. */
 export const STORE_DOWN_WARN_MS = 3 * 60_000;
-/** The store a config names, for comparing two configs and for messages (no secret: paths only). */
+/**
+ * The store a config names, for comparing two configs and for messages (no secret: paths only).
+ * Every key of store.postgres is in it: the store, its key ring (current and previous key files)
+ * are opened at start only, so a reload that changes any of them is refused (restart credd).
+ */
 function describeStore(store: Config["store"]): string {
   if (store === "sqlite") return "sqlite";
   const p = store.postgres;
-  return `postgres (url_file ${p.url_file}, key_encryption_key_file ${p.key_encryption_key_file}${p.ca_file ? `, ca_file ${p.ca_file}` : ""})`;
+  const previous = p.previous_key_encryption_key_files ?? [];
+  return (
+    `postgres (url_file ${p.url_file}, key_encryption_key_file ${p.key_encryption_key_file}` +
+    `${previous.length ? `, previous_key_encryption_key_files [${previous.join(", ")}]` : ""}${p.ca_file ? `, ca_file ${p.ca_file}` : ""})`
+  );
 }
 
 /** The serial steps on a short tick: the same failure at each tick is logged once. */

@@ -68,6 +68,7 @@ describe("migrate-store and rotate-store-key, the built CLI", { skip }, () => {
     assert.match(r.stderr, /copied certificates: 1 row/);
     assert.match(r.stderr, /verified/);
     assert.match(r.stdout, /archive +1 version\(s\), \d file\(s\), 1 private key\(s\) sealed/);
+    assert.match(r.stdout, /hosts +not copied \(0 rows in SQLite\): the SQLite host's heartbeat/);
     assert.ok(!(r.stdout + r.stderr).includes(cluster.password), "the password is never printed");
     assert.deepEqual(tree(state), before, "credd.db and archive/ are unchanged");
 

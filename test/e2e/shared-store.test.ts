@@ -239,7 +239,7 @@ describe("two credd run hosts on one PostgreSQL", { skip }, () => {
     assert.equal(await b.stop(), 0);
   });
 
-  test("a SIGHUP with a changed store: is refused with the reason; the host keeps running on the old store", async () => {
+  test("a SIGHUP with a changed store: or key files is refused with the reason; the host keeps running on the old store", async () => {
     const root = makeTempDir("credd-e2e-shared-hup-");
     const db = await freshDb("reload_store");
     const config = hostConfig(root, "a", db);
@@ -267,6 +267,23 @@ describe("two credd run hosts on one PostgreSQL", { skip }, () => {
     } finally {
       await dbAdmin.end();
     }
+    // The key ring is read at start only: a reload that changes it (here a previous key added, step 2
+    // of a rotation) is refused the same way, not taken in silence with the old ring kept.
+    const previous = join(root, "store-kek.new");
+    writeFileSync(previous, `${Buffer.alloc(32, 8).toString("base64")}\n`, { mode: 0o600 });
+    const withPrevious = text.replace(/( {4}key_encryption_key_file: .*\n)/, `$1    previous_key_encryption_key_files: [${previous}]\n`);
+    assert.notEqual(withPrevious, text);
+    writeFileSync(config, withPrevious);
+    const mark2 = a.lines.length;
+    a.child.kill("SIGHUP");
+    const refused2 = await a.waitForLog((l) => l.msg === "config reload refused: the running config is kept", 20_000, mark2);
+    assert.match(String(refused2.fix), /restart credd/);
+    assert.match(
+      String(refused2.err),
+      /store changed from postgres \(.*\) to postgres \(.*previous_key_encryption_key_files \[\S*store-kek\.new\]\): restart credd/,
+    );
+    assert.ok(!a.lines.slice(mark2).some((l) => l.msg === "config reloaded"));
+    assert.ok(!a.lines.some((l) => JSON.stringify(l).includes(Buffer.alloc(32, 8).toString("base64"))), "never a byte of the key");
     assert.equal(a.child.exitCode, null);
     assert.equal(await a.stop(), 0);
   });

@@ -3,8 +3,11 @@
 // versions, outbox rows, tokens, alerts, history, mailbox rows) and real key files in archive/ is
 // copied; a PgStore then gives the same answers as the SQLite store, every archive file comes back
 // byte for byte, the source is untouched, a second copy is refused with nothing changed, bad files
-// are refused by name, and a rotation leaves every key under the new KEK alone.
+// are refused by name, a copy PostgreSQL alters on the way in (a trigger) fails its check and leaves
+// nothing, so does a source written during the copy, and a rotation leaves every key under the new
+// KEK alone.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,11 +19,12 @@ import { acquireLock } from "../../src/daemon/lock.js";
 import { CreddError } from "../../src/errors.js";
 import { migrateSqliteToPostgres, openStore, rotatePostgresKey } from "../../src/store/open.js";
 import { pgTarget } from "../../src/store/pg/connect.js";
-import { readKek } from "../../src/store/pg/keywrap.js";
+import { readKek, wrapKey } from "../../src/store/pg/keywrap.js";
+import { migratePg } from "../../src/store/pg/migrate.js";
 import { openPgStore, type PgStore } from "../../src/store/pg/pg-store.js";
 import { openSqliteStore } from "../../src/store/sqlite-store.js";
 import type { Store } from "../../src/store/store.js";
-import { type PgCluster, postgresMissing, startPostgres } from "../helpers/postgres.js";
+import { type PgCluster, postgresBin, postgresMissing, startPostgres } from "../helpers/postgres.js";
 
 const skip = postgresMissing();
 const work = mkdtempSync(join(tmpdir(), "credd-migrate-store-"));
@@ -129,6 +133,10 @@ async function makeState(name: string): Promise<{ stateDir: string; files: strin
     { credential: "beta", at: D(10), error: "smtp down" },
   ] as never);
   await s.setMeta("last_check_at", T(10));
+  // What credd run on SQLite keeps without a host name (on PostgreSQL: KEY@host).
+  await s.setMeta("clean_stop", "1");
+  await s.setMeta("started_at", T(0));
+  await s.setMeta("stopped_at", T(11));
   await s.upsertAlert(situation("alpha", "certificate-expiry", "30d"), T(1));
   await s.upsertAlert(situation(null, "smtp-failing", "1h"), T(2));
   const smtp = (await s.openAlerts()).find((a) => a.kind === "smtp-failing")!;
@@ -247,7 +255,6 @@ async function answers(s: Store) {
     handled: await s.handledCopy("<k1@partner.example>"),
     lastMessages: await s.lastMailboxMessages(),
     source: await s.mailboxSource("imap:u@h/INBOX"),
-    hosts: await s.listHosts(),
   };
 }
 
@@ -307,6 +314,22 @@ describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () 
     }
   };
 
+  /** Rows in every credd table of the database (schema_migrations is the schema's own). */
+  const credRows = async (db: string): Promise<number> => {
+    const c = await cluster.admin(db);
+    try {
+      const tables = (await c.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")).rows as {
+        tablename: string;
+      }[];
+      assert.ok(tables.length > 5, "the schema is there");
+      let n = 0;
+      for (const { tablename } of tables) n += (await c.query(`SELECT count(*)::int AS n FROM ${tablename}`)).rows[0].n as number;
+      return n;
+    } finally {
+      await c.end();
+    }
+  };
+
   before(async () => {
     cluster = await startPostgres();
     admin = await cluster.admin("postgres");
@@ -342,6 +365,27 @@ describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () 
       assert.equal(want.snapshot.pending.get("alpha")?.version, 3);
       assert.equal(want.alerts.length, 2);
       assert.equal(want.tokenAlpha?.token_type, "Bearer", "the fixture has the rows it should");
+      // The SQLite host's heartbeat row (role leader, an old heartbeat) is not copied: on PostgreSQL
+      // status would show it as a stale leader nobody is. Hosts appear there as they heartbeat.
+      assert.deepEqual(
+        (await sqlite.listHosts()).map((h) => [h.name, h.role]),
+        [["host-a", "leader"]],
+        "the fixture has the row",
+      );
+      assert.deepEqual(await pgs.listHosts(), []);
+      assert.deepEqual(
+        r.notCopied.map((t) => [t.table, t.rows]),
+        [["hosts", 1]],
+      );
+      assert.match(lines.join("\n"), /not copied hosts: 1 row \(the SQLite host's heartbeat/);
+      // Its own meta keys become this host's, as credd run keeps them on PostgreSQL; the store's stay.
+      assert.deepEqual([...r.hostMeta].sort(), ["clean_stop", "started_at", "stopped_at"]);
+      for (const k of ["clean_stop", "started_at", "stopped_at"]) {
+        assert.equal(await pgs.getMeta(`${k}@host-a`), await sqlite.getMeta(k), k);
+        assert.ok((await sqlite.getMeta(k)) !== undefined, `the fixture has ${k}`);
+        assert.equal(await pgs.getMeta(k), undefined, `no host-less ${k} on PostgreSQL`);
+      }
+      assert.equal(await pgs.getMeta("last_check_at"), T(10));
       // Every archive file, the keys unsealed with the KEK.
       for (const [credential, v] of [
         ["alpha", 1],
@@ -464,6 +508,129 @@ describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () 
       } finally {
         await c.end();
       }
+    }
+  });
+
+  test("a copy that PostgreSQL changes on the way in (a trigger) fails the check and rolls everything back", async () => {
+    // The check must compare what is in PostgreSQL with the source, not with itself: a trigger in
+    // the target database alters one value of a table row, then one archive file, as they are inserted.
+    for (const [name, sql, want] of [
+      [
+        "trigger_table",
+        `CREATE FUNCTION tamper() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           IF NEW.credential = 'alpha' AND NEW.version = 2 THEN NEW.subject := 'CN=someone else'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER tamper BEFORE INSERT ON certificates FOR EACH ROW EXECUTE FUNCTION tamper()`,
+        /the copy of table certificates does not match .*certificates id=\d+: subject differs \(rolled back, nothing written/,
+      ],
+      [
+        "trigger_archive",
+        `CREATE FUNCTION tamper() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           IF NEW.credential = 'beta' THEN NEW.chain_pem := NEW.chain_pem || 'x'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER tamper BEFORE INSERT ON archive FOR EACH ROW EXECUTE FUNCTION tamper()`,
+        /the copy of archive\/ does not match: beta version 1: chain differs from .*chain-1\.pem \(rolled back, nothing written/,
+      ],
+    ] as const) {
+      const { stateDir } = await makeState(name);
+      const db = await freshDb();
+      // A schema alone is an empty database for the copy: made first, so the trigger has its table.
+      await migratePg(pgTarget({ urlFile: db.urlFile }));
+      const c = await cluster.admin(db.name);
+      try {
+        await c.query(sql);
+      } finally {
+        await c.end();
+      }
+      const lines: string[] = [];
+      await assert.rejects(
+        () => migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, newKek(`kek-${name}`)), (l) => lines.push(l)),
+        (err: unknown) => err instanceof CreddError && err.code === "INTERNAL" && want.test(err.message),
+      );
+      assert.ok(!lines.some((l) => l.startsWith("verified")), "never reported as verified");
+      assert.equal(await credRows(db.name), 0, "no credd row is left in any table");
+    }
+  });
+
+  test("archive/ or credd.db written during the copy (credd import and enroll take no lock) fails the check, nothing written", async () => {
+    // The progress lines mark the moments: "source:" after archive/ was read and before the tables
+    // are, "copied alerts" once that table is in, "stored archive" just before the check.
+    const archiveOf = (stateDir: string, credential: string) => join(stateDir, "credentials", credential, "archive");
+    const cases: [string, (stateDir: string, line: string) => void, RegExp][] = [
+      [
+        "enroll_during",
+        // An enroll's new key and CSR land after the archive was stored.
+        (stateDir, line) => {
+          if (!line.startsWith("stored archive")) return;
+          writeFileSync(join(archiveOf(stateDir, "alpha"), "key-4.pem"), "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n", {
+            mode: 0o600,
+          });
+          writeFileSync(join(archiveOf(stateDir, "alpha"), "csr-4.pem"), "-----BEGIN CERTIFICATE REQUEST-----\n");
+        },
+        /^archive\/ changed during the copy: run it again\. .*alpha version 4 appeared(?! \(its)/,
+      ],
+      [
+        "import_during",
+        // An import writes its files, then its certificates row: the files after archive/ was read,
+        // the row before the table was. The row is copied, the version's files are not.
+        (stateDir, line) => {
+          if (!line.startsWith("source:")) return;
+          writeFileSync(join(archiveOf(stateDir, "alpha"), "key-4.pem"), "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n", {
+            mode: 0o600,
+          });
+          writeFileSync(join(archiveOf(stateDir, "alpha"), "cert-4.pem"), "-----BEGIN CERTIFICATE-----\nalpha4\n-----END CERTIFICATE-----\n");
+          const raw = new Database(join(stateDir, "credd.db"));
+          try {
+            const cols = (raw.prepare("PRAGMA table_info(certificates)").all() as { name: string }[]).map((c) => c.name).filter((c) => c !== "id");
+            const pick = (c: string) => ({ version: "4", serial: "'04AB'", sha256: "'sha-alpha-4'", live: "0" })[c] ?? c;
+            raw.exec(
+              `INSERT INTO certificates (${cols.join(", ")}) SELECT ${cols.map(pick).join(", ")} FROM certificates WHERE credential = 'alpha' AND version = 2`,
+            );
+          } finally {
+            raw.close();
+          }
+        },
+        /^archive\/ changed during the copy: run it again\. .*alpha version 4 appeared \(its certificates row was copied, its files were not\)/,
+      ],
+      [
+        "cert_rewritten",
+        (stateDir, line) => {
+          if (line.startsWith("stored archive"))
+            writeFileSync(join(archiveOf(stateDir, "beta"), "cert-1.pem"), "-----BEGIN CERTIFICATE-----\nother\n-----END CERTIFICATE-----\n");
+        },
+        /^archive\/ changed during the copy: run it again\. .*beta\/archive\/cert-1\.pem changed/,
+      ],
+      [
+        "db_during",
+        (stateDir, line) => {
+          if (!line.startsWith("copied alerts")) return;
+          const raw = new Database(join(stateDir, "credd.db"));
+          try {
+            raw.exec("UPDATE alerts SET detail = 'changed' WHERE id = 1");
+          } finally {
+            raw.close();
+          }
+        },
+        /credd\.db changed during the copy: run it again\. alerts: \d+ rows copied, a row changed since .*fix: .*run credd migrate-store again/,
+      ],
+    ];
+    for (const [name, during, want] of cases) {
+      const { stateDir } = await makeState(name);
+      const db = await freshDb();
+      const lines: string[] = [];
+      await assert.rejects(
+        () =>
+          migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, newKek(`kek-${name}`)), (l) => {
+            lines.push(l);
+            during(stateDir, l);
+          }),
+        (err: unknown) => err instanceof CreddError && err.code === "STATE" && want.test(err.message) && !err.message.includes("BEGIN"),
+        name,
+      );
+      assert.ok(!lines.some((l) => l.startsWith("verified")), "never reported as verified");
+      assert.equal(await credRows(db.name), 0, `${name}: no credd row is left in any table`);
+      // Run again on the state as it is now: copied, and every version is in the archive table.
+      const db2 = await freshDb();
+      const r = await migrateSqliteToPostgres(spec(stateDir), to(db2.urlFile, newKek(`kek-${name}-2`)), () => {});
+      assert.equal(r.versions, name === "enroll_during" || name === "import_during" ? 5 : 4, name);
     }
   });
 
@@ -592,5 +759,61 @@ describe("credd migrate-store and rotate-store-key on PostgreSQL", { skip }, () 
       (err: unknown) => err instanceof CreddError && err.code === "STATE" && err.message.includes(oldKek) && err.message.includes(third),
     );
     assert.deepEqual(await counts(db.name), before, "a refused rotation changes nothing");
+  });
+
+  test("rotation: a host sealing a new key meanwhile waits for it (the archive table is locked), and the rotation succeeds", async () => {
+    const { stateDir } = await makeState("rotate_insert");
+    const db = await freshDb();
+    const oldKek = newKek("kek-ri-old");
+    const newKekFile = newKek("kek-ri-new");
+    await migrateSqliteToPostgres(spec(stateDir), to(db.urlFile, oldKek), () => {});
+    // Another host's new renewal, as PgStore.putArchive stores it (sealed under the new key, step 3).
+    const plain = "-----BEGIN PRIVATE KEY-----\ngamma\n-----END PRIVATE KEY-----\n";
+    const envelope = wrapKey(readKek(newKekFile), { credential: "gamma", version: 1 }, plain).toString("hex");
+    const insert = (timeoutMs: number) =>
+      execFileSync(
+        join(postgresBin()!, "psql"),
+        [
+          "-X",
+          "-q",
+          "-v",
+          "ON_ERROR_STOP=1",
+          "-h",
+          "127.0.0.1",
+          "-p",
+          String(cluster.port),
+          "-U",
+          cluster.user,
+          "-d",
+          db.name,
+          "-c",
+          `SET lock_timeout = '${timeoutMs}ms'; INSERT INTO archive (credential, version, key_envelope, kek_id, csr_pem, updated_at)
+           VALUES ('gamma', 1, '\\x${envelope}', '${readKek(newKekFile).id}', 'csr', now())`,
+        ],
+        { env: { ...process.env, PGPASSWORD: cluster.password }, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" },
+      );
+    // Inside the rotation's transaction, after its keys were sealed again and before its check: the
+    // insert is tried there (synchronously, so the moment is exact) and must wait for the rotation.
+    let meanwhile = "";
+    const r = await rotatePostgresKey(pgSpec(stateDir, db.urlFile, newKekFile), [{ file: oldKek, key: "--previous" }], (line) => {
+      if (!line.startsWith("sealed again")) return;
+      try {
+        insert(300);
+        meanwhile = "inserted";
+      } catch (err) {
+        meanwhile = String((err as { stderr?: string }).stderr);
+      }
+    });
+    assert.match(meanwhile, /canceling statement due to lock timeout/, "the insert waited for the rotation");
+    assert.equal(r.keys, 4);
+    assert.equal(r.rewrapped, 4);
+    // Once it committed, the host's insert goes through, and its key opens under the new key.
+    insert(5000);
+    const fresh = openPgStore(pgTarget({ urlFile: db.urlFile }), { kek: readKek(newKekFile) });
+    try {
+      assert.equal((await fresh.getArchive("gamma", 1))?.key, plain);
+    } finally {
+      await fresh.close();
+    }
   });
 });

@@ -4,12 +4,16 @@
 // it is never changed nor deleted, and switching `store:` is the operator's step.
 //
 // One transaction: the tables locked, checked empty, every table copied in id order with its types
-// converted (ISO 8601 text → timestamptz, 0/1 → boolean, *_json text → json, kept as written),
+// converted (ISO 8601 text → timestamptz, 0/1 → boolean, *_json text → json, kept as written; the
+// token rows and this host's own meta keys become this host's, and `hosts` is not copied),
 // the identities moved past the highest id, the archive files stored (keys sealed under the KEK),
 // then the whole copy verified (row counts, every row field by field after conversion, every
 // sealed key opened and compared byte for byte with its file). A mismatch rolls everything back.
+// Before that, credd.db and archive/ are read again: `credd import` and `credd enroll` do not take
+// state_dir's lock, so one may have written meanwhile; what changed is named and nothing is written.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import type pg from "pg";
 import { CreddError, errorMessage } from "../../errors.js";
 import { credentialPaths } from "../../files/layout.js";
@@ -39,10 +43,21 @@ export interface CopiedTable {
   rows: number;
 }
 
+export interface SkippedTable {
+  table: string;
+  /** Rows in SQLite, left out. */
+  rows: number;
+  why: string;
+}
+
 export interface CopyResult {
   source: string;
   where: string;
   tables: CopiedTable[];
+  /** SQLite tables left out on purpose (hosts). */
+  notCopied: SkippedTable[];
+  /** The SQLite meta keys stored as this host's (KEY@host), as credd run on PostgreSQL keeps them. */
+  hostMeta: string[];
   /** Versions in the archive table, and the private keys sealed among them. */
   versions: number;
   keys: number;
@@ -52,7 +67,22 @@ export interface CopyResult {
 
 /** Tables that are PostgreSQL's own bookkeeping or filled from files, not copied from SQLite's tables. */
 const NOT_COPIED = new Set(["schema_migrations", "archive"]);
+/**
+ * SQLite tables left out, and why. `hosts` tells the SQLite host's liveness (its role, leader, and
+ * last heartbeat): copied, it would show on PostgreSQL as a stale leader nobody is, and count in
+ * the standby-missing alert; each host appears there as its credd run heartbeats.
+ */
+const SKIPPED: Record<string, string> = {
+  hosts: "the SQLite host's heartbeat and role, not this store's: each host appears as its credd run heartbeats on PostgreSQL",
+};
+/**
+ * The meta keys credd run keeps per host on PostgreSQL as KEY@host (src/daemon/run.ts, `own`), and
+ * without a host on SQLite: stored as the copying host's, like its token rows, so its next start
+ * reads its own clean_stop.
+ */
+const HOST_META = new Set(["clean_stop", "started_at", "stopped_at"]);
 const PART_COLUMN = { csr: "csr_pem", cert: "cert_pem", chain: "chain_pem" } as const;
+const PARTS = ["key", "csr", "cert", "chain"] as const;
 const BATCH = 200;
 
 interface Column {
@@ -169,9 +199,10 @@ async function copyInOneTransaction(client: pg.Client, db: Db, archive: ArchiveV
   await q("BEGIN");
   try {
     // Nobody writes meanwhile (a credd run started on the database now waits for the copy).
-    await q(`LOCK TABLE ${[...tables.map((t) => t.name), "archive"].join(", ")} IN EXCLUSIVE MODE`);
+    const every = [...tables.map((t) => t.name), ...Object.keys(SKIPPED), "archive"];
+    await q(`LOCK TABLE ${every.join(", ")} IN EXCLUSIVE MODE`);
     const used: string[] = [];
-    for (const t of [...tables.map((x) => x.name), "archive"]) {
+    for (const t of every) {
       const n = Number((await q(`SELECT count(*) AS n FROM ${t}`))[0]!.n);
       if (n > 0) used.push(`${t} (${n} row${n === 1 ? "" : "s"})`);
     }
@@ -182,14 +213,29 @@ async function copyInOneTransaction(client: pg.Client, db: Db, archive: ArchiveV
           "(fix: give it a new, empty database; or, if these rows are a failed or older copy nobody runs on, drop and create the database again)",
       );
     const copied: CopiedTable[] = [];
+    /** The SQLite rows as read for the copy: what the check compares PostgreSQL with. */
+    const copiedRows = new Map<string, Row[]>();
     for (const t of tables) {
       const rows = sqliteRows(db, t);
-      for (let i = 0; i < rows.length; i += BATCH) await insertRows(q, t, rows.slice(i, i + BATCH), o.host);
+      copiedRows.set(t.name, rows);
+      for (let i = 0; i < rows.length; i += BATCH)
+        await insertRows(
+          q,
+          t,
+          rows.slice(i, i + BATCH).map((r) => asThisHost(t, r, o.host)),
+        );
       if (t.hasId)
         await q(`SELECT setval(pg_get_serial_sequence('${t.name}', 'id'), GREATEST(COALESCE(max(id), 0), 1), max(id) IS NOT NULL) FROM ${t.name}`);
       copied.push({ table: t.name, rows: rows.length });
       o.progress(`copied ${t.name}: ${rows.length} row${rows.length === 1 ? "" : "s"}`);
     }
+    const notCopied = Object.entries(SKIPPED).map(([table, why]) => {
+      const n = sqliteTableExists(db, table) ? Number((prep(db, `SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n) : 0;
+      o.progress(`not copied ${table}: ${n} row${n === 1 ? "" : "s"} (${why})`);
+      return { table, rows: n, why };
+    });
+    const hostMeta = (copiedRows.get("meta") ?? []).map((r) => String(r.key)).filter((k) => HOST_META.has(k));
+    if (hostMeta.length) o.progress(`meta ${hostMeta.join(", ")}: stored as this host's (${hostMeta.map((k) => `${k}@${o.host}`).join(", ")})`);
     let keys = 0;
     for (const v of archive) {
       const key = v.files.key;
@@ -206,12 +252,20 @@ async function copyInOneTransaction(client: pg.Client, db: Db, archive: ArchiveV
     const files = archive.reduce((n, v) => n + Object.keys(v.files).length, 0);
     o.progress(`stored archive: ${archive.length} version(s), ${files} file(s), ${keys} private key(s) sealed under key-encryption key ${o.kek.id}`);
 
-    // The check, before COMMIT: what is committed is what was compared.
-    for (const t of tables) await verifyTable(q, db, t, o);
+    // The check, before COMMIT: what is committed is what was compared. First the source as it is
+    // now, then PostgreSQL against what was read from it.
+    sourceUnchanged(db, tables, copiedRows, archive, o);
+    for (const t of tables)
+      await verifyTable(
+        q,
+        t,
+        (copiedRows.get(t.name) ?? []).map((r) => asThisHost(t, r, o.host)),
+        o,
+      );
     await verifyArchive(q, archive, o);
     o.progress("verified: row counts, every row field by field, every file and sealed key byte for byte");
     await q("COMMIT");
-    return { source, where: o.target.where, tables: copied, versions: archive.length, keys, files, kekId: o.kek.id };
+    return { source, where: o.target.where, tables: copied, notCopied, hostMeta, versions: archive.length, keys, files, kekId: o.kek.id };
   } catch (err) {
     await client.query("ROLLBACK").catch(() => undefined);
     throw err;
@@ -239,7 +293,7 @@ async function describeTables(q: (sql: string, params?: unknown[]) => Promise<Ro
   )) as { table_name: string; column_name: string; data_type: string }[];
   const byTable = new Map<string, Column[]>();
   for (const c of cols) {
-    if (NOT_COPIED.has(c.table_name)) continue;
+    if (NOT_COPIED.has(c.table_name) || Object.hasOwn(SKIPPED, c.table_name)) continue;
     let list = byTable.get(c.table_name);
     if (!list) {
       list = [];
@@ -267,6 +321,21 @@ async function describeTables(q: (sql: string, params?: unknown[]) => Promise<Ro
   // Parents before children: outbox and certificates point at renewals.
   const order = ["renewals"];
   return tables.sort((a, b) => (order.includes(b.name) ? 1 : 0) - (order.includes(a.name) ? 1 : 0));
+}
+
+function sqliteTableExists(db: Db, name: string): boolean {
+  return prep(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+}
+
+/**
+ * A SQLite row as it is stored on PostgreSQL, still in SQLite's types: the token rows are this
+ * host's (tokens are per host there, migration 0011), and so are the meta keys credd run keeps per
+ * host (HOST_META, as KEY@host).
+ */
+function asThisHost(t: Table, r: Row, host: string): Row {
+  if (t.name === "tokens") return { ...r, host };
+  if (t.name === "meta" && HOST_META.has(String(r.key))) return { ...r, key: `${String(r.key)}@${host}` };
+  return r;
 }
 
 function sqliteRows(db: Db, t: Table): Row[] {
@@ -320,12 +389,12 @@ function expected(c: Column, v: unknown): unknown {
   return v;
 }
 
-async function insertRows(q: (sql: string, params?: unknown[]) => Promise<Row[]>, t: Table, rows: Row[], host: string): Promise<void> {
+async function insertRows(q: (sql: string, params?: unknown[]) => Promise<Row[]>, t: Table, rows: Row[]): Promise<void> {
   if (rows.length === 0) return;
   const params: unknown[] = [];
   const values = rows.map((r) => {
     const one = t.columns.map((c) => {
-      params.push(t.name === "tokens" && c.name === "host" ? host : toPg(t, r, c));
+      params.push(toPg(t, r, c));
       return `$${params.length}`;
     });
     return `(${one.join(", ")})`;
@@ -333,9 +402,60 @@ async function insertRows(q: (sql: string, params?: unknown[]) => Promise<Row[]>
   await q(`INSERT INTO ${t.name} (${t.columns.map((c) => c.name).join(", ")}) OVERRIDING SYSTEM VALUE VALUES ${values.join(", ")}`, params);
 }
 
+/**
+ * credd.db and archive/ read again: a `credd import` or `credd enroll` (which do not take state_dir's
+ * lock) that wrote meanwhile would leave the copy without a version or a row. Names tables, rows and
+ * files, never values; a STATE error, since running it again copies the whole, newer state.
+ */
+function sourceUnchanged(db: Db, tables: Table[], copiedRows: Map<string, Row[]>, archive: ArchiveVersion[], o: CopyOptions): void {
+  const tablesChanged: string[] = [];
+  for (const t of tables) {
+    const then = copiedRows.get(t.name) ?? [];
+    const now = sqliteRows(db, t);
+    if (!isDeepStrictEqual(now, then))
+      tablesChanged.push(
+        `${t.name}: ${then.length} row${then.length === 1 ? "" : "s"} copied, ${now.length === then.length ? "a row changed since" : `${now.length} now`}`,
+      );
+  }
+  const again = readArchive(o.stateDir);
+  const name = (v: { credential: string; version: number }) => `${v.credential} version ${v.version}`;
+  const was = new Map(archive.map((v) => [name(v), v]));
+  const is = new Map(again.map((v) => [name(v), v]));
+  // A certificate row copied whose files were not there when archive/ was read: written meanwhile.
+  const certified = new Set(
+    (copiedRows.get("certificates") ?? []).map((r) => name({ credential: String(r.credential), version: Number(r.version) })),
+  );
+  const filesChanged: string[] = [];
+  for (const [n, v] of is) {
+    const old = was.get(n);
+    if (!old) {
+      filesChanged.push(`${n} appeared${certified.has(n) ? " (its certificates row was copied, its files were not)" : ""}`);
+      continue;
+    }
+    for (const part of PARTS) {
+      const a = old.files[part];
+      const b = v.files[part];
+      if (!a && b) filesChanged.push(`${b.file} appeared`);
+      else if (a && !b) filesChanged.push(`${a.file} went away`);
+      else if (a && b && !a.bytes.equals(b.bytes)) filesChanged.push(`${b.file} changed`);
+    }
+  }
+  for (const n of was.keys()) if (!is.has(n)) filesChanged.push(`${n} went away`);
+  for (const v of again) for (const f of Object.values(v.files)) f.bytes.fill(0);
+  const list = (xs: string[]) => `${xs.slice(0, 5).join("; ")}${xs.length > 5 ? `; and ${xs.length - 5} more` : ""}`;
+  const fix =
+    "(rolled back, nothing written; fix: a credd import, enroll or ingest wrote to state_dir meanwhile: let it finish, run nothing else on this state_dir, then run credd migrate-store again)";
+  if (filesChanged.length > 0)
+    throw new CreddError(
+      "STATE",
+      `archive/ changed during the copy: run it again. Under ${join(o.stateDir, "credentials")}: ${list(filesChanged)}${tablesChanged.length ? `; and ${dbPath(o.stateDir)}: ${list(tablesChanged)}` : ""} ${fix}`,
+    );
+  if (tablesChanged.length > 0)
+    throw new CreddError("STATE", `${dbPath(o.stateDir)} changed during the copy: run it again. ${list(tablesChanged)} ${fix}`);
+}
+
 /** Counts and every row, field by field, as PgStore reads them; names rows and columns, never values. */
-async function verifyTable(q: (sql: string, params?: unknown[]) => Promise<Row[]>, db: Db, t: Table, o: CopyOptions): Promise<void> {
-  const src = sqliteRows(db, t);
+async function verifyTable(q: (sql: string, params?: unknown[]) => Promise<Row[]>, t: Table, src: Row[], o: CopyOptions): Promise<void> {
   const dst = await q(`SELECT * FROM ${t.name}`);
   const problems: string[] = [];
   if (src.length !== dst.length) problems.push(`${src.length} rows in SQLite, ${dst.length} in PostgreSQL`);
@@ -348,7 +468,7 @@ async function verifyTable(q: (sql: string, params?: unknown[]) => Promise<Row[]
       continue;
     }
     for (const c of t.columns) {
-      const want = t.name === "tokens" && c.name === "host" ? o.host : expected(c, r[c.name]);
+      const want = expected(c, r[c.name]);
       if (got[c.name] !== want) problems.push(`${rowName(t, r)}: ${c.name} differs`);
     }
   }

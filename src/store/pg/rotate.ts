@@ -34,7 +34,11 @@ export async function rotateStoreKey(target: PgTarget, ring: Keyring, progress: 
   try {
     await q("BEGIN");
     try {
-      // FOR UPDATE: a host sealing a new key meanwhile waits, and its row is not lost.
+      // A host storing a new version meanwhile (an INSERT, which FOR UPDATE does not hold back) waits
+      // for the COMMIT: SHARE ROW EXCLUSIVE blocks inserts, updates and deletes but not reads, so its
+      // new key is sealed after the rotation (under the new key, by then every host's) and the check
+      // below counts what was sealed again. FOR UPDATE is kept for what it says.
+      await q("LOCK TABLE archive IN SHARE ROW EXCLUSIVE MODE");
       const rows = await q<{ credential: string; version: number; key_envelope: Buffer }>(
         "SELECT credential, version, key_envelope FROM archive WHERE key_envelope IS NOT NULL ORDER BY credential, version FOR UPDATE",
       );
