@@ -118,7 +118,7 @@ export async function benchFailover(o: BenchOptions): Promise<Row[]> {
     const checkTook: number[] = [];
     const trail: string[] = [];
     const failedChecks: number[] = [];
-    o.progress(`failover: ${kills} kills of the leader (about ${Math.round((kills * 2.5 * interval) / 60)} min)`);
+    o.progress(`failover: ${kills} kills of the leader (about ${Math.ceil((kills * 1.6 * interval) / 60)} min)`);
     for (let k = 0; k < kills; k++) {
       const follower = running.get(other(leader))!;
       const victim = running.get(leader)!;
