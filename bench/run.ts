@@ -1,11 +1,13 @@
 // `npm run bench`: measures credd against openssl and certbot side by side and prints one table.
-// BENCH_QUICK=1 fewer runs; BENCH_IDLE_SECONDS (default 60); BENCH_ONLY=key,status,check,idle,inbox,flood,imap,proxy;
+// BENCH_QUICK=1 fewer runs; BENCH_IDLE_SECONDS (default 60); BENCH_ONLY=key,status,status-pg,check,idle,inbox,flood,imap,proxy,failover;
+// BENCH_FAILOVER_INTERVAL (check interval of the failover figure, seconds, default 10);
 // BENCH_NO_BUILD=1 measures dist/ as it is; BENCH_KEEP=1 keeps the temp folders.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchCheck } from "./check.js";
+import { benchFailover } from "./failover.js";
 import { benchIdle } from "./idle.js";
 import { benchInboxFlood } from "./inbox-flood.js";
 import { benchImapToken } from "./imap-token.js";
@@ -16,17 +18,19 @@ import { benchOptions, type BenchOptions } from "./lib/options.js";
 import { which } from "./lib/proc.js";
 import { renderTable, type Row } from "./lib/table.js";
 import { benchProxy } from "./proxy.js";
-import { benchStatus } from "./status.js";
+import { benchStatus, benchStatusPg } from "./status.js";
 
 const SECTIONS: { key: string; name: string; run: (o: BenchOptions) => Promise<Row[]> }[] = [
   { key: "key", name: "key + CSR", run: benchKeyCsr },
   { key: "status", name: "credd status", run: benchStatus },
+  { key: "status-pg", name: "credd status on PostgreSQL", run: benchStatusPg },
   { key: "check", name: "expiry check", run: benchCheck },
   { key: "idle", name: "idle RSS", run: benchIdle },
   { key: "inbox", name: "inbox → token", run: benchInboxToken },
   { key: "flood", name: "inbox flood", run: benchInboxFlood },
   { key: "imap", name: "IMAP reply → token", run: benchImapToken },
   { key: "proxy", name: "API proxy", run: benchProxy },
+  { key: "failover", name: "failover", run: benchFailover },
 ];
 
 function firstLine(cmd: string, args: string[]): string {
