@@ -102,8 +102,13 @@ async function standbyMissing(ctx: Ctx, snap: Snapshot): Promise<DaemonFacts["st
   // whole group restarted after a long stop gives its standby the same grace).
   const gone = hosts.filter((h) => !isFresh(h)).map((h) => Date.parse(h.last_heartbeat_at) + 2 * period);
   const started = fresh.map((h) => Date.parse(h.started_at));
-  const since = Math.max(gone.length > 0 ? Math.max(...gone) : -Infinity, started.length > 0 ? Math.min(...started) : -Infinity);
-  if (!Number.isFinite(since) || now.getTime() - since < STANDBY_ALERT_MS) return undefined;
+  const goneSince = gone.length > 0 ? Math.max(...gone) : -Infinity;
+  const startedSince = started.length > 0 ? Math.min(...started) : -Infinity;
+  // Once alerted, a restart of the host seen now (its started_at moves) neither ends the alert nor
+  // gives the grace again: that would be a false RESOLVED, and the same alert an hour later.
+  const alerted = (await ctx.store.openAlerts()).some((a) => a.kind === "standby-missing" && a.credential === null);
+  const since = alerted && Number.isFinite(goneSince) ? goneSince : Math.max(goneSince, startedSince);
+  if (!Number.isFinite(since) || (!alerted && now.getTime() - since < STANDBY_ALERT_MS)) return undefined;
   return { since: new Date(since).toISOString(), seen: fresh.map((h) => h.name) };
 }
 

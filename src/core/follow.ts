@@ -6,7 +6,6 @@
 // credential's deploy hooks on this host, as the go-live did on the host that made the version live.
 import { createPrivateKey } from "node:crypto";
 import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import type { CredentialConfig } from "../config/types.js";
 import { CreddError, errorMessage } from "../errors.js";
 import { writeFileAtomic } from "../files/atomic.js";
@@ -15,7 +14,7 @@ import { liveVersion } from "../files/live.js";
 import type { CertificateRow } from "../store/store.js";
 import type { Ctx } from "./context.js";
 import { setNotFollowed } from "./follow-state.js";
-import { freshToken, runDeployHooks, switchToVersion } from "./golive.js";
+import { freshToken, hooksPendingFile, pendingHooksVersion, runDeployHooks, switchToVersion } from "./golive.js";
 import { hostNameOf } from "../host.js";
 import { spkiSha256 } from "../pki/keys.js";
 
@@ -85,22 +84,6 @@ async function afterSwitch(ctx: Ctx, cred: CredentialConfig, live: CertificateRo
   if (cred.oauth) await freshToken(ctx, cred, live.version);
   await runDeployHooks(ctx, cred, live);
   rmSync(marker, { force: true });
-}
-
-/** state_dir/credentials/NAME/hooks-pending: the version whose live/ switch still owes its deploy hooks on this host. */
-function hooksPendingFile(paths: CredentialPaths): string {
-  return join(paths.root, "hooks-pending");
-}
-
-function pendingHooksVersion(file: string): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    return undefined;
-  }
-  const n = Number(text.trim());
-  return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 type Part = "key" | "csr" | "cert" | "chain";

@@ -1,9 +1,12 @@
 // Making an archived certificate version live: the atomic live/ switch, bundle.p12, the database, deploy hooks.
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { readSecretFile } from "../config/load.js";
 import type { CredentialConfig } from "../config/types.js";
 import { CreddError } from "../errors.js";
 import { runHooks, type HookResult } from "../files/hooks.js";
-import { credentialPaths } from "../files/layout.js";
+import { writeFileAtomic } from "../files/atomic.js";
+import { credentialPaths, type CredentialPaths } from "../files/layout.js";
 import { liveVersion, switchLive } from "../files/live.js";
 import { splitPemCertificates } from "../pki/pem.js";
 import { buildPkcs12 } from "../pki/pkcs12.js";
@@ -66,7 +69,13 @@ export async function goLive(
   // A shared store: install only while this host still leads (docs/shared-store.md).
   await ctx.fence?.();
   // Already switched (a resumed install): rewriting .live-N in place would leave readers a gap.
-  const switched = liveVersion(credentialPaths(ctx.config.state_dir, cred.name)) !== version;
+  const paths = credentialPaths(ctx.config.state_dir, cred.name);
+  const switched = liveVersion(paths) !== version;
+  // A shared store: the switch owes its hooks until they ran, as a follower's does (follow.ts): a
+  // crash from here to the end of the hooks leaves the marker, and this host's next follow tick runs
+  // them (the store may say live by then, another host having finished the go-live). SQLite: as before.
+  const owesHooks = switched && ctx.config.store !== "sqlite";
+  if (owesHooks) writeFileAtomic(hooksPendingFile(paths), `${version}\n`, 0o600);
   if (switched) await switchToVersion(ctx, cred, version);
   crashPoint("after-switch");
   const recorded = await markLiveInDb(ctx, row);
@@ -77,7 +86,30 @@ export async function goLive(
   if (beforeHooks) await beforeHooks();
   else if (cred.oauth) await freshToken(ctx, cred, version);
   const hooks = await runDeployHooks(ctx, cred, row);
+  if (owesHooks) clearHooksPending(paths, version);
   return { version, serial: row.serial, hooks };
+}
+
+/** state_dir/credentials/NAME/hooks-pending: the version whose live/ switch still owes its deploy hooks on this host (shared store). */
+export function hooksPendingFile(paths: CredentialPaths): string {
+  return join(paths.root, "hooks-pending");
+}
+
+export function pendingHooksVersion(file: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  const n = Number(text.trim());
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/** The hooks of `version`'s switch have run: the marker goes, unless it names another version. */
+export function clearHooksPending(paths: CredentialPaths, version: number): void {
+  const file = hooksPendingFile(paths);
+  if (pendingHooksVersion(file) === version) rmSync(file, { force: true });
 }
 
 /**

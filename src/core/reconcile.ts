@@ -23,10 +23,12 @@ export async function reconcile(ctx: Ctx, cred: CredentialConfig): Promise<strin
   if (pending && (pending.state === "registered" || (pending.state === "signed" && !cred.oauth))) {
     const row = await ctx.store.certificateByVersion(cred.name, pending.version);
     if (row) {
-      const { goLive, markLiveInDb, runDeployHooks } = await golive();
+      const { clearHooksPending, goLive, markLiveInDb, runDeployHooks } = await golive();
       if (onDisk === row.version) {
         await markLiveInDb(ctx, row);
         await runDeployHooks(ctx, cred, row);
+        // A shared store: the interrupted go-live's marker (golive.ts) is settled, the follow tick must not run them again.
+        clearHooksPending(paths, row.version);
         return logged(ctx, cred, `renewal #${pending.id}: live/ was switched before a stop; recorded it live`);
       }
       await goLive(ctx, cred, row.version, "resumed after an interrupted install");

@@ -449,7 +449,8 @@ export async function startDaemon(ctx: Ctx, opts: DaemonOptions = {}): Promise<D
       try {
         const expiries: string[] = [];
         for (const c of ctx.config.credentials) if (c.oauth) expiries.push((await ctx.store.getToken(c.name))?.expires_at ?? "");
-        storeOk("token read");
+        // Only a read that reached the store says it is reachable: with no OAuth2 credential there is none.
+        if (expiries.length > 0) storeOk("token read");
         const seen = expiries.join(",");
         if (seen !== tokenSeen) {
           tokenSeen = seen;

@@ -384,6 +384,55 @@ describe("two credd run hosts on one PostgreSQL", { skip }, () => {
     assert.equal(await a.stop(), 0);
   });
 
+  test("PostgreSQL stopped under a host without OAuth2 credentials: the outage is seen, logged and emailed", async () => {
+    const root = makeTempDir("credd-e2e-shared-down-nooauth-");
+    const db = await freshDb("outage_nooauth");
+    const config = hostConfig(root, "a", db);
+    const clockFile = join(root, "clock-offset");
+    const hand = makeKeyAndCert(root, dnFor("MZP128745"), { ca, days: 365 });
+    const imp = await runCredd(["--config", config, "import", "fleet-prod", "--cert", hand.certPath, "--key", hand.keyPath], {
+      CREDD_HOST_NAME: "host-a",
+    });
+    assert.equal(imp.code, 0, imp.stderr);
+    const a = startCreddDaemon(["--config", config, "run"], {
+      CREDD_HOST_NAME: "host-a",
+      CREDD_OUTBOX_TICK_MS: "200",
+      CREDD_INBOX_POLL_MS: "200",
+      CREDD_TOKEN_TICK_MS: "100",
+      CREDD_CLOCK_FILE: clockFile,
+    });
+    daemons.push(a);
+    const mailsBefore = smtp.received.length;
+    await a.waitForLog(leadsNow, 20_000);
+    await a.waitForLog((l) => l.msg === "check done", 20_000);
+    admin.on("error", () => undefined);
+    await cluster.stop();
+    const down = a.lines.length;
+    try {
+      await a.waitForLog((l) => l.step === "heartbeat" && /the store failed/.test(String(l.msg)), 10_000, down);
+      await new Promise((r) => setTimeout(r, 2_500)); // real ticks of the running daemon (check every second, token every 100 ms)
+      // No token to read: nothing has reached the store, so nothing may say it is reachable again.
+      assert.ok(
+        !a.lines.slice(down).some((l) => l.msg === "the store can be reached again"),
+        `the store is down\n${a.lines
+          .slice(down)
+          .map((l) => JSON.stringify(l))
+          .join("\n")}`,
+      );
+      writeFileSync(clockFile, String(4 * 60_000));
+      await a.waitForLog((l) => /the store has been unreachable since/.test(String(l.msg)), 10_000, down);
+      await a.waitForLog((l) => l.msg === "store outage: alert email sent directly over SMTP", 10_000, down);
+      const outageMails = smtp.received.slice(mailsBefore).filter((m) => /shared store/.test(m.parsed.subject ?? ""));
+      assert.equal(outageMails.length, 1);
+      assert.match(outageMails[0]!.parsed.subject ?? "", /^\[credd\] CRITICAL host-a: the shared store has been unreachable since /);
+    } finally {
+      await cluster.start();
+      admin = await cluster.admin();
+    }
+    await a.waitForLog((l) => l.msg === "the store can be reached again", 20_000, down);
+    assert.equal(await a.stop(), 0);
+  });
+
   test("a renewal going live runs the deploy hooks on every host, once per switch, and not again after a restart", async () => {
     const root = makeTempDir("credd-e2e-shared-hooks-");
     const db = await freshDb("follower_hooks");

@@ -197,3 +197,34 @@ test("shared store: a standby missing for an hour is one alert email from the le
   assert.match(smtp.received.at(-1)!.parsed.text ?? "", /resolved|back|no standby/i);
   ctx.db.close();
 });
+
+test("shared store: the leader restarting while the standby is still missing neither resolves the alert nor fires it again", async () => {
+  const dir = makeTempDir("credd-alerts-standby-restart-");
+  const clock = new ManualClock(new Date("2026-11-25T15:00:00.000Z"));
+  const ctx = openCtx(dir, smtp.port, clock);
+  ctx.config.store = { postgres: { url_file: join(dir, "url"), key_encryption_key_file: join(dir, "kek") } } as typeof ctx.config.store;
+  const MIN = 60_000;
+  await ctx.store.setCheckPeriodMs(MIN);
+  const beat = async (name: string, startedAt: string) =>
+    ctx.store.heartbeatHost({ name, pid: 1, role: "leader", version: "0", started_at: startedAt, last_heartbeat_at: clock.now().toISOString() });
+  const t0 = clock.now().toISOString();
+  await beat("host-a", t0);
+  await beat("host-b", t0);
+  clock.advance(70 * MIN);
+  await beat("host-a", t0);
+  assert.equal((await evaluateAlerts(ctx)).fired, 1, "host-b gone for over an hour: alerted");
+  // host-a is restarted (an upgrade): a new started_at; host-b is still gone.
+  clock.advance(5 * MIN);
+  const restarted = clock.now().toISOString();
+  await beat("host-a", restarted);
+  const after = await evaluateAlerts(ctx);
+  assert.deepEqual({ fired: after.fired, resolved: after.resolved }, { fired: 0, resolved: 0 }, "still missing: no RESOLVED email");
+  clock.advance(70 * MIN);
+  await beat("host-a", restarted);
+  const later = await evaluateAlerts(ctx);
+  assert.deepEqual({ fired: later.fired, resolved: later.resolved }, { fired: 0, resolved: 0 }, "nor a second alert an hour later");
+  // host-b is back: resolved.
+  await beat("host-b", clock.now().toISOString());
+  assert.equal((await evaluateAlerts(ctx)).resolved, 1);
+  ctx.db.close();
+});

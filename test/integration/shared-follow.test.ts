@@ -11,6 +11,7 @@ import { buildCtx } from "../../src/cli/context.js";
 import { checkAll } from "../../src/core/check.js";
 import type { Ctx } from "../../src/core/context.js";
 import { followStore } from "../../src/core/follow.js";
+import { goLive } from "../../src/core/golive.js";
 import { importCertificate } from "../../src/core/import.js";
 import { ingestBatch } from "../../src/core/ingest.js";
 import { startRenewal } from "../../src/core/renewal.js";
@@ -161,6 +162,36 @@ describe("following a shared store", { skip }, () => {
     assert.equal((await b.store.liveCertificate("fleet-a"))?.version, started.version, "B finished the go-live");
     assert.equal(onDisk(b, "fleet-a"), started.version);
     assert.equal(await b.store.pendingRenewal("fleet-a"), undefined);
+  });
+
+  test("a go-live that dies after its switch, before its deploy hooks, runs them at the host's next follow tick, once", async () => {
+    const db = await freshDb("follow_golive_hooks");
+    const runs = join(root, "golive-hook-runs.txt");
+    const hook = join(root, "golive-hook.sh");
+    writeFileSync(hook, '#!/bin/sh\necho "$CREDD_VERSION" >> "$1"\n', { mode: 0o755 });
+    const a = await host(db, "a", [credentialYaml("fleet-a", "MZP100001", `deploy_hooks: [["${hook}", "${runs}"]]`)]);
+    const lines = (): string[] => (existsSync(runs) ? readFileSync(runs, "utf8").trim().split("\n") : []);
+    await importOn(a, "fleet-a", "MZP100001", 200);
+    await importOn(a, "fleet-a", "MZP100001", 300);
+    assert.deepEqual(lines(), ["1", "2"]);
+    // A rollback to version 1 whose process dies once live/ is switched and the store says so (the
+    // crash points after-switch / after-db-live), before the hooks: beforeHooks throwing stands for the kill.
+    const cred = a.config.credentials[0]!;
+    await assert.rejects(
+      goLive(a, cred, 1, "rollback", () => {
+        throw new Error("killed here");
+      }),
+      /killed here/,
+    );
+    assert.equal(onDisk(a, "fleet-a"), 1);
+    assert.equal((await a.store.liveCertificate("fleet-a"))?.version, 1);
+    assert.deepEqual(lines(), ["1", "2"], "the hooks did not run before the kill");
+    // The host comes back: its follow tick finds live/ on the store's version, with the hooks owed.
+    await followStore(a);
+    assert.deepEqual(lines(), ["1", "2", "1"], "the switch's hooks run once the host is back");
+    await followStore(a);
+    assert.deepEqual(lines(), ["1", "2", "1"], "and only once");
+    assert.ok(!existsSync(join(credentialPaths(a.config.state_dir, "fleet-a").root, "hooks-pending")));
   });
 
   test("credd status reads without the key-encryption key", async () => {
