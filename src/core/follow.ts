@@ -108,8 +108,10 @@ const MODE: Record<Part, number> = { key: 0o600, csr: 0o644, cert: 0o644, chain:
  * proxy calls it when the store's live version is newer than this host's last follow, so that it
  * never reads files the next tick would only write. The same writer as the tick's (atomic renames).
  */
-export async function fetchLiveArchive(ctx: Ctx, cred: CredentialConfig, version: number): Promise<void> {
-  await fetchArchive(ctx, cred, credentialPaths(ctx.config.state_dir, cred.name), version, ["key", "cert", "chain"]);
+export async function fetchLiveArchive(ctx: Ctx, cred: CredentialConfig, version: number, spki: string): Promise<void> {
+  // With the store's key fingerprint, as the tick does: a key this host made for `version` and
+  // never recorded (another host made that version) is moved aside, not served with its certificate.
+  await fetchArchive(ctx, cred, credentialPaths(ctx.config.state_dir, cred.name), version, ["key", "cert", "chain"], spki);
 }
 
 /**

@@ -53,7 +53,7 @@ export function proxyDeps(ctx: Ctx, cred: CredentialConfig, fds: ListenFds = NO_
     // at their next tick): fetched now through follow.ts, else the version live/ has until it comes.
     if (ctx.config.store !== "sqlite" && !(existsSync(paths.key(version)) && existsSync(paths.cert(version)))) {
       try {
-        await (await import("../core/follow.js")).fetchLiveArchive(ctx, cred, version);
+        await (await import("../core/follow.js")).fetchLiveArchive(ctx, cred, version, row.spki_sha256);
       } catch (err) {
         const onDisk = liveVersion(paths);
         ctx.log.warn(

@@ -3,7 +3,7 @@
 // truth, so a host whose disk is behind never rolls it back, and one credential it cannot follow
 // never keeps the others behind. Needs Debian's postgresql (skipped with one line without it).
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
@@ -230,5 +230,26 @@ describe("following a shared store", { skip }, () => {
     const paths = credentialPaths(b.config.state_dir, "fleet-a");
     assert.equal(readFileSync(paths.cert(2), "utf8"), readFileSync(credentialPaths(a.config.state_dir, "fleet-a").cert(2), "utf8"));
     assert.equal(onDisk(b, "fleet-a"), 1, "live/ is left to the follow tick (one writer of live/)");
+  });
+
+  test("the proxy sets aside a key this host made for the live version and never recorded", async () => {
+    const db = await freshDb("follow_proxy_stale");
+    const creds = [credentialYaml("fleet-a", "MZP100001", "api: { base_url: https://api.example }", 'proxy: { listen: "127.0.0.1:8392" }')];
+    const a = await host(db, "a", creds);
+    const b = await host(db, "b", creds);
+    await importOn(a, "fleet-a", "MZP100001", 200);
+    await followStore(b);
+    const live = proxyDeps(b, b.config.credentials[0]!).live;
+    assert.equal((await live())?.version, 1);
+    // B made a key for version 2 and died before recording it; A then made version 2 with its own.
+    const paths = credentialPaths(b.config.state_dir, "fleet-a");
+    const stale = makeKeyAndCert(root, dnFor("MZP100001"), { ca, days: 30 });
+    writeFileSync(paths.key(2), readFileSync(stale.keyPath), { mode: 0o600 });
+    await importOn(a, "fleet-a", "MZP100001", 300);
+    assert.equal((await live())?.version, 2);
+    const aKey = readFileSync(credentialPaths(a.config.state_dir, "fleet-a").key(2), "utf8");
+    assert.equal(readFileSync(paths.key(2), "utf8"), aKey, "the store's key for version 2, not the stale one");
+    const aside = readdirSync(paths.archive).filter((f) => f.startsWith("key-2.pem.unused-"));
+    assert.equal(aside.length, 1, `the stale key is kept aside: ${readdirSync(paths.archive).join(" ")}`);
   });
 });
