@@ -7,6 +7,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import pg from "pg";
+// The row conversions PgStore reads with: PostgreSQL rows come back shaped like SQLite's.
+import { TYPES } from "../../../src/store/pg/pg-store.js";
 
 export type StoreTarget =
   | { kind: "sqlite"; stateDir: string }
@@ -26,28 +28,6 @@ export interface StoreReader {
   tables(): Promise<Set<string>>;
   close(): Promise<void>;
 }
-
-const OID = { bool: 16, int8: 20, json: 114, jsonb: 3802, timestamp: 1114, timestamptz: 1184 } as const;
-const TYPES: pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number, format?: "text" | "binary") => {
-    switch (oid) {
-      case OID.bool:
-        return (v: string) => (v === "t" ? 1 : 0);
-      case OID.int8:
-        return (v: string) => Number(v);
-      case OID.json:
-      case OID.jsonb:
-        return (v: string) => v;
-      case OID.timestamp:
-      case OID.timestamptz: {
-        const date = pg.types.getTypeParser(oid, "text") as (v: string) => Date;
-        return (v: string) => date(v).toISOString();
-      }
-      default:
-        return pg.types.getTypeParser(oid, format ?? "text");
-    }
-  }) as pg.CustomTypesConfig["getTypeParser"],
-};
 
 /** The store, or undefined when credd has not created it yet (killed before its first migration). */
 export async function openStoreReader(target: StoreTarget): Promise<StoreReader | undefined> {
